@@ -1,0 +1,28 @@
+/*
+ * cli.h: the subcommands of the sotto binary. Each takes the arguments
+ * after its own name (argv[0] is the subcommand) and returns the process
+ * exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+#ifndef SOTTO_NODE_CLI_H
+#define SOTTO_NODE_CLI_H
+
+struct config;
+struct identity;
+
+int cmd_keygen(int argc, char **argv);
+int cmd_pubkey(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+/*
+ * Loads a config for a command that acts as a node: config_load() plus the
+ * checks that need crypto (the private key decodes; it is not also listed
+ * as a peer; peer keys are valid points). On success *id holds the identity
+ * (identity_free() it). Errors are in cfg->errors either way.
+ */
+int node_config_load(struct config *cfg, const char *path, struct identity **id)
+	__attribute__((warn_unused_result));
+
+/* Shared option parsing: finds "-c FILE" / "--config FILE"; NULL if absent. */
+const char *cli_config_arg(int argc, char **argv);
+
+#endif
