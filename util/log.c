@@ -52,7 +52,8 @@ void log_set_round(uint64_t round_id)
 	log_round = round_id;
 }
 
-static void log_vline(enum log_level level, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_vline(enum log_level level, int errnum,
+							     const char *fmt, va_list ap)
 {
 	char line[1024];
 	size_t n = 0;
