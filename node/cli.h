@@ -12,6 +12,10 @@ struct identity;
 int cmd_keygen(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+
+/* Creates path (O_EXCL, mode 0600) holding id's private key line. 0 or -errno. */
+int keys_write_new(const char *path, const struct identity *id) __attribute__((warn_unused_result));
 
 /*
  * Loads a config for a command that acts as a node: config_load() plus the

@@ -29,66 +29,69 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+int keys_write_new(const char *path, const struct identity *id)
+{
+	char line[IDENTITY_B64_BYTES + 1];
+	int fd, rc = 0;
+
+	/* O_EXCL: never overwrite an identity; 0600 from the start. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	identity_encode_private(line, id);
+	line[IDENTITY_B64_BYTES - 1] = '\n';
+	line[IDENTITY_B64_BYTES] = '\0';
+	/* The umask may have removed bits but never adds them; be sure. */
+	if (fchmod(fd, 0600) != 0 || write_all(fd, line, IDENTITY_B64_BYTES) != 0 ||
+	    fsync(fd) != 0)
+		rc = -errno;
+	sodium_memzero(line, sizeof(line));
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc != 0)
+		unlink(path);
+	return rc;
+}
+
 int cmd_keygen(int argc, char **argv)
 {
 	char line[IDENTITY_B64_BYTES + 1];
 	struct identity *id = NULL;
-	const char *path = NULL;
-	int fd = STDOUT_FILENO, rc = 1;
 	struct stat st;
+	int rc = 1, r;
 
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1] != '\0')) {
 		fprintf(stderr, "usage: sotto keygen [FILE]\n");
 		return 2;
 	}
-	if (argc == 2)
-		path = argv[1];
 	id = identity_generate();
 	if (id == NULL) {
 		fprintf(stderr, "sotto keygen: cannot initialise libsodium\n");
 		return 1;
 	}
-	if (path != NULL) {
-		/* O_EXCL: never overwrite an identity; 0600 from the start. */
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			if (errno == EEXIST)
-				fprintf(stderr, "sotto keygen: %s exists; refusing to overwrite it\n",
-					path);
-			else
-				fprintf(stderr, "sotto keygen: cannot create %s: %s\n", path,
-					strerror(errno));
-			goto out;
-		}
-		/* The umask may have removed bits but never adds them; be sure. */
-		if (fchmod(fd, 0600) != 0) {
-			fprintf(stderr, "sotto keygen: chmod %s: %s\n", path, strerror(errno));
-			goto out_unlink;
-		}
-	} else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+	if (argc == 2) {
+		r = keys_write_new(argv[1], id);
+		if (r == -EEXIST)
+			fprintf(stderr, "sotto keygen: %s exists; refusing to overwrite it\n",
+				argv[1]);
+		else if (r != 0)
+			fprintf(stderr, "sotto keygen: cannot write %s: %s\n", argv[1],
+				strerror(-r));
+		identity_free(id);
+		return r == 0 ? 0 : 1;
+	}
+	if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
 		fprintf(stderr, "Warning: writing to a file that group or others can read.\n"
 				"Consider setting the umask to 077 and trying again.\n");
-	}
 	identity_encode_private(line, id);
 	line[IDENTITY_B64_BYTES - 1] = '\n';
 	line[IDENTITY_B64_BYTES] = '\0';
-	if (write_all(fd, line, IDENTITY_B64_BYTES) != 0 || (path != NULL && fsync(fd) != 0)) {
+	if (write_all(STDOUT_FILENO, line, IDENTITY_B64_BYTES) != 0)
 		fprintf(stderr, "sotto keygen: write: %s\n", strerror(errno));
-		if (path != NULL)
-			goto out_unlink;
-		goto out;
-	}
-	rc = 0;
-	goto out;
-out_unlink:
-	unlink(path);
-out:
+	else
+		rc = 0;
 	sodium_memzero(line, sizeof(line));
 	identity_free(id);
-	if (path != NULL && fd >= 0 && close(fd) != 0 && rc == 0) {
-		fprintf(stderr, "sotto keygen: close %s: %s\n", path, strerror(errno));
-		rc = 1;
-	}
 	return rc;
 }
 
