@@ -13,6 +13,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Creates path (O_EXCL, mode 0600) holding id's private key line. 0 or -errno. */
 int keys_write_new(const char *path, const struct identity *id) __attribute__((warn_unused_result));

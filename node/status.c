@@ -1,0 +1,158 @@
+/*
+ * status.c: text and Prometheus renderings of struct node_status.
+ * A small growable buffer; no locking here (callers pass a snapshot).
+ */
+#include "node/status.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *np = realloc(b->p, cap);
+		if (np == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+static bool sb_init(struct sbuf *b)
+{
+	b->cap = 4096;
+	b->len = 0;
+	b->failed = false;
+	b->p = malloc(b->cap);
+	return b->p != NULL;
+}
+
+static char *sb_finish(struct sbuf *b)
+{
+	if (b->failed) {
+		free(b->p);
+		return NULL;
+	}
+	return b->p;
+}
+
+static const char *const reject_names[REJECT_COUNT] = {
+	"unknown_sender", "bad_tag", "replay", "malformed", "version", "oversize", "unexpected",
+};
+
+const char *status_reject_name(enum status_reject r)
+{
+	return (unsigned)r < REJECT_COUNT ? reject_names[r] : "?";
+}
+
+char *status_format_text(const struct node_status *s, double now)
+{
+	struct sbuf b;
+	uint64_t rej = 0;
+
+	if (!sb_init(&b))
+		return NULL;
+	for (int i = 0; i < REJECT_COUNT; i++)
+		rej += s->rejected[i];
+	sb_printf(&b, "node %s\nstate %s\nuptime %.1f\n", s->name, s->state,
+		  s->started > 0 ? now - s->started : 0.0);
+	sb_printf(&b, "round %016llx\nround_phase %s\n", (unsigned long long)s->round_id,
+		  s->round_phase != NULL ? s->round_phase : "-");
+	sb_printf(&b, "rounds_completed %llu\nrounds_aborted %llu\nrounds_initiated %llu\n",
+		  (unsigned long long)s->rounds_completed, (unsigned long long)s->rounds_aborted,
+		  (unsigned long long)s->rounds_initiated);
+	sb_printf(&b, "invites_declined %llu\nrestarts %llu\n",
+		  (unsigned long long)s->invites_declined, (unsigned long long)s->restarts);
+	sb_printf(&b, "bytes_in %llu\nbytes_out %llu\nmsgs_in %llu\nmsgs_out %llu\n",
+		  (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+		  (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out);
+	sb_printf(&b, "rejected %llu\n", (unsigned long long)rej);
+	for (int i = 0; i < REJECT_COUNT; i++)
+		sb_printf(&b, "rejected_%s %llu\n", reject_names[i],
+			  (unsigned long long)s->rejected[i]);
+	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
+	if (s->evals > 0)
+		sb_printf(&b, "accuracy %.4f\nloss %.4f\n", s->accuracy, s->loss);
+	else
+		sb_printf(&b, "accuracy -\nloss -\n");
+	sb_printf(&b, "evals %llu\n", (unsigned long long)s->evals);
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const struct status_peer *p = &s->peers[i];
+		if (p->last_seen > 0)
+			sb_printf(&b, "peer %s seen %.1fs ago rounds %llu\n", p->name,
+				  now - p->last_seen, (unsigned long long)p->rounds);
+		else
+			sb_printf(&b, "peer %s seen never rounds %llu\n", p->name,
+				  (unsigned long long)p->rounds);
+	}
+	return sb_finish(&b);
+}
+
+char *status_format_prometheus(const struct node_status *s, double now)
+{
+	struct sbuf b;
+	const char *n = s->name;
+
+	if (!sb_init(&b))
+		return NULL;
+#define COUNTER(metric, help, value)                                                               \
+	sb_printf(&b, "# HELP sotto_" metric " " help "\n# TYPE sotto_" metric                     \
+		      " counter\nsotto_" metric "{node=\"%s\"} %llu\n",                            \
+		  n, (unsigned long long)(value))
+#define GAUGE(metric, help, fmt, value)                                                            \
+	sb_printf(&b, "# HELP sotto_" metric " " help "\n# TYPE sotto_" metric                     \
+		      " gauge\nsotto_" metric "{node=\"%s\"} " fmt "\n",                           \
+		  n, (value))
+	COUNTER("rounds_completed_total", "Secure rounds whose result this node applied.",
+		s->rounds_completed);
+	COUNTER("rounds_aborted_total", "Rounds this node took part in that aborted.",
+		s->rounds_aborted);
+	COUNTER("rounds_initiated_total", "Rounds this node started.", s->rounds_initiated);
+	COUNTER("invites_declined_total", "Invitations declined while busy.", s->invites_declined);
+	COUNTER("bytes_in_total", "Bytes received from peers.", s->bytes_in);
+	COUNTER("bytes_out_total", "Bytes sent to peers.", s->bytes_out);
+	sb_printf(&b, "# HELP sotto_rejected_total Messages dropped, by reason.\n"
+		      "# TYPE sotto_rejected_total counter\n");
+	for (int i = 0; i < REJECT_COUNT; i++)
+		sb_printf(&b, "sotto_rejected_total{node=\"%s\",reason=\"%s\"} %llu\n", n,
+			  reject_names[i], (unsigned long long)s->rejected[i]);
+	GAUGE("accuracy", "Test accuracy at the last evaluation (NaN before).", "%.6f",
+	      s->evals > 0 ? s->accuracy : 0.0 / 0.0);
+	GAUGE("loss", "Test loss at the last evaluation (NaN before).", "%.6f",
+	      s->evals > 0 ? s->loss : 0.0 / 0.0);
+	GAUGE("epochs_trained", "Local training epochs since start.", "%.3f", s->epochs_trained);
+	GAUGE("weight", "Push-sum weight.", "%.6g", s->weight);
+	GAUGE("uptime_seconds", "Seconds since the daemon started.", "%.1f",
+	      s->started > 0 ? now - s->started : 0.0);
+#undef COUNTER
+#undef GAUGE
+	return sb_finish(&b);
+}

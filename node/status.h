@@ -1,0 +1,70 @@
+/*
+ * status.h: what a running node reports about itself.
+ *
+ * The daemon keeps one struct node_status up to date from its event loop;
+ * the control socket (`sotto status`) and the Prometheus endpoint format a
+ * snapshot of it. Nothing secret ever goes in here.
+ */
+#ifndef SOTTO_NODE_STATUS_H
+#define SOTTO_NODE_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATUS_NAME_MAX 33
+
+enum status_reject {
+	REJECT_UNKNOWN_SENDER,
+	REJECT_BAD_TAG,	  /* authentication failed: tampered or wrong key */
+	REJECT_REPLAY,	  /* replayed, reordered beyond the window, or too old */
+	REJECT_MALFORMED, /* bad frame or message */
+	REJECT_VERSION,	  /* unknown protocol version */
+	REJECT_OVERSIZE,
+	REJECT_UNEXPECTED, /* valid but not expected in the current state */
+	REJECT_COUNT,
+};
+
+struct status_peer {
+	char name[STATUS_NAME_MAX];
+	double last_seen; /* unix time of the last authenticated message, 0: never */
+	uint64_t rounds;  /* completed rounds shared with this peer */
+};
+
+struct node_status {
+	char name[STATUS_NAME_MAX];
+	const char *state;	 /* "idle", "initiator", "member", "stopping" */
+	const char *round_phase; /* phase of the current round, or "-" */
+	uint64_t round_id;	 /* current round, 0: none */
+	double started;		 /* unix time the daemon started */
+
+	uint64_t rounds_completed;
+	uint64_t rounds_aborted;
+	uint64_t rounds_initiated;
+	uint64_t invites_declined;
+	uint64_t restarts; /* times this node resumed from a checkpoint */
+
+	uint64_t bytes_in, bytes_out;
+	uint64_t msgs_in, msgs_out;
+	uint64_t rejected[REJECT_COUNT];
+
+	double epochs_trained;
+	double weight; /* push-sum weight */
+	double accuracy, loss;
+	uint64_t evals;
+	int64_t eval_round; /* rounds_completed at the last evaluation */
+
+	struct status_peer *peers;
+	size_t n_peers;
+};
+
+/*
+ * Formats "key value" lines (one per field, peers as "peer NAME last_seen
+ * rounds") into a new malloc'd string. NULL on allocation failure.
+ */
+char *status_format_text(const struct node_status *s, double now);
+/* Prometheus text exposition format 0.0.4. NULL on allocation failure. */
+char *status_format_prometheus(const struct node_status *s, double now);
+
+const char *status_reject_name(enum status_reject r);
+
+#endif
