@@ -1,0 +1,686 @@
+/*
+ * codec.c: fixed point in Z_2^w per segment, stochastic rounding, shared-seed
+ * subsampling, bit packing, and decoding of ring sums (see codec.h).
+ *
+ * All arithmetic that must agree between members (the subset, the shared
+ * dither, the layout) is integer-only and platform independent; only the
+ * private rounding uses doubles. Nothing here allocates.
+ */
+#include "protocol/codec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "util/util.h"
+
+/* --- RNG ---------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void codec_rng_seed(struct codec_rng *rng, uint64_t seed)
+{
+	uint64_t x = seed;
+
+	for (size_t i = 0; i < 4; i++)
+		rng->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t codec_rng_next(struct codec_rng *rng)
+{
+	uint64_t *s = rng->s;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+double codec_rng_uniform(struct codec_rng *rng)
+{
+	return (double)(codec_rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+/* The public stream of segment `i` for a purpose (subset or dither). */
+static void codec_rng_public(struct codec_rng *rng, uint64_t seed, uint64_t purpose, size_t i)
+{
+	uint64_t x = seed ^ (purpose * 0xd6e8feb86659fd93ull);
+
+	x = splitmix64(&x) ^ ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull;
+	codec_rng_seed(rng, x);
+}
+
+#define PURPOSE_SUBSET 1u
+#define PURPOSE_DITHER 2u
+
+/* --- params ------------------------------------------------------------- */
+
+unsigned codec_log2_ceil(uint32_t k)
+{
+	unsigned b = 0;
+
+	while (b < 32 && ((uint64_t)1 << b) < k)
+		b++;
+	return b;
+}
+
+static uint32_t level_max(uint8_t bits)
+{
+	return (uint32_t)((1u << (bits - 1)) - 1u);
+}
+
+static uint32_t width_mask(uint32_t width)
+{
+	return width >= 32 ? UINT32_MAX : (uint32_t)((1u << width) - 1u);
+}
+
+static bool quantum_ok(float q, uint8_t bits)
+{
+	return isfinite(q) && q > 0.0f && isfinite((double)q * level_max(bits)) &&
+	       (double)q * level_max(bits) < 1e30;
+}
+
+int codec_params_check(const struct codec_params *p)
+{
+	uint64_t next = 0;
+	unsigned extra;
+
+	if (p == NULL || p->id != CODEC_ID_FIXED || p->version != CODEC_VERSION)
+		return -EINVAL;
+	if (p->k < 1 || p->k > CODEC_MAX_K || (p->flags & ~CODEC_F_ALL) != 0)
+		return -EINVAL;
+	if (p->dim < 1 || p->dim > CODEC_MAX_DIM || p->nseg < 1 || p->nseg > CODEC_MAX_SEGMENTS)
+		return -EINVAL;
+	if (p->flags & CODEC_F_SUBSAMPLE) {
+		if (p->keep_ppm < 1 || p->keep_ppm > CODEC_KEEP_ALL)
+			return -EINVAL;
+	} else if (p->keep_ppm != CODEC_KEEP_ALL) {
+		return -EINVAL;
+	}
+	extra = codec_log2_ceil(p->k);
+	for (uint32_t i = 0; i < p->nseg; i++) {
+		const struct codec_segment *s = &p->seg[i];
+
+		if (s->offset != next || s->length < 1 || s->length > p->dim - s->offset)
+			return -EINVAL;
+		if (s->bits < 2 || s->bits > CODEC_MAX_BITS || s->width < 1 ||
+		    s->width > CODEC_MAX_WIDTH || !quantum_ok(s->quantum, s->bits))
+			return -EINVAL;
+		if (s->mode == CODEC_SEG_EXACT) {
+			if ((unsigned)s->width < s->bits + extra)
+				return -EINVAL;
+		} else if (s->mode != CODEC_SEG_MODULAR) {
+			return -EINVAL;
+		}
+		next = (uint64_t)s->offset + s->length;
+	}
+	if (next != p->dim)
+		return -EINVAL;
+	if (p->flags & CODEC_F_WEIGHT) {
+		if (p->weight_bits < 2 || p->weight_bits > CODEC_MAX_BITS ||
+		    (unsigned)p->weight_width < p->weight_bits + extra ||
+		    p->weight_width > CODEC_MAX_WIDTH ||
+		    !quantum_ok(p->weight_quantum, p->weight_bits))
+			return -EINVAL;
+	} else if (p->weight_bits != 0 || p->weight_width != 0 || p->weight_quantum != 0.0f) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int codec_params_init(struct codec_params *p, uint16_t k, const uint32_t *lengths,
+                      const float *clips, size_t nseg, uint8_t bits)
+{
+	uint32_t off = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (nseg < 1 || nseg > CODEC_MAX_SEGMENTS || bits < 2 || bits > CODEC_MAX_BITS || k < 1 ||
+	    k > CODEC_MAX_K)
+		return -EINVAL;
+	p->id = CODEC_ID_FIXED;
+	p->version = CODEC_VERSION;
+	p->k = k;
+	p->keep_ppm = CODEC_KEEP_ALL;
+	p->nseg = (uint32_t)nseg;
+	for (size_t i = 0; i < nseg; i++) {
+		struct codec_segment *s = &p->seg[i];
+		unsigned w = bits + codec_log2_ceil(k);
+
+		if (lengths[i] > CODEC_MAX_DIM - off || w > CODEC_MAX_WIDTH)
+			return -EINVAL;
+		s->offset = off;
+		s->length = lengths[i];
+		s->bits = bits;
+		s->width = (uint8_t)w;
+		s->mode = CODEC_SEG_EXACT;
+		s->quantum = (float)((double)clips[i] / level_max(bits));
+		off += lengths[i];
+	}
+	p->dim = off;
+	return codec_params_check(p);
+}
+
+int codec_params_set_weight(struct codec_params *p, uint8_t bits, float quantum)
+{
+	unsigned w = bits + codec_log2_ceil(p->k);
+
+	if (bits < 2 || bits > CODEC_MAX_BITS || w > CODEC_MAX_WIDTH)
+		return -EINVAL;
+	p->flags |= CODEC_F_WEIGHT;
+	p->weight_bits = bits;
+	p->weight_width = (uint8_t)w;
+	p->weight_quantum = quantum;
+	return codec_params_check(p);
+}
+
+/* --- layout ------------------------------------------------------------- */
+
+static uint32_t seg_kept(const struct codec_params *p, const struct codec_segment *s)
+{
+	uint64_t m;
+
+	if (!(p->flags & CODEC_F_SUBSAMPLE))
+		return s->length;
+	m = ((uint64_t)s->length * p->keep_ppm + CODEC_KEEP_ALL - 1) / CODEC_KEEP_ALL;
+	return (uint32_t)(m < 1 ? 1 : m);
+}
+
+size_t codec_ring_nseg(const struct codec_params *p)
+{
+	return p->nseg + ((p->flags & CODEC_F_WEIGHT) ? 1u : 0u);
+}
+
+void codec_ring_segment(const struct codec_params *p, size_t i, uint32_t *len, uint32_t *width)
+{
+	SOTTO_ASSERT(i < codec_ring_nseg(p));
+	if (i == p->nseg) {
+		*len = 1;
+		*width = p->weight_width;
+	} else {
+		*len = seg_kept(p, &p->seg[i]);
+		*width = p->seg[i].width;
+	}
+}
+
+size_t codec_ring_len(const struct codec_params *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
+		uint32_t len, width;
+
+		codec_ring_segment(p, i, &len, &width);
+		n += len;
+	}
+	return n;
+}
+
+size_t codec_packed_bytes(const struct codec_params *p)
+{
+	uint64_t bits = 0;
+
+	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
+		uint32_t len, width;
+
+		codec_ring_segment(p, i, &len, &width);
+		bits += (uint64_t)len * width;
+	}
+	return (size_t)((bits + 7) / 8);
+}
+
+/*
+ * The kept coordinates of one segment, ascending: selection sampling (Knuth,
+ * TAOCP vol. 2, Algorithm S) keeps exactly m of len with every m-subset
+ * equally likely, in one pass and O(1) memory. Integer-only so that all
+ * members draw the same subset.
+ */
+struct subset {
+	struct codec_rng rng;
+	uint32_t len, m, j, chosen;
+	bool all;
+};
+
+static void subset_init(struct subset *ss, const struct codec_params *p, size_t i)
+{
+	ss->len = p->seg[i].length;
+	ss->m = seg_kept(p, &p->seg[i]);
+	ss->j = 0;
+	ss->chosen = 0;
+	ss->all = ss->m == ss->len;
+	if (!ss->all)
+		codec_rng_public(&ss->rng, p->sample_seed, PURPOSE_SUBSET, i);
+}
+
+/* Next kept offset within the segment; call exactly m times. */
+static uint32_t subset_next(struct subset *ss)
+{
+	SOTTO_ASSERT(ss->chosen < ss->m);
+	if (ss->all) {
+		ss->chosen++;
+		return ss->j++;
+	}
+	for (;;) {
+		uint64_t remaining = ss->len - ss->j;
+		uint64_t r = codec_rng_next(&ss->rng) >> 32;
+		uint32_t j = ss->j++;
+
+		/* keep with probability (m - chosen) / remaining */
+		if (((r * remaining) >> 32) < (uint64_t)(ss->m - ss->chosen)) {
+			ss->chosen++;
+			return j;
+		}
+	}
+}
+
+void codec_indices(uint32_t *idx, const struct codec_params *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nseg; i++) {
+		struct subset ss;
+
+		subset_init(&ss, p, i);
+		for (uint32_t c = 0; c < ss.m; c++)
+			idx[n++] = p->seg[i].offset + subset_next(&ss);
+	}
+}
+
+/* --- encode ------------------------------------------------------------- */
+
+static uint32_t ring_of(int64_t q, uint32_t width)
+{
+	return (uint32_t)((uint64_t)q & width_mask(width));
+}
+
+static int64_t signed_of(uint32_t v, uint32_t width)
+{
+	if (width >= 32)
+		return (int64_t)(int32_t)v;
+	if (v >= (1u << (width - 1)))
+		return (int64_t)v - ((int64_t)1 << width);
+	return (int64_t)v;
+}
+
+int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
+                 struct codec_rng *rng, struct codec_stats *st, float *rho_used)
+{
+	double rho_hat = 1.0;
+	int64_t q_rho = 0;
+	size_t n = 0;
+	uint64_t clipped = 0;
+	bool dither = (p->flags & CODEC_F_SHARED_DITHER) != 0;
+
+	if (codec_params_check(p) != 0 || x == NULL || ring == NULL)
+		return -EINVAL;
+	if (!dither && rng == NULL)
+		return -EINVAL;
+	if (p->flags & CODEC_F_WEIGHT) {
+		double lw = level_max(p->weight_bits);
+
+		if (!isfinite(rho) || rho < 0.0f || (double)rho / p->weight_quantum > lw + 0.5)
+			return -EINVAL;
+		/* Rounded to nearest, not stochastically: it scales the vector, so
+		 * the weight and the weighted values must use the same rho. */
+		q_rho = (int64_t)llround((double)rho / p->weight_quantum);
+		if (q_rho > (int64_t)lw)
+			q_rho = (int64_t)lw;
+		rho_hat = (double)q_rho * p->weight_quantum;
+	}
+	/* Validate before writing so a bad x leaves no half-encoded vector. */
+	for (size_t i = 0; i < p->nseg; i++) {
+		struct subset ss;
+
+		subset_init(&ss, p, i);
+		for (uint32_t c = 0; c < ss.m; c++) {
+			if (!isfinite(x[p->seg[i].offset + subset_next(&ss)]))
+				return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < p->nseg; i++) {
+		const struct codec_segment *s = &p->seg[i];
+		double lmax = level_max(s->bits);
+		double scale = rho_hat / s->quantum;
+		struct codec_rng drng;
+		struct subset ss;
+
+		subset_init(&ss, p, i);
+		if (dither)
+			codec_rng_public(&drng, p->dither_seed, PURPOSE_DITHER, i);
+		for (uint32_t c = 0; c < ss.m; c++) {
+			double y = (double)x[s->offset + subset_next(&ss)] * scale;
+			double f, u;
+			int64_t q;
+
+			if (y > lmax) {
+				y = lmax;
+				clipped++;
+			} else if (y < -lmax) {
+				y = -lmax;
+				clipped++;
+			}
+			/* Unbiased: q = floor(y) + 1 with probability y - floor(y). */
+			f = floor(y);
+			u = dither ? codec_rng_uniform(&drng) : codec_rng_uniform(rng);
+			q = (int64_t)f + (u < y - f ? 1 : 0);
+			ring[n++] = ring_of(q, s->width);
+		}
+	}
+	if (p->flags & CODEC_F_WEIGHT)
+		ring[n++] = ring_of(q_rho, p->weight_width);
+	if (st != NULL) {
+		st->values += n;
+		st->clipped += clipped;
+	}
+	if (rho_used != NULL)
+		*rho_used = (float)rho_hat;
+	return 0;
+}
+
+/* --- packing ------------------------------------------------------------ */
+
+int codec_pack(uint8_t *out, size_t out_len, const struct codec_params *p, const uint32_t *ring)
+{
+	uint64_t acc = 0;
+	unsigned nbits = 0;
+	size_t n = 0, o = 0;
+
+	if (out_len < codec_packed_bytes(p))
+		return -ENOBUFS;
+	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
+		uint32_t len, width;
+
+		codec_ring_segment(p, i, &len, &width);
+		for (uint32_t c = 0; c < len; c++) {
+			uint32_t v = ring[n++];
+
+			if (width < 32 && (v >> width) != 0)
+				return -EINVAL;
+			acc |= (uint64_t)v << nbits;
+			nbits += width;
+			while (nbits >= 8) {
+				out[o++] = (uint8_t)acc;
+				acc >>= 8;
+				nbits -= 8;
+			}
+		}
+	}
+	if (nbits > 0)
+		out[o++] = (uint8_t)acc;
+	SOTTO_ASSERT(o == codec_packed_bytes(p));
+	return 0;
+}
+
+int codec_unpack(uint32_t *ring, const struct codec_params *p, const uint8_t *in, size_t in_len)
+{
+	uint64_t acc = 0;
+	unsigned nbits = 0;
+	size_t n = 0, o = 0;
+
+	if (in_len != codec_packed_bytes(p))
+		return -EINVAL;
+	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
+		uint32_t len, width;
+
+		codec_ring_segment(p, i, &len, &width);
+		for (uint32_t c = 0; c < len; c++) {
+			while (nbits < width) {
+				acc |= (uint64_t)in[o++] << nbits;
+				nbits += 8;
+			}
+			ring[n++] = (uint32_t)(acc & width_mask(width));
+			acc = width >= 64 ? 0 : acc >> width;
+			nbits -= width;
+		}
+	}
+	/* Whatever is left is the padding of the last byte: it must be zero. */
+	if (o != in_len || acc != 0)
+		return -EINVAL;
+	return 0;
+}
+
+void codec_ring_add(uint32_t *acc, const uint32_t *v, const struct codec_params *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
+		uint32_t len, width, m;
+
+		codec_ring_segment(p, i, &len, &width);
+		m = width_mask(width);
+		for (uint32_t c = 0; c < len; c++, n++)
+			acc[n] = (acc[n] + v[n]) & m;
+	}
+}
+
+/* --- decode ------------------------------------------------------------- */
+
+int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
+                     const uint32_t *ring_sum, uint32_t members, const float *reference,
+                     struct codec_stats *st)
+{
+	double denom;
+	size_t n = 0;
+	uint64_t near = 0, values = 0;
+
+	if (codec_params_check(p) != 0 || out == NULL || ring_sum == NULL || members < 1 ||
+	    members > p->k)
+		return -EINVAL;
+	if (reference == NULL) {
+		for (size_t i = 0; i < p->nseg; i++) {
+			if (p->seg[i].mode == CODEC_SEG_MODULAR)
+				return -EINVAL;
+		}
+	}
+	if (p->flags & CODEC_F_WEIGHT) {
+		size_t wi = codec_ring_len(p) - 1;
+		int64_t sw = signed_of(ring_sum[wi], p->weight_width);
+
+		if (sw < 0 || sw > (int64_t)members * level_max(p->weight_bits))
+			return -ERANGE;
+		if (sw == 0)
+			return -EDOM;
+		denom = (double)sw * p->weight_quantum;
+		if (rho_sum != NULL)
+			*rho_sum = (float)denom;
+	} else {
+		denom = members;
+	}
+	for (size_t i = 0; i < p->nseg; i++) {
+		const struct codec_segment *s = &p->seg[i];
+		int64_t bound = (int64_t)members * level_max(s->bits);
+		double half = ldexp(1.0, s->width - 1);
+		struct subset ss;
+
+		subset_init(&ss, p, i);
+		for (uint32_t c = 0; c < ss.m; c++) {
+			uint32_t j = s->offset + subset_next(&ss);
+			uint32_t v = ring_sum[n++];
+			int64_t sum;
+
+			if (s->mode == CODEC_SEG_EXACT) {
+				sum = signed_of(v, s->width);
+			} else {
+				/* Predicted sum in levels, then the representative of
+				 * v mod 2^w nearest to it. */
+				double pred = (double)reference[j] * denom / s->quantum;
+				int64_t r, d;
+
+				if (!isfinite(pred))
+					return -EINVAL;
+				pred = fmax(fmin(pred, (double)bound), (double)-bound);
+				r = (int64_t)llround(pred);
+				d = signed_of(ring_of((int64_t)v - r, s->width), s->width);
+				if ((double)(d < 0 ? -d : d) > 0.75 * half)
+					near++;
+				sum = r + d;
+			}
+			if (sum > bound || sum < -bound)
+				return -ERANGE;
+			out[j] = (float)((double)sum * s->quantum / denom);
+			values++;
+		}
+	}
+	if (st != NULL) {
+		st->values += values;
+		st->near_wrap += near;
+	}
+	return 0;
+}
+
+/* --- params byte form --------------------------------------------------- */
+
+static void put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *b, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+
+static uint32_t get32(const uint8_t *b)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static uint32_t float_bits(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+static float bits_float(uint32_t u)
+{
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+int codec_params_encode(uint8_t *buf, size_t cap, size_t *len, const struct codec_params *p)
+{
+	size_t need;
+
+	if (codec_params_check(p) != 0)
+		return -EINVAL;
+	need = CODEC_PARAMS_HEADER_BYTES + (size_t)p->nseg * CODEC_PARAMS_SEGMENT_BYTES;
+	if (cap < need)
+		return -ENOBUFS;
+	memset(buf, 0, need);
+	put16(buf + 0, p->id);
+	put16(buf + 2, p->version);
+	put16(buf + 4, p->k);
+	put16(buf + 6, p->flags);
+	put32(buf + 8, p->dim);
+	put32(buf + 12, p->keep_ppm);
+	put64(buf + 16, p->sample_seed);
+	put64(buf + 24, p->dither_seed);
+	buf[32] = p->weight_bits;
+	buf[33] = p->weight_width;
+	/* 34..35 reserved, zero */
+	put32(buf + 36, float_bits(p->weight_quantum));
+	put32(buf + 40, p->nseg);
+	for (uint32_t i = 0; i < p->nseg; i++) {
+		uint8_t *b =
+		        buf + CODEC_PARAMS_HEADER_BYTES + (size_t)i * CODEC_PARAMS_SEGMENT_BYTES;
+		const struct codec_segment *s = &p->seg[i];
+
+		put32(b + 0, s->offset);
+		put32(b + 4, s->length);
+		b[8] = s->bits;
+		b[9] = s->width;
+		b[10] = s->mode;
+		/* 11 reserved, zero */
+		put32(b + 12, float_bits(s->quantum));
+	}
+	*len = need;
+	return 0;
+}
+
+int codec_params_decode(struct codec_params *p, const uint8_t *buf, size_t len)
+{
+	uint32_t nseg;
+
+	memset(p, 0, sizeof(*p));
+	if (len < CODEC_PARAMS_HEADER_BYTES)
+		return -EINVAL;
+	nseg = get32(buf + 40);
+	if (nseg < 1 || nseg > CODEC_MAX_SEGMENTS ||
+	    len != CODEC_PARAMS_HEADER_BYTES + (size_t)nseg * CODEC_PARAMS_SEGMENT_BYTES)
+		return -EINVAL;
+	if (buf[34] != 0 || buf[35] != 0)
+		return -EINVAL;
+	p->id = get16(buf + 0);
+	p->version = get16(buf + 2);
+	p->k = get16(buf + 4);
+	p->flags = get16(buf + 6);
+	p->dim = get32(buf + 8);
+	p->keep_ppm = get32(buf + 12);
+	p->sample_seed = get64(buf + 16);
+	p->dither_seed = get64(buf + 24);
+	p->weight_bits = buf[32];
+	p->weight_width = buf[33];
+	p->weight_quantum = bits_float(get32(buf + 36));
+	p->nseg = nseg;
+	for (uint32_t i = 0; i < nseg; i++) {
+		const uint8_t *b =
+		        buf + CODEC_PARAMS_HEADER_BYTES + (size_t)i * CODEC_PARAMS_SEGMENT_BYTES;
+		struct codec_segment *s = &p->seg[i];
+
+		if (b[11] != 0)
+			return -EINVAL;
+		s->offset = get32(b + 0);
+		s->length = get32(b + 4);
+		s->bits = b[8];
+		s->width = b[9];
+		s->mode = b[10];
+		s->quantum = bits_float(get32(b + 12));
+	}
+	return codec_params_check(p);
+}

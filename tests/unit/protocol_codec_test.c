@@ -1,0 +1,478 @@
+/*
+ * protocol_codec_test.c: the vector codec. Bit packing round-trips for every
+ * width 1..32 and rejects malformed input; stochastic rounding is unbiased
+ * (fixed seed, tolerance of many standard deviations); exact segments hold
+ * the sum of k members at the clip extremes; weighted averages; shared-seed
+ * subsets; modular segments decoded against a reference; the params byte
+ * form is strict.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/codec.h"
+
+static void one_segment(struct codec_params *p, uint16_t k, uint32_t dim, float clip, uint8_t bits)
+{
+	assert_int_equal(codec_params_init(p, k, &dim, &clip, 1, bits), 0);
+}
+
+static void test_pack_roundtrip_all_widths(void **state)
+{
+	struct codec_rng rng;
+
+	(void)state;
+	codec_rng_seed(&rng, 1);
+	for (uint8_t w = 1; w <= 32; w++) {
+		for (uint32_t len = 1; len <= 67; len += 11) {
+			struct codec_params p;
+			uint32_t in[80], out[80];
+			uint8_t buf[80 * 4 + 1];
+			size_t nb;
+
+			/* An exact layout with width w (bits = w, k = 1), or a
+			 * modular one for w = 1 (exact needs bits >= 2). */
+			memset(&p, 0, sizeof(p));
+			p.id = CODEC_ID_FIXED;
+			p.version = CODEC_VERSION;
+			p.k = 1;
+			p.dim = len;
+			p.keep_ppm = CODEC_KEEP_ALL;
+			p.nseg = 1;
+			p.seg[0].length = len;
+			p.seg[0].bits = w < 2 ? 2 : (w > 31 ? 31 : w);
+			p.seg[0].width = w;
+			p.seg[0].mode = w < 2 ? CODEC_SEG_MODULAR : CODEC_SEG_EXACT;
+			p.seg[0].quantum = 1.0f;
+			assert_int_equal(codec_params_check(&p), 0);
+			nb = codec_packed_bytes(&p);
+			assert_int_equal(nb, ((size_t)len * w + 7) / 8);
+			for (uint32_t i = 0; i < len; i++) {
+				uint64_t r = codec_rng_next(&rng);
+				in[i] = w == 32 ? (uint32_t)r : (uint32_t)(r & ((1u << w) - 1));
+			}
+			in[0] = w == 32 ? UINT32_MAX : (1u << w) - 1; /* all ones */
+			assert_int_equal(codec_pack(buf, sizeof(buf), &p, in), 0);
+			assert_int_equal(codec_unpack(out, &p, buf, nb), 0);
+			assert_memory_equal(in, out, len * sizeof(uint32_t));
+			/* strict length */
+			assert_int_equal(codec_unpack(out, &p, buf, nb + 1), -EINVAL);
+			assert_int_equal(codec_unpack(out, &p, buf, nb - 1), -EINVAL);
+			/* nonzero padding bits are malformed */
+			if ((len * w) % 8 != 0) {
+				buf[nb - 1] |= 0x80;
+				assert_int_equal(codec_unpack(out, &p, buf, nb), -EINVAL);
+			}
+			assert_int_equal(codec_pack(buf, nb - 1, &p, in), -ENOBUFS);
+			if (w < 32) {
+				in[len - 1] = 1u << w; /* does not fit */
+				assert_int_equal(codec_pack(buf, sizeof(buf), &p, in), -EINVAL);
+			}
+		}
+	}
+}
+
+static void test_pack_mixed_segments(void **state)
+{
+	uint32_t lens[3] = {5, 1, 9};
+	float clips[3] = {1.0f, 0.5f, 2.0f};
+	struct codec_params p;
+	uint32_t in[16], out[16];
+	uint8_t buf[128];
+
+	(void)state;
+	assert_int_equal(codec_params_init(&p, 4, lens, clips, 3, 5), 0);
+	p.seg[1].width = 13;
+	p.seg[2].width = 32;
+	assert_int_equal(codec_params_set_weight(&p, 12, 1.0f / 256), 0);
+	assert_int_equal(codec_ring_len(&p), 16);
+	assert_int_equal(codec_packed_bytes(&p), (5 * 7 + 13 + 9 * 32 + 14 + 7) / 8);
+	for (uint32_t i = 0; i < 16; i++)
+		in[i] = i * 3u;
+	in[6] = 0x5a5a5a5au;
+	assert_int_equal(codec_pack(buf, sizeof(buf), &p, in), 0);
+	assert_int_equal(codec_unpack(out, &p, buf, codec_packed_bytes(&p)), 0);
+	assert_memory_equal(in, out, sizeof(in));
+}
+
+/* Mean of stochastic rounding over many draws equals the scaled value. */
+static void test_rounding_unbiased(void **state)
+{
+	const float quantum = 0.01f;
+	const float xs[] = {0.0037f, -0.0123f, 0.5f, 0.00999f, -1.23456f, 0.0f};
+	enum { N = 4096, TRIALS = 64 };
+	struct codec_params p;
+	struct codec_rng rng;
+	uint32_t *ring = malloc(N * sizeof(uint32_t));
+	float *x = malloc(N * sizeof(float));
+
+	(void)state;
+	assert_non_null(ring);
+	assert_non_null(x);
+	one_segment(&p, 4, N, quantum * 127, 8);
+	codec_rng_seed(&rng, 42);
+	for (size_t v = 0; v < sizeof(xs) / sizeof(xs[0]); v++) {
+		double y = (double)xs[v] * (1.0 / (double)p.seg[0].quantum), sum = 0;
+
+		for (size_t i = 0; i < N; i++)
+			x[i] = xs[v];
+		for (int t = 0; t < TRIALS; t++) {
+			assert_int_equal(codec_encode(ring, &p, x, 1.0f, &rng, NULL, NULL), 0);
+			for (size_t i = 0; i < N; i++) {
+				int64_t q = ring[i] >= (1u << (p.seg[0].width - 1))
+				                    ? (int64_t)ring[i] - (1 << p.seg[0].width)
+				                    : (int64_t)ring[i];
+				/* each draw is floor(y) or floor(y) + 1 */
+				assert_true(q == (int64_t)floor(y) || q == (int64_t)floor(y) + 1);
+				sum += (double)q;
+			}
+		}
+		/* 262144 Bernoulli draws: std of the mean <= 0.001; allow 0.01. */
+		assert_true(fabs(sum / (N * TRIALS) - y) < 0.01);
+	}
+	free(ring);
+	free(x);
+}
+
+/* One member: decode(encode(x)) within one quantum; clipped values counted. */
+static void test_roundtrip_bound_and_clip(void **state)
+{
+	enum { N = 1000 };
+	uint32_t lens[2] = {600, 400};
+	float clips[2] = {1.0f, 0.01f};
+	struct codec_params p;
+	struct codec_rng rng;
+	struct codec_stats st = {0};
+	uint32_t ring[N];
+	float x[N], y[N];
+	uint64_t expect_clipped = 0;
+
+	(void)state;
+	assert_int_equal(codec_params_init(&p, 8, lens, clips, 2, 9), 0);
+	codec_rng_seed(&rng, 7);
+	for (size_t i = 0; i < N; i++) {
+		double c = i < 600 ? 1.0 : 0.01;
+		x[i] = (float)((codec_rng_uniform(&rng) * 2.4 - 1.2) * c);
+		if (fabs(x[i]) > (double)p.seg[i < 600 ? 0 : 1].quantum * 255)
+			expect_clipped++;
+	}
+	assert_int_equal(codec_encode(ring, &p, x, 1.0f, &rng, &st, NULL), 0);
+	assert_int_equal(st.clipped, expect_clipped);
+	assert_true(expect_clipped > 100);
+	assert_int_equal(codec_decode_sum(y, NULL, &p, ring, 1, NULL, &st), 0);
+	for (size_t i = 0; i < N; i++) {
+		const struct codec_segment *s = &p.seg[i < 600 ? 0 : 1];
+		double clip = (double)s->quantum * 255;
+		double xc = fmax(fmin((double)x[i], clip), -clip);
+		assert_true(fabs((double)y[i] - xc) <= (double)s->quantum * 1.0001);
+	}
+	/* non-finite input is refused */
+	x[17] = NAN;
+	assert_int_equal(codec_encode(ring, &p, x, 1.0f, &rng, NULL, NULL), -EINVAL);
+	x[17] = INFINITY;
+	assert_int_equal(codec_encode(ring, &p, x, 1.0f, &rng, NULL, NULL), -EINVAL);
+}
+
+static int64_t to_signed(uint32_t v, unsigned w)
+{
+	return v >= (1u << (w - 1)) ? (int64_t)v - ((int64_t)1 << w) : (int64_t)v;
+}
+
+/* k members at +clip and -clip: the exact ring never overflows. */
+static void test_exact_sum_extremes(void **state)
+{
+	(void)state;
+	for (uint16_t k = 1; k <= 16; k++) {
+		for (uint8_t bits = 2; bits <= 12; bits += 5) {
+			struct codec_params p;
+			struct codec_rng rng;
+			uint32_t acc[3] = {0}, r[3];
+			float x[3] = {100.0f, -100.0f, 0.25f}, y[3];
+
+			one_segment(&p, k, 3, 1.0f, bits);
+			assert_int_equal(p.seg[0].width, bits + codec_log2_ceil(k));
+			codec_rng_seed(&rng, k);
+			for (uint16_t m = 0; m < k; m++) {
+				assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
+				codec_ring_add(acc, r, &p);
+			}
+			assert_int_equal(codec_decode_sum(y, NULL, &p, acc, k, NULL, NULL), 0);
+			assert_true(fabsf(y[0] - 1.0f) < 1e-6f);
+			assert_true(fabsf(y[1] + 1.0f) < 1e-6f);
+			assert_true(fabsf(y[2] - 0.25f) <= p.seg[0].quantum);
+			/* A sum of k claimed as fewer members is out of range. */
+			if (k > 1)
+				assert_int_equal(codec_decode_sum(y, NULL, &p, acc, 1, NULL, NULL),
+				                 -ERANGE);
+		}
+	}
+}
+
+/* The decoded sum is exactly the integer sum of the members' levels. */
+static void test_exact_sum_random(void **state)
+{
+	enum { N = 257, K = 7 };
+	uint32_t lens[3] = {100, 150, 7};
+	float clips[3] = {0.5f, 3.0f, 0.001f};
+	struct codec_params p;
+	struct codec_rng rng;
+	uint32_t acc[N] = {0}, r[N];
+	int64_t isum[N] = {0};
+	float x[N], y[N];
+
+	(void)state;
+	assert_int_equal(codec_params_init(&p, K, lens, clips, 3, 7), 0);
+	codec_rng_seed(&rng, 99);
+	for (int m = 0; m < K; m++) {
+		for (size_t i = 0; i < N; i++)
+			x[i] = (float)(codec_rng_uniform(&rng) * 8 - 4);
+		assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
+		for (size_t i = 0; i < N; i++) {
+			unsigned w = p.seg[i < 100 ? 0 : i < 250 ? 1 : 2].width;
+			isum[i] += to_signed(r[i], w);
+		}
+		codec_ring_add(acc, r, &p);
+	}
+	assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, NULL, NULL), 0);
+	for (size_t i = 0; i < N; i++) {
+		float q = p.seg[i < 100 ? 0 : i < 250 ? 1 : 2].quantum;
+		assert_true(y[i] == (float)((double)isum[i] * q / K));
+	}
+	/* a corrupted sum beyond k * L is refused */
+	acc[3] = 1u << (p.seg[0].width - 1);
+	assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, NULL, NULL), -ERANGE);
+}
+
+static void test_weighted_average(void **state)
+{
+	enum { N = 64 };
+	struct codec_params p;
+	struct codec_rng rng;
+	uint32_t acc[N + 1] = {0}, r[N + 1];
+	const float rho[3] = {0.5f, 2.0f, 1.25f}, val[3] = {0.1f, -0.2f, 0.4f};
+	float x[N], y[N], rsum = 0, used;
+	double num = 0, den = 0;
+
+	(void)state;
+	one_segment(&p, 3, N, 4.0f, 16);
+	assert_int_equal(codec_params_set_weight(&p, 12, 1.0f / 128), 0);
+	assert_int_equal(codec_ring_len(&p), N + 1);
+	codec_rng_seed(&rng, 5);
+	for (int m = 0; m < 3; m++) {
+		for (size_t i = 0; i < N; i++)
+			x[i] = val[m];
+		assert_int_equal(codec_encode(r, &p, x, rho[m], &rng, NULL, &used), 0);
+		assert_true(used == rho[m]); /* representable exactly */
+		num += (double)rho[m] * val[m];
+		den += rho[m];
+		codec_ring_add(acc, r, &p);
+	}
+	assert_int_equal(codec_decode_sum(y, &rsum, &p, acc, 3, NULL, NULL), 0);
+	assert_true(rsum == 3.75f);
+	for (size_t i = 0; i < N; i++)
+		assert_true(fabs((double)y[i] - num / den) < 3 * (double)p.seg[0].quantum);
+	/* rho out of range, negative, NaN */
+	assert_int_equal(codec_encode(r, &p, x, 1000.0f, &rng, NULL, NULL), -EINVAL);
+	assert_int_equal(codec_encode(r, &p, x, -1.0f, &rng, NULL, NULL), -EINVAL);
+	assert_int_equal(codec_encode(r, &p, x, NAN, &rng, NULL, NULL), -EINVAL);
+	/* zero total weight */
+	memset(acc, 0, sizeof(acc));
+	assert_int_equal(codec_decode_sum(y, NULL, &p, acc, 3, NULL, NULL), -EDOM);
+}
+
+static void test_subsample(void **state)
+{
+	uint32_t lens[3] = {1000, 10, 1};
+	float clips[3] = {1, 1, 1};
+	struct codec_params p, q;
+	uint32_t idx[2000], idx2[2000];
+	size_t nv;
+
+	(void)state;
+	assert_int_equal(codec_params_init(&p, 4, lens, clips, 3, 8), 0);
+	p.flags |= CODEC_F_SUBSAMPLE;
+	p.keep_ppm = 100000; /* 10% */
+	p.sample_seed = 1234;
+	assert_int_equal(codec_params_check(&p), 0);
+	nv = codec_ring_len(&p);
+	assert_int_equal(nv, 100 + 1 + 1);
+	codec_indices(idx, &p);
+	codec_indices(idx2, &p);
+	assert_memory_equal(idx, idx2, nv * sizeof(uint32_t));
+	for (size_t i = 0; i < nv; i++) {
+		if (i > 0)
+			assert_true(idx[i] > idx[i - 1]);
+	}
+	assert_true(idx[99] < 1000 && idx[100] >= 1000 && idx[100] < 1010 && idx[101] == 1010);
+	/* another seed, another subset */
+	q = p;
+	q.sample_seed = 1235;
+	codec_indices(idx2, &q);
+	assert_true(memcmp(idx, idx2, 100 * sizeof(uint32_t)) != 0);
+
+	/* encode/decode touch exactly the kept coordinates */
+	{
+		float x[1011], y[1011];
+		uint32_t ring[102];
+		struct codec_rng rng;
+		size_t j = 0;
+
+		codec_rng_seed(&rng, 3);
+		for (size_t i = 0; i < 1011; i++) {
+			x[i] = 0.5f;
+			y[i] = -7.0f;
+		}
+		assert_int_equal(codec_encode(ring, &p, x, 1.0f, &rng, NULL, NULL), 0);
+		assert_int_equal(codec_decode_sum(y, NULL, &p, ring, 1, NULL, NULL), 0);
+		for (size_t i = 0; i < 1011; i++) {
+			if (j < nv && idx[j] == i) {
+				assert_true(fabsf(y[i] - 0.5f) <= p.seg[0].quantum);
+				j++;
+			} else {
+				assert_true(y[i] == -7.0f);
+			}
+		}
+	}
+}
+
+/* Modular segments: a narrow ring, decoded against each member's reference. */
+static void test_modular_reference(void **state)
+{
+	enum { N = 500, K = 4 };
+	struct codec_params p;
+	struct codec_rng rng;
+	uint32_t acc[N] = {0}, r[N];
+	float base[N], x[N], y[N];
+	struct codec_stats st = {0};
+
+	(void)state;
+	one_segment(&p, K, N, 1.0f, 12); /* L = 2047, quantum ~ 1/2047 */
+	p.seg[0].mode = CODEC_SEG_MODULAR;
+	p.seg[0].width = 6; /* sum known mod 64 levels */
+	assert_int_equal(codec_params_check(&p), 0);
+	codec_rng_seed(&rng, 11);
+	for (size_t i = 0; i < N; i++)
+		base[i] = (float)(codec_rng_uniform(&rng) * 1.6 - 0.8);
+	for (int m = 0; m < K; m++) {
+		for (size_t i = 0; i < N; i++) /* members within +-3 quanta of base */
+			x[i] = base[i] + (float)((codec_rng_uniform(&rng) - 0.5) * 6 / 2047);
+		assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
+		codec_ring_add(acc, r, &p);
+	}
+	/* reference = base: the decoded average is within a few quanta of it */
+	assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, base, &st), 0);
+	for (size_t i = 0; i < N; i++)
+		assert_true(fabs((double)y[i] - base[i]) < 3.0 / 2047 + (double)p.seg[0].quantum);
+	assert_int_equal(st.near_wrap, 0);
+	/* no reference: refused */
+	assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, NULL, NULL), -EINVAL);
+	/* a reference 40 quanta off wraps: decoded value is off by 64 levels / K */
+	for (size_t i = 0; i < N; i++)
+		x[i] = base[i] + 40.0f / 2047 * 1;
+	assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, x, &st), 0);
+	assert_true(st.near_wrap > 0);
+}
+
+static void test_params_bytes(void **state)
+{
+	uint32_t lens[3] = {100, 20, 3};
+	float clips[3] = {1.0f, 0.1f, 8.0f};
+	struct codec_params p, q;
+	uint8_t buf[CODEC_PARAMS_MAX_BYTES];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(codec_params_init(&p, 5, lens, clips, 3, 9), 0);
+	assert_int_equal(codec_params_set_weight(&p, 16, 1.0f / 4096), 0);
+	p.flags |= CODEC_F_SUBSAMPLE | CODEC_F_SHARED_DITHER;
+	p.keep_ppm = 250000;
+	p.sample_seed = 0x0102030405060708ull;
+	p.dither_seed = 77;
+	p.seg[1].mode = CODEC_SEG_MODULAR;
+	p.seg[1].width = 4;
+	assert_int_equal(codec_params_check(&p), 0);
+	assert_int_equal(codec_params_encode(buf, sizeof(buf), &len, &p), 0);
+	assert_int_equal(len, CODEC_PARAMS_HEADER_BYTES + 3 * CODEC_PARAMS_SEGMENT_BYTES);
+	assert_int_equal(codec_params_decode(&q, buf, len), 0);
+	assert_int_equal(q.nseg, 3);
+	assert_int_equal(q.sample_seed, p.sample_seed);
+	assert_true(q.seg[1].quantum == p.seg[1].quantum);
+	assert_int_equal(q.seg[1].width, 4);
+	assert_int_equal(q.flags, p.flags);
+	assert_int_equal(codec_params_encode(buf, len - 1, &len, &p), -ENOBUFS);
+	/* every truncation and every extension is refused */
+	for (size_t l = 0; l < len; l++)
+		assert_int_equal(codec_params_decode(&q, buf, l), -EINVAL);
+	assert_int_equal(codec_params_decode(&q, buf, len + 1), -EINVAL);
+	/* single-field corruptions */
+	{
+		const size_t offs[] = {0,      2,       4,       6,          8,  32,
+		                       33,     34,      35,      36 + 3,     40, 44 + 8,
+		                       44 + 9, 44 + 10, 44 + 11, 44 + 12 + 3};
+		for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+			uint8_t b2[CODEC_PARAMS_MAX_BYTES];
+			memcpy(b2, buf, len);
+			b2[offs[i]] ^= 0x80;
+			assert_int_equal(codec_params_decode(&q, b2, len), -EINVAL);
+		}
+	}
+	/* an exact segment too narrow for k is refused */
+	q = p;
+	q.seg[0].width = (uint8_t)(q.seg[0].bits + 2); /* k = 5 needs +3 */
+	assert_int_equal(codec_params_check(&q), -EINVAL);
+	/* segments must tile the vector */
+	q = p;
+	q.seg[1].offset++;
+	assert_int_equal(codec_params_check(&q), -EINVAL);
+	q = p;
+	q.dim++;
+	assert_int_equal(codec_params_check(&q), -EINVAL);
+}
+
+/* Shared dither: members with equal x produce equal levels (public noise). */
+static void test_shared_dither(void **state)
+{
+	enum { N = 300 };
+	struct codec_params p;
+	uint32_t a[N], b[N];
+	float x[N];
+
+	(void)state;
+	one_segment(&p, 4, N, 1.0f, 8);
+	p.flags |= CODEC_F_SHARED_DITHER;
+	p.dither_seed = 9;
+	for (size_t i = 0; i < N; i++)
+		x[i] = (float)i / N - 0.5f;
+	assert_int_equal(codec_encode(a, &p, x, 1.0f, NULL, NULL, NULL), 0);
+	assert_int_equal(codec_encode(b, &p, x, 1.0f, NULL, NULL, NULL), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	p.dither_seed = 10;
+	assert_int_equal(codec_encode(b, &p, x, 1.0f, NULL, NULL, NULL), 0);
+	assert_true(memcmp(a, b, sizeof(a)) != 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_pack_roundtrip_all_widths),
+	        cmocka_unit_test(test_pack_mixed_segments),
+	        cmocka_unit_test(test_rounding_unbiased),
+	        cmocka_unit_test(test_roundtrip_bound_and_clip),
+	        cmocka_unit_test(test_exact_sum_extremes),
+	        cmocka_unit_test(test_exact_sum_random),
+	        cmocka_unit_test(test_weighted_average),
+	        cmocka_unit_test(test_subsample),
+	        cmocka_unit_test(test_modular_reference),
+	        cmocka_unit_test(test_params_bytes),
+	        cmocka_unit_test(test_shared_dither),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
