@@ -1,0 +1,257 @@
+/*
+ * mask.c: pairwise and self masks, expanded with ChaCha20 into Z_2^w per
+ * segment (see mask.h). Keystream is produced in fixed-size chunks on the
+ * stack, so masking a vector of any length allocates nothing.
+ */
+#include "crypto/mask.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define CHUNK_BYTES 16384 /* multiple of the 64-byte ChaCha20 block */
+
+static const uint8_t label_pair[] = "sotto mask pair v1";
+static const uint8_t label_self[] = "sotto mask self v1";
+
+static uint32_t width_mask(uint32_t width)
+{
+	return width >= 32 ? UINT32_MAX : (uint32_t)((1u << width) - 1u);
+}
+
+static bool layout_ok(const struct mask_seg *segs, size_t nseg)
+{
+	for (size_t i = 0; i < nseg; i++) {
+		if (segs[i].width < 1 || segs[i].width > 32)
+			return false;
+	}
+	return true;
+}
+
+size_t mask_vec_len(const struct mask_seg *segs, size_t nseg)
+{
+	size_t n = 0;
+
+	if (!layout_ok(segs, nseg))
+		return 0;
+	for (size_t i = 0; i < nseg; i++)
+		n += segs[i].len;
+	return n;
+}
+
+static uint32_t load32_le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Keystream of one segment, read as w-bit values LSB-first. */
+struct stream {
+	const uint8_t *key;
+	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+	uint64_t block; /* next block counter */
+	uint8_t buf[CHUNK_BYTES];
+	size_t pos, end;
+	uint64_t acc;
+	unsigned nbits;
+};
+
+static void stream_init(struct stream *s, const uint8_t *key, uint64_t segment)
+{
+	s->key = key;
+	for (size_t i = 0; i < sizeof(s->nonce); i++)
+		s->nonce[i] = (uint8_t)(segment >> (8 * i));
+	s->block = 0;
+	s->pos = s->end = 0;
+	s->acc = 0;
+	s->nbits = 0;
+}
+
+/* Refills with at most `want` bytes (rounded up to whole blocks). */
+static void stream_refill(struct stream *s, size_t want)
+{
+	size_t n = want > CHUNK_BYTES ? CHUNK_BYTES : (want + 63) & ~(size_t)63;
+
+	memset(s->buf, 0, n);
+	crypto_stream_chacha20_xor_ic(s->buf, s->buf, n, s->nonce, s->block, s->key);
+	s->block += n / 64;
+	s->pos = 0;
+	s->end = n;
+}
+
+static void stream_wipe(struct stream *s)
+{
+	sodium_memzero(s->buf, sizeof(s->buf));
+	s->acc = 0;
+}
+
+int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
+               const uint8_t key[MASK_KEY_BYTES], int sign)
+{
+	struct stream *s = NULL;
+	size_t n = 0;
+	int rc = -EINVAL;
+
+	if ((sign != 1 && sign != -1) || !layout_ok(segs, nseg))
+		goto out;
+	rc = -ENOMEM;
+	s = sodium_malloc(sizeof(*s));
+	if (s == NULL)
+		goto out;
+	for (size_t i = 0; i < nseg; i++) {
+		uint32_t w = segs[i].width, m = width_mask(w);
+		/* keystream bytes this segment consumes, whole 4-byte words */
+		uint64_t left = (((uint64_t)segs[i].len * w + 31) / 32) * 4;
+
+		stream_init(s, key, i);
+		for (uint32_t c = 0; c < segs[i].len; c++, n++) {
+			uint32_t r;
+
+			if (s->nbits < w) {
+				if (s->pos == s->end) {
+					stream_refill(s, (size_t)MIN(left, (uint64_t)CHUNK_BYTES));
+					left -= MIN(left, (uint64_t)s->end);
+				}
+				s->acc |= (uint64_t)load32_le(s->buf + s->pos) << s->nbits;
+				s->pos += 4;
+				s->nbits += 32;
+			}
+			r = (uint32_t)s->acc & m;
+			s->acc >>= w;
+			s->nbits -= w;
+			v[n] = (sign > 0 ? v[n] + r : v[n] - r) & m;
+		}
+	}
+	rc = 0;
+out:
+	if (s != NULL) {
+		stream_wipe(s);
+		sodium_free(s);
+	}
+	return rc;
+}
+
+void mask_ring_add(uint32_t *acc, const uint32_t *v, const struct mask_seg *segs, size_t nseg,
+                   int sign)
+{
+	size_t n = 0;
+
+	SOTTO_ASSERT(sign == 1 || sign == -1);
+	for (size_t i = 0; i < nseg; i++) {
+		uint32_t m = width_mask(segs[i].width);
+
+		for (uint32_t c = 0; c < segs[i].len; c++, n++)
+			acc[n] = (sign > 0 ? acc[n] + v[n] : acc[n] - v[n]) & m;
+	}
+}
+
+static void hash_round(crypto_generichash_state *st, const struct mask_round *r)
+{
+	uint8_t b[4];
+	uint8_t idlen = (uint8_t)r->id_len;
+
+	crypto_generichash_update(st, &idlen, 1);
+	crypto_generichash_update(st, r->id, r->id_len);
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(r->attempt >> (8 * i));
+	crypto_generichash_update(st, b, sizeof(b));
+}
+
+static bool round_ok(const struct mask_round *r)
+{
+	return r != NULL && r->id != NULL && r->id_len >= 1 && r->id_len <= MASK_ROUND_ID_MAX;
+}
+
+int mask_pair_key(uint8_t key[MASK_KEY_BYTES], int *sign, const uint8_t my_sk[MASK_SK_BYTES],
+                  const uint8_t my_pk[MASK_PK_BYTES], const uint8_t peer_pk[MASK_PK_BYTES],
+                  const struct mask_round *r)
+{
+	uint8_t shared[crypto_scalarmult_BYTES];
+	crypto_generichash_state st;
+	const uint8_t *lo, *hi;
+	int cmp, rc = -EINVAL;
+
+	if (sodium_init() < 0 || !round_ok(r))
+		goto out;
+	/* Public values: an ordinary comparison is fine. */
+	cmp = memcmp(my_pk, peer_pk, MASK_PK_BYTES);
+	if (cmp == 0)
+		goto out;
+	if (crypto_scalarmult(shared, my_sk, peer_pk) != 0)
+		goto out;
+	lo = cmp < 0 ? my_pk : peer_pk;
+	hi = cmp < 0 ? peer_pk : my_pk;
+	crypto_generichash_init(&st, NULL, 0, MASK_KEY_BYTES);
+	crypto_generichash_update(&st, label_pair, sizeof(label_pair));
+	hash_round(&st, r);
+	crypto_generichash_update(&st, lo, MASK_PK_BYTES);
+	crypto_generichash_update(&st, hi, MASK_PK_BYTES);
+	crypto_generichash_update(&st, shared, sizeof(shared));
+	crypto_generichash_final(&st, key, MASK_KEY_BYTES);
+	*sign = cmp < 0 ? 1 : -1;
+	rc = 0;
+out:
+	sodium_memzero(shared, sizeof(shared));
+	sodium_memzero(&st, sizeof(st));
+	return rc;
+}
+
+int mask_self_key(uint8_t key[MASK_KEY_BYTES], const uint8_t seed[MASK_SEED_BYTES],
+                  const uint8_t my_pk[MASK_PK_BYTES], const struct mask_round *r)
+{
+	crypto_generichash_state st;
+
+	if (sodium_init() < 0 || !round_ok(r))
+		return -EINVAL;
+	crypto_generichash_init(&st, seed, MASK_SEED_BYTES, MASK_KEY_BYTES);
+	crypto_generichash_update(&st, label_self, sizeof(label_self));
+	hash_round(&st, r);
+	crypto_generichash_update(&st, my_pk, MASK_PK_BYTES);
+	crypto_generichash_final(&st, key, MASK_KEY_BYTES);
+	sodium_memzero(&st, sizeof(st));
+	return 0;
+}
+
+int mask_member_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
+                      const uint8_t seed[MASK_SEED_BYTES], const uint8_t my_sk[MASK_SK_BYTES],
+                      const uint8_t my_pk[MASK_PK_BYTES], const uint8_t (*peer_pks)[MASK_PK_BYTES],
+                      size_t npeers, const struct mask_round *r)
+{
+	uint8_t key[MASK_KEY_BYTES];
+	int sign, rc;
+
+	rc = mask_self_key(key, seed, my_pk, r);
+	if (rc != 0)
+		goto out;
+	rc = mask_apply(v, segs, nseg, key, 1);
+	if (rc != 0)
+		goto out;
+	for (size_t i = 0; i < npeers; i++) {
+		if (memcmp(peer_pks[i], my_pk, MASK_PK_BYTES) == 0)
+			continue;
+		rc = mask_pair_key(key, &sign, my_sk, my_pk, peer_pks[i], r);
+		if (rc != 0)
+			goto out;
+		rc = mask_apply(v, segs, nseg, key, sign);
+		if (rc != 0)
+			goto out;
+	}
+out:
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+int mask_keypair(uint8_t pk[MASK_PK_BYTES], uint8_t sk[MASK_SK_BYTES])
+{
+	if (sodium_init() < 0)
+		return -EINVAL;
+	return crypto_box_keypair(pk, sk) == 0 ? 0 : -EINVAL;
+}
+
+int mask_public_of(uint8_t pk[MASK_PK_BYTES], const uint8_t sk[MASK_SK_BYTES])
+{
+	if (sodium_init() < 0)
+		return -EINVAL;
+	return crypto_scalarmult_base(pk, sk) == 0 ? 0 : -EINVAL;
+}
