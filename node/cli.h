@@ -14,6 +14,16 @@ int cmd_pubkey(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+
+struct model_spec;
+struct optim_params;
+struct dataset;
+/* [Model]/[Training] of cfg as learn/ settings for data ds (cmd_train.c). 0 or LEARN_EBOUNDS. */
+int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
+			    const struct config *cfg, const struct dataset *ds)
+	__attribute__((warn_unused_result));
 
 /* Creates path (O_EXCL, mode 0600) holding id's private key line. 0 or -errno. */
 int keys_write_new(const char *path, const struct identity *id) __attribute__((warn_unused_result));

@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{"check", cmd_check, "Check a configuration file: sotto check -c FILE"},
 	{"status", cmd_status, "Ask the running node what it is doing: sotto status -c FILE"},
 	{"init", cmd_init, "Write a key and a config per site: sotto init -o DIR NAME=HOST:PORT..."},
+	{"train", cmd_train, "Train locally, no network: sotto train -c FILE"},
+	{"data", cmd_data, "Dataset tools: sotto data import-mnist|import-csv|split|info ..."},
 };
 
 static void usage(FILE *f)

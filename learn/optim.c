@@ -1,0 +1,109 @@
+/*
+ * optim.c: SGD with momentum and Adam (Kingma and Ba 2015), as PyTorch
+ * applies them. Plain loops: these are O(n) and memory bound.
+ */
+#include "learn/optim.h"
+
+#include "learn/learn.h"
+
+#include <cblas.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void optim_params_default(struct optim_params *p, enum optim_type type)
+{
+	memset(p, 0, sizeof(*p));
+	p->type = type;
+	p->lr = type == OPTIM_ADAM ? 0.001f : 0.05f;
+	p->momentum = 0.9f;
+	p->beta2 = 0.999f;
+	p->eps = 1e-8f;
+	p->weight_decay = 0.0f;
+}
+
+int optim_params_check(const struct optim_params *p)
+{
+	if ((p->type != OPTIM_SGD && p->type != OPTIM_ADAM) || !isfinite(p->lr) ||
+	    !(p->lr > 0.0f) || !(p->momentum >= 0.0f && p->momentum < 1.0f) ||
+	    !(p->beta2 >= 0.0f && p->beta2 < 1.0f) || !(p->eps > 0.0f && p->eps < 1.0f) ||
+	    !(p->weight_decay >= 0.0f && p->weight_decay <= 1.0f))
+		return LEARN_EBOUNDS;
+	return 0;
+}
+
+int optim_init(struct optim *o, const struct optim_params *p, size_t n)
+{
+	memset(o, 0, sizeof(*o));
+	if (optim_params_check(p) != 0 || n == 0)
+		return LEARN_EBOUNDS;
+	o->p = *p;
+	o->n = n;
+	o->m = calloc(n, sizeof(float));
+	if (p->type == OPTIM_ADAM)
+		o->v = calloc(n, sizeof(float));
+	if (o->m == NULL || (p->type == OPTIM_ADAM && o->v == NULL)) {
+		optim_fini(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void optim_fini(struct optim *o)
+{
+	if (o == NULL)
+		return;
+	free(o->m);
+	free(o->v);
+	o->m = NULL;
+	o->v = NULL;
+}
+
+void optim_reset(struct optim *o)
+{
+	o->t = 0;
+	memset(o->m, 0, o->n * sizeof(float));
+	if (o->v != NULL)
+		memset(o->v, 0, o->n * sizeof(float));
+}
+
+void optim_step(struct optim *o, float *params, const float *grads)
+{
+	const struct optim_params *p = &o->p;
+	const size_t n = o->n;
+	const float wd = p->weight_decay;
+
+	o->t++;
+	if (p->type == OPTIM_SGD) {
+		/* Level-1 BLAS: vectorised whatever the compiler's flags. */
+		const int ni = (int)n;
+		float *v = o->m;
+		if (p->momentum == 0.0f) {
+			if (wd != 0.0f)
+				cblas_sscal(ni, 1.0f - p->lr * wd, params, 1);
+			cblas_saxpy(ni, -p->lr, grads, 1, params, 1);
+			return;
+		}
+		/* v = mu*v + g + wd*p;  p -= lr*v  (PyTorch's first step v = g is the same) */
+		cblas_sscal(ni, p->momentum, v, 1);
+		cblas_saxpy(ni, 1.0f, grads, 1, v, 1);
+		if (wd != 0.0f)
+			cblas_saxpy(ni, wd, params, 1, v, 1);
+		cblas_saxpy(ni, -p->lr, v, 1, params, 1);
+	} else {
+		const float b1 = p->momentum, b2 = p->beta2, eps = p->eps;
+		const double t = (double)o->t;
+		const float bc1 = (float)(1.0 - pow(b1, t));
+		const float bc2 = (float)(1.0 - pow(b2, t));
+		const float step = p->lr / bc1, sqrt_bc2 = sqrtf(bc2);
+		float *m = o->m, *v = o->v;
+		for (size_t i = 0; i < n; i++) {
+			float g = grads[i] + wd * params[i];
+			m[i] = b1 * m[i] + (1.0f - b1) * g;
+			v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+			params[i] -= step * m[i] / (sqrtf(v[i]) / sqrt_bc2 + eps);
+		}
+	}
+}

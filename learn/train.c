@@ -1,0 +1,240 @@
+/*
+ * train.c: the training loop and evaluation. Reads top to bottom like
+ * llm.c's: draw the epoch's order, load a batch, forward, backward, step.
+ */
+#include "learn/train.h"
+
+#include "learn/dataset.h"
+#include "learn/learn.h"
+#include "learn/rng.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int train_alloc(struct train **out, const struct model_spec *spec, uint64_t model_seed,
+                const struct optim_params *op, uint32_t batch, uint64_t data_seed)
+{
+	struct train *t;
+	uint32_t dims;
+	int rc;
+
+	*out = NULL;
+	if (batch == 0 || batch > 65536)
+		return LEARN_EBOUNDS;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	rc = model_alloc(&t->model, spec, batch);
+	if (rc != 0)
+		goto fail;
+	model_init(t->model, model_seed);
+	rc = optim_init(&t->optim, op, t->model->n_params);
+	if (rc != 0)
+		goto fail;
+	t->batch = batch;
+	t->data_seed = data_seed;
+	dims = spec->channels * spec->height * spec->width;
+	t->x_dims = dims;
+	t->x = malloc((size_t)batch * dims * sizeof(float));
+	t->y = malloc(batch);
+	if (t->x == NULL || t->y == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	train_free(t);
+	return rc;
+}
+
+void train_free(struct train *t)
+{
+	if (t == NULL)
+		return;
+	model_free(t->model);
+	optim_fini(&t->optim);
+	free(t->perm);
+	free(t->x);
+	free(t->y);
+	free(t);
+}
+
+uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds)
+{
+	return (uint32_t)(((uint64_t)ds->rows + t->batch - 1) / t->batch);
+}
+
+static int data_fits(const struct model_spec *s, const struct dataset *ds)
+{
+	if (ds->dims != s->channels * s->height * s->width || ds->classes != s->classes)
+		return LEARN_EMISMATCH;
+	if (s->type == MODEL_CNN &&
+	    (ds->channels != s->channels || ds->height != s->height || ds->width != s->width))
+		return LEARN_EMISMATCH;
+	return 0;
+}
+
+int train_check_data(const struct train *t, const struct dataset *ds)
+{
+	return data_fits(&t->model->spec, ds);
+}
+
+/* Draws the permutation of the current epoch if not drawn yet. */
+static int order(struct train *t, const struct dataset *ds)
+{
+	struct rng r;
+
+	if (t->perm != NULL && t->perm_rows == ds->rows && t->perm_epoch == t->epoch)
+		return 0;
+	if (t->perm_rows != ds->rows) {
+		uint32_t *p = realloc(t->perm, (size_t)ds->rows * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		t->perm = p;
+	}
+	for (uint32_t i = 0; i < ds->rows; i++)
+		t->perm[i] = i;
+	rng_seed3(&r, t->data_seed, t->epoch, 0);
+	rng_shuffle_u32(&r, t->perm, ds->rows);
+	t->perm_rows = ds->rows;
+	t->perm_epoch = t->epoch;
+	return 0;
+}
+
+int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct train_stats *stats)
+{
+	struct model *m = t->model;
+	struct train_stats st;
+	double loss_sum = 0.0;
+	uint64_t correct = 0;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	rc = train_check_data(t, ds);
+	if (rc != 0)
+		return rc;
+	if (ds->rows == 0)
+		return -EINVAL;
+	if (t->cursor >= ds->rows) { /* the data changed under a saved cursor */
+		t->cursor = 0;
+		t->epoch++;
+	}
+	for (uint64_t s = 0; s < n; s++) {
+		uint32_t b;
+		int ok = 0;
+		float loss;
+		rc = order(t, ds);
+		if (rc != 0)
+			return rc;
+		b = MIN(t->batch, ds->rows - t->cursor);
+		dataset_batch(ds, t->perm + t->cursor, b, t->x, t->y);
+		(void)model_forward(m, t->x, b);
+		loss = model_backward(m, t->y, &ok);
+		optim_step(&t->optim, m->params, m->grads);
+		loss_sum += (double)loss * b;
+		correct += (uint64_t)ok;
+		st.rows += b;
+		st.steps++;
+		t->steps++;
+		t->cursor += b;
+		if (t->cursor >= ds->rows) {
+			t->cursor = 0;
+			t->epoch++;
+			st.epochs_done++;
+		}
+	}
+	if (stats != NULL) {
+		st.loss = st.rows > 0 ? loss_sum / (double)st.rows : 0.0;
+		st.accuracy = st.rows > 0 ? (double)correct / (double)st.rows : 0.0;
+		*stats = st;
+	}
+	return 0;
+}
+
+int train_epoch(struct train *t, const struct dataset *ds, struct train_stats *stats)
+{
+	uint64_t left;
+
+	if (ds->rows == 0)
+		return -EINVAL;
+	if (t->cursor >= ds->rows)
+		left = train_steps_per_epoch(t, ds);
+	else
+		left = ((uint64_t)ds->rows - t->cursor + t->batch - 1) / t->batch;
+	return train_steps(t, ds, left, stats);
+}
+
+/* Summed cross-entropy of b rows; counts right predictions and fills confusion. */
+static double softmax_xent_eval(const float *logits, const uint8_t *y, uint32_t b, uint32_t C,
+                                int *correct, uint32_t *confusion)
+{
+	double sum = 0.0;
+
+	for (uint32_t i = 0; i < b; i++) {
+		const float *z = logits + (size_t)i * C;
+		uint32_t arg = 0;
+		double e = 0.0;
+		for (uint32_t j = 1; j < C; j++) {
+			if (z[j] > z[arg])
+				arg = j;
+		}
+		for (uint32_t j = 0; j < C; j++)
+			e += exp((double)(z[j] - z[arg]));
+		sum += (double)z[arg] + log(e) - (double)z[y[i]];
+		*correct += arg == y[i];
+		if (confusion != NULL)
+			confusion[(size_t)y[i] * C + arg]++;
+	}
+	return sum;
+}
+
+int model_evaluate(struct model *m, const struct dataset *ds, struct eval_result *out,
+                   uint32_t *confusion)
+{
+	const uint32_t C = m->spec.classes, B = m->max_batch;
+	uint32_t *idx = NULL;
+	uint8_t *y = NULL;
+	float *x = NULL;
+	double loss_sum = 0.0;
+	uint64_t correct = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = data_fits(&m->spec, ds);
+	if (rc != 0)
+		return rc;
+	if (confusion != NULL)
+		memset(confusion, 0, (size_t)C * C * sizeof(*confusion));
+	idx = malloc((size_t)B * sizeof(*idx));
+	y = malloc(B);
+	x = malloc((size_t)B * ds->dims * sizeof(float));
+	if (idx == NULL || y == NULL || x == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t start = 0; start < ds->rows; start += B) {
+		uint32_t b = MIN(B, ds->rows - start);
+		const float *logits;
+		int ok = 0;
+		for (uint32_t i = 0; i < b; i++)
+			idx[i] = start + i;
+		dataset_batch(ds, idx, b, x, y);
+		logits = model_forward(m, x, b);
+		loss_sum += softmax_xent_eval(logits, y, b, C, &ok, confusion);
+		correct += (uint64_t)ok;
+	}
+	out->rows = ds->rows;
+	if (ds->rows > 0) {
+		out->loss = loss_sum / ds->rows;
+		out->accuracy = (double)correct / ds->rows;
+	}
+out:
+	free(idx);
+	free(y);
+	free(x);
+	return rc;
+}

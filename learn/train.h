@@ -1,0 +1,98 @@
+/*
+ * train.h: a trainer (model + optimizer + data order) that runs a given
+ * number of mini-batch steps, and evaluation.
+ *
+ * The data order is a pure function of (data seed, epoch): epoch e visits
+ * the rows in the permutation drawn from rng_seed3(seed, e, 0), in batches
+ * of `batch` rows (the last batch of an epoch may be smaller). The trainer
+ * only remembers (epoch, cursor), so training can stop after any step (a
+ * fractional epoch between two gossip rounds), be checkpointed, and resume
+ * exactly where it was. The node runs train_steps() on a worker thread;
+ * one trainer must not be used by two threads at once, two trainers share
+ * nothing (except OpenBLAS's thread count, see learn.h).
+ *
+ * Not here: what the steps count means for gossip (node/), checkpoints
+ * (checkpoint.h).
+ */
+#ifndef SOTTO_LEARN_TRAIN_H
+#define SOTTO_LEARN_TRAIN_H
+
+#include "learn/model.h"
+#include "learn/optim.h"
+
+#include <stdint.h>
+
+struct dataset;
+
+struct train {
+	struct model *model; /* owned: model->params is the model */
+	struct optim optim;
+	uint32_t batch;
+	uint64_t data_seed;
+	uint64_t epoch;  /* current epoch (0-based) */
+	uint32_t cursor; /* rows of the current epoch already visited */
+	uint64_t steps;  /* mini-batch steps taken in total */
+	/* private: */
+	uint32_t *perm;      /* permutation of the current epoch */
+	uint32_t perm_rows;  /* rows it was drawn for (0: not drawn) */
+	uint64_t perm_epoch; /* epoch it was drawn for */
+	float *x;            /* (batch, dims) */
+	uint8_t *y;          /* (batch) */
+	uint32_t x_dims;
+};
+
+struct train_stats {
+	double loss;          /* mean training loss over the steps' rows */
+	double accuracy;      /* fraction of those rows predicted right (before the step) */
+	uint64_t rows;        /* rows visited */
+	uint32_t steps;       /* steps taken */
+	uint32_t epochs_done; /* epoch boundaries crossed */
+};
+
+struct eval_result {
+	double loss;     /* mean cross-entropy */
+	double accuracy; /* fraction right */
+	uint32_t rows;
+};
+
+/*
+ * Creates a trainer: a model of spec initialised from model_seed, an
+ * optimizer, and the data order of data_seed. Returns 0, LEARN_EBOUNDS or
+ * -ENOMEM; train_free() it.
+ */
+int train_alloc(struct train **out, const struct model_spec *spec, uint64_t model_seed,
+                const struct optim_params *op, uint32_t batch, uint64_t data_seed)
+        __attribute__((warn_unused_result));
+void train_free(struct train *t);
+
+/* Mini-batch steps in one epoch of ds: ceil(rows / batch). */
+uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds);
+
+/*
+ * Checks that ds fits the model (dims, classes, and an image shape for a
+ * CNN). Returns 0 or LEARN_EMISMATCH.
+ */
+int train_check_data(const struct train *t, const struct dataset *ds)
+        __attribute__((warn_unused_result));
+
+/*
+ * Runs n mini-batch steps on ds, continuing the data order where the last
+ * call stopped (crossing epoch boundaries as needed). stats may be NULL.
+ * Blocks for the duration (CPU bound). Returns 0, or LEARN_EMISMATCH if
+ * ds does not fit, -EINVAL if ds is empty, -ENOMEM.
+ */
+int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct train_stats *stats)
+        __attribute__((warn_unused_result));
+/* Runs the steps left in the current epoch (a whole epoch at a boundary). */
+int train_epoch(struct train *t, const struct dataset *ds, struct train_stats *stats)
+        __attribute__((warn_unused_result));
+
+/*
+ * Evaluates m on every row of ds, in batches of m->max_batch. confusion,
+ * if not NULL, gets (classes, classes) counts [true][predicted]. Uses m's
+ * scratch (not its grads). Returns 0, LEARN_EMISMATCH or -ENOMEM.
+ */
+int model_evaluate(struct model *m, const struct dataset *ds, struct eval_result *out,
+                   uint32_t *confusion) __attribute__((warn_unused_result));
+
+#endif
