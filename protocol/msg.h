@@ -1,0 +1,285 @@
+/*
+ * msg.h: the messages of sotto's wire protocol, as C structs, with strict
+ * msgpack encoding and decoding.
+ *
+ * Every body is one msgpack array: [version, type, round_id, attempt,
+ * fields...], the fields fixed per type (docs/protocol.md lists each, with
+ * its limits, and the round's state machine). The round follows Bonawitz et
+ * al., "Practical Secure Aggregation for Privacy-Preserving Machine
+ * Learning", CCS 2017, run inside a group of k members whose initiator (index
+ * 0) plays the server's part:
+ *
+ *   INVITE   initiator -> member   round, members, deadlines, codec
+ *   ACCEPT   member -> initiator   signed ephemeral keys (or DECLINE)
+ *   KEYS     initiator -> members  every accepted member's signed keys
+ *   SHARES   member -> initiator -> holder: encrypted secret shares
+ *   MASKED   member -> initiator   the masked, bit-packed vector
+ *   UNMASK   initiator -> members  who is alive, who dropped (request)
+ *   UNMASK   member -> initiator   the shares that remove the masks (response)
+ *   RESULT   initiator -> members  the ring sum and who is in it
+ *   ABORT    anyone -> anyone      the round is over for everyone
+ *   PING / STATUS                  liveness and a peer's state
+ *
+ * Decoding is strict: exact msgpack types, exact array lengths, every size,
+ * count and length bounded by the MSG_MAX_* limits below, nesting at most
+ * MSG_MAX_DEPTH, and no trailing bytes. A body is first walked by a bounded
+ * scanner, so no input can make the decoder allocate more than a small
+ * multiple of MSG_MAX_OBJECTS, read out of bounds or recurse without bound.
+ * Decoded messages BORROW: byte strings (vectors, shares) point into the
+ * input buffer, which must outlive the struct; nothing is allocated.
+ *
+ * Not here: what the bytes mean (the codec: protocol/codec.h; shares and
+ * masks: crypto/), sealing (crypto/seal.h), sockets (node/transport.h).
+ */
+#ifndef SOTTO_PROTOCOL_MSG_H
+#define SOTTO_PROTOCOL_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Version of the message bodies. A different one is refused, with a log line. */
+#define MSG_VERSION 1
+
+/* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
+#define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
+#define MSG_MAX_MEMBERS      32          /* k <= 32 */
+#define MSG_KEY_BYTES        32          /* identity (Ed25519) and ephemeral (X25519) keys */
+#define MSG_SIG_BYTES        64          /* Ed25519 signature */
+#define MSG_COMMIT_BYTES     32          /* commitment to a self-mask seed */
+#define MSG_MAX_SEGMENTS     256         /* codec segments */
+#define MSG_MAX_VALUES       (1u << 26)  /* ring elements of one vector (64 Mi) */
+#define MSG_MAX_VECTOR_BYTES (64u << 20) /* packed bytes of one vector (64 MiB) */
+#define MSG_MAX_SHARE_BYTES  512         /* one encrypted or revealed share */
+#define MSG_MAX_TEXT_BYTES   128         /* reason texts: printable ASCII */
+#define MSG_MAX_DEPTH        4           /* msgpack nesting */
+#define MSG_MAX_OBJECTS      4096        /* msgpack objects in one body */
+/* Largest body: a vector plus a generous allowance for the rest. */
+#define MSG_MAX_BODY_BYTES ((size_t)MSG_MAX_VECTOR_BYTES + 65536)
+
+/* Decoder errors (negative, distinct from -errno and the SEAL_E* codes). */
+#define MSG_EMALFORMED (-2301) /* not msgpack, wrong type or shape, trailing bytes */
+#define MSG_EVERSION   (-2302) /* a protocol version this build does not speak */
+#define MSG_ELIMIT     (-2303) /* a size, count, length or depth over its limit */
+#define MSG_EINVALID   (-2304) /* well formed but inconsistent (duplicates, ranges) */
+#define MSG_ETYPE      (-2305) /* unknown message type */
+
+enum msg_type {
+	MSG_INVITE = 1,
+	MSG_ACCEPT = 2,
+	MSG_DECLINE = 3,
+	MSG_KEYS = 4,
+	MSG_SHARES = 5,
+	MSG_MASKED = 6,
+	MSG_UNMASK_REQ = 7,
+	MSG_UNMASK_RESP = 8,
+	MSG_RESULT = 9,
+	MSG_ABORT = 10,
+	MSG_PING = 11,
+	MSG_STATUS = 12,
+};
+#define MSG_TYPE_MIN MSG_INVITE
+#define MSG_TYPE_MAX MSG_STATUS
+
+/* Why a member declines or anyone aborts. Unknown codes decode (as "other"). */
+enum msg_reason {
+	MSG_REASON_OTHER = 0,
+	MSG_REASON_BUSY = 1,         /* already in a round */
+	MSG_REASON_PARAMS = 2,       /* codec or group parameters refused */
+	MSG_REASON_UNKNOWN_PEER = 3, /* a member is not pinned in my config */
+	MSG_REASON_TIMEOUT = 4,      /* a phase deadline passed */
+	MSG_REASON_TOO_FEW = 5,      /* fewer than t members left */
+	MSG_REASON_BAD_MESSAGE = 6,  /* a message failed a check (signature, share) */
+	MSG_REASON_REFUSED = 7,      /* an unmask request that would reveal an input */
+	MSG_REASON_SHUTDOWN = 8,     /* the node is stopping */
+	MSG_REASON_INTERNAL = 9,     /* local failure (memory, disk) */
+};
+
+/* A byte string inside a decoded body (borrowed) or to encode (not owned). */
+struct msg_bytes {
+	const uint8_t *ptr;
+	size_t len;
+};
+
+/*
+ * One codec segment, in vector order (offsets are the running sum of the
+ * lengths). Maps onto protocol/codec.h's struct codec_segment.
+ */
+struct msg_segment {
+	uint32_t length; /* coordinates, >= 1 */
+	uint8_t bits;    /* value bits, 1..64 */
+	uint8_t width;   /* ring width w (wire bits per value), 1..64 */
+	uint8_t mode;    /* codec-defined (exact or modular) */
+	double scale;    /* quantum: one level, finite, > 0 */
+	double clip;     /* values are clipped to [-clip, clip]; finite, > 0 */
+};
+
+/* The public codec parameters of a round, identical for every member. */
+struct msg_codec {
+	uint16_t id;          /* codec identifier (CODEC_ID_*) */
+	uint16_t version;     /* that codec's parameter version */
+	uint16_t k;           /* group size the ring widths are sized for, 1..255 */
+	uint32_t flags;       /* codec-defined feature bits */
+	uint32_t keep_ppm;    /* subsampled fraction, parts per million, 1..10^6 */
+	uint64_t sample_seed; /* public seed of the shared subsample */
+	uint64_t dither_seed; /* public seed of a shared dither */
+	uint8_t weight_bits;  /* push-sum weight segment (0: none) */
+	uint8_t weight_width; /* 0..64 */
+	double weight_scale;  /* finite, >= 0 */
+	uint16_t n_segments;  /* 1..MSG_MAX_SEGMENTS */
+	struct msg_segment segments[MSG_MAX_SEGMENTS];
+};
+
+/* INVITE: initiator -> each invited member. */
+struct msg_invite {
+	uint8_t n_members; /* k: MSG_MIN_MEMBERS..MSG_MAX_MEMBERS */
+	uint8_t threshold; /* t: k/2 + 1 .. k (a majority, so no minority can unmask) */
+	/* Identity keys, index order; [0] is the initiator; no duplicates. */
+	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
+	uint32_t phase_timeout_ms; /* each phase's deadline from its start, 1..3600000 */
+	uint64_t deadline_unix_ms; /* the round's end, initiator's wall clock */
+	struct msg_codec codec;
+};
+
+/* A member's round keys, signed with its identity (crypto/seal.h seal_eph_sign). */
+struct msg_eph_keys {
+	uint8_t mask_pk[MSG_KEY_BYTES];        /* X25519, pairwise masks */
+	uint8_t share_pk[MSG_KEY_BYTES];       /* X25519, share encryption */
+	uint8_t seed_commit[MSG_COMMIT_BYTES]; /* commitment to the self-mask seed */
+	uint8_t sig[MSG_SIG_BYTES];
+};
+
+/* ACCEPT: member -> initiator. */
+struct msg_accept {
+	uint8_t index; /* the sender's index in the INVITE */
+	struct msg_eph_keys keys;
+};
+
+/* DECLINE: member -> initiator; ABORT: anyone -> anyone. */
+struct msg_reason_text {
+	uint8_t reason;                    /* enum msg_reason */
+	char text[MSG_MAX_TEXT_BYTES + 1]; /* printable ASCII, NUL-terminated */
+};
+
+/* KEYS: initiator -> every accepted member: the round's roster. */
+struct msg_keys {
+	uint8_t n; /* MSG_MIN_MEMBERS..MSG_MAX_MEMBERS entries, indices ascending */
+	struct {
+		uint8_t index;
+		struct msg_eph_keys keys;
+	} entries[MSG_MAX_MEMBERS];
+};
+
+/*
+ * SHARES: member i -> initiator (every entry from == i), and initiator ->
+ * holder j (every entry to == j). Blobs are opaque (crypto/shamir.h boxes).
+ */
+struct msg_share {
+	uint8_t from, to;      /* member indices, from != to */
+	struct msg_bytes blob; /* 1..MSG_MAX_SHARE_BYTES */
+};
+struct msg_shares {
+	uint8_t n; /* 1..MSG_MAX_MEMBERS */
+	struct msg_share entries[MSG_MAX_MEMBERS];
+};
+
+/* MASKED: member -> initiator. */
+struct msg_masked {
+	uint8_t index;
+	uint32_t n_values;       /* ring elements packed in vector, <= MSG_MAX_VALUES */
+	double weight;           /* plaintext push-sum weight (0 if it is in the vector), >= 0 */
+	struct msg_bytes vector; /* bit-packed ring elements, <= MSG_MAX_VECTOR_BYTES */
+};
+
+/* UNMASK request: initiator -> each alive member. */
+struct msg_unmask_req {
+	uint8_t n_alive;   /* members whose MASKED arrived, ascending, >= 1 */
+	uint8_t n_dropped; /* members whose MASKED did not, ascending */
+	uint8_t alive[MSG_MAX_MEMBERS];
+	uint8_t dropped[MSG_MAX_MEMBERS];
+};
+
+/* UNMASK response: member -> initiator: one revealed share per owner. */
+struct msg_unmask_resp {
+	uint8_t index;
+	uint8_t n; /* 0..MSG_MAX_MEMBERS, owners ascending */
+	struct {
+		uint8_t owner; /* whose secret this is a share of */
+		struct msg_bytes share;
+	} entries[MSG_MAX_MEMBERS];
+};
+
+/* RESULT: initiator -> every counted member. */
+struct msg_result {
+	uint8_t n_counted; /* members whose input is in the sum, ascending */
+	uint8_t counted[MSG_MAX_MEMBERS];
+	uint32_t n_values;
+	double weight;        /* total push-sum weight (plaintext part) */
+	struct msg_bytes sum; /* bit-packed ring sum */
+};
+
+/* PING: anyone -> anyone; answered by STATUS with the same seq. */
+struct msg_ping {
+	uint64_t seq;
+	uint64_t time_ms; /* sender's clock, echoed back for a round-trip time */
+};
+
+struct msg_status {
+	uint64_t seq;     /* the PING's seq (0: unsolicited) */
+	uint64_t time_ms; /* the PING's time_ms */
+	bool busy;        /* in a round (its id is the message's round_id) */
+	uint64_t rounds_ok, rounds_aborted;
+	uint64_t uptime_s;
+};
+
+/* One message: the common fields and one body per type. */
+struct msg {
+	enum msg_type type;
+	uint64_t round_id; /* random, nonzero for INVITE..ABORT; any for PING/STATUS */
+	uint32_t attempt;  /* retry number of this round id */
+	union {
+		struct msg_invite invite;
+		struct msg_accept accept;
+		struct msg_reason_text decline;
+		struct msg_keys keys;
+		struct msg_shares shares;
+		struct msg_masked masked;
+		struct msg_unmask_req unmask_req;
+		struct msg_unmask_resp unmask_resp;
+		struct msg_result result;
+		struct msg_reason_text abort;
+		struct msg_ping ping;
+		struct msg_status status;
+	} u;
+};
+
+/*
+ * Checks m against every rule the decoder enforces. 0 or MSG_E*. The
+ * encoder runs it, so sotto never sends what it would itself refuse.
+ */
+int msg_validate(const struct msg *m) __attribute__((warn_unused_result));
+
+/* Exact encoded size of m (which must validate); 0 if it does not. */
+size_t msg_encoded_size(const struct msg *m);
+
+/*
+ * Encodes m into out (cap bytes; msg_encoded_size(m) is enough) and sets
+ * *len. Does not allocate. 0, MSG_E* (m invalid) or -ENOBUFS.
+ */
+int msg_encode(uint8_t *out, size_t cap, size_t *len, const struct msg *m)
+        __attribute__((warn_unused_result));
+
+/*
+ * Decodes exactly len bytes of buf into *m. On success byte strings in *m
+ * point into buf. A different protocol version gives MSG_EVERSION and a
+ * warning in the log; other failures MSG_E* with *m unspecified. Never
+ * allocates more than a bounded parse tree (freed before returning).
+ */
+int msg_decode(struct msg *m, const uint8_t *buf, size_t len) __attribute__((warn_unused_result));
+
+const char *msg_type_name(int type);
+const char *msg_reason_name(int reason);
+/* Short description of a MSG_E* code (or -errno). */
+const char *msg_strerror(int rc);
+
+#endif
