@@ -1,0 +1,544 @@
+/*
+ * seal.c: frame sealing between pinned identities, replay checks, round
+ * keys and ephemeral key signatures.
+ *
+ * All primitives are libsodium's: crypto_scalarmult (X25519),
+ * crypto_generichash (BLAKE2b) as the KDF, crypto_aead_xchacha20poly1305_ietf
+ * in detached mode so frames are sealed and opened in place (the cipher
+ * XORs into c before MACing c when sealing, and MACs c before XORing when
+ * opening, so c == m is safe), crypto_sign_ed25519 for ephemeral keys.
+ * Secrets live in sodium_malloc'd memory and are wiped when dropped.
+ * Not here: message bodies, sockets, deciding when to save the state.
+ */
+#include "crypto/seal.h"
+
+#include "crypto/identity.h"
+#include "crypto/replay.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KDF_SEAL  "sotto-seal-v1"
+#define KDF_ROUND "sotto-round-v1"
+#define SIG_EPH   "sotto-eph-v1"
+
+static const uint8_t frame_magic[3] = {'S', 'T', 'O'};
+
+struct seal_peer {
+	uint8_t pk[SEAL_KEY_BYTES];
+	uint8_t ss[32];    /* X25519 of the two identities, kept for round keys */
+	uint8_t tx[32];    /* K(self -> peer) */
+	uint8_t rx[32];    /* K(peer -> self) */
+	uint64_t round_id; /* 0: no round key */
+	uint8_t round_tx[32];
+	uint8_t round_rx[32];
+	struct replay_window win;
+};
+
+struct seal_ctx {
+	uint8_t self_pk[SEAL_KEY_BYTES];
+	uint8_t dh_sk[32];
+	struct seal_peer *peers; /* sodium_allocarray(max_peers) */
+	size_t n_peers, max_peers;
+	size_t max_frame;
+	char *state_path; /* NULL: memory only */
+	bool rx_sync;
+	uint32_t tx_reserve;
+	uint64_t tx_next;     /* next counter to seal with */
+	uint64_t tx_reserved; /* counters < this are covered by the state file */
+	/* Receive floors from the state file for peers not added yet. */
+	struct replay_peer_record *floors;
+	size_t n_floors;
+	struct seal_stats stats;
+};
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static struct seal_peer *peer_find(const struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
+{
+	for (size_t i = 0; i < ctx->n_peers; i++) {
+		if (memcmp(ctx->peers[i].pk, pk, SEAL_KEY_BYTES) == 0)
+			return &ctx->peers[i];
+	}
+	return NULL;
+}
+
+/* K(from -> to) = BLAKE2b-256(key = ss, "sotto-seal-v1" || from || to). */
+static void kdf_static(uint8_t out[32], const uint8_t ss[32], const uint8_t *from,
+                       const uint8_t *to)
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, ss, 32, 32);
+	crypto_generichash_update(&st, (const uint8_t *)KDF_SEAL, strlen(KDF_SEAL));
+	crypto_generichash_update(&st, from, SEAL_KEY_BYTES);
+	crypto_generichash_update(&st, to, SEAL_KEY_BYTES);
+	crypto_generichash_final(&st, out, 32);
+	sodium_memzero(&st, sizeof(st));
+}
+
+static int state_save(struct seal_ctx *ctx, uint64_t tx_reserved)
+{
+	struct replay_state st = {.tx_reserved = tx_reserved};
+	size_t n = 0;
+	int rc;
+
+	if (ctx->state_path == NULL)
+		return 0;
+	st.peers = calloc(ctx->n_peers + ctx->n_floors + 1, sizeof(*st.peers));
+	if (st.peers == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ctx->n_floors; i++)
+		st.peers[n++] = ctx->floors[i];
+	for (size_t i = 0; i < ctx->n_peers; i++) {
+		memcpy(st.peers[n].peer, ctx->peers[i].pk, SEAL_KEY_BYTES);
+		st.peers[n].rx_top = ctx->peers[i].win.top;
+		n++;
+	}
+	st.n_peers = n;
+	rc = replay_state_save(&st, ctx->state_path);
+	replay_state_fini(&st);
+	if (rc == 0)
+		ctx->stats.state_saves++;
+	else
+		ctx->stats.state_save_errors++;
+	return rc;
+}
+
+int seal_ctx_alloc(struct seal_ctx **out, const struct identity *id, const struct seal_options *opt)
+{
+	struct seal_options defaults = {0};
+	struct replay_state st = {0};
+	struct seal_ctx *ctx;
+	int rc;
+
+	*out = NULL;
+	if (opt == NULL)
+		opt = &defaults;
+	if (sodium_init() < 0)
+		return -ENOMEM;
+	ctx = sodium_malloc(sizeof(*ctx));
+	if (ctx == NULL)
+		return -ENOMEM;
+	memset(ctx, 0, sizeof(*ctx));
+	memcpy(ctx->self_pk, id->sign_pk, SEAL_KEY_BYTES);
+	memcpy(ctx->dh_sk, id->dh_sk, 32);
+	ctx->max_frame = opt->max_frame != 0 ? opt->max_frame : SEAL_DEFAULT_MAX_FRAME;
+	ctx->max_peers = opt->max_peers != 0 ? opt->max_peers : SEAL_DEFAULT_MAX_PEERS;
+	ctx->tx_reserve = opt->tx_reserve != 0 ? opt->tx_reserve : SEAL_DEFAULT_TX_RESERVE;
+	ctx->rx_sync = opt->rx_sync;
+	ctx->tx_next = 1;
+	ctx->tx_reserved = UINT64_MAX; /* memory only: nothing to reserve */
+	ctx->peers = sodium_allocarray(ctx->max_peers, sizeof(*ctx->peers));
+	if (ctx->peers == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (opt->state_path != NULL) {
+		ctx->state_path = strdup(opt->state_path);
+		if (ctx->state_path == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		rc = replay_state_load(&st, ctx->state_path);
+		if (rc != 0 && rc != -ENOENT)
+			goto out;
+		ctx->floors = st.peers; /* ownership moves to ctx */
+		ctx->n_floors = st.n_peers;
+		st.peers = NULL;
+		if (st.tx_reserved > ctx->tx_next)
+			ctx->tx_next = st.tx_reserved;
+		if (ctx->tx_next > UINT64_MAX - ctx->tx_reserve) {
+			rc = -EOVERFLOW;
+			goto out;
+		}
+		/* Reserve before the first use; a restart skips to here. */
+		ctx->tx_reserved = ctx->tx_next + ctx->tx_reserve;
+		rc = state_save(ctx, ctx->tx_reserved);
+		if (rc != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	replay_state_fini(&st);
+	if (rc != 0) {
+		seal_ctx_free(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return 0;
+}
+
+void seal_ctx_free(struct seal_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	if (ctx->peers != NULL)
+		sodium_free(ctx->peers); /* wipes */
+	free(ctx->floors);
+	free(ctx->state_path);
+	sodium_free(ctx);
+}
+
+int seal_peer_add(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
+{
+	struct seal_peer *p;
+	uint8_t dh[32];
+	uint64_t floor = 0;
+
+	if (!identity_public_valid(pk) || memcmp(pk, ctx->self_pk, SEAL_KEY_BYTES) == 0)
+		return -EINVAL;
+	if (peer_find(ctx, pk) != NULL)
+		return -EEXIST;
+	if (ctx->n_peers == ctx->max_peers)
+		return -ENOSPC;
+	p = &ctx->peers[ctx->n_peers];
+	memset(p, 0, sizeof(*p));
+	if (identity_public_to_dh(dh, pk) != 0 || crypto_scalarmult(p->ss, ctx->dh_sk, dh) != 0) {
+		sodium_memzero(p, sizeof(*p));
+		return -EINVAL; /* small-order point: all-zero shared secret */
+	}
+	memcpy(p->pk, pk, SEAL_KEY_BYTES);
+	kdf_static(p->tx, p->ss, ctx->self_pk, pk);
+	kdf_static(p->rx, p->ss, pk, ctx->self_pk);
+	for (size_t i = 0; i < ctx->n_floors; i++) {
+		if (memcmp(ctx->floors[i].peer, pk, SEAL_KEY_BYTES) == 0) {
+			floor = ctx->floors[i].rx_top;
+			ctx->floors[i] = ctx->floors[--ctx->n_floors];
+			break;
+		}
+	}
+	replay_window_init(&p->win, floor);
+	ctx->n_peers++;
+	return 0;
+}
+
+bool seal_peer_known(const struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
+{
+	return peer_find(ctx, pk) != NULL;
+}
+
+const uint8_t *seal_self(const struct seal_ctx *ctx)
+{
+	return ctx->self_pk;
+}
+
+size_t seal_max_frame(const struct seal_ctx *ctx)
+{
+	return ctx->max_frame;
+}
+
+/* --- frames --------------------------------------------------------------- */
+
+static void header_write(uint8_t *f, uint8_t type, uint8_t flags, const uint8_t *sender,
+                         const uint8_t *recipient, uint64_t round_id, uint64_t counter,
+                         const uint8_t nonce[SEAL_NONCE_BYTES])
+{
+	memcpy(f, frame_magic, 3);
+	f[3] = SEAL_FRAME_VERSION;
+	f[4] = type;
+	f[5] = flags;
+	f[6] = 0;
+	f[7] = 0;
+	memcpy(f + 8, sender, SEAL_KEY_BYTES);
+	memcpy(f + 40, recipient, SEAL_KEY_BYTES);
+	put_be64(f + 72, round_id);
+	put_be64(f + 80, counter);
+	memcpy(f + 88, nonce, SEAL_NONCE_BYTES);
+}
+
+int seal_header_parse(struct seal_header *hdr, const uint8_t *f, size_t len)
+{
+	if (len < SEAL_OVERHEAD || memcmp(f, frame_magic, 3) != 0)
+		return SEAL_EMALFORMED;
+	if (f[3] != SEAL_FRAME_VERSION)
+		return SEAL_EVERSION;
+	if ((f[5] & ~SEAL_FLAG_ROUND) != 0 || f[6] != 0 || f[7] != 0)
+		return SEAL_EMALFORMED;
+	hdr->version = f[3];
+	hdr->type = f[4];
+	hdr->flags = f[5];
+	memcpy(hdr->sender, f + 8, SEAL_KEY_BYTES);
+	memcpy(hdr->recipient, f + 40, SEAL_KEY_BYTES);
+	hdr->round_id = get_be64(f + 72);
+	hdr->counter = get_be64(f + 80);
+	memcpy(hdr->nonce, f + 88, SEAL_NONCE_BYTES);
+	return 0;
+}
+
+static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
+                      const uint8_t peer_pk[SEAL_KEY_BYTES], uint8_t type, uint64_t round_id,
+                      const uint8_t nonce[SEAL_NONCE_BYTES])
+{
+	struct seal_peer *p;
+	const uint8_t *key;
+	uint8_t flags = 0;
+	size_t body;
+	uint64_t counter;
+	int rc;
+
+	if (len < SEAL_OVERHEAD || len > ctx->max_frame)
+		return -EINVAL;
+	p = peer_find(ctx, peer_pk);
+	if (p == NULL)
+		return SEAL_EUNKNOWN;
+	if (ctx->tx_next >= ctx->tx_reserved) {
+		uint64_t next;
+		if (ctx->tx_next > UINT64_MAX - ctx->tx_reserve)
+			return -EOVERFLOW;
+		next = ctx->tx_next + ctx->tx_reserve;
+		rc = state_save(ctx, next);
+		if (rc != 0)
+			return rc;
+		ctx->tx_reserved = next;
+	}
+	counter = ctx->tx_next++;
+	key = p->tx;
+	if (round_id != 0 && p->round_id == round_id) {
+		key = p->round_tx;
+		flags = SEAL_FLAG_ROUND;
+	}
+	header_write(frame, type, flags, ctx->self_pk, peer_pk, round_id, counter, nonce);
+	body = len - SEAL_OVERHEAD;
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+	        frame + SEAL_HEADER_BYTES, frame + len - SEAL_TAG_BYTES, NULL,
+	        frame + SEAL_HEADER_BYTES, body, frame, SEAL_HEADER_BYTES, NULL, nonce, key);
+	ctx->stats.sealed++;
+	return 0;
+}
+
+int seal_frame(struct seal_ctx *ctx, uint8_t *frame, size_t len, const uint8_t peer[SEAL_KEY_BYTES],
+               uint8_t type, uint64_t round_id)
+{
+	uint8_t nonce[SEAL_NONCE_BYTES];
+
+	randombytes_buf(nonce, sizeof(nonce));
+	return frame_seal(ctx, frame, len, peer, type, round_id, nonce);
+}
+
+int seal_frame_kat(struct seal_ctx *ctx, uint8_t *frame, size_t len,
+                   const uint8_t peer[SEAL_KEY_BYTES], uint8_t type, uint64_t round_id,
+                   const uint8_t nonce[SEAL_NONCE_BYTES])
+{
+	return frame_seal(ctx, frame, len, peer, type, round_id, nonce);
+}
+
+int seal_open(struct seal_ctx *ctx, struct seal_header *hdr, uint8_t *frame, size_t len)
+{
+	struct seal_peer *p;
+	const uint8_t *key;
+	int rc;
+
+	if (len > ctx->max_frame) {
+		ctx->stats.oversized++;
+		return SEAL_EOVERSIZE;
+	}
+	rc = seal_header_parse(hdr, frame, len);
+	if (rc == SEAL_EVERSION) {
+		ctx->stats.bad_version++;
+		return rc;
+	}
+	if (rc != 0) {
+		ctx->stats.malformed++;
+		return rc;
+	}
+	if (memcmp(hdr->recipient, ctx->self_pk, SEAL_KEY_BYTES) != 0) {
+		ctx->stats.misdirected++;
+		return SEAL_EMISDIRECTED;
+	}
+	p = peer_find(ctx, hdr->sender);
+	if (p == NULL) {
+		ctx->stats.unknown_sender++;
+		return SEAL_EUNKNOWN;
+	}
+	key = p->rx;
+	if (hdr->flags & SEAL_FLAG_ROUND) {
+		if (hdr->round_id == 0 || p->round_id != hdr->round_id) {
+			ctx->stats.no_round_key++;
+			return SEAL_ENOROUNDKEY;
+		}
+		key = p->round_rx;
+	}
+	/* Cheap refusal before the AEAD; the window moves only after it. */
+	rc = replay_window_check(&p->win, hdr->counter);
+	if (rc == REPLAY_EREPLAYED) {
+		ctx->stats.replayed++;
+		return SEAL_EREPLAYED;
+	}
+	if (rc != 0) {
+		ctx->stats.too_old++;
+		return SEAL_ETOOOLD;
+	}
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+	            frame + SEAL_HEADER_BYTES, NULL, frame + SEAL_HEADER_BYTES, len - SEAL_OVERHEAD,
+	            frame + len - SEAL_TAG_BYTES, frame, SEAL_HEADER_BYTES, hdr->nonce, key) != 0) {
+		ctx->stats.forged++;
+		return SEAL_EFORGED;
+	}
+	replay_window_update(&p->win, hdr->counter);
+	ctx->stats.opened++;
+	if (ctx->rx_sync)
+		(void)state_save(ctx, ctx->tx_reserved); /* failures are counted */
+	return 0;
+}
+
+/* --- ephemeral keys --------------------------------------------------------- */
+
+void seal_eph_generate(struct seal_eph *kp)
+{
+	SOTTO_ASSERT(sodium_init() >= 0);
+	crypto_box_keypair(kp->pk, kp->sk); /* X25519 */
+}
+
+#define EPH_MSG_BYTES (sizeof(SIG_EPH) - 1 + 8 + 4 + 3 * SEAL_KEY_BYTES + SEAL_COMMIT_BYTES)
+
+static void eph_message(uint8_t m[EPH_MSG_BYTES], uint64_t round_id, uint32_t attempt,
+                        const uint8_t *signer, const uint8_t *mask_pk, const uint8_t *share_pk,
+                        const uint8_t *commit)
+{
+	size_t o = sizeof(SIG_EPH) - 1;
+
+	memcpy(m, SIG_EPH, o);
+	put_be64(m + o, round_id);
+	o += 8;
+	for (int i = 0; i < 4; i++)
+		m[o + (size_t)i] = (uint8_t)(attempt >> (24 - 8 * i));
+	o += 4;
+	memcpy(m + o, signer, SEAL_KEY_BYTES);
+	memcpy(m + o + 32, mask_pk, SEAL_KEY_BYTES);
+	memcpy(m + o + 64, share_pk, SEAL_KEY_BYTES);
+	memcpy(m + o + 96, commit, SEAL_COMMIT_BYTES);
+}
+
+void seal_eph_sign(uint8_t sig[SEAL_SIG_BYTES], const struct identity *id, uint64_t round_id,
+                   uint32_t attempt, const uint8_t mask_pk[SEAL_KEY_BYTES],
+                   const uint8_t share_pk[SEAL_KEY_BYTES],
+                   const uint8_t seed_commit[SEAL_COMMIT_BYTES])
+{
+	uint8_t m[EPH_MSG_BYTES];
+
+	eph_message(m, round_id, attempt, id->sign_pk, mask_pk, share_pk, seed_commit);
+	crypto_sign_ed25519_detached(sig, NULL, m, sizeof(m), id->sign_sk);
+}
+
+bool seal_eph_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEAL_KEY_BYTES],
+                     uint64_t round_id, uint32_t attempt, const uint8_t mask_pk[SEAL_KEY_BYTES],
+                     const uint8_t share_pk[SEAL_KEY_BYTES],
+                     const uint8_t seed_commit[SEAL_COMMIT_BYTES])
+{
+	uint8_t m[EPH_MSG_BYTES];
+
+	eph_message(m, round_id, attempt, signer, mask_pk, share_pk, seed_commit);
+	return crypto_sign_ed25519_verify_detached(sig, m, sizeof(m), signer) == 0;
+}
+
+int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uint64_t round_id,
+                   const struct seal_eph *mine, const uint8_t peer_eph_pk[SEAL_KEY_BYTES])
+{
+	crypto_generichash_state st;
+	struct seal_peer *p;
+	uint8_t ikm[64], rid[8];
+	int dir;
+
+	if (round_id == 0)
+		return -EINVAL;
+	p = peer_find(ctx, peer);
+	if (p == NULL)
+		return SEAL_EUNKNOWN;
+	memcpy(ikm, p->ss, 32);
+	if (crypto_scalarmult(ikm + 32, mine->sk, peer_eph_pk) != 0) {
+		sodium_memzero(ikm, sizeof(ikm));
+		return -EINVAL;
+	}
+	put_be64(rid, round_id);
+	for (dir = 0; dir < 2; dir++) {
+		/* dir 0: self -> peer (tx); dir 1: peer -> self (rx). */
+		const uint8_t *from = dir == 0 ? ctx->self_pk : peer;
+		const uint8_t *to = dir == 0 ? peer : ctx->self_pk;
+		const uint8_t *efrom = dir == 0 ? mine->pk : peer_eph_pk;
+		const uint8_t *eto = dir == 0 ? peer_eph_pk : mine->pk;
+		crypto_generichash_init(&st, ikm, sizeof(ikm), 32);
+		crypto_generichash_update(&st, (const uint8_t *)KDF_ROUND, strlen(KDF_ROUND));
+		crypto_generichash_update(&st, rid, 8);
+		crypto_generichash_update(&st, from, SEAL_KEY_BYTES);
+		crypto_generichash_update(&st, to, SEAL_KEY_BYTES);
+		crypto_generichash_update(&st, efrom, SEAL_KEY_BYTES);
+		crypto_generichash_update(&st, eto, SEAL_KEY_BYTES);
+		crypto_generichash_final(&st, dir == 0 ? p->round_tx : p->round_rx, 32);
+	}
+	p->round_id = round_id;
+	sodium_memzero(&st, sizeof(st));
+	sodium_memzero(ikm, sizeof(ikm));
+	return 0;
+}
+
+void seal_round_clear(struct seal_ctx *ctx, uint64_t round_id)
+{
+	for (size_t i = 0; i < ctx->n_peers; i++) {
+		struct seal_peer *p = &ctx->peers[i];
+		if (p->round_id != 0 && (round_id == 0 || p->round_id == round_id)) {
+			sodium_memzero(p->round_tx, sizeof(p->round_tx));
+			sodium_memzero(p->round_rx, sizeof(p->round_rx));
+			p->round_id = 0;
+		}
+	}
+}
+
+/* --- state and counters ----------------------------------------------------- */
+
+int seal_state_save(struct seal_ctx *ctx)
+{
+	return state_save(ctx, ctx->tx_reserved);
+}
+
+void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out)
+{
+	*out = ctx->stats;
+}
+
+const char *seal_strerror(int rc)
+{
+	switch (rc) {
+	case 0:
+		return "ok";
+	case SEAL_EMALFORMED:
+		return "malformed frame";
+	case SEAL_EVERSION:
+		return "unsupported frame version";
+	case SEAL_EOVERSIZE:
+		return "frame too large";
+	case SEAL_EMISDIRECTED:
+		return "frame addressed to another node";
+	case SEAL_EUNKNOWN:
+		return "sender not in the configuration";
+	case SEAL_ENOROUNDKEY:
+		return "no key for the frame's round";
+	case SEAL_EREPLAYED:
+		return "replayed frame";
+	case SEAL_ETOOOLD:
+		return "frame too old (below the replay window)";
+	case SEAL_EFORGED:
+		return "authentication failed (tampered or wrong key)";
+	case REPLAY_ECORRUPT:
+		return "replay state file is damaged";
+	default:
+		return rc < 0 ? strerror(-rc) : "unknown error";
+	}
+}
