@@ -1,0 +1,139 @@
+/*
+ * transport.h: sealed messages between pinned peers over NNG, driven by
+ * the node's libev loop.
+ *
+ * Pattern: every node listens on ONE pull0 socket (its mailbox, the
+ * config's Listen address) and holds one push0 socket per peer, dialed to
+ * that peer's Endpoint. Messages of a round are one-way and asynchronous
+ * (a reply may come much later, or never when a member dies), which is
+ * exactly pipeline semantics: no request/reply lockstep to break, no
+ * per-peer listener. Who sent a frame is never taken from NNG: the seal
+ * layer authenticates the sender key inside the frame, so a pull socket
+ * fair-queuing all pipes is enough. docs/protocol.md discusses the choice.
+ *
+ * Everything runs on the loop thread. NNG's receive and send poll
+ * descriptors (NNG_OPT_RECVFD / NNG_OPT_SENDFD, readable when a receive or
+ * a send can proceed) are watched with ev_io; all NNG calls are
+ * non-blocking. A send encodes and seals straight into an nng_msg and
+ * queues it per peer (bounded in frames and bytes); the queue drains when
+ * the peer's push socket can take a message, and NNG's I/O threads write
+ * the bytes, so a 50 MB vector never blocks the loop. Dialers reconnect
+ * with exponential backoff (NNG_OPT_RECONNMINT/MAXT); the pull socket
+ * refuses frames above the maximum (NNG_OPT_RECVMAXSZ).
+ *
+ * Not here: what the messages mean (the round: node/round.h), keys
+ * (crypto/seal.h), message bodies (protocol/msg.h).
+ */
+#ifndef SOTTO_NODE_TRANSPORT_H
+#define SOTTO_NODE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/seal.h"
+
+struct ev_loop;
+struct msg;
+struct node_status;
+struct transport;
+
+struct transport_options {
+	const char *listen_url; /* tcp://host:port or ipc:///path */
+	/* Largest frame sent or received; 0: seal_max_frame() of the seal ctx. */
+	size_t max_frame;
+	int reconnect_min_ms;    /* 0: 100 */
+	int reconnect_max_ms;    /* 0: 5000 */
+	size_t queue_max_frames; /* per peer; 0: 256 */
+	size_t queue_max_bytes;  /* per peer; 0: 256 MiB */
+	unsigned recv_batch;     /* frames handled per loop wake-up; 0: 16 */
+};
+
+/* A received, authenticated and decoded message, valid during the callback. */
+struct transport_rx {
+	const uint8_t *sender;         /* the sender's identity key (32 bytes) */
+	const char *sender_name;       /* as given to transport_peer_add */
+	const struct seal_header *hdr; /* hdr->flags & SEAL_FLAG_ROUND: round-sealed */
+	const struct msg *msg;         /* byte strings point into the frame */
+	size_t frame_bytes;
+};
+
+/*
+ * Called on the loop thread for every message that opened and decoded.
+ * It may call transport_send(); it must not call transport_free().
+ */
+typedef void (*transport_recv_cb)(void *arg, const struct transport_rx *rx);
+
+struct transport_stats {
+	uint64_t frames_in, bytes_in;   /* accepted frames */
+	uint64_t frames_out, bytes_out; /* frames handed to NNG */
+	uint64_t dropped_seal;          /* refused by seal_open (reasons in .seal) */
+	uint64_t dropped_decode;        /* authenticated, but the body did not decode */
+	uint64_t dropped_version;       /* of those: another protocol version */
+	uint64_t dropped_mismatch;      /* body type or round differs from the header */
+	uint64_t queue_full;            /* transport_send refused: peer queue full */
+	uint64_t send_errors;           /* NNG refused a frame for good */
+	uint64_t fault_dropped, fault_duplicated, fault_delayed;
+	struct seal_stats seal;
+};
+
+/*
+ * Creates the transport (nothing is opened yet). loop and seal are
+ * borrowed and must outlive it. -ENOMEM or -EINVAL.
+ */
+int transport_alloc(struct transport **out, struct ev_loop *loop, struct seal_ctx *seal,
+                    const struct transport_options *opt, transport_recv_cb cb, void *arg)
+        __attribute__((warn_unused_result));
+
+/*
+ * Adds a peer: pins its key in the seal ctx (if not already) and, once
+ * started, dials url. name is for logs (copied; may be NULL). -EEXIST,
+ * -EINVAL (bad key or URL), -ENOMEM. Peers may be added after start.
+ */
+int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], const char *url,
+                       const char *name) __attribute__((warn_unused_result));
+
+/*
+ * Listens on listen_url and starts dialing every peer (in the background:
+ * a peer that is down is retried with backoff). Returns 0, or -errno-style
+ * if the listener cannot be opened (-EADDRINUSE, -EINVAL...).
+ */
+int transport_start(struct transport *t) __attribute__((warn_unused_result));
+
+/*
+ * Encodes m, seals it to peer and queues it; returns without blocking. The
+ * message's byte strings are copied, so the caller may reuse them at once.
+ * 0; MSG_E* (m invalid); SEAL_EUNKNOWN (not a peer); -EMSGSIZE (frame over
+ * max_frame); -ENOBUFS (the peer's queue is full, counted); -ENOMEM.
+ * Delivery is not acknowledged: the round protocol has its own deadlines.
+ */
+int transport_send(struct transport *t, const uint8_t peer[SEAL_KEY_BYTES], const struct msg *m)
+        __attribute__((warn_unused_result));
+
+/* Frames queued for peer, or for all peers if peer is NULL (not yet in NNG). */
+size_t transport_pending(const struct transport *t, const uint8_t *peer);
+
+void transport_stats_get(const struct transport *t, struct transport_stats *out);
+/* Copies the counters into a status snapshot (bytes, messages, rejections). */
+void transport_status_fill(const struct transport *t, struct node_status *s);
+
+/* Closes every socket, drops queued frames, frees; accepts NULL. */
+void transport_free(struct transport *t);
+
+/*
+ * Fault injection for the chaos harness; off unless set. Each outgoing
+ * frame is dropped, duplicated (the copy is a replay the receiver must
+ * refuse) or delayed by up to delay_max_s with the given probabilities,
+ * drawn from a seeded generator, until budget faults were injected. At
+ * most 256 frames are held back at once. NULL turns it off.
+ */
+struct transport_fault {
+	double drop, dup, delay; /* probabilities, each in [0, 1] */
+	double delay_max_s;
+	uint64_t seed;
+	uint64_t budget;
+};
+int transport_set_fault(struct transport *t, const struct transport_fault *f)
+        __attribute__((warn_unused_result));
+
+#endif
