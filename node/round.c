@@ -1,0 +1,1330 @@
+/*
+ * round.c: the secure-aggregation round state machine (see round.h).
+ *
+ * One struct round holds a member's part and, on the initiator, the
+ * coordinator's part as well. Messages between the initiator and its own
+ * member part go through a small local queue drained before each call
+ * returns, so the coordinator treats index 0 like any other member and the
+ * member rules (the reveal rule above all) are enforced in one place.
+ *
+ * Set names follow Bonawitz et al.: U1 accepted (keys advertised), U2 sent
+ * their shares, U3 sent their masked input (alive; dropped = U2 \ U3), and
+ * R answered the unmask request. Not here: sockets, encoding, retries.
+ */
+#include "node/round.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/identity.h"
+#include "crypto/mask.h"
+#include "crypto/seal.h"
+#include "crypto/shamir.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define MAXM             MSG_MAX_MEMBERS
+#define SHARE_WIRE_BYTES (1 + SHAMIR_SECRET_BYTES) /* x || y */
+#define LOCAL_QUEUE      8
+
+enum mphase { M_WAIT_KEYS, M_WAIT_SHARES, M_WAIT_UNMASK, M_WAIT_RESULT, M_END };
+enum iphase { I_ACCEPTS, I_SHARES, I_MASKED, I_UNMASK, I_END };
+enum revealed { REV_NONE = 0, REV_SELF = 1, REV_PAIR = 2 };
+enum role { TO_MEMBER, TO_INITIATOR };
+
+/* Secrets of the member part, in guarded memory (sodium_malloc). */
+struct member_secrets {
+	uint8_t mask_sk[MASK_SK_BYTES];
+	uint8_t share_sk[32];
+	uint8_t seed[MASK_SEED_BYTES];
+	struct shamir_pair held[MAXM]; /* the shares I hold of each owner's secrets */
+};
+
+struct init_state {
+	enum iphase phase;
+	uint64_t deadline;
+	bool in[MAXM];   /* answered the current phase */
+	bool gone[MAXM]; /* declined or aborted: do not wait for it */
+	bool u1[MAXM], u2[MAXM], u3[MAXM];
+	struct msg_eph_keys keys[MAXM];
+	uint8_t boxes[MAXM][MAXM][SHAMIR_BOX_BYTES]; /* [from][to] */
+	struct shamir_share rev[MAXM][MAXM];         /* [owner][holder], revealed */
+	bool rev_have[MAXM][MAXM];
+	uint32_t *sum, *tmp;
+	uint8_t *sum_packed;
+};
+
+struct local_msg {
+	enum role to;
+	struct msg m;
+};
+
+struct round {
+	const struct identity *id;
+	uint64_t rid;
+	uint32_t attempt;
+	uint8_t rid_bytes[8];
+	struct mask_round mr;
+	uint8_t k, t, me;
+	uint8_t members[MAXM][MSG_KEY_BYTES];
+	struct codec_params cp;
+	size_t n, nseg, packed_len;
+	struct mask_seg segs[CODEC_MAX_SEGMENTS + 1];
+	uint32_t phase_ms;
+	enum round_status status;
+	int reason;
+
+	/* member part */
+	enum mphase mphase;
+	uint64_t mdeadline;
+	float *snapshot;
+	uint8_t mask_pk[MASK_PK_BYTES], share_pk[32], commit[SHAMIR_COMMIT_BYTES];
+	struct member_secrets *sec;
+	struct msg_eph_keys roster[MAXM];
+	bool in_u1[MAXM], in_u2[MAXM];
+	uint8_t boxes_out[MAXM][SHAMIR_BOX_BYTES];
+	uint32_t *input_ring, *masked, *result;
+	uint8_t *packed;
+	uint8_t revealed[MAXM];
+	bool answered;
+	bool ans_alive[MAXM]; /* the alive set of the request we answered */
+	uint8_t resp_shares[MAXM][SHARE_WIRE_BYTES];
+	uint8_t counted[MAXM], n_counted;
+
+	struct init_state *init; /* initiator only */
+
+	struct local_msg *lq;
+	size_t lq_head, lq_n;
+};
+
+/* --- small helpers -------------------------------------------------------- */
+
+uint8_t round_min_threshold(uint8_t k)
+{
+	/* t >= ceil((k + 2) / 2): two disjoint groups of honest revealers, each
+	 * completing t with the initiator's own share, cannot both exist. */
+	unsigned t = ((unsigned)k + 3) / 2;
+
+	return (uint8_t)(t < 3 ? 3 : t);
+}
+
+static uint64_t member_timeout(const struct round *r)
+{
+	return 2ull * r->phase_ms;
+}
+
+static int index_of(const struct round *r, const uint8_t pk[MSG_KEY_BYTES])
+{
+	for (int i = 0; i < r->k; i++) {
+		if (memcmp(r->members[i], pk, MSG_KEY_BYTES) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static size_t count(const bool *set, size_t k)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < k; i++)
+		c += set[i];
+	return c;
+}
+
+static void msg_init(struct msg *m, const struct round *r, enum msg_type type)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->round_id = r->rid;
+	m->attempt = r->attempt;
+}
+
+static void out_push(struct round_outbox *ob, uint8_t to, const struct msg *m)
+{
+	SOTTO_ASSERT(ob->n < ob->cap);
+	ob->out[ob->n].to = to;
+	ob->out[ob->n].msg = *m;
+	ob->n++;
+}
+
+static void local_push(struct round *r, enum role to, const struct msg *m)
+{
+	size_t slot;
+
+	SOTTO_ASSERT(r->lq_n < LOCAL_QUEUE);
+	slot = (r->lq_head + r->lq_n) % LOCAL_QUEUE;
+	r->lq[slot].to = to;
+	r->lq[slot].m = *m;
+	r->lq_n++;
+}
+
+/* Member part -> initiator. */
+static void member_send(struct round *r, struct round_outbox *ob, const struct msg *m)
+{
+	if (r->init != NULL)
+		local_push(r, TO_INITIATOR, m);
+	else
+		out_push(ob, 0, m);
+}
+
+/* Coordinator -> member `to`. */
+static void init_send(struct round *r, struct round_outbox *ob, uint8_t to, const struct msg *m)
+{
+	if (to == r->me)
+		local_push(r, TO_MEMBER, m);
+	else
+		out_push(ob, to, m);
+}
+
+static void secrets_wipe(struct round *r)
+{
+	if (r->sec != NULL) {
+		sodium_free(r->sec); /* wipes */
+		r->sec = NULL;
+	}
+}
+
+static void reason_text(struct msg_reason_text *rt, enum msg_reason reason, const char *text)
+{
+	rt->reason = (uint8_t)reason;
+	snprintf(rt->text, sizeof(rt->text), "%s", text);
+}
+
+/* --- codec params in the INVITE ------------------------------------------ */
+
+int round_codec_to_msg(struct msg_codec *m, const struct codec_params *p)
+{
+	if (codec_params_check(p) != 0 || p->nseg > MSG_MAX_SEGMENTS)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	m->id = p->id;
+	m->version = p->version;
+	m->k = p->k;
+	m->flags = p->flags;
+	m->keep_ppm = p->keep_ppm;
+	m->sample_seed = p->sample_seed;
+	m->dither_seed = p->dither_seed;
+	m->weight_bits = p->weight_bits;
+	m->weight_width = p->weight_width;
+	m->weight_scale = p->weight_quantum;
+	m->n_segments = (uint16_t)p->nseg;
+	for (uint32_t i = 0; i < p->nseg; i++) {
+		const struct codec_segment *s = &p->seg[i];
+		double lmax = (double)((1u << (s->bits - 1)) - 1u);
+
+		m->segments[i].length = s->length;
+		m->segments[i].bits = s->bits;
+		m->segments[i].width = s->width;
+		m->segments[i].mode = s->mode;
+		m->segments[i].scale = s->quantum;
+		m->segments[i].clip = lmax * s->quantum;
+	}
+	return 0;
+}
+
+int round_codec_from_msg(struct codec_params *p, const struct msg_codec *m)
+{
+	uint64_t off = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (m->n_segments < 1 || m->n_segments > CODEC_MAX_SEGMENTS || m->flags > UINT16_MAX)
+		return -EINVAL;
+	if ((double)(float)m->weight_scale != m->weight_scale)
+		return -EINVAL;
+	p->id = m->id;
+	p->version = m->version;
+	p->k = m->k;
+	p->flags = (uint16_t)m->flags;
+	p->keep_ppm = m->keep_ppm;
+	p->sample_seed = m->sample_seed;
+	p->dither_seed = m->dither_seed;
+	p->weight_bits = m->weight_bits;
+	p->weight_width = m->weight_width;
+	p->weight_quantum = (float)m->weight_scale;
+	p->nseg = m->n_segments;
+	for (uint32_t i = 0; i < p->nseg; i++) {
+		const struct msg_segment *ms = &m->segments[i];
+		struct codec_segment *s = &p->seg[i];
+		double lmax;
+
+		/* The quantum must be a float exactly, and the clip must be the
+		 * one the codec implies, so every member computes the same. */
+		if (ms->bits < 2 || ms->bits > CODEC_MAX_BITS || ms->width > CODEC_MAX_WIDTH ||
+		    !isfinite(ms->scale) || (double)(float)ms->scale != ms->scale ||
+		    off + ms->length > CODEC_MAX_DIM)
+			return -EINVAL;
+		lmax = (double)((1u << (ms->bits - 1)) - 1u);
+		if (!(fabs(ms->clip - lmax * ms->scale) <= 1e-6 * fabs(ms->clip)))
+			return -EINVAL;
+		s->offset = (uint32_t)off;
+		s->length = ms->length;
+		s->bits = ms->bits;
+		s->width = ms->width;
+		s->mode = ms->mode;
+		s->quantum = (float)ms->scale;
+		off += ms->length;
+	}
+	p->dim = (uint32_t)off;
+	return codec_params_check(p);
+}
+
+/* --- allocation ----------------------------------------------------------- */
+
+static int round_alloc(struct round **out, const struct identity *id, uint64_t rid,
+                       uint32_t attempt, uint8_t k, uint8_t t,
+                       const uint8_t (*members)[MSG_KEY_BYTES], const struct codec_params *cp,
+                       uint32_t phase_ms, int me, const struct round_input *in)
+{
+	struct round *r;
+	struct codec_rng rng;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return -ENOMEM;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->id = id;
+	r->rid = rid;
+	r->attempt = attempt;
+	for (int i = 0; i < 8; i++)
+		r->rid_bytes[i] = (uint8_t)(rid >> (8 * i));
+	r->mr.id = r->rid_bytes;
+	r->mr.id_len = sizeof(r->rid_bytes);
+	r->mr.attempt = attempt;
+	r->k = k;
+	r->t = t;
+	r->me = (uint8_t)me;
+	memcpy(r->members, members, (size_t)k * MSG_KEY_BYTES);
+	r->cp = *cp;
+	r->phase_ms = phase_ms;
+	r->n = codec_ring_len(cp);
+	r->nseg = codec_ring_nseg(cp);
+	for (size_t i = 0; i < r->nseg; i++)
+		codec_ring_segment(cp, i, &r->segs[i].len, &r->segs[i].width);
+	r->packed_len = codec_packed_bytes(cp);
+	r->snapshot = malloc((size_t)cp->dim * sizeof(float));
+	r->input_ring = malloc(r->n * sizeof(uint32_t));
+	r->masked = malloc(r->n * sizeof(uint32_t));
+	r->result = malloc(r->n * sizeof(uint32_t));
+	r->packed = malloc(r->packed_len ? r->packed_len : 1);
+	r->lq = calloc(LOCAL_QUEUE, sizeof(*r->lq));
+	r->sec = sodium_malloc(sizeof(*r->sec));
+	if (r->snapshot == NULL || r->input_ring == NULL || r->masked == NULL ||
+	    r->result == NULL || r->packed == NULL || r->lq == NULL || r->sec == NULL)
+		goto out;
+	memset(r->sec, 0, sizeof(*r->sec));
+	memcpy(r->snapshot, in->x, (size_t)cp->dim * sizeof(float));
+	/* Encode now: a vector the codec refuses is refused before joining. */
+	codec_rng_seed(&rng, in->rng_seed);
+	rc = codec_encode(r->input_ring, cp, r->snapshot, in->rho, &rng, NULL, NULL);
+	sodium_memzero(&rng, sizeof(rng));
+	if (rc != 0)
+		goto out;
+	*out = r;
+	return 0;
+out:
+	round_free(r);
+	return rc;
+}
+
+void round_free(struct round *r)
+{
+	if (r == NULL)
+		return;
+	secrets_wipe(r);
+	if (r->init != NULL) {
+		free(r->init->sum);
+		free(r->init->tmp);
+		free(r->init->sum_packed);
+		sodium_memzero(r->init, sizeof(*r->init));
+		free(r->init);
+	}
+	if (r->snapshot != NULL)
+		sodium_memzero(r->snapshot, (size_t)r->cp.dim * sizeof(float));
+	if (r->input_ring != NULL)
+		sodium_memzero(r->input_ring, r->n * sizeof(uint32_t));
+	free(r->snapshot);
+	free(r->input_ring);
+	free(r->masked);
+	free(r->result);
+	free(r->packed);
+	free(r->lq);
+	sodium_memzero(r, sizeof(*r));
+	free(r);
+}
+
+/* --- member part ---------------------------------------------------------- */
+
+static void member_abort(struct round *r, struct round_outbox *ob, enum msg_reason reason,
+                         const char *why, bool notify);
+static void init_abort(struct round *r, struct round_outbox *ob, enum msg_reason reason,
+                       const char *why);
+
+/* Fresh keys and seed for this attempt, signed; ACCEPT to the initiator. */
+static int member_start(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct seal_eph share;
+	struct msg m;
+
+	if (mask_keypair(r->mask_pk, r->sec->mask_sk) != 0)
+		return -ENOMEM;
+	seal_eph_generate(&share);
+	memcpy(r->share_pk, share.pk, 32);
+	memcpy(r->sec->share_sk, share.sk, 32);
+	sodium_memzero(&share, sizeof(share));
+	randombytes_buf(r->sec->seed, sizeof(r->sec->seed));
+	if (shamir_seed_commit(r->commit, r->sec->seed, r->mask_pk, &r->mr) != 0)
+		return -ENOMEM;
+	msg_init(&m, r, MSG_ACCEPT);
+	m.u.accept.index = r->me;
+	memcpy(m.u.accept.keys.mask_pk, r->mask_pk, 32);
+	memcpy(m.u.accept.keys.share_pk, r->share_pk, 32);
+	memcpy(m.u.accept.keys.seed_commit, r->commit, 32);
+	seal_eph_sign(m.u.accept.keys.sig, r->id, r->rid, r->attempt, r->mask_pk, r->share_pk,
+	              r->commit);
+	r->mphase = M_WAIT_KEYS;
+	r->mdeadline = now + member_timeout(r);
+	member_send(r, ob, &m);
+	return 0;
+}
+
+static bool keys_valid(const struct round *r, uint8_t idx, const struct msg_eph_keys *k)
+{
+	return seal_eph_verify(k->sig, r->members[idx], r->rid, r->attempt, k->mask_pk, k->share_pk,
+	                       k->seed_commit);
+}
+
+static void member_on_keys(struct round *r, struct round_outbox *ob, const struct msg_keys *mk,
+                           uint64_t now)
+{
+	struct shamir_share self_sh[MAXM], pair_sh[MAXM];
+	struct msg m;
+	int last = -1;
+	bool mine = false;
+
+	if (r->mphase != M_WAIT_KEYS)
+		return;
+	if (mk->n < r->t || mk->n > r->k)
+		goto bad;
+	for (uint8_t i = 0; i < mk->n; i++) {
+		uint8_t idx = mk->entries[i].index;
+		const struct msg_eph_keys *k = &mk->entries[i].keys;
+
+		if ((int)idx <= last || idx >= r->k || !keys_valid(r, idx, k))
+			goto bad;
+		for (uint8_t j = 0; j < i; j++) {
+			if (memcmp(mk->entries[j].keys.mask_pk, k->mask_pk, 32) == 0 ||
+			    memcmp(mk->entries[j].keys.share_pk, k->share_pk, 32) == 0)
+				goto bad;
+		}
+		if (idx == r->me) {
+			if (memcmp(k->mask_pk, r->mask_pk, 32) != 0 ||
+			    memcmp(k->share_pk, r->share_pk, 32) != 0 ||
+			    memcmp(k->seed_commit, r->commit, 32) != 0)
+				goto bad;
+			mine = true;
+		}
+		last = idx;
+		r->roster[idx] = *k;
+		r->in_u1[idx] = true;
+	}
+	if (!mine)
+		goto bad;
+	/* t-of-k shares of the seed and of the mask key; holder i gets x = i + 1. */
+	if (shamir_split(self_sh, r->k, r->t, r->sec->seed) != 0 ||
+	    shamir_split(pair_sh, r->k, r->t, r->sec->mask_sk) != 0)
+		goto fail;
+	msg_init(&m, r, MSG_SHARES);
+	for (uint8_t v = 0; v < r->k; v++) {
+		struct shamir_pair p;
+
+		if (!r->in_u1[v])
+			continue;
+		p.self = self_sh[v];
+		p.pair = pair_sh[v];
+		if (v == r->me) {
+			r->sec->held[v] = p;
+		} else {
+			struct msg_share *e = &m.u.shares.entries[m.u.shares.n++];
+
+			if (shamir_box_seal(r->boxes_out[v], &p, r->me, v, r->sec->share_sk,
+			                    r->share_pk, r->roster[v].share_pk, &r->mr) != 0) {
+				sodium_memzero(&p, sizeof(p));
+				goto fail;
+			}
+			e->from = r->me;
+			e->to = v;
+			e->blob.ptr = r->boxes_out[v];
+			e->blob.len = SHAMIR_BOX_BYTES;
+		}
+		sodium_memzero(&p, sizeof(p));
+	}
+	sodium_memzero(self_sh, sizeof(self_sh));
+	sodium_memzero(pair_sh, sizeof(pair_sh));
+	r->mphase = M_WAIT_SHARES;
+	r->mdeadline = now + member_timeout(r);
+	member_send(r, ob, &m);
+	return;
+bad:
+	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad KEYS", true);
+	return;
+fail:
+	sodium_memzero(self_sh, sizeof(self_sh));
+	sodium_memzero(pair_sh, sizeof(pair_sh));
+	member_abort(r, ob, MSG_REASON_INTERNAL, "sharing failed", true);
+}
+
+static void member_on_shares(struct round *r, struct round_outbox *ob, const struct msg_shares *ms,
+                             uint64_t now)
+{
+	uint8_t peers[MAXM][MASK_PK_BYTES];
+	size_t npeers = 0;
+	struct msg m;
+	bool seen[MAXM] = {false};
+
+	if (r->mphase != M_WAIT_SHARES)
+		return;
+	for (uint8_t i = 0; i < ms->n; i++) {
+		const struct msg_share *e = &ms->entries[i];
+		struct shamir_pair p;
+
+		if (e->to != r->me || e->from >= r->k || e->from == r->me || !r->in_u1[e->from] ||
+		    seen[e->from] || e->blob.len != SHAMIR_BOX_BYTES)
+			goto bad;
+		if (shamir_box_open(&p, e->blob.ptr, e->from, r->me, r->sec->share_sk, r->share_pk,
+		                    r->roster[e->from].share_pk, &r->mr) != 0 ||
+		    p.self.x != r->me + 1) {
+			sodium_memzero(&p, sizeof(p));
+			goto bad;
+		}
+		r->sec->held[e->from] = p;
+		sodium_memzero(&p, sizeof(p));
+		seen[e->from] = true;
+	}
+	seen[r->me] = true;
+	if (count(seen, r->k) < r->t) {
+		member_abort(r, ob, MSG_REASON_TOO_FEW, "too few shares", true);
+		return;
+	}
+	for (uint8_t v = 0; v < r->k; v++) {
+		r->in_u2[v] = seen[v];
+		if (seen[v])
+			memcpy(peers[npeers++], r->roster[v].mask_pk, MASK_PK_BYTES);
+	}
+	/* The masked input: encoded vector + self mask +- pairwise masks with U2. */
+	memcpy(r->masked, r->input_ring, r->n * sizeof(uint32_t));
+	if (mask_member_apply(r->masked, r->segs, r->nseg, r->sec->seed, r->sec->mask_sk,
+	                      r->mask_pk, (const uint8_t(*)[MASK_PK_BYTES])peers, npeers,
+	                      &r->mr) != 0 ||
+	    codec_pack(r->packed, r->packed_len, &r->cp, r->masked) != 0) {
+		member_abort(r, ob, MSG_REASON_INTERNAL, "masking failed", true);
+		return;
+	}
+	msg_init(&m, r, MSG_MASKED);
+	m.u.masked.index = r->me;
+	m.u.masked.n_values = (uint32_t)r->n;
+	m.u.masked.weight = 0; /* the weight travels inside the masked vector */
+	m.u.masked.vector.ptr = r->packed;
+	m.u.masked.vector.len = r->packed_len;
+	r->mphase = M_WAIT_UNMASK;
+	r->mdeadline = now + member_timeout(r);
+	member_send(r, ob, &m);
+	return;
+bad:
+	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad SHARES", true);
+}
+
+static void member_send_resp(struct round *r, struct round_outbox *ob)
+{
+	struct msg m;
+
+	msg_init(&m, r, MSG_UNMASK_RESP);
+	m.u.unmask_resp.index = r->me;
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (!r->in_u2[u])
+			continue;
+		m.u.unmask_resp.entries[m.u.unmask_resp.n].owner = u;
+		m.u.unmask_resp.entries[m.u.unmask_resp.n].share.ptr = r->resp_shares[u];
+		m.u.unmask_resp.entries[m.u.unmask_resp.n].share.len = SHARE_WIRE_BYTES;
+		m.u.unmask_resp.n++;
+	}
+	member_send(r, ob, &m);
+}
+
+/*
+ * The reveal rule. A request must split U2 exactly into alive and dropped,
+ * keep us alive, leave at least t alive, and never make us reveal the
+ * self-mask share of a member whose mask-key share we revealed, or the
+ * reverse, over the whole round. We answer one request per attempt (a
+ * repeat of the same request gets the same answer again).
+ */
+static void member_on_unmask(struct round *r, struct round_outbox *ob,
+                             const struct msg_unmask_req *q, uint64_t now)
+{
+	bool alive[MAXM] = {false}, dropped[MAXM] = {false};
+
+	if (r->mphase != M_WAIT_UNMASK && !(r->mphase == M_WAIT_RESULT && r->answered))
+		return;
+	for (uint8_t i = 0; i < q->n_alive; i++) {
+		uint8_t u = q->alive[i];
+		if (u >= r->k || alive[u])
+			goto refuse;
+		alive[u] = true;
+	}
+	for (uint8_t i = 0; i < q->n_dropped; i++) {
+		uint8_t u = q->dropped[i];
+		if (u >= r->k || dropped[u] || alive[u])
+			goto refuse; /* both for one member: the attack this rule stops */
+		dropped[u] = true;
+	}
+	for (uint8_t u = 0; u < r->k; u++) {
+		if ((alive[u] || dropped[u]) != r->in_u2[u])
+			goto refuse;
+	}
+	if (!alive[r->me] || count(alive, r->k) < r->t || count(alive, r->k) < MSG_MIN_MEMBERS)
+		goto refuse;
+	if (r->answered) {
+		if (memcmp(alive, r->ans_alive, sizeof(alive)) != 0)
+			goto refuse; /* a second, different view of who is alive */
+		member_send_resp(r, ob);
+		return;
+	}
+	for (uint8_t u = 0; u < r->k; u++) {
+		if ((alive[u] && r->revealed[u] == REV_PAIR) ||
+		    (dropped[u] && r->revealed[u] == REV_SELF))
+			goto refuse;
+	}
+	for (uint8_t u = 0; u < r->k; u++) {
+		const struct shamir_share *s;
+
+		if (!r->in_u2[u])
+			continue;
+		s = alive[u] ? &r->sec->held[u].self : &r->sec->held[u].pair;
+		r->revealed[u] = alive[u] ? REV_SELF : REV_PAIR;
+		r->resp_shares[u][0] = s->x;
+		memcpy(r->resp_shares[u] + 1, s->y, SHAMIR_SECRET_BYTES);
+	}
+	memcpy(r->ans_alive, alive, sizeof(alive));
+	r->answered = true;
+	r->mphase = M_WAIT_RESULT;
+	r->mdeadline = now + member_timeout(r);
+	member_send_resp(r, ob);
+	return;
+refuse:
+	log_warnx("round %016llx: refusing an unmask request that could reveal an input",
+	          (unsigned long long)r->rid);
+	member_abort(r, ob, MSG_REASON_REFUSED, "unmask request refused", true);
+}
+
+static void member_on_result(struct round *r, struct round_outbox *ob, const struct msg_result *res)
+{
+	bool counted[MAXM] = {false};
+
+	if (r->mphase != M_WAIT_RESULT)
+		return;
+	for (uint8_t i = 0; i < res->n_counted; i++) {
+		if (res->counted[i] >= r->k || counted[res->counted[i]])
+			goto bad;
+		counted[res->counted[i]] = true;
+	}
+	if (memcmp(counted, r->ans_alive, sizeof(counted)) != 0 || res->n_values != r->n ||
+	    res->sum.len != r->packed_len ||
+	    codec_unpack(r->result, &r->cp, res->sum.ptr, res->sum.len) != 0)
+		goto bad;
+	r->n_counted = 0;
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (counted[u])
+			r->counted[r->n_counted++] = u;
+	}
+	r->mphase = M_END;
+	r->status = ROUND_DONE;
+	secrets_wipe(r);
+	return;
+bad:
+	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad RESULT", true);
+}
+
+static void member_abort(struct round *r, struct round_outbox *ob, enum msg_reason reason,
+                         const char *why, bool notify)
+{
+	struct msg m;
+
+	if (r->mphase == M_END)
+		return;
+	log_info("round %016llx: member %u aborts: %s", (unsigned long long)r->rid, r->me, why);
+	r->mphase = M_END;
+	r->status = ROUND_ABORTED;
+	r->reason = (int)reason;
+	secrets_wipe(r);
+	if (r->init != NULL) {
+		/* our own member part cannot go on: the round cannot either */
+		init_abort(r, ob, reason, why);
+		return;
+	}
+	if (notify) {
+		msg_init(&m, r, MSG_ABORT);
+		reason_text(&m.u.abort, reason, why);
+		out_push(ob, 0, &m);
+	}
+}
+
+static void member_dispatch(struct round *r, struct round_outbox *ob, const struct msg *m,
+                            uint64_t now)
+{
+	switch (m->type) {
+	case MSG_KEYS:
+		member_on_keys(r, ob, &m->u.keys, now);
+		break;
+	case MSG_SHARES:
+		member_on_shares(r, ob, &m->u.shares, now);
+		break;
+	case MSG_UNMASK_REQ:
+		member_on_unmask(r, ob, &m->u.unmask_req, now);
+		break;
+	case MSG_RESULT:
+		member_on_result(r, ob, &m->u.result);
+		break;
+	case MSG_ABORT:
+		if (r->mphase != M_END && r->init == NULL)
+			member_abort(r, ob, (enum msg_reason)m->u.abort.reason, "initiator aborted",
+			             false);
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- initiator part ------------------------------------------------------- */
+
+static void init_abort(struct round *r, struct round_outbox *ob, enum msg_reason reason,
+                       const char *why)
+{
+	struct init_state *s = r->init;
+	struct msg m;
+
+	if (s->phase == I_END)
+		return;
+	log_info("round %016llx: initiator aborts: %s", (unsigned long long)r->rid, why);
+	s->phase = I_END;
+	msg_init(&m, r, MSG_ABORT);
+	reason_text(&m.u.abort, reason, why);
+	for (uint8_t v = 1; v < r->k; v++) {
+		if (!s->gone[v])
+			out_push(ob, v, &m);
+	}
+	r->mphase = M_END;
+	r->status = ROUND_ABORTED;
+	r->reason = (int)reason;
+	secrets_wipe(r);
+}
+
+/* Tells members that are no longer part of the round that it is over for them. */
+static void init_exclude(struct round *r, struct round_outbox *ob, const bool *keep,
+                         const bool *was)
+{
+	struct msg m;
+
+	msg_init(&m, r, MSG_ABORT);
+	reason_text(&m.u.abort, MSG_REASON_TIMEOUT, "dropped from the round");
+	for (uint8_t v = 1; v < r->k; v++) {
+		if (was[v] && !keep[v] && !r->init->gone[v]) {
+			out_push(ob, v, &m);
+			r->init->gone[v] = true;
+		}
+	}
+}
+
+static void init_next_phase(struct round *r, enum iphase phase, uint64_t now)
+{
+	r->init->phase = phase;
+	r->init->deadline = now + r->phase_ms;
+	memset(r->init->in, 0, sizeof(r->init->in));
+}
+
+static void init_end_accepts(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct init_state *s = r->init;
+	bool invited[MAXM];
+	struct msg m;
+
+	memcpy(s->u1, s->in, sizeof(s->u1));
+	if (count(s->u1, r->k) < r->t) {
+		init_abort(r, ob, MSG_REASON_TOO_FEW, "too few members accepted");
+		return;
+	}
+	for (uint8_t v = 0; v < r->k; v++)
+		invited[v] = true;
+	init_exclude(r, ob, s->u1, invited);
+	msg_init(&m, r, MSG_KEYS);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (!s->u1[v])
+			continue;
+		m.u.keys.entries[m.u.keys.n].index = v;
+		m.u.keys.entries[m.u.keys.n].keys = s->keys[v];
+		m.u.keys.n++;
+	}
+	init_next_phase(r, I_SHARES, now);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (s->u1[v])
+			init_send(r, ob, v, &m);
+	}
+}
+
+static void init_end_shares(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct init_state *s = r->init;
+	struct msg m;
+
+	memcpy(s->u2, s->in, sizeof(s->u2));
+	if (count(s->u2, r->k) < r->t) {
+		init_abort(r, ob, MSG_REASON_TOO_FEW, "too few members sent shares");
+		return;
+	}
+	init_exclude(r, ob, s->u2, s->u1);
+	memset(s->sum, 0, r->n * sizeof(uint32_t));
+	init_next_phase(r, I_MASKED, now);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (!s->u2[v])
+			continue;
+		msg_init(&m, r, MSG_SHARES);
+		for (uint8_t u = 0; u < r->k; u++) {
+			struct msg_share *e;
+
+			if (!s->u2[u] || u == v)
+				continue;
+			e = &m.u.shares.entries[m.u.shares.n++];
+			e->from = u;
+			e->to = v;
+			e->blob.ptr = s->boxes[u][v];
+			e->blob.len = SHAMIR_BOX_BYTES;
+		}
+		init_send(r, ob, v, &m);
+	}
+}
+
+static void init_end_masked(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct init_state *s = r->init;
+	struct msg m;
+
+	memcpy(s->u3, s->in, sizeof(s->u3));
+	if (count(s->u3, r->k) < r->t) {
+		init_abort(r, ob, MSG_REASON_TOO_FEW, "too few masked inputs");
+		return;
+	}
+	init_exclude(r, ob, s->u3, s->u2);
+	msg_init(&m, r, MSG_UNMASK_REQ);
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (s->u3[u])
+			m.u.unmask_req.alive[m.u.unmask_req.n_alive++] = u;
+		else if (s->u2[u])
+			m.u.unmask_req.dropped[m.u.unmask_req.n_dropped++] = u;
+	}
+	init_next_phase(r, I_UNMASK, now);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (s->u3[v])
+			init_send(r, ob, v, &m);
+	}
+}
+
+struct verify_self {
+	const struct round *r;
+	uint8_t owner;
+};
+
+static bool verify_seed(const uint8_t secret[32], void *arg)
+{
+	const struct verify_self *v = arg;
+	const struct msg_eph_keys *k = &v->r->init->keys[v->owner];
+	uint8_t c[SHAMIR_COMMIT_BYTES];
+	bool ok;
+
+	ok = shamir_seed_commit(c, secret, k->mask_pk, &v->r->mr) == 0 &&
+	     sodium_memcmp(c, k->seed_commit, sizeof(c)) == 0;
+	sodium_memzero(c, sizeof(c));
+	return ok;
+}
+
+static bool verify_mask_sk(const uint8_t secret[32], void *arg)
+{
+	const struct verify_self *v = arg;
+	uint8_t pk[MASK_PK_BYTES];
+
+	return mask_public_of(pk, secret) == 0 &&
+	       memcmp(pk, v->r->init->keys[v->owner].mask_pk, MASK_PK_BYTES) == 0;
+}
+
+/* Removes the masks from the sum of U3's inputs: Bonawitz round 4. */
+static int init_unmask(struct round *r)
+{
+	struct init_state *s = r->init;
+	struct shamir_share sh[MAXM];
+	uint8_t secret[32], key[MASK_KEY_BYTES];
+	int rc = 0;
+
+	for (uint8_t u = 0; u < r->k && rc == 0; u++) {
+		struct verify_self v = {r, u};
+		size_t m = 0;
+
+		if (!s->u2[u])
+			continue;
+		for (uint8_t h = 0; h < r->k; h++) {
+			if (s->rev_have[u][h])
+				sh[m++] = s->rev[u][h];
+		}
+		if (m < r->t) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (s->u3[u]) {
+			/* alive: reconstruct the self-mask seed, subtract its mask */
+			rc = shamir_combine_verified(secret, sh, m, r->t, verify_seed, &v);
+			if (rc == 0)
+				rc = mask_self_key(key, secret, s->keys[u].mask_pk, &r->mr);
+			if (rc == 0)
+				rc = mask_apply(s->sum, r->segs, r->nseg, key, -1);
+		} else {
+			/* dropped: reconstruct its mask key, add what it would
+			 * have added toward each alive member */
+			rc = shamir_combine_verified(secret, sh, m, r->t, verify_mask_sk, &v);
+			for (uint8_t a = 0; a < r->k && rc == 0; a++) {
+				int sign;
+
+				if (!s->u3[a])
+					continue;
+				rc = mask_pair_key(key, &sign, secret, s->keys[u].mask_pk,
+				                   s->keys[a].mask_pk, &r->mr);
+				if (rc == 0)
+					rc = mask_apply(s->sum, r->segs, r->nseg, key, sign);
+			}
+		}
+	}
+	sodium_memzero(sh, sizeof(sh));
+	sodium_memzero(secret, sizeof(secret));
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+static void init_end_unmask(struct round *r, struct round_outbox *ob)
+{
+	struct init_state *s = r->init;
+	struct msg m;
+
+	if (count(s->in, r->k) < r->t) {
+		init_abort(r, ob, MSG_REASON_TOO_FEW, "too few unmask responses");
+		return;
+	}
+	if (init_unmask(r) != 0) {
+		init_abort(r, ob, MSG_REASON_BAD_MESSAGE, "unmasking failed");
+		return;
+	}
+	if (codec_pack(s->sum_packed, r->packed_len, &r->cp, s->sum) != 0) {
+		init_abort(r, ob, MSG_REASON_INTERNAL, "packing the sum failed");
+		return;
+	}
+	msg_init(&m, r, MSG_RESULT);
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (s->u3[u])
+			m.u.result.counted[m.u.result.n_counted++] = u;
+	}
+	m.u.result.n_values = (uint32_t)r->n;
+	m.u.result.weight = 0;
+	m.u.result.sum.ptr = s->sum_packed;
+	m.u.result.sum.len = r->packed_len;
+	s->phase = I_END;
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (s->u3[v])
+			init_send(r, ob, v, &m);
+	}
+}
+
+/* Ends the current phase if everyone still expected has answered. */
+static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_t now,
+                               bool deadline)
+{
+	struct init_state *s = r->init;
+	const bool *expect = NULL;
+	bool all = true;
+	bool everyone[MAXM];
+
+	switch (s->phase) {
+	case I_ACCEPTS:
+		for (uint8_t v = 0; v < r->k; v++)
+			everyone[v] = true;
+		expect = everyone;
+		break;
+	case I_SHARES:
+		expect = s->u1;
+		break;
+	case I_MASKED:
+		expect = s->u2;
+		break;
+	case I_UNMASK:
+		expect = s->u3;
+		break;
+	case I_END:
+		return;
+	}
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (expect[v] && !s->in[v] && !s->gone[v])
+			all = false;
+	}
+	if (!all && !deadline)
+		return;
+	switch (s->phase) {
+	case I_ACCEPTS:
+		init_end_accepts(r, ob, now);
+		break;
+	case I_SHARES:
+		init_end_shares(r, ob, now);
+		break;
+	case I_MASKED:
+		init_end_masked(r, ob, now);
+		break;
+	case I_UNMASK:
+		init_end_unmask(r, ob);
+		break;
+	case I_END:
+		break;
+	}
+}
+
+static void init_on_shares(struct round *r, uint8_t from, const struct msg_shares *ms)
+{
+	struct init_state *s = r->init;
+	bool seen[MAXM] = {false};
+
+	if (s->phase != I_SHARES || !s->u1[from] || s->in[from])
+		return;
+	if (ms->n != count(s->u1, r->k) - 1)
+		return; /* malformed: the sender will be dropped at the deadline */
+	for (uint8_t i = 0; i < ms->n; i++) {
+		const struct msg_share *e = &ms->entries[i];
+
+		if (e->from != from || e->to >= r->k || !s->u1[e->to] || e->to == from ||
+		    seen[e->to] || e->blob.len != SHAMIR_BOX_BYTES)
+			return;
+		seen[e->to] = true;
+	}
+	for (uint8_t i = 0; i < ms->n; i++)
+		memcpy(s->boxes[from][ms->entries[i].to], ms->entries[i].blob.ptr,
+		       SHAMIR_BOX_BYTES);
+	s->in[from] = true;
+}
+
+static void init_on_masked(struct round *r, uint8_t from, const struct msg_masked *mm)
+{
+	struct init_state *s = r->init;
+
+	if (s->phase != I_MASKED || !s->u2[from] || s->in[from] || mm->index != from)
+		return;
+	if (mm->n_values != r->n || mm->vector.len != r->packed_len ||
+	    codec_unpack(s->tmp, &r->cp, mm->vector.ptr, mm->vector.len) != 0)
+		return; /* malformed input: not counted, the member is dropped */
+	codec_ring_add(s->sum, s->tmp, &r->cp);
+	s->in[from] = true;
+}
+
+static void init_on_unmask_resp(struct round *r, uint8_t from, const struct msg_unmask_resp *mr)
+{
+	struct init_state *s = r->init;
+	uint8_t expect = 0;
+
+	if (s->phase != I_UNMASK || !s->u3[from] || s->in[from] || mr->index != from)
+		return;
+	for (uint8_t u = 0; u < r->k; u++)
+		expect += s->u2[u];
+	if (mr->n != expect)
+		return;
+	for (uint8_t i = 0; i < mr->n; i++) {
+		uint8_t u = mr->entries[i].owner;
+
+		if (u >= r->k || !s->u2[u] || (i > 0 && u <= mr->entries[i - 1].owner) ||
+		    mr->entries[i].share.len != SHARE_WIRE_BYTES ||
+		    mr->entries[i].share.ptr[0] != from + 1)
+			return;
+	}
+	for (uint8_t i = 0; i < mr->n; i++) {
+		uint8_t u = mr->entries[i].owner;
+
+		s->rev[u][from].x = mr->entries[i].share.ptr[0];
+		memcpy(s->rev[u][from].y, mr->entries[i].share.ptr + 1, SHAMIR_SECRET_BYTES);
+		s->rev_have[u][from] = true;
+	}
+	s->in[from] = true;
+}
+
+static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from,
+                          const struct msg *m, uint64_t now)
+{
+	struct init_state *s = r->init;
+
+	if (s->phase == I_END)
+		return;
+	switch (m->type) {
+	case MSG_ACCEPT:
+		if (s->phase == I_ACCEPTS && !s->in[from] && !s->gone[from] &&
+		    m->u.accept.index == from && keys_valid(r, from, &m->u.accept.keys)) {
+			s->keys[from] = m->u.accept.keys;
+			s->in[from] = true;
+		}
+		break;
+	case MSG_DECLINE:
+		if (s->phase == I_ACCEPTS && !s->in[from])
+			s->gone[from] = true;
+		break;
+	case MSG_SHARES:
+		init_on_shares(r, from, &m->u.shares);
+		break;
+	case MSG_MASKED:
+		init_on_masked(r, from, &m->u.masked);
+		break;
+	case MSG_UNMASK_RESP:
+		init_on_unmask_resp(r, from, &m->u.unmask_resp);
+		break;
+	case MSG_ABORT:
+		/* A counted member that gives up would not apply the result:
+		 * then nobody may. Earlier, it is just a dropout. */
+		if (s->phase == I_UNMASK && s->u3[from]) {
+			init_abort(r, ob, MSG_REASON_TOO_FEW, "a counted member aborted");
+			return;
+		}
+		s->gone[from] = true;
+		break;
+	default:
+		return;
+	}
+	init_maybe_advance(r, ob, now, false);
+}
+
+/* Drains the local queue between the initiator and its own member part. */
+static void pump(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	while (r->lq_n > 0) {
+		struct local_msg lm = r->lq[r->lq_head];
+
+		r->lq_head = (r->lq_head + 1) % LOCAL_QUEUE;
+		r->lq_n--;
+		if (lm.to == TO_MEMBER)
+			member_dispatch(r, ob, &lm.m, now);
+		else if (r->init != NULL)
+			init_dispatch(r, ob, r->me, &lm.m, now);
+	}
+}
+
+/* --- public entry points -------------------------------------------------- */
+
+int round_initiate(struct round **out, const struct identity *id, const struct round_plan *plan,
+                   const struct round_input *in, uint64_t now_ms, struct round_outbox *ob)
+{
+	struct round *r = NULL;
+	struct msg m;
+	int rc;
+
+	*out = NULL;
+	if (plan->k < MSG_MIN_MEMBERS || plan->k > MSG_MAX_MEMBERS ||
+	    plan->t < round_min_threshold(plan->k) || plan->t > plan->k || plan->round_id == 0 ||
+	    plan->phase_timeout_ms < 1 || plan->phase_timeout_ms > 3600000 ||
+	    plan->codec->k != plan->k || ob->cap - ob->n < ROUND_OUTBOX_MIN ||
+	    memcmp(plan->members[0], id->sign_pk, MSG_KEY_BYTES) != 0)
+		return -EINVAL;
+	for (uint8_t i = 0; i < plan->k; i++) {
+		for (uint8_t j = 0; j < i; j++) {
+			if (memcmp(plan->members[i], plan->members[j], MSG_KEY_BYTES) == 0)
+				return -EINVAL;
+		}
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_INVITE;
+	m.round_id = plan->round_id;
+	m.attempt = plan->attempt;
+	if (round_codec_to_msg(&m.u.invite.codec, plan->codec) != 0)
+		return -EINVAL;
+	rc = round_alloc(&r, id, plan->round_id, plan->attempt, plan->k, plan->t, plan->members,
+	                 plan->codec, plan->phase_timeout_ms, 0, in);
+	if (rc != 0)
+		return rc;
+	r->init = calloc(1, sizeof(*r->init));
+	if (r->init == NULL)
+		goto nomem;
+	r->init->sum = calloc(r->n ? r->n : 1, sizeof(uint32_t));
+	r->init->tmp = calloc(r->n ? r->n : 1, sizeof(uint32_t));
+	r->init->sum_packed = malloc(r->packed_len ? r->packed_len : 1);
+	if (r->init->sum == NULL || r->init->tmp == NULL || r->init->sum_packed == NULL)
+		goto nomem;
+	m.u.invite.n_members = plan->k;
+	m.u.invite.threshold = plan->t;
+	memcpy(m.u.invite.members, plan->members, (size_t)plan->k * MSG_KEY_BYTES);
+	m.u.invite.phase_timeout_ms = plan->phase_timeout_ms;
+	m.u.invite.deadline_unix_ms = plan->deadline_unix_ms;
+	init_next_phase(r, I_ACCEPTS, now_ms);
+	for (uint8_t v = 1; v < plan->k; v++)
+		out_push(ob, v, &m);
+	if (member_start(r, ob, now_ms) != 0)
+		goto nomem;
+	pump(r, ob, now_ms);
+	*out = r;
+	return 0;
+nomem:
+	round_free(r);
+	ob->n = 0; /* nothing was sent */
+	return -ENOMEM;
+}
+
+void round_decline(const struct msg *invite, enum msg_reason reason, struct round_outbox *ob)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_DECLINE;
+	m.round_id = invite->round_id;
+	m.attempt = invite->attempt;
+	reason_text(&m.u.decline, reason, "declined");
+	if (ob->n < ob->cap)
+		out_push(ob, 0, &m);
+}
+
+int round_join(struct round **out, const struct identity *id, const uint8_t from_pk[MSG_KEY_BYTES],
+               const struct msg *invite, const struct round_input *in, uint64_t now_ms,
+               struct round_outbox *ob)
+{
+	const struct msg_invite *iv = &invite->u.invite;
+	struct codec_params *cp = NULL;
+	struct round *r = NULL;
+	int me = -1, rc = -EINVAL;
+
+	*out = NULL;
+	if (invite->type != MSG_INVITE || ob->cap - ob->n < ROUND_OUTBOX_MIN)
+		return -EINVAL;
+	cp = malloc(sizeof(*cp));
+	if (cp == NULL)
+		return -ENOMEM;
+	if (iv->n_members < MSG_MIN_MEMBERS || iv->n_members > MSG_MAX_MEMBERS ||
+	    iv->threshold < round_min_threshold(iv->n_members) || iv->threshold > iv->n_members ||
+	    invite->round_id == 0 || iv->phase_timeout_ms < 1 || iv->phase_timeout_ms > 3600000 ||
+	    memcmp(iv->members[0], from_pk, MSG_KEY_BYTES) != 0)
+		goto decline;
+	for (uint8_t i = 0; i < iv->n_members; i++) {
+		for (uint8_t j = 0; j < i; j++) {
+			if (memcmp(iv->members[i], iv->members[j], MSG_KEY_BYTES) == 0)
+				goto decline;
+		}
+		if (memcmp(iv->members[i], id->sign_pk, MSG_KEY_BYTES) == 0)
+			me = i;
+	}
+	if (me < 1 || round_codec_from_msg(cp, &iv->codec) != 0 || cp->k != iv->n_members)
+		goto decline;
+	rc = round_alloc(&r, id, invite->round_id, invite->attempt, iv->n_members, iv->threshold,
+	                 (const uint8_t(*)[MSG_KEY_BYTES])iv->members, cp, iv->phase_timeout_ms, me,
+	                 in);
+	if (rc != 0)
+		goto decline;
+	rc = member_start(r, ob, now_ms);
+	if (rc != 0)
+		goto decline;
+	*out = r;
+	free(cp);
+	return 0;
+decline:
+	round_free(r);
+	free(cp);
+	round_decline(invite, rc == -ENOMEM ? MSG_REASON_INTERNAL : MSG_REASON_PARAMS, ob);
+	return rc == 0 ? -EINVAL : rc;
+}
+
+int round_on_msg(struct round *r, const uint8_t from_pk[MSG_KEY_BYTES], const struct msg *m,
+                 uint64_t now_ms, struct round_outbox *ob)
+{
+	int from;
+
+	if (ob->cap - ob->n < ROUND_OUTBOX_MIN)
+		return -EINVAL;
+	if (m->round_id != r->rid || m->attempt != r->attempt)
+		return 0;
+	from = index_of(r, from_pk);
+	if (from < 0 || from == r->me)
+		return 0;
+	if (from == 0)
+		member_dispatch(r, ob, m, now_ms);
+	else if (r->init != NULL)
+		init_dispatch(r, ob, (uint8_t)from, m, now_ms);
+	pump(r, ob, now_ms);
+	return 0;
+}
+
+int round_on_tick(struct round *r, uint64_t now_ms, struct round_outbox *ob)
+{
+	if (ob->cap - ob->n < ROUND_OUTBOX_MIN)
+		return -EINVAL;
+	if (r->init != NULL && r->init->phase != I_END && now_ms >= r->init->deadline)
+		init_maybe_advance(r, ob, now_ms, true);
+	else if (r->init == NULL && r->mphase != M_END && now_ms >= r->mdeadline)
+		member_abort(r, ob, MSG_REASON_TIMEOUT, "phase deadline passed", true);
+	pump(r, ob, now_ms);
+	return 0;
+}
+
+enum round_status round_status(const struct round *r)
+{
+	return r->status;
+}
+
+int round_abort_reason(const struct round *r)
+{
+	return r->reason;
+}
+
+uint64_t round_next_deadline(const struct round *r)
+{
+	if (r->init != NULL)
+		return r->init->phase == I_END ? 0 : r->init->deadline;
+	return r->mphase == M_END ? 0 : r->mdeadline;
+}
+
+uint64_t round_id(const struct round *r)
+{
+	return r->rid;
+}
+
+uint32_t round_attempt(const struct round *r)
+{
+	return r->attempt;
+}
+
+bool round_is_initiator(const struct round *r)
+{
+	return r->init != NULL;
+}
+
+int round_result(const struct round *r, float *avg, float *rho_sum, uint32_t *members)
+{
+	if (r->status != ROUND_DONE)
+		return -EAGAIN;
+	if (members != NULL)
+		*members = r->n_counted;
+	return codec_decode_sum(avg, rho_sum, &r->cp, r->result, r->n_counted, r->snapshot, NULL);
+}
+
+const uint32_t *round_result_ring(const struct round *r)
+{
+	return r->status == ROUND_DONE ? r->result : NULL;
+}
+
+const uint32_t *round_input_ring(const struct round *r)
+{
+	return r->input_ring;
+}
+
+size_t round_counted(const struct round *r, uint8_t out[MSG_MAX_MEMBERS])
+{
+	if (r->status != ROUND_DONE)
+		return 0;
+	memcpy(out, r->counted, r->n_counted);
+	return r->n_counted;
+}

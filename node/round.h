@@ -1,0 +1,163 @@
+/*
+ * round.h: the secure-aggregation round of a gossip group, as a
+ * transport-agnostic state machine (Bonawitz et al., CCS 2017, run inside a
+ * group of k members whose initiator, index 0, also plays the server).
+ *
+ * No threads, no sockets, no clock: the caller feeds events (a message from
+ * an authenticated peer, a timer tick with an explicit "now" in monotonic
+ * milliseconds) and gets the messages to send in a caller-provided outbox.
+ * The initiator's own member part runs inside the same struct round, so the
+ * rules a member enforces (what it reveals) are the same code for everyone.
+ *
+ *   INVITE  -> ACCEPT (signed mask key, share key, seed commitment)
+ *   KEYS    -> SHARES (t-of-k shares of seed and mask key, boxed per holder)
+ *   SHARES  -> MASKED (encode, + self mask, +- pairwise masks, packed)
+ *   UNMASK  -> UNMASK (self-mask shares of alive members, mask-key shares of
+ *                      dropped ones, never both for one member)
+ *   RESULT  -> applied by every counted member; ABORT -> nobody applies
+ *
+ * Each initiator phase ends when everyone expected answered or at its
+ * deadline (phase_timeout_ms); whoever did not answer is dropped, and below
+ * t members the round aborts for everyone. Members give every phase twice
+ * that time, so a member never times out while the initiator may still
+ * finish. The threshold must satisfy t >= max(3, ceil((k + 2) / 2)): then an
+ * initiator that shows different members different alive sets still cannot
+ * collect t shares of both secrets of one member (docs/security.md).
+ *
+ * Not here: encoding messages (protocol/msg.h), sealing (crypto/seal.h),
+ * picking peers or retrying with a new attempt (the node does that).
+ */
+#ifndef SOTTO_NODE_ROUND_H
+#define SOTTO_NODE_ROUND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/codec.h"
+#include "protocol/msg.h"
+
+struct identity;
+struct round;
+
+/* One message to send: to the member at index `to` of the round. */
+struct round_out {
+	uint8_t to;
+	struct msg msg; /* byte strings borrow round storage: see round_outbox */
+};
+
+/*
+ * Caller-provided outbox. Every call that takes one appends at most
+ * ROUND_OUTBOX_MIN messages (cap - n must be at least that: one call can
+ * drop late members, broadcast the next phase and, if its own part fails,
+ * abort, each to up to k - 1 members); the caller sends
+ * them and resets n to 0. Byte strings inside the messages point into the
+ * round and stay valid until the next call on that round or round_free.
+ */
+#define ROUND_OUTBOX_MIN (3 * MSG_MAX_MEMBERS)
+struct round_outbox {
+	struct round_out *out;
+	size_t cap;
+	size_t n;
+};
+
+enum round_status {
+	ROUND_RUNNING = 0,
+	ROUND_DONE = 1,    /* a result is available: apply it */
+	ROUND_ABORTED = 2, /* keep your own model */
+};
+
+/* What a member contributes. x is copied (the round keeps a snapshot). */
+struct round_input {
+	const float *x;    /* codec dim floats */
+	float rho;         /* push-sum weight relative to the codec's unit (CODEC_F_WEIGHT) */
+	uint64_t rng_seed; /* private seed of stochastic rounding (from the OS) */
+};
+
+/* The initiator's choices for a new round. */
+struct round_plan {
+	uint64_t round_id; /* random, nonzero */
+	uint32_t attempt;  /* 0, then +1 for each retry of the same id */
+	uint8_t k;         /* members including the initiator, 3..MSG_MAX_MEMBERS */
+	uint8_t t;         /* threshold, round_min_threshold(k)..k */
+	const uint8_t (*members)[MSG_KEY_BYTES]; /* identity keys; [0] is ours */
+	const struct codec_params *codec;        /* its k must equal k */
+	uint32_t phase_timeout_ms;               /* 1..3600000 */
+	uint64_t deadline_unix_ms;               /* informative, for the INVITE */
+};
+
+/* Smallest threshold this implementation accepts for k members. */
+uint8_t round_min_threshold(uint8_t k);
+
+/*
+ * Starts a round as initiator: sends INVITE to members 1..k-1. The identity
+ * is borrowed for the round's life. Returns 0 and *out, or -EINVAL (bad
+ * plan or input), -ENOMEM. On error nothing was sent.
+ */
+int round_initiate(struct round **out, const struct identity *id, const struct round_plan *plan,
+                   const struct round_input *in, uint64_t now_ms, struct round_outbox *ob)
+        __attribute__((warn_unused_result));
+
+/*
+ * Answers an INVITE that came from the peer with identity key from_pk (as
+ * authenticated by the transport). If the invitation is acceptable, returns
+ * 0 and *out (ACCEPT queued). Otherwise returns -EINVAL (or -ENOMEM) with a
+ * DECLINE queued when possible and *out NULL. A busy node should not call
+ * this and should send its own DECLINE (round_decline).
+ */
+int round_join(struct round **out, const struct identity *id, const uint8_t from_pk[MSG_KEY_BYTES],
+               const struct msg *invite, const struct round_input *in, uint64_t now_ms,
+               struct round_outbox *ob) __attribute__((warn_unused_result));
+/* Queues a DECLINE (busy) for an INVITE, addressed to index 0. */
+void round_decline(const struct msg *invite, enum msg_reason reason, struct round_outbox *ob);
+
+/*
+ * A message of this round from the peer with identity key from_pk. Messages
+ * of other rounds or attempts, from non-members, or out of phase are
+ * ignored (0); malformed or failing a check they may drop the sender or
+ * abort the round, as the protocol says. Returns 0 or -ENOMEM.
+ */
+int round_on_msg(struct round *r, const uint8_t from_pk[MSG_KEY_BYTES], const struct msg *m,
+                 uint64_t now_ms, struct round_outbox *ob) __attribute__((warn_unused_result));
+
+/* Time passes: phase deadlines fire. Returns 0 or -ENOMEM. */
+int round_on_tick(struct round *r, uint64_t now_ms, struct round_outbox *ob)
+        __attribute__((warn_unused_result));
+
+enum round_status round_status(const struct round *r);
+/* Why it aborted (enum msg_reason), meaningful when ROUND_ABORTED. */
+int round_abort_reason(const struct round *r);
+/* The earliest deadline still pending (for the caller's timer); 0 if none. */
+uint64_t round_next_deadline(const struct round *r);
+/* Ids of this round. */
+uint64_t round_id(const struct round *r);
+uint32_t round_attempt(const struct round *r);
+bool round_is_initiator(const struct round *r);
+
+/*
+ * The result of a ROUND_DONE round: the average on the codec's kept
+ * coordinates written into avg (codec dim floats; other coordinates are left
+ * as they are), the total weight and the number of counted members. A
+ * modular segment decodes against the snapshot this member contributed.
+ * Returns 0, -EAGAIN (not done), or the codec's error (-ERANGE: the sum
+ * cannot be right; never apply it).
+ */
+int round_result(const struct round *r, float *avg, float *rho_sum, uint32_t *members)
+        __attribute__((warn_unused_result));
+/* The ring sum of the counted inputs (codec_ring_len elements), or NULL. */
+const uint32_t *round_result_ring(const struct round *r);
+/* This member's own encoded input before masking (for tests), or NULL. */
+const uint32_t *round_input_ring(const struct round *r);
+/* The members counted in the result, ascending indexes; returns how many. */
+size_t round_counted(const struct round *r, uint8_t out[MSG_MAX_MEMBERS]);
+
+/* Wipes the round's secrets and frees it. Accepts NULL. */
+void round_free(struct round *r);
+
+/* codec_params <-> the INVITE's msg_codec. 0 or -EINVAL. */
+int round_codec_to_msg(struct msg_codec *m, const struct codec_params *p)
+        __attribute__((warn_unused_result));
+int round_codec_from_msg(struct codec_params *p, const struct msg_codec *m)
+        __attribute__((warn_unused_result));
+
+#endif
