@@ -16,6 +16,7 @@ int cmd_init(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_transport_test(int argc, char **argv); /* hidden, test-only */
 
 struct model_spec;
 struct optim_params;

@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{"init", cmd_init, "Write a key and a config per site: sotto init -o DIR NAME=HOST:PORT..."},
 	{"train", cmd_train, "Train locally, no network: sotto train -c FILE"},
 	{"data", cmd_data, "Dataset tools: sotto data import-mnist|import-csv|split|info ..."},
+	{"transport-test", cmd_transport_test, NULL}, /* test-only, hidden */
 };
 
 static void usage(FILE *f)
@@ -31,7 +32,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sotto COMMAND [ARGS]\n\n"
 		   "sotto: secure peer-to-peer gossip learning.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help != NULL) /* NULL: hidden, test-only */
+			fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\nsotto help, sotto --version\n");
 }
 
