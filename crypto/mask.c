@@ -5,6 +5,7 @@
  */
 #include "crypto/mask.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <sodium.h>
 #include <string.h>
@@ -41,95 +42,76 @@ size_t mask_vec_len(const struct mask_seg *segs, size_t nseg)
 	return n;
 }
 
-static uint32_t load32_le(const uint8_t *p)
+/* ChaCha20 keystream of one segment, from block `block` on, into buf. */
+static void stream_fill(uint8_t *buf, size_t n, const uint8_t *key, uint64_t segment,
+                        uint64_t block)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Keystream of one segment, read as w-bit values LSB-first. */
-struct stream {
-	const uint8_t *key;
 	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-	uint64_t block; /* next block counter */
-	uint8_t buf[CHUNK_BYTES];
-	size_t pos, end;
-	uint64_t acc;
-	unsigned nbits;
-};
 
-static void stream_init(struct stream *s, const uint8_t *key, uint64_t segment)
-{
-	s->key = key;
-	for (size_t i = 0; i < sizeof(s->nonce); i++)
-		s->nonce[i] = (uint8_t)(segment >> (8 * i));
-	s->block = 0;
-	s->pos = s->end = 0;
-	s->acc = 0;
-	s->nbits = 0;
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (uint8_t)(segment >> (8 * i));
+	memset(buf, 0, n);
+	crypto_stream_chacha20_xor_ic(buf, buf, n, nonce, block, key);
 }
 
-/* Refills with at most `want` bytes (rounded up to whole blocks). */
-static void stream_refill(struct stream *s, size_t want)
+static inline uint64_t load64_le(const uint8_t *p)
 {
-	size_t n = want > CHUNK_BYTES ? CHUNK_BYTES : (want + 63) & ~(size_t)63;
+	uint64_t v;
 
-	memset(s->buf, 0, n);
-	crypto_stream_chacha20_xor_ic(s->buf, s->buf, n, s->nonce, s->block, s->key);
-	s->block += n / 64;
-	s->pos = 0;
-	s->end = n;
+	memcpy(&v, p, sizeof(v)); /* one unaligned load */
+	return le64toh(v);
 }
 
-static void stream_wipe(struct stream *s)
-{
-	sodium_memzero(s->buf, sizeof(s->buf));
-	s->acc = 0;
-}
-
+/*
+ * Chunks hold a whole number of values: 32 * w * q bytes are 256 * q values
+ * of w bits, and with q even a chunk is whole 64-byte blocks. So value j of
+ * a chunk starts at bit j * w of it and every value is read independently
+ * (no serial bit reader), which lets the loop pipeline.
+ */
 int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
                const uint8_t key[MASK_KEY_BYTES], int sign)
 {
-	struct stream *s = NULL;
+	uint8_t buf[CHUNK_BYTES + 8];
 	size_t n = 0;
-	int rc = -EINVAL;
 
 	if ((sign != 1 && sign != -1) || !layout_ok(segs, nseg))
-		goto out;
-	rc = -ENOMEM;
-	s = sodium_malloc(sizeof(*s));
-	if (s == NULL)
-		goto out;
+		return -EINVAL;
+	memset(buf + CHUNK_BYTES, 0, 8);
 	for (size_t i = 0; i < nseg; i++) {
-		uint32_t w = segs[i].width, m = width_mask(w);
-		/* keystream bytes this segment consumes, whole 4-byte words */
-		uint64_t left = (((uint64_t)segs[i].len * w + 31) / 32) * 4;
+		const uint32_t w = segs[i].width, m = width_mask(w), len = segs[i].len;
+		const size_t q = 2 * (CHUNK_BYTES / (64 * w));
+		const size_t per_chunk = 256 * q, chunk_bytes = 32 * w * q;
+		uint64_t block = 0;
 
-		stream_init(s, key, i);
-		for (uint32_t c = 0; c < segs[i].len; c++, n++) {
-			uint32_t r;
+		for (size_t c0 = 0; c0 < len; c0 += per_chunk) {
+			size_t ne = MIN(per_chunk, (size_t)len - c0);
+			size_t nbytes = ((ne * w + 7) / 8 + 63) & ~(size_t)63;
+			uint32_t *out = v + n + c0;
 
-			if (s->nbits < w) {
-				if (s->pos == s->end) {
-					stream_refill(s, (size_t)MIN(left, (uint64_t)CHUNK_BYTES));
-					left -= MIN(left, (uint64_t)s->end);
+			stream_fill(buf, nbytes, key, i, block);
+			block += chunk_bytes / 64;
+			if (sign > 0) {
+				for (size_t j = 0; j < ne; j++) {
+					size_t bit = j * w;
+					uint32_t r =
+					        (uint32_t)(load64_le(buf + bit / 8) >> (bit % 8)) &
+					        m;
+					out[j] = (out[j] + r) & m;
 				}
-				s->acc |= (uint64_t)load32_le(s->buf + s->pos) << s->nbits;
-				s->pos += 4;
-				s->nbits += 32;
+			} else {
+				for (size_t j = 0; j < ne; j++) {
+					size_t bit = j * w;
+					uint32_t r =
+					        (uint32_t)(load64_le(buf + bit / 8) >> (bit % 8)) &
+					        m;
+					out[j] = (out[j] - r) & m;
+				}
 			}
-			r = (uint32_t)s->acc & m;
-			s->acc >>= w;
-			s->nbits -= w;
-			v[n] = (sign > 0 ? v[n] + r : v[n] - r) & m;
 		}
+		n += len;
 	}
-	rc = 0;
-out:
-	if (s != NULL) {
-		stream_wipe(s);
-		sodium_free(s);
-	}
-	return rc;
+	sodium_memzero(buf, sizeof(buf));
+	return 0;
 }
 
 void mask_ring_add(uint32_t *acc, const uint32_t *v, const struct mask_seg *segs, size_t nseg,
