@@ -8,11 +8,12 @@
 #include <endian.h>
 #include <errno.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/util.h"
 
-#define CHUNK_BYTES 16384 /* multiple of the 64-byte ChaCha20 block */
+#define CHUNK_BYTES 8192 /* per key; with the matching part of v it stays in cache */
 
 static const uint8_t label_pair[] = "sotto mask pair v1";
 static const uint8_t label_self[] = "sotto mask self v1";
@@ -66,16 +67,16 @@ static inline uint64_t load64_le(const uint8_t *p)
  * Chunks hold a whole number of values: 32 * w * q bytes are 256 * q values
  * of w bits, and with q even a chunk is whole 64-byte blocks. So value j of
  * a chunk starts at bit j * w of it and every value is read independently
- * (no serial bit reader), which lets the loop pipeline.
+ * (no serial bit reader), which lets the loop pipeline. Several keys are
+ * applied chunk by chunk, so that part of v stays in cache while every
+ * key's keystream is added (one pass over v instead of one per key).
  */
-int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
-               const uint8_t key[MASK_KEY_BYTES], int sign)
+static void apply_keys(uint32_t *v, const struct mask_seg *segs, size_t nseg,
+                       const uint8_t (*keys)[MASK_KEY_BYTES], const int *signs, size_t nkeys)
 {
 	uint8_t buf[CHUNK_BYTES + 8];
 	size_t n = 0;
 
-	if ((sign != 1 && sign != -1) || !layout_ok(segs, nseg))
-		return -EINVAL;
 	memset(buf + CHUNK_BYTES, 0, 8);
 	for (size_t i = 0; i < nseg; i++) {
 		const uint32_t w = segs[i].width, m = width_mask(w), len = segs[i].len;
@@ -83,34 +84,43 @@ int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
 		const size_t per_chunk = 256 * q, chunk_bytes = 32 * w * q;
 		uint64_t block = 0;
 
-		for (size_t c0 = 0; c0 < len; c0 += per_chunk) {
+		for (size_t c0 = 0; c0 < len; c0 += per_chunk, block += chunk_bytes / 64) {
 			size_t ne = MIN(per_chunk, (size_t)len - c0);
 			size_t nbytes = ((ne * w + 7) / 8 + 63) & ~(size_t)63;
 			uint32_t *out = v + n + c0;
 
-			stream_fill(buf, nbytes, key, i, block);
-			block += chunk_bytes / 64;
-			if (sign > 0) {
-				for (size_t j = 0; j < ne; j++) {
-					size_t bit = j * w;
-					uint32_t r =
-					        (uint32_t)(load64_le(buf + bit / 8) >> (bit % 8)) &
-					        m;
-					out[j] = (out[j] + r) & m;
-				}
-			} else {
-				for (size_t j = 0; j < ne; j++) {
-					size_t bit = j * w;
-					uint32_t r =
-					        (uint32_t)(load64_le(buf + bit / 8) >> (bit % 8)) &
-					        m;
-					out[j] = (out[j] - r) & m;
+			for (size_t k = 0; k < nkeys; k++) {
+				stream_fill(buf, nbytes, keys[k], i, block);
+				if (signs[k] > 0) {
+					for (size_t j = 0; j < ne; j++) {
+						size_t bit = j * w;
+						uint32_t r = (uint32_t)(load64_le(buf + bit / 8) >>
+						                        (bit % 8)) &
+						             m;
+						out[j] = (out[j] + r) & m;
+					}
+				} else {
+					for (size_t j = 0; j < ne; j++) {
+						size_t bit = j * w;
+						uint32_t r = (uint32_t)(load64_le(buf + bit / 8) >>
+						                        (bit % 8)) &
+						             m;
+						out[j] = (out[j] - r) & m;
+					}
 				}
 			}
 		}
 		n += len;
 	}
 	sodium_memzero(buf, sizeof(buf));
+}
+
+int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
+               const uint8_t key[MASK_KEY_BYTES], int sign)
+{
+	if ((sign != 1 && sign != -1) || !layout_ok(segs, nseg))
+		return -EINVAL;
+	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])key, &sign, 1);
 	return 0;
 }
 
@@ -200,27 +210,34 @@ int mask_member_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
                       const uint8_t my_pk[MASK_PK_BYTES], const uint8_t (*peer_pks)[MASK_PK_BYTES],
                       size_t npeers, const struct mask_round *r)
 {
-	uint8_t key[MASK_KEY_BYTES];
-	int sign, rc;
+	uint8_t(*keys)[MASK_KEY_BYTES] = NULL;
+	int *signs = NULL;
+	size_t nk = 0;
+	int rc = -EINVAL;
 
-	rc = mask_self_key(key, seed, my_pk, r);
+	if (!layout_ok(segs, nseg))
+		goto out;
+	rc = -ENOMEM;
+	keys = sodium_malloc((npeers + 1) * MASK_KEY_BYTES);
+	signs = calloc(npeers + 1, sizeof(int));
+	if (keys == NULL || signs == NULL)
+		goto out;
+	rc = mask_self_key(keys[nk], seed, my_pk, r);
 	if (rc != 0)
 		goto out;
-	rc = mask_apply(v, segs, nseg, key, 1);
-	if (rc != 0)
-		goto out;
+	signs[nk++] = 1;
 	for (size_t i = 0; i < npeers; i++) {
 		if (memcmp(peer_pks[i], my_pk, MASK_PK_BYTES) == 0)
 			continue;
-		rc = mask_pair_key(key, &sign, my_sk, my_pk, peer_pks[i], r);
+		rc = mask_pair_key(keys[nk], &signs[nk], my_sk, my_pk, peer_pks[i], r);
 		if (rc != 0)
 			goto out;
-		rc = mask_apply(v, segs, nseg, key, sign);
-		if (rc != 0)
-			goto out;
+		nk++;
 	}
+	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])keys, signs, nk);
 out:
-	sodium_memzero(key, sizeof(key));
+	sodium_free(keys); /* wipes */
+	free(signs);
 	return rc;
 }
 
