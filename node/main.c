@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{"keygen", cmd_keygen, "Write a new private key to FILE (mode 0600) or stdout"},
 	{"pubkey", cmd_pubkey, "Read a private key on stdin, print its public key"},
 	{"check", cmd_check, "Check a configuration file: sotto check -c FILE"},
+	{"run", cmd_run, "Run the node daemon: sotto run -c FILE"},
 	{"status", cmd_status, "Ask the running node what it is doing: sotto status -c FILE"},
 	{"init", cmd_init, "Write a key and a config per site: sotto init -o DIR NAME=HOST:PORT..."},
 	{"train", cmd_train, "Train locally, no network: sotto train -c FILE"},

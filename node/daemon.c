@@ -1,0 +1,1082 @@
+/*
+ * daemon.c: `sotto run -c FILE`, the node every site runs.
+ *
+ * One libev loop on the main thread owns everything but the model: the
+ * NNG transport, the secure-aggregation round in flight (at most one: a
+ * node in a round declines other invitations), the control socket, the
+ * /metrics endpoint and the timers. Training, evaluation and checkpoint
+ * writes run on the worker thread (node/worker.h), so the loop never blocks
+ * on them.
+ *
+ * A round, from this node's side:
+ *   schedule timer -> pick k-1 random peers -> round_initiate(snapshot)
+ *   INVITE from a peer -> round_join(snapshot) or DECLINE when busy
+ *   ... round_on_msg / round_on_tick until DONE or ABORTED ...
+ *   DONE -> worker_apply(avg, snapshot): x += avg - snapshot, checkpoint
+ *   ABORTED -> nothing changes; the model stays as it was
+ *
+ * Crash safety: the model, the push-sum weight and the counters live in one
+ * checkpoint file written by the worker with write-temp + fsync + rename,
+ * right after a result is applied and at shutdown. kill -9 at any instant
+ * leaves the old or the new checkpoint; a restart resumes from it.
+ */
+#include "config/config.h"
+#include "crypto/identity.h"
+#include "crypto/seal.h"
+#include "learn/checkpoint.h"
+#include "learn/dataset.h"
+#include "learn/learn.h"
+#include "learn/model.h"
+#include "learn/train.h"
+#include "node/cli.h"
+#include "node/control.h"
+#include "node/metrics.h"
+#include "node/round.h"
+#include "node/status.h"
+#include "node/transport.h"
+#include "node/worker.h"
+#include "protocol/codec.h"
+#include "protocol/msg.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PERSIST_MAGIC 0x534e5031u /* "SNP1": the node's part of a checkpoint */
+#define PERSIST_BYTES 64
+#define RHO_QUANTUM (1.0f / 4096.0f)
+#define RHO_BITS 20 /* rho up to (2^19 - 1) / 4096 = 128 */
+#define ROUND_TICK_S 0.05
+
+/* What the node keeps across restarts, inside the checkpoint. */
+struct persist {
+	double rho; /* push-sum weight */
+	uint64_t rounds_completed, rounds_aborted, rounds_initiated, restarts;
+	double epochs;
+};
+
+struct peer {
+	const struct config_peer *cfg;
+	uint8_t pk[32];
+	double backoff_until; /* monotonic: do not invite before */
+	uint32_t failures;    /* consecutive declines / timeouts */
+};
+
+struct node_round {
+	struct round *r;
+	uint8_t k;
+	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
+	float *snapshot; /* what this node contributed */
+	uint64_t id;
+	double started;
+	bool initiator;
+};
+
+struct node {
+	struct config cfg;
+	struct identity *id;
+	struct ev_loop *loop;
+	struct seal_ctx *seal;
+	struct transport *tp;
+	struct control *ctl;
+	struct metrics *metrics;
+	struct worker *worker;
+	struct dataset *train_ds, *test_ds;
+	char ckpt_path[CONFIG_PATH_MAX + 32];
+	int lock_fd;
+
+	struct peer *peers;
+	size_t n_peers;
+	struct status_peer *st_peers;
+	struct node_status st;
+	struct persist ps;
+
+	struct node_round cur;
+	uint64_t apply_posted;   /* seq of the last worker_apply */
+	uint64_t evals_pending;  /* evaluations posted, not yet back */
+	uint64_t eval_at_round;  /* rounds_completed when we last evaluated */
+	double last_peer_seen;
+	double last_alone_log;
+	bool stopping;
+	int exit_code;
+
+	struct round_out *outbuf;
+	size_t outcap;
+	struct codec_rng rng;
+
+	ev_timer schedule_timer, round_timer, status_timer;
+	ev_signal sigterm, sigint;
+	ev_async wake;
+};
+
+static uint64_t now_ms(void)
+{
+	return (uint64_t)(util_now() * 1000.0);
+}
+
+static double unix_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* --- persistence of the node's bookkeeping ------------------------------ */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void persist_encode(uint8_t out[PERSIST_BYTES], const struct persist *ps)
+{
+	uint64_t bits;
+
+	memset(out, 0, PERSIST_BYTES);
+	put_u64(out, PERSIST_MAGIC);
+	memcpy(&bits, &ps->rho, 8);
+	put_u64(out + 8, bits);
+	put_u64(out + 16, ps->rounds_completed);
+	put_u64(out + 24, ps->rounds_aborted);
+	put_u64(out + 32, ps->rounds_initiated);
+	put_u64(out + 40, ps->restarts);
+	memcpy(&bits, &ps->epochs, 8);
+	put_u64(out + 48, bits);
+}
+
+static int persist_decode(struct persist *ps, const uint8_t *in, size_t len)
+{
+	uint64_t bits;
+
+	if (len != PERSIST_BYTES || get_u64(in) != PERSIST_MAGIC)
+		return -EINVAL;
+	bits = get_u64(in + 8);
+	memcpy(&ps->rho, &bits, 8);
+	ps->rounds_completed = get_u64(in + 16);
+	ps->rounds_aborted = get_u64(in + 24);
+	ps->rounds_initiated = get_u64(in + 32);
+	ps->restarts = get_u64(in + 40);
+	bits = get_u64(in + 48);
+	memcpy(&ps->epochs, &bits, 8);
+	if (!isfinite(ps->rho) || ps->rho <= 0 || ps->rho > 128 || !isfinite(ps->epochs))
+		return -EINVAL;
+	return 0;
+}
+
+/* --- peers --------------------------------------------------------------- */
+
+static struct peer *peer_find(struct node *n, const uint8_t pk[32])
+{
+	for (size_t i = 0; i < n->n_peers; i++) {
+		if (sodium_memcmp(n->peers[i].pk, pk, 32) == 0)
+			return &n->peers[i];
+	}
+	return NULL;
+}
+
+static void peer_seen(struct node *n, const uint8_t pk[32])
+{
+	struct peer *p = peer_find(n, pk);
+
+	if (p == NULL)
+		return;
+	n->st_peers[p - n->peers].last_seen = unix_now();
+	n->last_peer_seen = util_now();
+}
+
+static void peer_penalise(struct node *n, const uint8_t pk[32])
+{
+	struct peer *p = peer_find(n, pk);
+	double base = n->cfg.gossip.interval;
+
+	if (p == NULL)
+		return;
+	if (p->failures < 6)
+		p->failures++;
+	/* Exponential backoff with jitter, so busy peers are not hammered. */
+	p->backoff_until = util_now() + base * (double)(1u << (p->failures - 1)) *
+						(0.5 + codec_rng_uniform(&n->rng));
+}
+
+/* --- sending ------------------------------------------------------------- */
+
+static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
+{
+	int rc = transport_send(n->tp, pk, m);
+	struct peer *p = peer_find(n, pk);
+
+	if (rc != 0)
+		log_debug("send %s to %s: %s", msg_type_name(m->type),
+			  p != NULL ? p->cfg->name : "?", msg_strerror(rc));
+}
+
+/* Sends what a round call queued; `to` indexes the round's members. */
+static void flush_outbox(struct node *n, struct round_outbox *ob, const uint8_t (*members)[32],
+			 uint8_t k)
+{
+	for (size_t i = 0; i < ob->n; i++) {
+		const struct round_out *o = &ob->out[i];
+		if (o->to >= k || sodium_memcmp(members[o->to], n->id->sign_pk, 32) == 0)
+			continue;
+		send_to(n, members[o->to], &o->msg);
+	}
+	ob->n = 0;
+}
+
+static void outbox_init(struct node *n, struct round_outbox *ob)
+{
+	ob->out = n->outbuf;
+	ob->cap = n->outcap;
+	ob->n = 0;
+}
+
+static void checkpoint_extra(const struct node *n, uint8_t out[PERSIST_BYTES])
+{
+	persist_encode(out, &n->ps);
+}
+
+/* --- the round in flight --------------------------------------------------- */
+
+static void round_clear(struct node *n)
+{
+	round_free(n->cur.r);
+	free(n->cur.snapshot);
+	memset(&n->cur, 0, sizeof(n->cur));
+	ev_timer_stop(n->loop, &n->round_timer);
+	n->st.state = n->stopping ? "stopping" : "idle";
+	n->st.round_phase = "-";
+	n->st.round_id = 0;
+	log_set_round(0);
+}
+
+static void round_finished(struct node *n)
+{
+	struct node_round *c = &n->cur;
+	enum round_status s = round_status(c->r);
+	uint8_t extra[PERSIST_BYTES];
+	uint8_t counted[MSG_MAX_MEMBERS];
+	float *avg = NULL;
+	float rho_sum = 0;
+	uint32_t members = 0;
+	size_t nc;
+	int rc;
+
+	if (s == ROUND_RUNNING)
+		return;
+	if (s == ROUND_ABORTED) {
+		n->ps.rounds_aborted++;
+		log_info("round aborted (%s) after %.2fs; model unchanged",
+			 msg_reason_name(round_abort_reason(c->r)), util_now() - c->started);
+		round_clear(n);
+		return;
+	}
+	avg = malloc(worker_n_params(n->worker) * sizeof(float));
+	if (avg == NULL) {
+		n->ps.rounds_aborted++;
+		round_clear(n);
+		return;
+	}
+	/* Coordinates the round did not average keep the snapshot: delta 0. */
+	memcpy(avg, c->snapshot, worker_n_params(n->worker) * sizeof(float));
+	rc = round_result(c->r, avg, &rho_sum, &members);
+	if (rc != 0 || members == 0 || !(rho_sum > 0)) {
+		log_warnx("round result cannot be decoded (%s): not applied", strerror(-rc));
+		free(avg);
+		n->ps.rounds_aborted++;
+		round_clear(n);
+		return;
+	}
+	nc = round_counted(c->r, counted);
+	for (size_t i = 0; i < nc; i++) {
+		struct peer *p = peer_find(n, c->members[counted[i]]);
+		if (p != NULL) {
+			n->st_peers[p - n->peers].rounds++;
+			p->failures = 0;
+		}
+	}
+	/* Push-sum: every counted member leaves with the group's mean weight. */
+	n->ps.rho = MIN((double)rho_sum / members, 127.0);
+	n->ps.rounds_completed++;
+	checkpoint_extra(n, extra);
+	n->apply_posted = worker_apply(n->worker, c->id, avg, c->snapshot, extra, sizeof(extra));
+	c->snapshot = NULL; /* the worker owns it now */
+	log_info("round done in %.2fs: %u members, weight %.3f", util_now() - c->started,
+		 members, (double)rho_sum);
+	round_clear(n);
+	if (n->cfg.gossip.rounds > 0 && n->ps.rounds_completed >= (uint64_t)n->cfg.gossip.rounds) {
+		log_info("completed %llu rounds (Rounds = %d): stopping",
+			 (unsigned long long)n->ps.rounds_completed, n->cfg.gossip.rounds);
+		n->stopping = true;
+		ev_break(n->loop, EVBREAK_ALL);
+	}
+}
+
+static void round_begin(struct node *n, struct round *r, const uint8_t (*members)[32], uint8_t k,
+			float *snapshot, bool initiator)
+{
+	n->cur.r = r;
+	n->cur.k = k;
+	memcpy(n->cur.members, members, (size_t)k * 32);
+	n->cur.snapshot = snapshot;
+	n->cur.id = round_id(r);
+	n->cur.started = util_now();
+	n->cur.initiator = initiator;
+	n->st.state = initiator ? "initiator" : "member";
+	n->st.round_phase = "keys";
+	n->st.round_id = n->cur.id;
+	log_set_round(n->cur.id);
+	ev_timer_again(n->loop, &n->round_timer);
+}
+
+/* A copy of the current parameters, or NULL if an apply is still pending. */
+static float *snapshot_take(struct node *n)
+{
+	float *x = malloc(worker_n_params(n->worker) * sizeof(float));
+
+	if (x == NULL)
+		return NULL;
+	if (worker_snapshot(n->worker, x) != n->apply_posted) {
+		free(x); /* the last result is not in the model yet */
+		return NULL;
+	}
+	return x;
+}
+
+/* Public codec parameters for a round of k from this node's model. */
+static int codec_plan(struct node *n, struct codec_params *cp, const float *x, uint8_t k)
+{
+	const struct model *m = worker_model(n->worker);
+	uint32_t lengths[MODEL_MAX_SEGMENTS];
+	float clips[MODEL_MAX_SEGMENTS];
+	uint8_t bits;
+	int rc;
+
+	bits = n->cfg.gossip.codec == CONFIG_CODEC_FLOAT32
+		       ? (uint8_t)(32 - codec_log2_ceil(k))
+		       : (uint8_t)MIN(n->cfg.gossip.bits, 31);
+	if (bits + codec_log2_ceil(k) > 32)
+		bits = (uint8_t)(32 - codec_log2_ceil(k));
+	for (size_t s = 0; s < m->n_segs; s++) {
+		float mx = 0;
+		for (size_t i = 0; i < m->segs[s].length; i++)
+			mx = MAX(mx, fabsf(x[m->segs[s].offset + i]));
+		/*
+		 * Public clip: twice this node's largest |rho x| in the layer,
+		 * rounded up to a power of two (it reveals only that). Members
+		 * whose values exceed it are clipped and counted.
+		 */
+		mx = MAX(mx * (float)n->ps.rho * 2.0f, 1e-3f);
+		clips[s] = exp2f(ceilf(log2f(mx)));
+		lengths[s] = (uint32_t)m->segs[s].length;
+	}
+	rc = codec_params_init(cp, k, lengths, clips, m->n_segs, bits);
+	if (rc == 0)
+		rc = codec_params_set_weight(cp, RHO_BITS, RHO_QUANTUM);
+	return rc;
+}
+
+static void initiate(struct node *n)
+{
+	uint8_t members[MSG_MAX_MEMBERS][32];
+	size_t cand[CONFIG_MAX_PEERS];
+	struct codec_params *cp = NULL;
+	struct round_outbox ob;
+	struct round_plan plan;
+	struct round_input in;
+	struct round *r = NULL;
+	uint8_t k = (uint8_t)n->cfg.gossip.group_size;
+	size_t nc = 0;
+	double now = util_now();
+	float *x;
+	int rc;
+
+	for (size_t i = 0; i < n->n_peers; i++) {
+		if (n->peers[i].backoff_until <= now)
+			cand[nc++] = i;
+	}
+	if (nc < (size_t)(k - 1)) {
+		log_debug("only %zu peers available for a group of %u: not starting a round", nc,
+			  k);
+		return;
+	}
+	x = snapshot_take(n);
+	if (x == NULL)
+		return;
+	cp = malloc(sizeof(*cp));
+	if (cp == NULL) {
+		free(x);
+		return;
+	}
+	memcpy(members[0], n->id->sign_pk, 32);
+	for (uint8_t j = 1; j < k; j++) { /* partial Fisher-Yates: k-1 distinct peers */
+		size_t pick = j - 1 + (size_t)(codec_rng_next(&n->rng) % (nc - (j - 1)));
+		size_t tmp = cand[j - 1];
+		cand[j - 1] = cand[pick];
+		cand[pick] = tmp;
+		memcpy(members[j], n->peers[cand[j - 1]].pk, 32);
+	}
+	rc = codec_plan(n, cp, x, k);
+	if (rc != 0) {
+		log_warnx("cannot plan codec parameters: %s", strerror(-rc));
+		goto fail;
+	}
+	memset(&plan, 0, sizeof(plan));
+	do
+		randombytes_buf(&plan.round_id, sizeof(plan.round_id));
+	while (plan.round_id == 0);
+	plan.attempt = 0;
+	plan.k = k;
+	plan.t = (uint8_t)MAX(n->cfg.gossip.threshold, round_min_threshold(k));
+	plan.members = (const uint8_t(*)[MSG_KEY_BYTES])members;
+	plan.codec = cp;
+	plan.phase_timeout_ms = (uint32_t)(n->cfg.gossip.round_timeout * 1000.0);
+	plan.deadline_unix_ms = (uint64_t)(unix_now() * 1000.0) + 6ull * plan.phase_timeout_ms;
+	in.x = x;
+	in.rho = (float)n->ps.rho;
+	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	outbox_init(n, &ob);
+	rc = round_initiate(&r, n->id, &plan, &in, now_ms(), &ob);
+	if (rc != 0) {
+		log_warnx("cannot start a round: %s", strerror(-rc));
+		goto fail;
+	}
+	free(cp);
+	n->ps.rounds_initiated++;
+	n->st.rounds_initiated++;
+	round_begin(n, r, (const uint8_t(*)[32])members, k, x, true);
+	{
+		char names[256];
+		size_t o = 0;
+		for (uint8_t j = 1; j < k && o < sizeof(names); j++) {
+			struct peer *p = peer_find(n, members[j]);
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s", j > 1 ? "," : "",
+					 p != NULL ? p->cfg->name : "?");
+			if (w > 0)
+				o += (size_t)w;
+		}
+		log_info("round started as initiator with %s", names);
+	}
+	flush_outbox(n, &ob, (const uint8_t(*)[32])members, k);
+	round_finished(n);
+	return;
+fail:
+	free(cp);
+	free(x);
+}
+
+/* The member keys of an INVITE must all be pinned peers (or this node). */
+static bool invite_members_known(struct node *n, const struct msg_invite *iv)
+{
+	for (uint8_t i = 0; i < iv->n_members; i++) {
+		if (sodium_memcmp(iv->members[i], n->id->sign_pk, 32) != 0 &&
+		    peer_find(n, iv->members[i]) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* The codec must describe exactly this node's model. */
+static bool invite_codec_fits(struct node *n, const struct msg_invite *iv)
+{
+	const struct model *m = worker_model(n->worker);
+	struct codec_params *cp = malloc(sizeof(*cp));
+	bool ok;
+
+	if (cp == NULL)
+		return false;
+	ok = round_codec_from_msg(cp, &iv->codec) == 0 && cp->dim == m->n_params &&
+	     cp->nseg == m->n_segs;
+	for (size_t s = 0; ok && s < m->n_segs; s++)
+		ok = cp->seg[s].offset == m->segs[s].offset && cp->seg[s].length == m->segs[s].length;
+	free(cp);
+	return ok;
+}
+
+static void on_invite(struct node *n, const struct transport_rx *rx)
+{
+	const struct msg_invite *iv = &rx->msg->u.invite;
+	uint8_t from[32];
+	struct round_outbox ob;
+	struct round_input in;
+	struct round *r = NULL;
+	enum msg_reason why = MSG_REASON_OTHER;
+	float *x = NULL;
+	int rc;
+
+	memcpy(from, rx->sender, 32);
+	outbox_init(n, &ob);
+	if (n->cur.r != NULL || n->stopping)
+		why = n->stopping ? MSG_REASON_SHUTDOWN : MSG_REASON_BUSY;
+	else if (!invite_members_known(n, iv))
+		why = MSG_REASON_UNKNOWN_PEER;
+	else if (!invite_codec_fits(n, iv))
+		why = MSG_REASON_PARAMS;
+	else if ((x = snapshot_take(n)) == NULL)
+		why = MSG_REASON_BUSY; /* the last result is still being applied */
+	if (x == NULL) {
+		round_decline(rx->msg, why, &ob);
+		if (why == MSG_REASON_BUSY)
+			n->st.invites_declined++;
+		log_debug("declined an invitation from %s: %s", rx->sender_name,
+			  msg_reason_name(why));
+		for (size_t i = 0; i < ob.n; i++)
+			send_to(n, from, &ob.out[i].msg);
+		return;
+	}
+	in.x = x;
+	in.rho = (float)n->ps.rho;
+	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	rc = round_join(&r, n->id, from, rx->msg, &in, now_ms(), &ob);
+	if (rc != 0) {
+		log_info("refused an invitation from %s: %s", rx->sender_name, strerror(-rc));
+		for (size_t i = 0; i < ob.n; i++)
+			send_to(n, from, &ob.out[i].msg);
+		free(x);
+		return;
+	}
+	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, false);
+	log_info("joined a round of %u started by %s", iv->n_members, rx->sender_name);
+	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
+	round_finished(n);
+}
+
+static const char *phase_of(enum msg_type t)
+{
+	switch (t) {
+	case MSG_ACCEPT:
+	case MSG_KEYS:
+		return "keys";
+	case MSG_SHARES:
+		return "shares";
+	case MSG_MASKED:
+		return "masked";
+	case MSG_UNMASK_REQ:
+	case MSG_UNMASK_RESP:
+		return "unmask";
+	case MSG_RESULT:
+		return "result";
+	default:
+		return NULL;
+	}
+}
+
+static void on_message_cb(void *arg, const struct transport_rx *rx)
+{
+	struct node *n = arg;
+	const struct msg *m = rx->msg;
+	struct round_outbox ob;
+
+	peer_seen(n, rx->sender);
+	switch (m->type) {
+	case MSG_INVITE:
+		on_invite(n, rx);
+		return;
+	case MSG_PING: {
+		struct msg s;
+		memset(&s, 0, sizeof(s));
+		s.type = MSG_STATUS;
+		s.round_id = n->cur.id;
+		s.u.status.seq = m->u.ping.seq;
+		s.u.status.time_ms = m->u.ping.time_ms;
+		s.u.status.busy = n->cur.r != NULL;
+		s.u.status.rounds_ok = n->ps.rounds_completed;
+		s.u.status.rounds_aborted = n->ps.rounds_aborted;
+		s.u.status.uptime_s = (uint64_t)(unix_now() - n->st.started);
+		send_to(n, rx->sender, &s);
+		return;
+	}
+	case MSG_STATUS:
+		return;
+	default:
+		break;
+	}
+	if (n->cur.r == NULL || m->round_id != n->cur.id) {
+		if (m->type == MSG_DECLINE)
+			peer_penalise(n, rx->sender);
+		n->st.rejected[REJECT_UNEXPECTED]++;
+		return;
+	}
+	if (m->type == MSG_DECLINE)
+		peer_penalise(n, rx->sender);
+	outbox_init(n, &ob);
+	if (round_on_msg(n->cur.r, rx->sender, m, now_ms(), &ob) != 0)
+		log_warnx("out of memory in a round");
+	if (phase_of(m->type) != NULL)
+		n->st.round_phase = phase_of(m->type);
+	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
+	round_finished(n);
+}
+
+static void round_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+	struct round_outbox ob;
+
+	(void)loop;
+	(void)revents;
+	if (n->cur.r == NULL) {
+		ev_timer_stop(n->loop, w);
+		return;
+	}
+	outbox_init(n, &ob);
+	if (round_on_tick(n->cur.r, now_ms(), &ob) != 0)
+		log_warnx("out of memory in a round");
+	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
+	if (round_status(n->cur.r) == ROUND_ABORTED && n->cur.initiator &&
+	    round_abort_reason(n->cur.r) == MSG_REASON_TOO_FEW) {
+		/* Peers that never answered get a rest before we invite them again. */
+		for (uint8_t i = 1; i < n->cur.k; i++)
+			peer_penalise(n, n->cur.members[i]);
+	}
+	round_finished(n);
+}
+
+/* --- scheduling, status, worker events -------------------------------------- */
+
+static void schedule_next(struct node *n)
+{
+	/* Uniform in [0.5, 1.5] x Interval: nodes drift apart, never in lockstep. */
+	double d = n->cfg.gossip.interval * (0.5 + codec_rng_uniform(&n->rng));
+	ev_timer_set(&n->schedule_timer, d, 0.0);
+	ev_timer_start(n->loop, &n->schedule_timer);
+}
+
+static void schedule_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+	uint64_t steps = (uint64_t)ceil(n->cfg.training.local_epochs *
+					(double)worker_steps_per_epoch(n->worker));
+
+	(void)loop;
+	(void)revents;
+	if (n->stopping)
+		return;
+	/* LocalEpochs of training per interval, whether or not rounds happen. */
+	worker_grant(n->worker, MAX(steps, 1), 2 * MAX(steps, 1));
+	if (n->cur.r == NULL)
+		initiate(n);
+	if (util_now() - n->last_peer_seen > 6 * n->cfg.gossip.interval + 30 &&
+	    util_now() - n->last_alone_log > 60) {
+		log_warnx("no peer has been heard from in %.0fs: training locally until one is "
+			  "reachable",
+			  util_now() - n->last_peer_seen);
+		n->last_alone_log = util_now();
+	}
+	schedule_next(n);
+}
+
+static void status_refresh(struct node *n)
+{
+	transport_status_fill(n->tp, &n->st);
+	n->st.rounds_completed = n->ps.rounds_completed;
+	n->st.rounds_aborted = n->ps.rounds_aborted;
+	n->st.rounds_initiated = n->ps.rounds_initiated;
+	n->st.restarts = n->ps.restarts;
+	n->st.weight = n->ps.rho;
+}
+
+static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+	char *text;
+
+	(void)loop;
+	(void)revents;
+	status_refresh(n);
+	if (n->metrics != NULL) {
+		text = status_format_prometheus(&n->st, unix_now());
+		metrics_publish(n->metrics, text);
+		free(text);
+	}
+	/* Also keep the replay reservation fresh on disk now and then. */
+	if (seal_state_save(n->seal) != 0)
+		log_warnx("cannot save the replay state");
+}
+
+static char *control_answer_cb(void *arg, const char *cmd)
+{
+	struct node *n = arg;
+
+	status_refresh(n);
+	if (strcmp(cmd, "status") == 0)
+		return status_format_text(&n->st, unix_now());
+	if (strcmp(cmd, "metrics") == 0)
+		return status_format_prometheus(&n->st, unix_now());
+	return NULL;
+}
+
+static void wake_cb(void *arg)
+{
+	struct node *n = arg;
+	ev_async_send(n->loop, &n->wake);
+}
+
+static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct node *n = w->data;
+	struct worker_event ev[64];
+	size_t got;
+
+	(void)loop;
+	(void)revents;
+	while ((got = worker_events(n->worker, ev, ARRAY_LEN(ev))) > 0) {
+		for (size_t i = 0; i < got; i++) {
+			switch (ev[i].type) {
+			case WORKER_EV_TRAINED:
+				n->ps.epochs = ev[i].epochs;
+				n->st.epochs_trained = ev[i].epochs;
+				break;
+			case WORKER_EV_APPLIED:
+				if (ev[i].rc != 0)
+					log_warnx("result of round %016llx applied but not "
+						  "checkpointed: %s",
+						  (unsigned long long)ev[i].round_id,
+						  learn_strerror(ev[i].rc));
+				if (n->test_ds != NULL &&
+				    n->ps.rounds_completed >=
+					    n->eval_at_round + (uint64_t)n->cfg.gossip.eval_every) {
+					n->eval_at_round = n->ps.rounds_completed;
+					n->evals_pending++;
+					worker_evaluate(n->worker);
+				}
+				break;
+			case WORKER_EV_EVALUATED:
+				if (n->evals_pending > 0)
+					n->evals_pending--;
+				if (ev[i].rc == 0) {
+					n->st.accuracy = ev[i].accuracy;
+					n->st.loss = ev[i].loss;
+					n->st.evals++;
+					log_info("eval: accuracy %.4f loss %.4f after %llu rounds, "
+						 "%.2f epochs",
+						 ev[i].accuracy, ev[i].loss,
+						 (unsigned long long)n->ps.rounds_completed,
+						 n->ps.epochs);
+				}
+				break;
+			case WORKER_EV_CHECKPOINT:
+				break;
+			case WORKER_EV_FAILED:
+				log_errorx("training failed: %s", learn_strerror(ev[i].rc));
+				break;
+			}
+		}
+	}
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct node *n = w->data;
+
+	(void)revents;
+	log_info("signal %d: stopping at a safe point", w->signum);
+	n->stopping = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* --- start and stop ----------------------------------------------------------- */
+
+static int load_model(struct node *n, struct train **t)
+{
+	struct model_spec spec;
+	struct optim_params op;
+	uint8_t *extra = NULL;
+	size_t extra_len = 0;
+	int rc;
+
+	rc = train_setup_from_config(&spec, &op, &n->cfg, n->train_ds);
+	if (rc != 0) {
+		log_errorx("model: %s", learn_strerror(rc));
+		return rc;
+	}
+	rc = checkpoint_load(n->ckpt_path, t, &extra, &extra_len);
+	if (rc == 0) {
+		struct model_spec *have = &(*t)->model->spec;
+		if (have->type != spec.type || model_spec_n_params(have) != model_spec_n_params(&spec) ||
+		    persist_decode(&n->ps, extra, extra_len) != 0) {
+			log_errorx("%s is for another model or node; move it away to start over",
+				   n->ckpt_path);
+			train_free(*t);
+			*t = NULL;
+			free(extra);
+			return LEARN_EMISMATCH;
+		}
+		free(extra);
+		n->ps.restarts++;
+		log_info("resumed from %s: %llu rounds, %.2f epochs, weight %.3f", n->ckpt_path,
+			 (unsigned long long)n->ps.rounds_completed, n->ps.epochs, n->ps.rho);
+		return 0;
+	}
+	if (rc != -ENOENT) {
+		log_errorx("%s: %s (the file is kept; move it away to start over)", n->ckpt_path,
+			   learn_strerror(rc));
+		return rc;
+	}
+	rc = train_alloc(t, &spec, n->cfg.model.seed, &op, (uint32_t)n->cfg.training.batch_size,
+			 n->cfg.training.seed);
+	if (rc != 0) {
+		log_errorx("model: %s", learn_strerror(rc));
+		return rc;
+	}
+	memset(&n->ps, 0, sizeof(n->ps));
+	/* Sample-weighted push-sum: the weight starts at this node's rows / 1000. */
+	n->ps.rho = MIN(MAX((double)n->train_ds->rows / 1000.0, 0.01), 64.0);
+	log_info("new model: %s, %zu parameters, weight %.3f", model_type_name(spec.type),
+		 model_spec_n_params(&spec), n->ps.rho);
+	return 0;
+}
+
+static int node_open(struct node *n, const char *config_path)
+{
+	struct transport_options topt;
+	struct seal_options sopt;
+	char path[CONFIG_PATH_MAX + 32];
+	struct train *t = NULL;
+	int rc;
+
+	rc = node_config_load(&n->cfg, config_path, &n->id);
+	if (rc != 0) {
+		config_errors_print(&n->cfg, stderr);
+		return 2;
+	}
+	if (!n->cfg.has_node) {
+		fprintf(stderr, "sotto run: %s has no [Node] section (for local training use "
+				"`sotto train`)\n",
+			config_path);
+		return 2;
+	}
+	log_set_node(n->cfg.node.name);
+	log_set_level((enum log_level)n->cfg.node.log_level);
+	if (file_mkdirs(n->cfg.node.data_dir) != 0) {
+		log_error("cannot create DataDir %s", n->cfg.node.data_dir);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/lock", n->cfg.node.data_dir);
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (n->lock_fd < 0 || flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		log_errorx("another sotto run uses %s (or it cannot be locked)",
+			   n->cfg.node.data_dir);
+		return 1;
+	}
+	snprintf(n->ckpt_path, sizeof(n->ckpt_path), "%s/checkpoint", n->cfg.node.data_dir);
+
+	rc = dataset_load(&n->train_ds, n->cfg.training.dataset);
+	if (rc != 0) {
+		log_errorx("Dataset %s: %s", n->cfg.training.dataset, learn_strerror(rc));
+		return 1;
+	}
+	if (n->cfg.training.test_set[0] != '\0') {
+		rc = dataset_load(&n->test_ds, n->cfg.training.test_set);
+		if (rc != 0) {
+			log_errorx("TestSet %s: %s", n->cfg.training.test_set, learn_strerror(rc));
+			return 1;
+		}
+	}
+	if (load_model(n, &t) != 0)
+		return 1;
+	rc = worker_start(&n->worker, t, n->train_ds, n->test_ds, n->ckpt_path,
+			  n->cfg.training.threads, wake_cb, n);
+	if (rc != 0) {
+		train_free(t);
+		log_errorx("cannot start the training thread: %s", strerror(-rc));
+		return 1;
+	}
+
+	memset(&sopt, 0, sizeof(sopt));
+	snprintf(path, sizeof(path), "%s/replay.state", n->cfg.node.data_dir);
+	sopt.state_path = path;
+	rc = seal_ctx_alloc(&n->seal, n->id, &sopt);
+	if (rc != 0) {
+		log_errorx("replay state %s: %s", path, seal_strerror(rc));
+		return 1;
+	}
+	memset(&topt, 0, sizeof(topt));
+	topt.listen_url = n->cfg.node.listen;
+	rc = transport_alloc(&n->tp, n->loop, n->seal, &topt, on_message_cb, n);
+	if (rc != 0) {
+		log_errorx("transport: %s", strerror(-rc));
+		return 1;
+	}
+	n->n_peers = n->cfg.n_peers;
+	n->peers = calloc(n->n_peers, sizeof(*n->peers));
+	n->st_peers = calloc(n->n_peers, sizeof(*n->st_peers));
+	if (n->peers == NULL || n->st_peers == NULL)
+		return 1;
+	for (size_t i = 0; i < n->n_peers; i++) {
+		n->peers[i].cfg = &n->cfg.peers[i];
+		memcpy(n->peers[i].pk, n->cfg.peers[i].public_key_bin, 32);
+		snprintf(n->st_peers[i].name, sizeof(n->st_peers[i].name), "%s",
+			 n->cfg.peers[i].name);
+		rc = transport_peer_add(n->tp, n->peers[i].pk, n->cfg.peers[i].endpoint,
+					n->cfg.peers[i].name);
+		if (rc != 0) {
+			log_errorx("peer %s: %s", n->cfg.peers[i].name, strerror(-rc));
+			return 1;
+		}
+	}
+	rc = transport_start(n->tp);
+	if (rc != 0) {
+		log_errorx("cannot listen on %s: %s", n->cfg.node.listen, strerror(-rc));
+		return 1;
+	}
+	rc = control_start(&n->ctl, n->loop, n->cfg.node.control_socket, control_answer_cb, n);
+	if (rc != 0) {
+		log_errorx("control socket %s: %s", n->cfg.node.control_socket,
+			   rc == -EADDRINUSE ? "a node is already running there" : strerror(-rc));
+		return 1;
+	}
+	if (n->cfg.node.metrics_listen[0] != '\0' &&
+	    metrics_start(&n->metrics, n->cfg.node.metrics_listen) != 0)
+		return 1;
+	return 0;
+}
+
+static void node_close(struct node *n)
+{
+	uint8_t extra[PERSIST_BYTES];
+
+	if (n->cur.r != NULL) {
+		/* Tell the others; nobody applies anything from this round. */
+		struct msg m;
+		memset(&m, 0, sizeof(m));
+		m.type = MSG_ABORT;
+		m.round_id = n->cur.id;
+		m.attempt = round_attempt(n->cur.r);
+		m.u.abort.reason = MSG_REASON_SHUTDOWN;
+		snprintf(m.u.abort.text, sizeof(m.u.abort.text), "node stopping");
+		for (uint8_t i = 0; i < n->cur.k; i++) {
+			if (sodium_memcmp(n->cur.members[i], n->id->sign_pk, 32) != 0)
+				send_to(n, n->cur.members[i], &m);
+		}
+		n->ps.rounds_aborted++;
+		round_clear(n);
+		/* Give NNG a moment to hand the ABORTs to the sockets. */
+		for (int i = 0; i < 20 && transport_pending(n->tp, NULL) > 0; i++)
+			ev_run(n->loop, EVRUN_ONCE | EVRUN_NOWAIT);
+	}
+	if (n->worker != NULL) {
+		checkpoint_extra(n, extra);
+		if (worker_stop(n->worker, extra, sizeof(extra)) == 0)
+			log_info("checkpoint written: %llu rounds, %.2f epochs",
+				 (unsigned long long)n->ps.rounds_completed, n->ps.epochs);
+		n->worker = NULL;
+	}
+	control_stop(n->ctl);
+	metrics_stop(n->metrics);
+	transport_free(n->tp);
+	if (n->seal != NULL && seal_state_save(n->seal) != 0)
+		log_warnx("cannot save the replay state");
+	seal_ctx_free(n->seal);
+	dataset_free(n->train_ds);
+	dataset_free(n->test_ds);
+	free(n->peers);
+	free(n->st_peers);
+	free(n->outbuf);
+	identity_free(n->id);
+	config_fini(&n->cfg);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const char *path = cli_config_arg(argc, argv);
+	struct node *n;
+	int rc;
+
+	if (path == NULL || argc != 3) {
+		fprintf(stderr, "usage: sotto run -c FILE\n");
+		return 2;
+	}
+	if (sodium_init() < 0)
+		return 1;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return 1;
+	n->lock_fd = -1;
+	n->loop = ev_default_loop(EVFLAG_AUTO);
+	n->outcap = 2 * ROUND_OUTBOX_MIN;
+	n->outbuf = calloc(n->outcap, sizeof(*n->outbuf));
+	{
+		uint64_t seed;
+		randombytes_buf(&seed, sizeof(seed));
+		codec_rng_seed(&n->rng, seed);
+	}
+	n->st.state = "starting";
+	n->st.round_phase = "-";
+	n->st.started = unix_now();
+	ev_async_init(&n->wake, worker_events_cb);
+	n->wake.data = n;
+	ev_async_start(n->loop, &n->wake);
+	rc = n->outbuf == NULL ? 1 : node_open(n, path);
+	if (rc != 0) {
+		node_close(n);
+		free(n);
+		return rc;
+	}
+	snprintf(n->st.name, sizeof(n->st.name), "%s", n->cfg.node.name);
+	n->st.peers = n->st_peers;
+	n->st.n_peers = n->n_peers;
+	n->st.state = "idle";
+	n->last_peer_seen = util_now();
+
+	ev_signal_init(&n->sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&n->sigint, signal_cb, SIGINT);
+	n->sigterm.data = n->sigint.data = n;
+	ev_signal_start(n->loop, &n->sigterm);
+	ev_signal_start(n->loop, &n->sigint);
+	signal(SIGPIPE, SIG_IGN);
+	ev_init(&n->round_timer, round_timer_cb);
+	n->round_timer.repeat = ROUND_TICK_S;
+	n->round_timer.data = n;
+	ev_init(&n->schedule_timer, schedule_cb);
+	n->schedule_timer.data = n;
+	ev_timer_init(&n->status_timer, status_timer_cb, 1.0, 1.0);
+	n->status_timer.data = n;
+	ev_timer_start(n->loop, &n->status_timer);
+
+	log_info("listening on %s with %zu peers, groups of %d (t = %d), interval %.1fs",
+		 n->cfg.node.listen, n->n_peers, n->cfg.gossip.group_size,
+		 MAX(n->cfg.gossip.threshold,
+		     round_min_threshold((uint8_t)n->cfg.gossip.group_size)),
+		 n->cfg.gossip.interval);
+	/* Start training at once; the first round comes after a jittered interval. */
+	{
+		uint64_t steps = (uint64_t)ceil(n->cfg.training.local_epochs *
+						(double)worker_steps_per_epoch(n->worker));
+		worker_grant(n->worker, MAX(steps, 1), 2 * MAX(steps, 1));
+	}
+	if (n->test_ds != NULL) {
+		n->evals_pending++;
+		worker_evaluate(n->worker);
+	}
+	schedule_next(n);
+	ev_run(n->loop, 0);
+
+	n->st.state = "stopping";
+	rc = n->exit_code;
+	node_close(n);
+	free(n);
+	return rc;
+}
