@@ -131,8 +131,8 @@ static const struct key_spec key_specs[] = {
 	 "Members per secure round, initiator included (k >= 3: see docs/security.md).",
 	 offsetof(struct config, gossip.line_group_size)},
 	{SEC_GOSSIP, "Threshold", K_INT, CFG(gossip.threshold), 0, 32, NULL, "0", false,
-	 "0 or GroupSize/2+1..GroupSize",
-	 "Survivors needed to finish a round (t of k). 0: majority, GroupSize/2+1.", NOLINE},
+	 "0 or max(3, ceil((GroupSize+2)/2))..GroupSize",
+	 "Survivors needed to finish a round (t of k). 0: the smallest safe value.", NOLINE},
 	{SEC_GOSSIP, "Interval", K_DOUBLE, CFG(gossip.interval), 0.1, 86400, NULL, "10", false,
 	 "0.1..86400 seconds", "Mean time between rounds this node starts (jittered).", NOLINE},
 	{SEC_GOSSIP, "RoundTimeout", K_DOUBLE, CFG(gossip.round_timeout), 0.5, 3600, NULL, "30",
@@ -726,15 +726,22 @@ static void config_finish(struct parse_state *st)
 		int k = cfg->gossip.group_size;
 		int t = cfg->gossip.threshold;
 		int line = key_line(st, SEC_GOSSIP, "Threshold");
+		/*
+		 * t >= max(3, ceil((k + 2) / 2)): a strict majority with one to
+		 * spare, so an initiator that shows members different alive sets
+		 * still cannot collect t shares of both secrets of one member
+		 * (docs/security.md, "Threshold").
+		 */
+		int tmin = MAX(3, (k + 3) / 2);
 		char v[16];
 		if (t == 0) {
-			cfg->gossip.threshold = k / 2 + 1;
-		} else if (t <= k / 2 || t > k) {
+			cfg->gossip.threshold = tmin;
+		} else if (t < tmin || t > k) {
 			snprintf(v, sizeof(v), "%d", t);
 			config_error_add(cfg, line, v,
 					 "[Gossip] Threshold must be in %d..%d for GroupSize %d "
-					 "(a majority, so no minority can unmask anyone)",
-					 k / 2 + 1, k, k);
+					 "(see docs/security.md)",
+					 tmin, k, k);
 		}
 		if (cfg->has_node && (size_t)(k - 1) > cfg->n_peers) {
 			int at = cfg->gossip.line_group_size != 0 ? cfg->gossip.line_group_size

@@ -141,7 +141,7 @@ static void test_valid(void **state)
 	assert_int_equal(cfg.n_peers, 3);
 	assert_string_equal(cfg.peers[2].endpoint, "tcp://127.0.0.1:7003");
 	assert_int_equal(cfg.gossip.group_size, 4);
-	assert_int_equal(cfg.gossip.threshold, 3); /* majority default */
+	assert_int_equal(cfg.gossip.threshold, 3); /* max(3, ceil((4 + 2) / 2)) */
 	assert_int_equal(cfg.model.type, CONFIG_MODEL_MLP);
 	assert_int_equal(cfg.model.n_hidden, 1);
 	assert_int_equal(cfg.model.hidden[0], 128);
@@ -309,7 +309,7 @@ static void test_cross_field(void **state)
 	(void)state;
 	assert_int_equal(load(&cfg, NODE_HEAD "[Gossip]\nGroupSize = 5\nThreshold = 2\n" PEERS),
 			 -EINVAL);
-	expect_error(&cfg, 11, "Threshold must be in 3..5");
+	expect_error(&cfg, 11, "Threshold must be in 4..5");
 	expect_error(&cfg, 10, "GroupSize 5 needs at least 4 peers");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, NODE_HEAD "[Model]\nType = logreg\nHidden = 64\n" PEERS),
