@@ -507,18 +507,17 @@ int dataset_subset(struct dataset **out, const struct dataset *ds, const uint32_
 /* y = x / 255, with vector extensions (GCC 12's -O2 leaves this loop scalar) */
 static void u8_to_float(float *y, const uint8_t *x, size_t n)
 {
-	typedef uint8_t u8x8 __attribute__((vector_size(8)));
-	typedef int32_t i32x8 __attribute__((vector_size(32)));
-	typedef float f32x8 __attribute__((vector_size(32)));
-	const f32x8 scale = {1.0f / 255, 1.0f / 255, 1.0f / 255, 1.0f / 255,
-	                     1.0f / 255, 1.0f / 255, 1.0f / 255, 1.0f / 255};
+	typedef uint8_t u8x4 __attribute__((vector_size(4)));
+	typedef int32_t i32x4 __attribute__((vector_size(16)));
+	typedef float f32x4 __attribute__((vector_size(16)));
+	const f32x4 scale = {1.0f / 255, 1.0f / 255, 1.0f / 255, 1.0f / 255};
 	size_t i = 0;
 
-	for (; i + 8 <= n; i += 8) {
-		u8x8 b;
-		f32x8 f;
+	for (; i + 4 <= n; i += 4) {
+		u8x4 b;
+		f32x4 f;
 		memcpy(&b, x + i, sizeof(b));
-		f = __builtin_convertvector(__builtin_convertvector(b, i32x8), f32x8) * scale;
+		f = __builtin_convertvector(__builtin_convertvector(b, i32x4), f32x4) * scale;
 		memcpy(y + i, &f, sizeof(f));
 	}
 	for (; i < n; i++)

@@ -125,7 +125,7 @@ static size_t plan(const struct model_spec *s, struct model_layer *layers, size_
 		if (s->n_hidden < 1 || s->n_hidden > MODEL_MAX_HIDDEN)
 			return 0;
 		for (uint32_t i = 0; i < s->n_hidden; i++) {
-			char nm[8];
+			char nm[16];
 			if (s->hidden[i] < 1 || s->hidden[i] > MODEL_MAX_WIDTH)
 				return 0;
 			snprintf(nm, sizeof(nm), "fc%u", i + 1);
@@ -135,7 +135,7 @@ static size_t plan(const struct model_spec *s, struct model_layer *layers, size_
 				return 0;
 		}
 		{
-			char nm[8];
+			char nm[16];
 			snprintf(nm, sizeof(nm), "fc%u", s->n_hidden + 1);
 			ADD_DENSE(nm, prev, s->classes, false);
 		}
