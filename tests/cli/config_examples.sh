@@ -61,7 +61,7 @@ status=0
 [ "$status" -eq 2 ] || fail "broken config exited $status, want 2"
 for want in ":2: [Node] Name must be" ":3: PrivateKeyFile is accessible by group or others" \
 	":4: [Node] Listen missing :port" ":8: [Training] BatchSize must be an integer in" \
-	":9: unknown section" ": 5 errors"; do
+	":9: unknown section" "GroupSize 4 needs at least 3 peers" ": 6 errors"; do
 	grep -qF "$want" "$T/err" || { cat "$T/err" >&2; fail "missing error '$want'"; }
 done
 if "$SOTTO" check >/dev/null 2>&1; then fail "check without -c succeeded"; fi
