@@ -1,0 +1,6 @@
+/*
+ * fuzz_msg_vector.c: libFuzzer harness for the decoders of bit-packed vectors (MASKED, RESULT).
+ * Shared body and oracle: fuzz_msg.h. Seeds: corpus/fuzz_msg_vector/.
+ */
+#define FUZZ_MSG_TYPES MSG_MASKED, MSG_RESULT
+#include "fuzz_msg.h"
