@@ -119,7 +119,10 @@ static const struct key_spec key_specs[] = {
 	{SEC_TRAINING, "BatchSize", K_INT, CFG(training.batch_size), 1, 65536, NULL, "32", false,
 	 "1..65536", "Mini-batch size.", NOLINE},
 	{SEC_TRAINING, "Epochs", K_INT, CFG(training.epochs), 1, 100000, NULL, "20", false,
-	 "1..100000", "Epochs run by `sotto train` (local only).", NOLINE},
+	 "1..100000",
+	 "Epochs of local training: `sotto train` runs this many; `sotto run` stops training "
+	 "after this many in total and keeps averaging.",
+	 NOLINE},
 	{SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
 	 false, "0.01..100", "Epochs of local training between two gossip rounds.", NOLINE},
 	{SEC_TRAINING, "Threads", K_INT, CFG(training.threads), 1, 64, NULL, "1", false, "1..64",

@@ -3,6 +3,8 @@
  *
  *     sotto init -o DIR [-t TEMPLATE] [--listen-any] NAME=HOST:PORT ...
  *
+ * (NAME=ipc:///path also works, for clusters on one machine.)
+ *
  * writes DIR/NAME/NAME.key (mode 0600) and DIR/NAME/NAME.conf for every
  * site, each config listing every other site as a [Peer]. DIR/NAME/ is what
  * gets copied to that site, next to the identical sotto binary. The
@@ -57,6 +59,10 @@ static int site_parse(struct site *s, char *arg)
 	}
 	*eq = '\0';
 	s->name = arg;
+	if (strncmp(eq + 1, "ipc://", 6) == 0 && strlen(eq + 1) < sizeof(s->endpoint)) {
+		snprintf(s->endpoint, sizeof(s->endpoint), "%s", eq + 1); /* a local socket */
+		return 0;
+	}
 	colon = strrchr(eq + 1, ':');
 	if (colon == NULL || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(s->port) ||
 	    strlen(eq + 1) >= sizeof(s->endpoint)) {
@@ -109,7 +115,7 @@ static int write_config(const char *dir, const struct site *sites, size_t n, siz
 	fprintf(f, "# Copy this directory to the site; check with: sotto check -c %s.conf\n\n",
 		sites[me].name);
 	fprintf(f, "[Node]\nName = %s\nPrivateKeyFile = %s.key\n", sites[me].name, sites[me].name);
-	if (listen_any)
+	if (listen_any && sites[me].port[0] != '\0')
 		fprintf(f, "Listen = *:%s\n", sites[me].port);
 	else
 		fprintf(f, "Listen = %s\n", sites[me].endpoint);

@@ -105,7 +105,6 @@ struct node {
 
 	struct node_round cur;
 	uint64_t apply_posted;   /* seq of the last worker_apply */
-	uint64_t evals_pending;  /* evaluations posted, not yet back */
 	uint64_t eval_at_round;  /* rounds_completed when we last evaluated */
 	double last_peer_seen;
 	double last_alone_log;
@@ -279,6 +278,7 @@ static void round_finished(struct node *n)
 	float *avg = NULL;
 	float rho_sum = 0;
 	uint32_t members = 0;
+	bool evaluate;
 	size_t nc;
 	int rc;
 
@@ -319,7 +319,13 @@ static void round_finished(struct node *n)
 	n->ps.rho = MIN((double)rho_sum / members, 127.0);
 	n->ps.rounds_completed++;
 	checkpoint_extra(n, extra);
-	n->apply_posted = worker_apply(n->worker, c->id, avg, c->snapshot, extra, sizeof(extra));
+	/* Evaluate the freshly averaged model every EvalEvery rounds. */
+	evaluate = n->test_ds != NULL &&
+		   n->ps.rounds_completed >= n->eval_at_round + (uint64_t)n->cfg.gossip.eval_every;
+	if (evaluate)
+		n->eval_at_round = n->ps.rounds_completed;
+	n->apply_posted =
+		worker_apply(n->worker, c->id, avg, c->snapshot, extra, sizeof(extra), evaluate);
 	c->snapshot = NULL; /* the worker owns it now */
 	log_info("round done in %.2fs: %u members, weight %.3f", util_now() - c->started,
 		 members, (double)rho_sum);
@@ -614,7 +620,7 @@ static void on_message_cb(void *arg, const struct transport_rx *rx)
 	if (n->cur.r == NULL || m->round_id != n->cur.id) {
 		if (m->type == MSG_DECLINE)
 			peer_penalise(n, rx->sender);
-		n->st.rejected[REJECT_UNEXPECTED]++;
+		n->st.msgs_stale++;
 		return;
 	}
 	if (m->type == MSG_DECLINE)
@@ -753,17 +759,8 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 						  "checkpointed: %s",
 						  (unsigned long long)ev[i].round_id,
 						  learn_strerror(ev[i].rc));
-				if (n->test_ds != NULL &&
-				    n->ps.rounds_completed >=
-					    n->eval_at_round + (uint64_t)n->cfg.gossip.eval_every) {
-					n->eval_at_round = n->ps.rounds_completed;
-					n->evals_pending++;
-					worker_evaluate(n->worker);
-				}
 				break;
 			case WORKER_EV_EVALUATED:
-				if (n->evals_pending > 0)
-					n->evals_pending--;
 				if (ev[i].rc == 0) {
 					n->st.accuracy = ev[i].accuracy;
 					n->st.loss = ev[i].loss;
@@ -896,7 +893,9 @@ static int node_open(struct node *n, const char *config_path)
 	if (load_model(n, &t) != 0)
 		return 1;
 	rc = worker_start(&n->worker, t, n->train_ds, n->test_ds, n->ckpt_path,
-			  n->cfg.training.threads, wake_cb, n);
+			  n->cfg.training.threads,
+			  (uint64_t)n->cfg.training.epochs * train_steps_per_epoch(t, n->train_ds),
+			  wake_cb, n);
 	if (rc != 0) {
 		train_free(t);
 		log_errorx("cannot start the training thread: %s", strerror(-rc));
@@ -1067,10 +1066,8 @@ int cmd_run(int argc, char **argv)
 						(double)worker_steps_per_epoch(n->worker));
 		worker_grant(n->worker, MAX(steps, 1), 2 * MAX(steps, 1));
 	}
-	if (n->test_ds != NULL) {
-		n->evals_pending++;
+	if (n->test_ds != NULL)
 		worker_evaluate(n->worker);
-	}
 	schedule_next(n);
 	ev_run(n->loop, 0);
 

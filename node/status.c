@@ -65,7 +65,7 @@ static char *sb_finish(struct sbuf *b)
 }
 
 static const char *const reject_names[REJECT_COUNT] = {
-	"unknown_sender", "bad_tag", "replay", "malformed", "version", "oversize", "unexpected",
+	"unknown_sender", "bad_tag", "replay", "malformed", "version", "oversize",
 };
 
 const char *status_reject_name(enum status_reject r)
@@ -98,6 +98,7 @@ char *status_format_text(const struct node_status *s, double now)
 	for (int i = 0; i < REJECT_COUNT; i++)
 		sb_printf(&b, "rejected_%s %llu\n", reject_names[i],
 			  (unsigned long long)s->rejected[i]);
+	sb_printf(&b, "msgs_stale %llu\n", (unsigned long long)s->msgs_stale);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
 	if (s->evals > 0)
 		sb_printf(&b, "accuracy %.4f\nloss %.4f\n", s->accuracy, s->loss);
@@ -144,6 +145,8 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	for (int i = 0; i < REJECT_COUNT; i++)
 		sb_printf(&b, "sotto_rejected_total{node=\"%s\",reason=\"%s\"} %llu\n", n,
 			  reject_names[i], (unsigned long long)s->rejected[i]);
+	COUNTER("messages_stale_total", "Authentic messages of rounds already over, ignored.",
+		s->msgs_stale);
 	GAUGE("accuracy", "Test accuracy at the last evaluation (NaN before).", "%.6f",
 	      s->evals > 0 ? s->accuracy : 0.0 / 0.0);
 	GAUGE("loss", "Test loss at the last evaluation (NaN before).", "%.6f",

@@ -20,7 +20,6 @@ enum status_reject {
 	REJECT_MALFORMED, /* bad frame or message */
 	REJECT_VERSION,	  /* unknown protocol version */
 	REJECT_OVERSIZE,
-	REJECT_UNEXPECTED, /* valid but not expected in the current state */
 	REJECT_COUNT,
 };
 
@@ -45,7 +44,8 @@ struct node_status {
 
 	uint64_t bytes_in, bytes_out;
 	uint64_t msgs_in, msgs_out;
-	uint64_t rejected[REJECT_COUNT];
+	uint64_t rejected[REJECT_COUNT]; /* refused: never acted on */
+	uint64_t msgs_stale; /* authentic, but for a round that is over: ignored */
 
 	double epochs_trained;
 	double weight; /* push-sum weight */

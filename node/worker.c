@@ -33,6 +33,7 @@ struct cmd {
 	enum cmd_type type;
 	uint64_t round_id, seq;
 	float *avg, *snap;
+	bool evaluate;
 	void *extra;
 	size_t extra_len;
 };
@@ -48,6 +49,7 @@ struct worker {
 	char *ckpt_path;
 	int threads;
 	uint64_t steps_per_epoch;
+	uint64_t max_steps; /* 0: no limit */
 
 	uint64_t budget;
 	struct cmd *head, *tail;
@@ -184,6 +186,14 @@ static void *worker_main(void *arg)
 			run_cmd(w, c, &ev);
 			if (c->type == CMD_APPLY)
 				applied = c->seq;
+			if (c->type == CMD_APPLY && c->evaluate && ev.rc != -ERANGE) {
+				struct cmd e = {.type = CMD_EVAL};
+				struct worker_event ev2;
+				run_cmd(w, &e, &ev2);
+				pthread_mutex_lock(&w->lock);
+				event_push(w, &ev2);
+				pthread_mutex_unlock(&w->lock);
+			}
 			pthread_mutex_lock(&w->lock);
 			publish(w, applied);
 			event_push(w, &ev);
@@ -194,11 +204,15 @@ static void *worker_main(void *arg)
 		}
 		if (w->stop)
 			break;
+		if (w->max_steps > 0 && w->t->steps >= w->max_steps)
+			w->budget = 0; /* trained enough: only average from now on */
 		if (w->budget == 0 || w->failed) {
 			pthread_cond_wait(&w->cond, &w->lock);
 			continue;
 		}
 		n = MIN(w->budget, (uint64_t)WORKER_CHUNK_STEPS);
+		if (w->max_steps > 0)
+			n = MIN(n, w->max_steps - w->t->steps);
 		pthread_mutex_unlock(&w->lock);
 		{
 			struct train_stats ts;
@@ -226,7 +240,7 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker **out, struct train *t, const struct dataset *train_ds,
 		 const struct dataset *test_ds, const char *checkpoint_path, int threads,
-		 worker_wake_fn wake, void *wake_arg)
+		 uint64_t max_steps, worker_wake_fn wake, void *wake_arg)
 {
 	struct worker *w;
 	int rc;
@@ -238,6 +252,7 @@ int worker_start(struct worker **out, struct train *t, const struct dataset *tra
 	w->train_ds = train_ds;
 	w->test_ds = test_ds;
 	w->threads = threads;
+	w->max_steps = max_steps;
 	w->wake = wake;
 	w->wake_arg = wake_arg;
 	w->steps_per_epoch = train_steps_per_epoch(t, train_ds);
@@ -321,7 +336,7 @@ static struct cmd *cmd_new(enum cmd_type type, const void *extra, size_t extra_l
 }
 
 uint64_t worker_apply(struct worker *w, uint64_t round_id, float *avg, float *snapshot,
-		      const void *extra, size_t extra_len)
+		      const void *extra, size_t extra_len, bool evaluate)
 {
 	struct cmd *c = cmd_new(CMD_APPLY, extra, extra_len);
 	uint64_t seq;
@@ -332,6 +347,7 @@ uint64_t worker_apply(struct worker *w, uint64_t round_id, float *avg, float *sn
 		return 0;
 	}
 	c->round_id = round_id;
+	c->evaluate = evaluate;
 	c->avg = avg;
 	c->snap = snapshot;
 	pthread_mutex_lock(&w->lock);

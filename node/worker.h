@@ -17,6 +17,7 @@
 #ifndef SOTTO_NODE_WORKER_H
 #define SOTTO_NODE_WORKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,11 +48,14 @@ typedef void (*worker_wake_fn)(void *arg);
 
 /*
  * Starts the thread. Takes ownership of t; borrows the datasets (test may
- * be NULL). checkpoint_path is where checkpoints go. 0 or -errno.
+ * be NULL). checkpoint_path is where checkpoints go. Training stops for
+ * good once the model has taken max_steps steps in total (0: never); the
+ * node then only averages. 0 or -errno.
  */
 int worker_start(struct worker **out, struct train *t, const struct dataset *train_ds,
 		 const struct dataset *test_ds, const char *checkpoint_path, int threads,
-		 worker_wake_fn wake, void *wake_arg) __attribute__((warn_unused_result));
+		 uint64_t max_steps, worker_wake_fn wake, void *wake_arg)
+	__attribute__((warn_unused_result));
 
 /* Adds n mini-batch steps to the budget, capped at cap steps. */
 void worker_grant(struct worker *w, uint64_t n, uint64_t cap);
@@ -70,11 +74,12 @@ uint64_t worker_snapshot(struct worker *w, float *x);
 /*
  * Posts: x += avg - snapshot (all coordinates; the caller set avg equal to
  * snapshot where the round did not average), then a checkpoint carrying
- * extra (copied). Takes ownership of avg and snapshot (malloc'd). Returns
- * the apply sequence number (worker_snapshot reports it once applied).
+ * extra (copied), then, if evaluate, an evaluation of the freshly averaged
+ * model. Takes ownership of avg and snapshot (malloc'd). Returns the apply
+ * sequence number (worker_snapshot reports it once applied).
  */
 uint64_t worker_apply(struct worker *w, uint64_t round_id, float *avg, float *snapshot,
-		      const void *extra, size_t extra_len);
+		      const void *extra, size_t extra_len, bool evaluate);
 /* Posts an evaluation on the test set. */
 void worker_evaluate(struct worker *w);
 /* Posts a checkpoint carrying extra (copied). */
