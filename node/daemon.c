@@ -29,6 +29,7 @@
 #include "learn/model.h"
 #include "learn/train.h"
 #include "node/cli.h"
+#include "node/codec_plan.h"
 #include "node/control.h"
 #include "node/metrics.h"
 #include "node/round.h"
@@ -56,8 +57,6 @@
 
 #define PERSIST_MAGIC 0x534e5031u /* "SNP1": the node's part of a checkpoint */
 #define PERSIST_BYTES 64
-#define RHO_QUANTUM (1.0f / 4096.0f)
-#define RHO_BITS 20 /* rho up to (2^19 - 1) / 4096 = 128 */
 #define ROUND_TICK_S 0.05
 
 /* What the node keeps across restarts, inside the checkpoint. */
@@ -369,39 +368,6 @@ static float *snapshot_take(struct node *n)
 	return x;
 }
 
-/* Public codec parameters for a round of k from this node's model. */
-static int codec_plan(struct node *n, struct codec_params *cp, const float *x, uint8_t k)
-{
-	const struct model *m = worker_model(n->worker);
-	uint32_t lengths[MODEL_MAX_SEGMENTS];
-	float clips[MODEL_MAX_SEGMENTS];
-	uint8_t bits;
-	int rc;
-
-	bits = n->cfg.gossip.codec == CONFIG_CODEC_FLOAT32
-		       ? (uint8_t)(32 - codec_log2_ceil(k))
-		       : (uint8_t)MIN(n->cfg.gossip.bits, 31);
-	if (bits + codec_log2_ceil(k) > 32)
-		bits = (uint8_t)(32 - codec_log2_ceil(k));
-	for (size_t s = 0; s < m->n_segs; s++) {
-		float mx = 0;
-		for (size_t i = 0; i < m->segs[s].length; i++)
-			mx = MAX(mx, fabsf(x[m->segs[s].offset + i]));
-		/*
-		 * Public clip: twice this node's largest |rho x| in the layer,
-		 * rounded up to a power of two (it reveals only that). Members
-		 * whose values exceed it are clipped and counted.
-		 */
-		mx = MAX(mx * (float)n->ps.rho * 2.0f, 1e-3f);
-		clips[s] = exp2f(ceilf(log2f(mx)));
-		lengths[s] = (uint32_t)m->segs[s].length;
-	}
-	rc = codec_params_init(cp, k, lengths, clips, m->n_segs, bits);
-	if (rc == 0)
-		rc = codec_params_set_weight(cp, RHO_BITS, RHO_QUANTUM);
-	return rc;
-}
-
 static void initiate(struct node *n)
 {
 	uint8_t members[MSG_MAX_MEMBERS][32];
@@ -442,7 +408,7 @@ static void initiate(struct node *n)
 		cand[pick] = tmp;
 		memcpy(members[j], n->peers[cand[j - 1]].pk, 32);
 	}
-	rc = codec_plan(n, cp, x, k);
+	rc = codec_plan_make(cp, worker_model(n->worker), x, n->ps.rho, k, &n->cfg);
 	if (rc != 0) {
 		log_warnx("cannot plan codec parameters: %s", strerror(-rc));
 		goto fail;
@@ -505,16 +471,13 @@ static bool invite_members_known(struct node *n, const struct msg_invite *iv)
 /* The codec must describe exactly this node's model. */
 static bool invite_codec_fits(struct node *n, const struct msg_invite *iv)
 {
-	const struct model *m = worker_model(n->worker);
 	struct codec_params *cp = malloc(sizeof(*cp));
 	bool ok;
 
 	if (cp == NULL)
 		return false;
-	ok = round_codec_from_msg(cp, &iv->codec) == 0 && cp->dim == m->n_params &&
-	     cp->nseg == m->n_segs;
-	for (size_t s = 0; ok && s < m->n_segs; s++)
-		ok = cp->seg[s].offset == m->segs[s].offset && cp->seg[s].length == m->segs[s].length;
+	ok = round_codec_from_msg(cp, &iv->codec) == 0 &&
+	     codec_plan_fits(cp, worker_model(n->worker));
 	free(cp);
 	return ok;
 }
