@@ -63,9 +63,9 @@ def main():
     else:
         opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=a.momentum)
     lossf = torch.nn.CrossEntropyLoss()
-    times, best = [], 0.0
+    times, cpus, best = [], [], 0.0
     for e in range(1, a.epochs + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         perm = torch.randperm(len(ytr))
         for i in range(0, len(ytr), a.batch):
             idx = perm[i:i + a.batch]
@@ -75,14 +75,16 @@ def main():
             opt.step()
         dt = time.perf_counter() - t0
         times.append(dt)
+        cpus.append(time.thread_time() - c0)
         with torch.no_grad():
             acc = (net(xte).argmax(1) == yte).float().mean().item()
         best = max(best, acc)
         print("torch %s epoch %d test acc %.2f%% %.3f s" % (a.model, e, 100 * acc, dt),
               flush=True)
     # The first epoch includes one-off warm-up; the mean of the rest is the figure.
-    rest = times[1:] or times
-    print("torch %s mean_epoch_s %.4f best_acc %.4f" % (a.model, sum(rest) / len(rest), best))
+    rest, crest = times[1:] or times, cpus[1:] or cpus
+    print("torch %s mean_epoch_s %.4f best_acc %.4f cpu_s %.4f"
+          % (a.model, sum(rest) / len(rest), best, sum(crest) / len(crest)))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
  */
 #include "learn/layers.h"
 
+#include "util/util.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -123,17 +125,40 @@ void relu_backward(float *dx, const float *dy, const float *y, size_t n)
 		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-/* cols (C*K*K, B*OH*OW) from x (C, B, H, W) */
-static void im2col(float *cols, const float *x, int B, int C, int H, int W, int K)
+/*
+ * Convolutions run over chunks of a few images, so that the im2col matrix
+ * of a chunk (C*K*K, bc*OH*OW) stays in the L2 cache between being written
+ * and being read by sgemm. The backward pass recomputes it per chunk
+ * rather than keeping the whole batch's (which would not fit in cache).
+ */
+#define CONV_CHUNK_FLOATS (1u << 17) /* 512 KiB of im2col per chunk */
+
+static int conv_chunk(int B, int C, int H, int W, int K)
+{
+	size_t per = (size_t)C * K * K * (H - K + 1) * (W - K + 1);
+	size_t bc = per > 0 ? CONV_CHUNK_FLOATS / per : 1;
+
+	if (bc < 1)
+		bc = 1;
+	return bc > (size_t)B ? B : (int)bc;
+}
+
+size_t conv_scratch_floats(int B, int C, int H, int W, int K)
+{
+	return (size_t)C * K * K * (H - K + 1) * (W - K + 1) * (size_t)conv_chunk(B, C, H, W, K);
+}
+
+/* cols (C*K*K, bc*OH*OW) from images b0 .. b0+bc of x (C, B, H, W) */
+static void im2col(float *cols, const float *x, int B, int b0, int bc, int C, int H, int W, int K)
 {
 	const int OH = H - K + 1, OW = W - K + 1;
-	const size_t N = (size_t)B * OH * OW;
+	const size_t N = (size_t)bc * OH * OW;
 
 	for (int c = 0; c < C; c++)
 		for (int ki = 0; ki < K; ki++)
 			for (int kj = 0; kj < K; kj++) {
 				float *row = cols + ((size_t)(c * K + ki) * K + kj) * N;
-				for (int b = 0; b < B; b++) {
+				for (int b = b0; b < b0 + bc; b++) {
 					const float *plane = x + ((size_t)c * B + b) * H * W;
 					for (int oh = 0; oh < OH; oh++) {
 						copy_row(row, plane + (size_t)(oh + ki) * W + kj,
@@ -144,18 +169,17 @@ static void im2col(float *cols, const float *x, int B, int C, int H, int W, int 
 			}
 }
 
-/* dx (C, B, H, W) = sum of dcols scattered back (the adjoint of im2col) */
-static void col2im(float *dx, const float *dcols, int B, int C, int H, int W, int K)
+/* dx images b0 .. b0+bc += dcols scattered back (the adjoint of im2col) */
+static void col2im(float *dx, const float *dcols, int B, int b0, int bc, int C, int H, int W, int K)
 {
 	const int OH = H - K + 1, OW = W - K + 1;
-	const size_t N = (size_t)B * OH * OW;
+	const size_t N = (size_t)bc * OH * OW;
 
-	memset(dx, 0, (size_t)C * B * H * W * sizeof(float));
 	for (int c = 0; c < C; c++)
 		for (int ki = 0; ki < K; ki++)
 			for (int kj = 0; kj < K; kj++) {
 				const float *row = dcols + ((size_t)(c * K + ki) * K + kj) * N;
-				for (int b = 0; b < B; b++) {
+				for (int b = b0; b < b0 + bc; b++) {
 					float *plane = dx + ((size_t)c * B + b) * H * W;
 					for (int oh = 0; oh < OH; oh++) {
 						add_to(plane + (size_t)(oh + ki) * W + kj, row,
@@ -169,37 +193,51 @@ static void col2im(float *dx, const float *dcols, int B, int C, int H, int W, in
 void conv_forward(float *y, float *cols, const float *x, const float *w, const float *b, int B,
                   int C, int H, int W, int OC, int K)
 {
-	const int CKK = C * K * K;
-	const int N = B * (H - K + 1) * (W - K + 1);
+	const int CKK = C * K * K, P = (H - K + 1) * (W - K + 1), N = B * P;
+	const int bc = conv_chunk(B, C, H, W, K);
 
-	im2col(cols, x, B, C, H, W, K);
 	/* Start from the bias and let sgemm add to it (beta = 1). */
 	for (int o = 0; o < OC; o++) {
 		float *row = y + (size_t)o * N;
 		for (int n = 0; n < N; n++)
 			row[n] = b[o];
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, CKK, 1.0f, w, CKK, cols, N,
-	            1.0f, y, N);
+	for (int b0 = 0; b0 < B; b0 += bc) {
+		int n = MIN(bc, B - b0);
+		im2col(cols, x, B, b0, n, C, H, W, K);
+		/* y[:, b0*P ..] (OC, n*P) += w (OC, CKK) . cols (CKK, n*P) */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, n * P, CKK, 1.0f, w, CKK,
+		            cols, n * P, 1.0f, y + (size_t)b0 * P, N);
+	}
 }
 
-void conv_backward(float *dx, float *dw, float *db, float *dcols, const float *dy,
-                   const float *cols, const float *w, int B, int C, int H, int W, int OC, int K)
+void conv_backward(float *dx, float *dw, float *db, float *cols, float *dcols, const float *dy,
+                   const float *x, const float *w, int B, int C, int H, int W, int OC, int K)
 {
-	const int CKK = C * K * K;
-	const int N = B * (H - K + 1) * (W - K + 1);
+	const int CKK = C * K * K, P = (H - K + 1) * (W - K + 1), N = B * P;
+	const int bc = conv_chunk(B, C, H, W, K);
 
-	if (dw != NULL)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, N, 1.0f, dy, N, cols,
-		            N, 0.0f, dw, CKK);
 	if (db != NULL) {
 		for (int o = 0; o < OC; o++)
 			db[o] = sum_of(dy + (size_t)o * N, (size_t)N);
 	}
-	if (dx != NULL) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, N, OC, 1.0f, w, CKK, dy,
-		            N, 0.0f, dcols, N);
-		col2im(dx, dcols, B, C, H, W, K);
+	if (dx != NULL)
+		memset(dx, 0, (size_t)C * B * H * W * sizeof(float));
+	for (int b0 = 0; b0 < B; b0 += bc) {
+		int n = MIN(bc, B - b0);
+		const float *dyc = dy + (size_t)b0 * P; /* (OC, n*P) with row stride N */
+		if (dw != NULL) {
+			im2col(cols, x, B, b0, n, C, H, W, K);
+			/* dw (OC, CKK) += dy_chunk . cols^T */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, n * P, 1.0f,
+			            dyc, N, cols, n * P, b0 == 0 ? 0.0f : 1.0f, dw, CKK);
+		}
+		if (dx != NULL) {
+			/* dcols (CKK, n*P) = w^T . dy_chunk */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, n * P, OC, 1.0f,
+			            w, CKK, dyc, N, 0.0f, dcols, n * P);
+			col2im(dx, dcols, B, b0, n, C, H, W, K);
+		}
 	}
 }
 
@@ -209,25 +247,22 @@ void maxpool_forward(float *y, uint32_t *argmax, const float *x, int planes, int
 
 	for (int p = 0; p < planes; p++)
 		for (int i = 0; i < PH; i++) {
-			const size_t r0 = ((size_t)p * H + 2 * (size_t)i) * W, r1 = r0 + (size_t)W;
+			const uint32_t r0 = (uint32_t)(((size_t)p * H + 2 * (size_t)i) * W);
+			const uint32_t r1 = r0 + (uint32_t)W;
 			for (int j = 0; j < PW; j++) {
-				/* first maximum in the order (0,0) (0,1) (1,0) (1,1), as numpy */
-				size_t best = r0 + 2 * (size_t)j;
-				float m = x[best];
-				if (x[best + 1] > m) {
-					best = best + 1;
-					m = x[best];
-				}
-				if (x[r1 + 2 * (size_t)j] > m) {
-					best = r1 + 2 * (size_t)j;
-					m = x[best];
-				}
-				if (x[r1 + 2 * (size_t)j + 1] > m) {
-					best = r1 + 2 * (size_t)j + 1;
-					m = x[best];
-				}
-				*y++ = m;
-				*argmax++ = (uint32_t)best;
+				/*
+				 * First maximum in the order (0,0) (0,1) (1,0) (1,1), as
+				 * numpy's argmax. Written as selects, not branches: on
+				 * pre-activation values the branches are unpredictable.
+				 */
+				uint32_t i0 = r0 + 2 * (uint32_t)j, i1 = r1 + 2 * (uint32_t)j;
+				float a = x[i0], b = x[i0 + 1], c = x[i1], d = x[i1 + 1];
+				uint32_t sb = b > a, sd = d > c, s2;
+				float ma = b > a ? b : a, mc = d > c ? d : c; /* maxss */
+				uint32_t ia = i0 + sb, ic = i1 + sd;
+				s2 = mc > ma;
+				*y++ = mc > ma ? mc : ma;
+				*argmax++ = ia + s2 * (ic - ia); /* mod 2^32: ic or ia */
 			}
 		}
 }

@@ -32,14 +32,18 @@ void relu_backward(float *dx, const float *dy, const float *y, size_t n);
 
 /*
  * x (C, B, H, W) -> y (OC, B, OH, OW), OH = H - K + 1, OW = W - K + 1;
- * w (OC, C, K, K), b (OC). cols (C*K*K, B*OH*OW) receives the im2col
- * matrix, which backward needs again.
+ * w (OC, C, K, K), b (OC). cols is scratch of conv_scratch_floats()
+ * floats (im2col of a few images at a time, sized to stay in cache).
  */
+size_t conv_scratch_floats(int B, int C, int H, int W, int K);
 void conv_forward(float *y, float *cols, const float *x, const float *w, const float *b, int B,
                   int C, int H, int W, int OC, int K);
-/* dcols is scratch of the size of cols; dx (C, B, H, W) may be NULL. */
-void conv_backward(float *dx, float *dw, float *db, float *dcols, const float *dy,
-                   const float *cols, const float *w, int B, int C, int H, int W, int OC, int K);
+/*
+ * From dy (OC, B, OH, OW) and the forward input x: dw, db, and dx (C, B,
+ * H, W; may be NULL). cols and dcols are scratch of conv_scratch_floats().
+ */
+void conv_backward(float *dx, float *dw, float *db, float *cols, float *dcols, const float *dy,
+                   const float *x, const float *w, int B, int C, int H, int W, int OC, int K);
 
 /* x (planes, H, W) -> y (planes, H/2, W/2); argmax (planes*H/2*W/2) indexes x. */
 void maxpool_forward(float *y, uint32_t *argmax, const float *x, int planes, int H, int W);

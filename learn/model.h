@@ -77,11 +77,11 @@ struct model {
 	/* private: */
 	struct model_layer *layers;
 	size_t n_layers;
-	float *x_cb;      /* cnn input in (C, B, H, W) */
-	float *g1, *g2;   /* gradient ping-pong, largest activation */
-	float *dcols;     /* conv backward scratch */
-	const float *in0; /* input of the last forward pass */
-	uint32_t last_b;  /* its batch size */
+	float *x_cb;         /* cnn input in (C, B, H, W) */
+	float *g1, *g2;      /* gradient ping-pong, largest activation */
+	float *cols, *dcols; /* conv im2col scratch (a chunk of images) */
+	const float *in0;    /* input of the last forward pass */
+	uint32_t last_b;     /* its batch size */
 };
 
 /*

@@ -149,7 +149,7 @@ static void test_grad_conv(void **state)
 {
 	struct conv_ctx c = {NULL, NULL, NULL, 2, 2, 7, 6, 3, 3};
 	const size_t nx = 2 * 2 * 7 * 6, nw = 3 * 2 * 9, ny = 3 * 2 * 5 * 4;
-	const size_t ncols = 2 * 9 * (2 * 5 * 4);
+	const size_t ncols = conv_scratch_floats(2, 2, 7, 6, 3);
 	struct fn f = {conv_fn, nx, ny, &c};
 	float *x = rnd(nx, -1, 1), *r = rnd(ny, -1, 1), *y = rnd(ny, 0, 0);
 	float *dx = rnd(nx, 0, 0), *dw = rnd(nw, 0, 0), *db = rnd(3, 0, 0);
@@ -160,7 +160,7 @@ static void test_grad_conv(void **state)
 	c.b = rnd(3, -1, 1);
 	c.cols = rnd(ncols, 0, 0);
 	conv_forward(y, c.cols, x, c.w, c.b, c.B, c.C, c.H, c.W, c.OC, c.K);
-	conv_backward(dx, dw, db, dcols, r, c.cols, c.w, c.B, c.C, c.H, c.W, c.OC, c.K);
+	conv_backward(dx, dw, db, c.cols, dcols, r, x, c.w, c.B, c.C, c.H, c.W, c.OC, c.K);
 	check_coords(&f, x, nx, dx, x, r, "conv dx");
 	check_coords(&f, c.w, nw, dw, x, r, "conv dw");
 	check_coords(&f, c.b, 3, db, x, r, "conv db");
@@ -177,6 +177,60 @@ static void test_grad_conv(void **state)
 	}
 	free(x), free(r), free(y), free(dx), free(dw), free(db), free(dcols), free(c.w), free(c.b),
 	        free(c.cols);
+}
+
+/*
+ * A convolution big enough to be split into several im2col chunks (one
+ * image per chunk here) against a direct convolution computed in double.
+ */
+static void test_conv_chunks(void **state)
+{
+	const int B = 3, C = 16, H = 17, W = 17, OC = 3, K = 5, OH = 13, OW = 13;
+	const size_t nx = (size_t)C * B * H * W, nw = (size_t)OC * C * K * K;
+	const size_t ny = (size_t)OC * B * OH * OW, ns = conv_scratch_floats(B, C, H, W, K);
+	float *x = rnd(nx, -1, 1), *w = rnd(nw, -1, 1), *b = rnd(OC, -1, 1), *dy = rnd(ny, -1, 1);
+	float *y = rnd(ny, 0, 0), *dx = rnd(nx, 0, 0), *dw = rnd(nw, 0, 0), *db = rnd(OC, 0, 0);
+	float *cols = rnd(ns, 0, 0), *dcols = rnd(ns, 0, 0);
+	double *rdx = calloc(nx, sizeof(double)), *rdw = calloc(nw, sizeof(double));
+
+	(void)state;
+	assert_true(ns < (size_t)C * K * K * OH * OW * B); /* really chunked */
+	conv_forward(y, cols, x, w, b, B, C, H, W, OC, K);
+	conv_backward(dx, dw, db, cols, dcols, dy, x, w, B, C, H, W, OC, K);
+	for (int o = 0; o < OC; o++) {
+		double rdb = 0.0;
+		for (int n = 0; n < B; n++)
+			for (int i = 0; i < OH; i++)
+				for (int j = 0; j < OW; j++) {
+					size_t yi = (((size_t)o * B + n) * OH + i) * OW + j;
+					double s = b[o];
+					for (int c = 0; c < C; c++)
+						for (int ki = 0; ki < K; ki++)
+							for (int kj = 0; kj < K; kj++) {
+								size_t wi =
+								        (((size_t)o * C + c) * K +
+								         ki) * K +
+								        kj;
+								size_t xi =
+								        (((size_t)c * B + n) * H +
+								         i + ki) *
+								                W +
+								        j + kj;
+								s += (double)w[wi] * x[xi];
+								rdw[wi] += (double)dy[yi] * x[xi];
+								rdx[xi] += (double)dy[yi] * w[wi];
+							}
+					assert_true(fabs(s - y[yi]) < 1e-3);
+					rdb += dy[yi];
+				}
+		assert_true(fabs(rdb - db[o]) < 1e-3);
+	}
+	for (size_t i = 0; i < nw; i++)
+		assert_true(fabs(rdw[i] - dw[i]) < 1e-3);
+	for (size_t i = 0; i < nx; i++)
+		assert_true(fabs(rdx[i] - dx[i]) < 1e-3);
+	free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db), free(cols),
+	        free(dcols), free(rdx), free(rdw);
 }
 
 /* --- maxpool ---------------------------------------------------------------- */
@@ -338,10 +392,10 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_grad_dense),        cmocka_unit_test(test_grad_relu),
-	        cmocka_unit_test(test_grad_conv),         cmocka_unit_test(test_grad_maxpool),
-	        cmocka_unit_test(test_grad_softmax_xent), cmocka_unit_test(test_transpose),
-	        cmocka_unit_test(test_grad_models),
+	        cmocka_unit_test(test_grad_dense),   cmocka_unit_test(test_grad_relu),
+	        cmocka_unit_test(test_grad_conv),    cmocka_unit_test(test_conv_chunks),
+	        cmocka_unit_test(test_grad_maxpool), cmocka_unit_test(test_grad_softmax_xent),
+	        cmocka_unit_test(test_transpose),    cmocka_unit_test(test_grad_models),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
