@@ -34,6 +34,7 @@
 #include "node/metrics.h"
 #include "node/round.h"
 #include "node/status.h"
+#include "node/testhooks.h"
 #include "node/transport.h"
 #include "node/worker.h"
 #include "protocol/codec.h"
@@ -75,6 +76,9 @@ struct peer {
 
 struct node_round {
 	struct round *r;
+	struct codec_params *cp; /* the round's public codec parameters */
+	bool input_recorded;	 /* verification mode: in-RID-A written */
+	bool silent;		 /* SOTTO_TEST_SILENT_AFTER: say nothing more */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
 	float *snapshot; /* what this node contributed */
@@ -233,13 +237,45 @@ static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
 static void flush_outbox(struct node *n, struct round_outbox *ob, const uint8_t (*members)[32],
 			 uint8_t k)
 {
+	bool sent[MSG_TYPE_MAX + 1] = {false};
+
 	for (size_t i = 0; i < ob->n; i++) {
 		const struct round_out *o = &ob->out[i];
 		if (o->to >= k || sodium_memcmp(members[o->to], n->id->sign_pk, 32) == 0)
 			continue;
+		if (n->cur.r != NULL && n->cur.silent && o->msg.round_id == n->cur.id)
+			continue;
 		send_to(n, members[o->to], &o->msg);
+		if (o->msg.type >= MSG_TYPE_MIN && o->msg.type <= MSG_TYPE_MAX)
+			sent[o->msg.type] = true;
 	}
 	ob->n = 0;
+	/* Test-only kill points right after a phase's messages went out. */
+	if (sent[MSG_INVITE])
+		testhook(TEST_PHASE_INITIATED);
+	if (sent[MSG_SHARES])
+		testhook(TEST_PHASE_SHARES);
+	if (sent[MSG_MASKED])
+		testhook(TEST_PHASE_MASKED);
+	if (sent[MSG_UNMASK_REQ])
+		testhook(TEST_PHASE_COLLECT);
+	if (sent[MSG_RESULT])
+		testhook(TEST_PHASE_RESULT);
+}
+
+/* Verification mode: record this node's plaintext input once it exists. */
+static void verify_input(struct node *n)
+{
+	const uint32_t *in;
+
+	if (!testhooks_verify() || n->cur.r == NULL || n->cur.input_recorded ||
+	    n->cur.cp == NULL)
+		return;
+	in = round_input_ring(n->cur.r);
+	if (in == NULL)
+		return;
+	testhooks_record_input(n->cur.id, round_attempt(n->cur.r), n->cur.cp, in);
+	n->cur.input_recorded = true;
 }
 
 static void outbox_init(struct node *n, struct round_outbox *ob)
@@ -260,6 +296,7 @@ static void round_clear(struct node *n)
 {
 	round_free(n->cur.r);
 	free(n->cur.snapshot);
+	free(n->cur.cp);
 	memset(&n->cur, 0, sizeof(n->cur));
 	ev_timer_stop(n->loop, &n->round_timer);
 	n->st.state = n->stopping ? "stopping" : "idle";
@@ -283,7 +320,14 @@ static void round_finished(struct node *n)
 
 	if (s == ROUND_RUNNING)
 		return;
+	verify_input(n);
 	if (s == ROUND_ABORTED) {
+		if (testhooks_verify()) {
+			char why[64];
+			snprintf(why, sizeof(why), "aborted %s",
+				 msg_reason_name(round_abort_reason(c->r)));
+			testhooks_record_outcome(c->id, round_attempt(c->r), why);
+		}
 		n->ps.rounds_aborted++;
 		log_info("round aborted (%s) after %.2fs; model unchanged",
 			 msg_reason_name(round_abort_reason(c->r)), util_now() - c->started);
@@ -307,6 +351,14 @@ static void round_finished(struct node *n)
 		return;
 	}
 	nc = round_counted(c->r, counted);
+	if (testhooks_verify() && round_result_ring(c->r) != NULL && c->cp != NULL) {
+		uint8_t keys[MSG_MAX_MEMBERS][32];
+		for (size_t i = 0; i < nc; i++)
+			memcpy(keys[i], c->members[counted[i]], 32);
+		testhooks_record_applied(c->id, round_attempt(c->r), c->cp, round_result_ring(c->r),
+					 (const uint8_t(*)[32])keys, nc);
+		testhooks_record_outcome(c->id, round_attempt(c->r), "done");
+	}
 	for (size_t i = 0; i < nc; i++) {
 		struct peer *p = peer_find(n, c->members[counted[i]]);
 		if (p != NULL) {
@@ -338,9 +390,10 @@ static void round_finished(struct node *n)
 }
 
 static void round_begin(struct node *n, struct round *r, const uint8_t (*members)[32], uint8_t k,
-			float *snapshot, bool initiator)
+			float *snapshot, struct codec_params *cp, bool initiator)
 {
 	n->cur.r = r;
+	n->cur.cp = cp;
 	n->cur.k = k;
 	memcpy(n->cur.members, members, (size_t)k * 32);
 	n->cur.snapshot = snapshot;
@@ -433,10 +486,9 @@ static void initiate(struct node *n)
 		log_warnx("cannot start a round: %s", strerror(-rc));
 		goto fail;
 	}
-	free(cp);
 	n->ps.rounds_initiated++;
 	n->st.rounds_initiated++;
-	round_begin(n, r, (const uint8_t(*)[32])members, k, x, true);
+	round_begin(n, r, (const uint8_t(*)[32])members, k, x, cp, true);
 	{
 		char names[256];
 		size_t o = 0;
@@ -489,12 +541,14 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 	struct round_outbox ob;
 	struct round_input in;
 	struct round *r = NULL;
+	struct codec_params *cp = NULL;
 	enum msg_reason why = MSG_REASON_OTHER;
 	float *x = NULL;
 	int rc;
 
 	memcpy(from, rx->sender, 32);
 	outbox_init(n, &ob);
+	testhook(TEST_PHASE_INVITED);
 	if (n->cur.r != NULL || n->stopping)
 		why = n->stopping ? MSG_REASON_SHUTDOWN : MSG_REASON_BUSY;
 	else if (!invite_members_known(n, iv))
@@ -524,9 +578,16 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 		free(x);
 		return;
 	}
-	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, false);
+	cp = malloc(sizeof(*cp));
+	if (cp != NULL && round_codec_from_msg(cp, &iv->codec) != 0) {
+		free(cp);
+		cp = NULL;
+	}
+	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, cp, false);
 	log_info("joined a round of %u started by %s", iv->n_members, rx->sender_name);
 	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
+	if (testhooks_silent_after_accept())
+		n->cur.silent = true; /* ACCEPT went out; from now on: nothing */
 	round_finished(n);
 }
 
@@ -588,9 +649,14 @@ static void on_message_cb(void *arg, const struct transport_rx *rx)
 	}
 	if (m->type == MSG_DECLINE)
 		peer_penalise(n, rx->sender);
+	if (!n->cur.initiator && m->type == MSG_KEYS)
+		testhook(TEST_PHASE_KEYS);
+	if (!n->cur.initiator && m->type == MSG_UNMASK_REQ)
+		testhook(TEST_PHASE_UNMASK);
 	outbox_init(n, &ob);
 	if (round_on_msg(n->cur.r, rx->sender, m, now_ms(), &ob) != 0)
 		log_warnx("out of memory in a round");
+	verify_input(n);
 	if (phase_of(m->type) != NULL)
 		n->st.round_phase = phase_of(m->type);
 	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
@@ -611,6 +677,7 @@ static void round_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	outbox_init(n, &ob);
 	if (round_on_tick(n->cur.r, now_ms(), &ob) != 0)
 		log_warnx("out of memory in a round");
+	verify_input(n);
 	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
 	if (round_status(n->cur.r) == ROUND_ABORTED && n->cur.initiator &&
 	    round_abort_reason(n->cur.r) == MSG_REASON_TOO_FEW) {
@@ -688,6 +755,18 @@ static char *control_answer_cb(void *arg, const char *cmd)
 	struct node *n = arg;
 
 	status_refresh(n);
+	{
+		/* A scan of the published parameters: cheap, and it proves no NaN got in. */
+		size_t np = worker_n_params(n->worker);
+		float *x = malloc(np * sizeof(float));
+		if (x != NULL) {
+			(void)worker_snapshot(n->worker, x);
+			n->st.model_nonfinite = 0;
+			for (size_t i = 0; i < np; i++)
+				n->st.model_nonfinite += !isfinite(x[i]);
+			free(x);
+		}
+	}
 	if (strcmp(cmd, "status") == 0)
 		return status_format_text(&n->st, unix_now());
 	if (strcmp(cmd, "metrics") == 0)
@@ -828,6 +907,7 @@ static int node_open(struct node *n, const char *config_path)
 	}
 	log_set_node(n->cfg.node.name);
 	log_set_level((enum log_level)n->cfg.node.log_level);
+	testhooks_log();
 	if (file_mkdirs(n->cfg.node.data_dir) != 0) {
 		log_error("cannot create DataDir %s", n->cfg.node.data_dir);
 		return 1;
@@ -878,6 +958,17 @@ static int node_open(struct node *n, const char *config_path)
 	rc = transport_alloc(&n->tp, n->loop, n->seal, &topt, on_message_cb, n);
 	if (rc != 0) {
 		log_errorx("transport: %s", strerror(-rc));
+		return 1;
+	}
+	{
+		struct transport_fault f;
+		if (testhooks_fault(&f) && transport_set_fault(n->tp, &f) != 0) {
+			log_errorx("SOTTO_TEST_FAULT: refused by the transport");
+			return 1;
+		}
+	}
+	if (testhooks_verify() && testhooks_verify_start(n->cfg.node.data_dir, n->id->sign_pk) != 0) {
+		log_error("verify: cannot create %s/verify", n->cfg.node.data_dir);
 		return 1;
 	}
 	n->n_peers = n->cfg.n_peers;
@@ -973,6 +1064,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (sodium_init() < 0)
 		return 1;
+	if (testhooks_init() != 0)
+		return 2;
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return 1;

@@ -99,6 +99,7 @@ char *status_format_text(const struct node_status *s, double now)
 		sb_printf(&b, "rejected_%s %llu\n", reject_names[i],
 			  (unsigned long long)s->rejected[i]);
 	sb_printf(&b, "msgs_stale %llu\n", (unsigned long long)s->msgs_stale);
+	sb_printf(&b, "model_nonfinite %llu\n", (unsigned long long)s->model_nonfinite);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
 	if (s->evals > 0)
 		sb_printf(&b, "accuracy %.4f\nloss %.4f\n", s->accuracy, s->loss);

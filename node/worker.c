@@ -8,6 +8,8 @@
  */
 #include "node/worker.h"
 
+#include "node/testhooks.h"
+
 #include "learn/checkpoint.h"
 #include "learn/dataset.h"
 #include "learn/learn.h"
@@ -138,8 +140,11 @@ static void run_cmd(struct worker *w, struct cmd *c, struct worker_event *ev)
 			ev->rc = -ERANGE; /* never let a NaN into the model */
 			break;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			x[i] += c->avg[i] - c->snap[i];
+			if (i == n / 2)
+				testhook(TEST_PHASE_APPLY); /* dies half-way: the file is untouched */
+		}
 		ev->rc = run_checkpoint(w, c->extra, c->extra_len);
 		break;
 	}

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void (*file_test_hook)(void);
+
 static int write_full(int fd, const uint8_t *p, size_t len)
 {
 	while (len > 0) {
@@ -63,6 +65,8 @@ int file_write_atomic_parts(const char *path, const void *const *parts, const si
 		rc = write_full(fd, parts[i], lens[i]);
 		if (rc != 0)
 			goto out;
+		if (file_test_hook != NULL && i == n / 2)
+			file_test_hook();
 	}
 	if (fsync(fd) != 0) {
 		rc = -errno;

@@ -32,6 +32,13 @@ int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
 int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len)
 	__attribute__((warn_unused_result));
 
+/*
+ * Test-only: if set, called after the temporary file is written and before
+ * it is synced and renamed (the chaos harness kills a node there to prove
+ * that a torn write never replaces the old file). NULL in production.
+ */
+extern void (*file_test_hook)(void);
+
 /* Creates dir (and missing parents) with mode 0700; 0 if it exists. */
 int file_mkdirs(const char *dir) __attribute__((warn_unused_result));
 
