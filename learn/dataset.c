@@ -532,6 +532,15 @@ void dataset_batch(const struct dataset *ds, const uint32_t *idx, size_t n, floa
 		size_t r = idx[i];
 		SOTTO_ASSERT(r < ds->rows);
 		y[i] = ds->labels[r];
+		if (i + 1 < n) { /* rows are drawn at random: fetch the next one early */
+			const char *next =
+			        ds->elem == DATASET_U8
+			                ? (const char *)(ds->x_u8 + (size_t)idx[i + 1] * d)
+			                : (const char *)(ds->x_f32 + (size_t)idx[i + 1] * d);
+			size_t bytes = d * (ds->elem == DATASET_U8 ? 1 : 4);
+			for (size_t off = 0; off < bytes; off += 64)
+				__builtin_prefetch(next + off);
+		}
 		if (ds->elem == DATASET_U8) {
 			u8_to_float(x + i * d, ds->x_u8 + r * d, d);
 		} else {

@@ -6,8 +6,6 @@
 
 #include "learn/learn.h"
 
-#include <cblas.h>
-
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -77,21 +75,30 @@ void optim_step(struct optim *o, float *params, const float *grads)
 
 	o->t++;
 	if (p->type == OPTIM_SGD) {
-		/* Level-1 BLAS: vectorised whatever the compiler's flags. */
-		const int ni = (int)n;
+		/*
+		 * One pass over (p, v, g) with 16-byte vectors: three level-1 BLAS
+		 * calls made three passes, and GCC 12 at -O2 leaves a plain loop
+		 * scalar. PyTorch's first step v = g is the same, as v starts at 0.
+		 */
+		typedef float f32x4 __attribute__((vector_size(16)));
+		const float mu = p->momentum, lr = p->lr;
+		const f32x4 vmu = {mu, mu, mu, mu}, vlr = {lr, lr, lr, lr}, vwd = {wd, wd, wd, wd};
 		float *v = o->m;
-		if (p->momentum == 0.0f) {
-			if (wd != 0.0f)
-				cblas_sscal(ni, 1.0f - p->lr * wd, params, 1);
-			cblas_saxpy(ni, -p->lr, grads, 1, params, 1);
-			return;
+		size_t i = 0;
+		for (; i + 4 <= n; i += 4) {
+			f32x4 pp, vv, gg;
+			memcpy(&pp, params + i, sizeof(pp));
+			memcpy(&vv, v + i, sizeof(vv));
+			memcpy(&gg, grads + i, sizeof(gg));
+			vv = vmu * vv + gg + vwd * pp;
+			pp -= vlr * vv;
+			memcpy(v + i, &vv, sizeof(vv));
+			memcpy(params + i, &pp, sizeof(pp));
 		}
-		/* v = mu*v + g + wd*p;  p -= lr*v  (PyTorch's first step v = g is the same) */
-		cblas_sscal(ni, p->momentum, v, 1);
-		cblas_saxpy(ni, 1.0f, grads, 1, v, 1);
-		if (wd != 0.0f)
-			cblas_saxpy(ni, wd, params, 1, v, 1);
-		cblas_saxpy(ni, -p->lr, v, 1, params, 1);
+		for (; i < n; i++) {
+			v[i] = mu * v[i] + grads[i] + wd * params[i];
+			params[i] -= lr * v[i];
+		}
 	} else {
 		const float b1 = p->momentum, b2 = p->beta2, eps = p->eps;
 		const double t = (double)o->t;
