@@ -49,6 +49,8 @@ struct seal_ctx {
 	uint32_t tx_reserve;
 	uint64_t tx_next;     /* next counter to seal with */
 	uint64_t tx_reserved; /* counters < this are covered by the state file */
+	/* Random per context: nonce = prefix || counter (see seal_frame). */
+	uint8_t nonce_prefix[SEAL_NONCE_BYTES - 8];
 	/* Receive floors from the state file for peers not added yet. */
 	struct replay_peer_record *floors;
 	size_t n_floors;
@@ -146,6 +148,7 @@ int seal_ctx_alloc(struct seal_ctx **out, const struct identity *id, const struc
 	ctx->rx_sync = opt->rx_sync;
 	ctx->tx_next = 1;
 	ctx->tx_reserved = UINT64_MAX; /* memory only: nothing to reserve */
+	randombytes_buf(ctx->nonce_prefix, sizeof(ctx->nonce_prefix));
 	ctx->peers = sodium_allocarray(ctx->max_peers, sizeof(*ctx->peers));
 	if (ctx->peers == NULL) {
 		rc = -ENOMEM;
@@ -285,8 +288,9 @@ int seal_header_parse(struct seal_header *hdr, const uint8_t *f, size_t len)
 
 static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
                       const uint8_t peer_pk[SEAL_KEY_BYTES], uint8_t type, uint64_t round_id,
-                      const uint8_t nonce[SEAL_NONCE_BYTES])
+                      const uint8_t *kat_nonce)
 {
+	uint8_t nonce[SEAL_NONCE_BYTES];
 	struct seal_peer *p;
 	const uint8_t *key;
 	uint8_t flags = 0;
@@ -310,6 +314,17 @@ static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
 		ctx->tx_reserved = next;
 	}
 	counter = ctx->tx_next++;
+	/*
+	 * A fresh random prefix per context and a counter that never repeats
+	 * within it: (key, nonce) never repeats, even if a restored backup
+	 * made counters repeat across runs, and no syscall per frame.
+	 */
+	if (kat_nonce != NULL) {
+		memcpy(nonce, kat_nonce, SEAL_NONCE_BYTES);
+	} else {
+		memcpy(nonce, ctx->nonce_prefix, sizeof(ctx->nonce_prefix));
+		put_be64(nonce + sizeof(ctx->nonce_prefix), counter);
+	}
 	key = p->tx;
 	if (round_id != 0 && p->round_id == round_id) {
 		key = p->round_tx;
@@ -327,10 +342,7 @@ static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
 int seal_frame(struct seal_ctx *ctx, uint8_t *frame, size_t len, const uint8_t peer[SEAL_KEY_BYTES],
                uint8_t type, uint64_t round_id)
 {
-	uint8_t nonce[SEAL_NONCE_BYTES];
-
-	randombytes_buf(nonce, sizeof(nonce));
-	return frame_seal(ctx, frame, len, peer, type, round_id, nonce);
+	return frame_seal(ctx, frame, len, peer, type, round_id, NULL);
 }
 
 int seal_frame_kat(struct seal_ctx *ctx, uint8_t *frame, size_t len,

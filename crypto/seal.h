@@ -14,7 +14,7 @@
  *    40  32  recipient's identity public key (Ed25519)
  *    72   8  round id (big-endian; 0 outside rounds)
  *    80   8  counter (big-endian; per sender, strictly increasing, >= 1)
- *    88  24  nonce (random)
+ *    88  24  nonce (random per-context prefix || counter)
  *   112   n  ciphertext of the message body
  *   +n   16  Poly1305 tag
  *
@@ -27,9 +27,12 @@
  * forward secret once seal_round_clear() and the caller wiped the ephemeral
  * secrets. docs/protocol.md has the derivations byte by byte.
  *
- * The nonce is random although counters are unique: if state were ever
- * restored from a backup, counters could repeat and the frames would be
- * refused as replays, but the (key, nonce) pair would still never repeat.
+ * The nonce is a random 16-byte prefix drawn when the context is created,
+ * then the counter: unique within a context because counters are, and
+ * across contexts because prefixes are random. So even if state were ever
+ * restored from a backup and counters repeated (those frames would be
+ * refused as replays), no (key, nonce) pair would repeat. Receivers treat
+ * the nonce as opaque.
  *
  * Every refused frame is counted by reason (struct seal_stats). Not here:
  * the message bodies (protocol/), sockets (node/transport.h). A seal_ctx is

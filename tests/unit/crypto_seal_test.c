@@ -530,6 +530,33 @@ static void test_round_keys(void **state)
 	pair_fini(&p);
 }
 
+/* Nonces: a random prefix per context, then the counter; never repeated. */
+static void test_nonces(void **state)
+{
+	struct pair p;
+	struct seal_ctx *again;
+	struct seal_header h1, h2, h3;
+	uint8_t f1[SEAL_OVERHEAD], f2[SEAL_OVERHEAD], f3[SEAL_OVERHEAD];
+	(void)state;
+	pair_init(&p, NULL, NULL);
+	assert_int_equal(seal_ctx_alloc(&again, p.a, NULL), 0);
+	assert_int_equal(seal_peer_add(again, p.b->sign_pk), 0);
+	assert_int_equal(seal_frame(p.ca, f1, sizeof(f1), p.b->sign_pk, 11, 0), 0);
+	assert_int_equal(seal_frame(p.ca, f2, sizeof(f2), p.b->sign_pk, 11, 0), 0);
+	assert_int_equal(seal_frame(again, f3, sizeof(f3), p.b->sign_pk, 11, 0), 0);
+	assert_int_equal(seal_header_parse(&h1, f1, sizeof(f1)), 0);
+	assert_int_equal(seal_header_parse(&h2, f2, sizeof(f2)), 0);
+	assert_int_equal(seal_header_parse(&h3, f3, sizeof(f3)), 0);
+	/* Same context: same prefix, the counter at the end. */
+	assert_memory_equal(h1.nonce, h2.nonce, 16);
+	assert_true(h1.counter == 1 && h2.counter == 2 && h1.nonce[23] == 1 && h2.nonce[23] == 2);
+	/* A restarted context with the same counter: a different nonce. */
+	assert_true(h3.counter == 1);
+	assert_memory_not_equal(h1.nonce, h3.nonce, 16);
+	seal_ctx_free(again);
+	pair_fini(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +569,7 @@ int main(void)
 	        cmocka_unit_test(test_restart),
 	        cmocka_unit_test(test_rx_sync),
 	        cmocka_unit_test(test_round_keys),
+	        cmocka_unit_test(test_nonces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
