@@ -35,6 +35,7 @@
 #define DEFAULT_QUEUE_FRAMES     256
 #define DEFAULT_QUEUE_BYTES      ((size_t)256 << 20)
 #define DEFAULT_RECV_BATCH       16
+#define RECV_BUDGET_BYTES        ((size_t)1 << 20) /* per wake-up; one large frame still passes */
 #define MAX_DELAYED              256
 #define NAME_MAX_LEN             32
 #define URL_MAX_LEN              256
@@ -438,8 +439,13 @@ static void recv_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 
-	/* Bounded per wake-up so sends and timers get their turn. */
-	for (unsigned i = 0; i < t->recv_batch; i++) {
+	/*
+	 * Bounded per wake-up, in frames and in bytes, so that sends and
+	 * timers get their turn between large frames (RECVFD stays readable,
+	 * the loop comes straight back for the rest).
+	 */
+	size_t bytes = 0;
+	for (unsigned i = 0; i < t->recv_batch && bytes < RECV_BUDGET_BYTES; i++) {
 		nng_msg *nm = NULL;
 		int rv = nng_recvmsg(t->pull, &nm, NNG_FLAG_NONBLOCK);
 		if (rv == NNG_EAGAIN)
@@ -448,6 +454,7 @@ static void recv_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_warnx("transport: receive failed: %s", nng_strerror(rv));
 			break;
 		}
+		bytes += nng_msg_len(nm);
 		frame_deliver(t, nm);
 		nng_msg_free(nm);
 	}
