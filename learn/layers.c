@@ -76,6 +76,18 @@ static void copy_row(float *y, const float *x, size_t n)
 		y[i] = x[i];
 }
 
+/* y[0..n) = v */
+static void fill(float *y, float v, size_t n)
+{
+	const f32x4 vv = {v, v, v, v};
+	size_t i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		memcpy(y + i, &vv, sizeof(vv));
+	for (; i < n; i++)
+		y[i] = v;
+}
+
 /* sum of x[0..n) (four partial sums: the order differs from a plain loop) */
 static float sum_of(const float *x, size_t n)
 {
@@ -197,11 +209,8 @@ void conv_forward(float *y, float *cols, const float *x, const float *w, const f
 	const int bc = conv_chunk(B, C, H, W, K);
 
 	/* Start from the bias and let sgemm add to it (beta = 1). */
-	for (int o = 0; o < OC; o++) {
-		float *row = y + (size_t)o * N;
-		for (int n = 0; n < N; n++)
-			row[n] = b[o];
-	}
+	for (int o = 0; o < OC; o++)
+		fill(y + (size_t)o * N, b[o], (size_t)N);
 	for (int b0 = 0; b0 < B; b0 += bc) {
 		int n = MIN(bc, B - b0);
 		im2col(cols, x, B, b0, n, C, H, W, K);
