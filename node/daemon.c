@@ -110,6 +110,8 @@ struct node {
 	uint64_t apply_posted;   /* seq of the last worker_apply */
 	uint64_t eval_at_round;  /* rounds_completed when we last evaluated */
 	double last_peer_seen;
+	double last_eval;   /* monotonic time of the last evaluation */
+	double eval_epochs; /* epochs trained at the last evaluation */
 	double last_alone_log;
 	bool stopping;
 	int exit_code;
@@ -712,6 +714,13 @@ static void schedule_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	worker_grant(n->worker, MAX(steps, 1), 2 * MAX(steps, 1));
 	if (n->cur.r == NULL)
 		initiate(n);
+	/* Without rounds (no reachable peers) still evaluate now and then. */
+	if (n->test_ds != NULL && n->ps.epochs > n->eval_epochs &&
+	    util_now() - n->last_eval > 4.0 * n->cfg.gossip.eval_every * n->cfg.gossip.interval) {
+		n->last_eval = util_now();
+		n->eval_epochs = n->ps.epochs;
+		worker_evaluate(n->worker);
+	}
 	if (util_now() - n->last_peer_seen > 6 * n->cfg.gossip.interval + 30 &&
 	    util_now() - n->last_alone_log > 60) {
 		log_warnx("no peer has been heard from in %.0fs: training locally until one is "
@@ -803,6 +812,7 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 						  learn_strerror(ev[i].rc));
 				break;
 			case WORKER_EV_EVALUATED:
+				n->last_eval = util_now();
 				if (ev[i].rc == 0) {
 					n->st.accuracy = ev[i].accuracy;
 					n->st.loss = ev[i].loss;
@@ -1124,6 +1134,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (n->test_ds != NULL)
 		worker_evaluate(n->worker);
+	n->last_eval = util_now();
 	schedule_next(n);
 	ev_run(n->loop, 0);
 

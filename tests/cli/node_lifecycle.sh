@@ -1,0 +1,86 @@
+#!/bin/sh
+# node_lifecycle.sh: one node whose peers are all unreachable keeps
+# training locally and says so; `sotto status` and /metrics answer; SIGTERM
+# stops it at a safe point with a checkpoint; a restart resumes from it,
+# also after kill -9; a second daemon on the same DataDir is refused.
+set -eu
+SOTTO=$1
+SRC=$2
+T=$(mktemp -d /tmp/sotto-life-XXXXXX)
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; cat "$T/node.log" >&2 2>/dev/null || true; exit 1; }
+# Wait until `sotto status` shows "KEY" with a value satisfying the awk test.
+wait_status() {
+	i=0
+	while [ $i -lt 300 ]; do
+		if "$SOTTO" status -c "$T/a/a.conf" 2>/dev/null | awk -v k="$1" "\$1==k && ($2){f=1} END{exit !f}"; then
+			return 0
+		fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+	fail "status never showed $1 with $2"
+}
+
+"$SOTTO" data split "$SRC/data/mnist-test.sdat.gz" "$T/shard" --nodes 4 --seed 3 >/dev/null
+cat >"$T/tpl.ini" <<TPL
+[Model]
+Type = logreg
+[Training]
+Dataset = ../shard-0.sdat.gz
+TestSet = ../shard-1.sdat.gz
+LocalEpochs = 1
+Epochs = 100000
+[Gossip]
+GroupSize = 3
+Interval = 0.2
+EvalEvery = 1
+TPL
+"$SOTTO" init -o "$T" -t "$T/tpl.ini" a=ipc://$T/a.sock b=ipc://$T/b.sock c=ipc://$T/c.sock >/dev/null
+port=$((30000 + $$ % 20000))
+echo "MetricsListen = 127.0.0.1:$port" >"$T/metrics.line"
+sed -i "/^DataDir/r $T/metrics.line" "$T/a/a.conf"
+"$SOTTO" check -c "$T/a/a.conf" >/dev/null || fail "config"
+
+(cd "$T/a" && exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1 &
+pid=$!
+wait_status epochs_trained '$2 >= 2'
+wait_status accuracy '$2 != "-"'
+wait_status state '$2 == "idle"'
+"$SOTTO" status -c "$T/a/a.conf" | grep -q "^peer b seen never" || fail "peer b listed as seen"
+if "$SOTTO" run -c "$T/a/a.conf" >"$T/second.log" 2>&1; then fail "a second daemon started"; fi
+grep -q "another sotto run uses" "$T/second.log" || fail "no message for the second daemon"
+"$SOTTO" status -c "$T/a/a.conf" --metrics | grep -q '^sotto_rounds_completed_total{node="a"} 0' ||
+	fail "status --metrics"
+/usr/bin/python3 -c "
+import sys, urllib.request
+body = urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode()
+sys.exit(0 if 'sotto_epochs_trained{node=\"a\"}' in body else 1)" || fail "GET /metrics"
+kill -TERM "$pid"
+wait "$pid" || fail "SIGTERM exit status $?"
+pid=""
+grep -q "checkpoint written" "$T/node.log" || fail "no checkpoint at SIGTERM"
+[ -f "$T/a/state/checkpoint" ] || fail "checkpoint file missing"
+! ls "$T/a/state/" | grep -q "\.tmp\." || fail "temporary file left behind"
+
+(cd "$T/a" && exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1 &
+pid=$!
+wait_status restarts '$2 == 1'
+grep -q "resumed from" "$T/node.log" || fail "restart did not resume"
+wait_status epochs_trained '$2 >= 4'
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+(cd "$T/a" && exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1 &
+pid=$!
+wait_status restarts '$2 >= 1'
+grep -q "resumed from" "$T/node.log" || fail "no resume after kill -9"
+grep -q "training locally" "$T/node.log" || true
+kill -TERM "$pid"
+wait "$pid" || fail "exit status after kill -9 restart"
+pid=""
+echo "node_lifecycle: alone, status, metrics, SIGTERM, resume, kill -9, lock: OK"
