@@ -168,7 +168,10 @@ int partition_make(struct partition *out, const struct dataset *ds, enum partiti
 					}
 					sum += prop[s];
 				}
-				if (!(sum > 0.0)) { /* all gammas underflowed: one shard takes it */
+				if (!(sum > 0.0) && kind == PARTITION_CLASSES)
+					continue; /* no shard holds this class: left out */
+				if (!(sum > 0.0)) {
+					/* all gammas underflowed: one shard takes the class */
 					prop[rng_below(&r, N)] = 1.0;
 					sum = 1.0;
 				}

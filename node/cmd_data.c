@@ -265,6 +265,10 @@ static int data_split(int argc, char **argv)
 		printf(", %lld classes per node", (long long)cpn);
 	printf(", seed %lld)\n", (long long)seed);
 	partition_print(stdout, &part, ds);
+	if (part.start[part.n_shards] < ds->rows)
+		printf("note: %u rows of classes that no shard holds were left out (nodes x "
+		       "classes-per-node < %u classes)\n",
+		       ds->rows - part.start[part.n_shards], ds->classes);
 	for (uint32_t s = 0; s < part.n_shards; s++) {
 		struct dataset *shard = NULL;
 		char path[4096];

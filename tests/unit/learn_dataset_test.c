@@ -406,6 +406,18 @@ static void test_partition(void **state)
 		assert_int_equal(k, 2);
 	}
 	partition_fini(&a);
+	/* Fewer slots than classes: each shard still has exactly c, the rest is left out. */
+	assert_int_equal(partition_make(&a, ds, PARTITION_CLASSES, 3, 0, 2, 9), 0);
+	assert_int_equal(check_disjoint(&a, ds), 600);
+	for (uint32_t s = 0; s < 3; s++) {
+		uint32_t h[10] = {0}, k = 0;
+		for (uint32_t i = a.start[s]; i < a.start[s + 1]; i++)
+			h[ds->labels[a.idx[i]]]++;
+		for (int c = 0; c < 10; c++)
+			k += h[c] > 0;
+		assert_int_equal(k, 2);
+	}
+	partition_fini(&a);
 	/* More shards than classes: classes are shared, split evenly. */
 	assert_int_equal(partition_make(&a, ds, PARTITION_CLASSES, 20, 0, 1, 9), 0);
 	assert_int_equal(check_disjoint(&a, ds), 1000);
