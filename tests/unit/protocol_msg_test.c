@@ -134,6 +134,12 @@ static void sample(struct msg *m, enum msg_type type)
 		m->u.status.rounds_aborted = 1;
 		m->u.status.uptime_s = 3600;
 		break;
+	case MSG_CHECKED:
+		m->u.ack.index = 2;
+		break;
+	case MSG_COMMIT:
+		m->u.ack.index = 0;
+		break;
 	}
 }
 
@@ -264,6 +270,10 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 	case MSG_STATUS:
 		assert_memory_equal(&a->u.status, &b->u.status, sizeof(a->u.status));
 		break;
+	case MSG_CHECKED:
+	case MSG_COMMIT:
+		assert_int_equal(a->u.ack.index, b->u.ack.index);
+		break;
 	}
 }
 
@@ -362,7 +372,7 @@ static void test_version_and_type(void **state)
 	msgpack_pack_uint64(&h.pk, 1);
 	msgpack_pack_uint64(&h.pk, 1);
 	assert_int_equal(hand_decode(&h), MSG_ETYPE);
-	hand_begin(&h, 6, MSG_VERSION, 13);
+	hand_begin(&h, 6, MSG_VERSION, MSG_TYPE_MAX + 1);
 	msgpack_pack_uint64(&h.pk, 1);
 	msgpack_pack_uint64(&h.pk, 1);
 	assert_int_equal(hand_decode(&h), MSG_ETYPE);
