@@ -13,6 +13,8 @@
  *   cnn     conv1.weight (C1, C, 5, 5) conv1.bias (C1), ReLU, maxpool 2x2,
  *           conv2.weight (C2, C1, 5, 5) conv2.bias (C2), ReLU, maxpool 2x2,
  *           fc.weight (classes, C2*P*P) fc.bias (classes)
+ *           (the CNN computes ReLU after each pooling: the same values and
+ *           gradients, as max-pooling commutes with a monotonic function)
  *
  * Loss: softmax cross-entropy, mean over the batch. Initialisation is
  * PyTorch's default (uniform in +-1/sqrt(fan_in) for weights and biases)
