@@ -56,7 +56,7 @@ enum key_type {
 
 static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
 static const char *const optimizer_names[] = {"sgd", "adam", NULL};
-static const char *const codec_names[] = {"fixed", "float32", NULL};
+static const char *const codec_names[] = {"fixed", "float32", "modular", NULL};
 static const char *const loglevel_names[] = {"debug", "info", "warn", "error", NULL};
 
 struct key_spec {
@@ -141,9 +141,15 @@ static const struct key_spec key_specs[] = {
 	{SEC_GOSSIP, "RoundTimeout", K_DOUBLE, CFG(gossip.round_timeout), 0.5, 3600, NULL, "30",
 	 false, "0.5..3600 seconds", "Deadline of each phase of a round.", NOLINE},
 	{SEC_GOSSIP, "Codec", K_ENUM, CFG(gossip.codec), 0, 0, codec_names, "fixed", false,
-	 "fixed, float32", "Update encoding on the wire.", NOLINE},
+	 "fixed, float32, modular", "Update encoding on the wire (docs/codec.md).", NOLINE},
 	{SEC_GOSSIP, "Bits", K_INT, CFG(gossip.bits), 2, 32, NULL, "8", false, "2..32",
-	 "Bits per value of the fixed-point codec.", NOLINE},
+	 "Bits per value of the fixed-point codec (and of modular warm-up rounds).", NOLINE},
+	{SEC_GOSSIP, "Width", K_INT, CFG(gossip.width), 1, 16, NULL, "4", false, "1..16",
+	 "Modular codec: ring width, the bits per value on the wire.", NOLINE},
+	{SEC_GOSSIP, "Keep", K_DOUBLE, CFG(gossip.keep), 0.001, 1, NULL, "1", false, "0.001..1",
+	 "Fraction of the coordinates averaged per round (a public random subset).", NOLINE},
+	{SEC_GOSSIP, "WarmupRounds", K_INT, CFG(gossip.warmup_rounds), 0, 1000000, NULL, "4",
+	 false, "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
 	{SEC_GOSSIP, "Rounds", K_INT, CFG(gossip.rounds), 0, 100000000, NULL, "0", false,
 	 "0..10^8", "Stop after this many completed rounds; 0: run until stopped.", NOLINE},
 	{SEC_GOSSIP, "EvalEvery", K_INT, CFG(gossip.eval_every), 1, 100000, NULL, "5", false,

@@ -31,7 +31,7 @@
 
 enum config_model_type { CONFIG_MODEL_LOGREG, CONFIG_MODEL_MLP, CONFIG_MODEL_CNN };
 enum config_optimizer { CONFIG_OPT_SGD, CONFIG_OPT_ADAM };
-enum config_codec { CONFIG_CODEC_FIXED, CONFIG_CODEC_FLOAT32 };
+enum config_codec { CONFIG_CODEC_FIXED, CONFIG_CODEC_FLOAT32, CONFIG_CODEC_MODULAR };
 
 struct config_peer {
 	char name[CONFIG_NAME_MAX + 1];
@@ -92,6 +92,9 @@ struct config {
 		double round_timeout;
 		enum config_codec codec;
 		int bits;
+		int width;	    /* modular: ring width (wire bits per value) */
+		double keep;	    /* fraction of coordinates averaged per round */
+		int warmup_rounds;  /* modular: exact rounds before going modular */
 		int rounds; /* 0: run until stopped */
 		int eval_every;
 		int line_group_size;

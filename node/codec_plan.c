@@ -1,11 +1,22 @@
 /*
- * codec_plan.c: public codec parameters for a round.
+ * codec_plan.c: public codec parameters for a round (see codec_plan.h).
  *
- * Today: one exact fixed-point segment per layer tensor, [Gossip] Bits of
- * value (Codec = float32: as many bits as a 32-bit ring allows), a clip of
- * twice the initiator's largest |rho x| in the layer rounded up to a power
- * of two (that is all it reveals), and the push-sum weight as one more
- * exact segment.
+ * Exact codecs (fixed, float32): one exact segment per layer tensor, a clip
+ * of twice the initiator's largest |rho x| in the layer rounded up to a
+ * power of two (that is all it reveals), [Gossip] Bits of value (float32: as
+ * many as a 32-bit ring allows).
+ *
+ * Modular codec: the same segments in a ring of Width bits. A member
+ * decodes the sum S (in levels) as the representative nearest its own
+ * prediction P = sum(rho) * x_me / quantum, which is right while
+ * |S - P| < 2^(Width-1). |S - P| = sum(rho) |average - x_me| / quantum, so
+ * the quantum is set from the spread |average - x_me| this node saw in its
+ * last decodes (codec_stats.max_dev), aiming at CODEC_PLAN_USE of half the
+ * ring. The quantum is what it reveals beyond the exact codec's clip: a
+ * power of two near the spread of groups this node took part in. Value bits
+ * are only what the clip needs (they never go on the wire). Every round
+ * carries the checksum, so a member whose decode wrapped knows it and the
+ * round is not applied by anyone (node/round.c).
  */
 #include "node/codec_plan.h"
 
@@ -16,10 +27,35 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdbool.h>
+#include <string.h>
 
-int codec_plan_make(struct codec_params *cp, const struct model *m, const float *x, double rho,
-		    uint8_t k, const struct config *cfg)
+void codec_plan_init(struct codec_plan *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+}
+
+/* Power-of-two clip above twice the largest |rho x| of segment s. */
+static float clip_of(const struct model *m, size_t s, const float *x, double rho)
+{
+	float mx = 0;
+
+	for (size_t i = 0; i < m->segs[s].length; i++)
+		mx = MAX(mx, fabsf(x[m->segs[s].offset + i]));
+	mx = MAX(mx * (float)rho * 2.0f, 1e-3f);
+	return exp2f(ceilf(log2f(mx)));
+}
+
+static bool modular_ready(const struct codec_plan *pl, const struct model *m,
+                          const struct config *cfg)
+{
+	return cfg->gossip.codec == CONFIG_CODEC_MODULAR && pl != NULL && pl->n_segs == m->n_segs &&
+	       pl->observed >= (uint64_t)cfg->gossip.warmup_rounds && pl->observed > 0;
+}
+
+int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const struct model *m,
+                    const float *x, double rho, uint8_t k, const struct config *cfg)
 {
 	uint32_t lengths[MODEL_MAX_SEGMENTS];
 	float clips[MODEL_MAX_SEGMENTS];
@@ -27,23 +63,84 @@ int codec_plan_make(struct codec_params *cp, const struct model *m, const float 
 	unsigned bits;
 	int rc;
 
-	if (m->n_segs > MODEL_MAX_SEGMENTS || extra >= 30)
+	if (m->n_segs > MODEL_MAX_SEGMENTS || m->n_segs < 1 || extra >= 30)
 		return -EINVAL;
-	bits = cfg->gossip.codec == CONFIG_CODEC_FLOAT32 ? 32 - extra
-							 : (unsigned)cfg->gossip.bits;
+	bits = cfg->gossip.codec == CONFIG_CODEC_FLOAT32 ? 32 - extra : (unsigned)cfg->gossip.bits;
 	bits = MIN(bits, MIN(31u, 32 - extra));
 	for (size_t s = 0; s < m->n_segs; s++) {
-		float mx = 0;
-		for (size_t i = 0; i < m->segs[s].length; i++)
-			mx = MAX(mx, fabsf(x[m->segs[s].offset + i]));
-		mx = MAX(mx * (float)rho * 2.0f, 1e-3f);
-		clips[s] = exp2f(ceilf(log2f(mx)));
+		clips[s] = clip_of(m, s, x, rho);
 		lengths[s] = (uint32_t)m->segs[s].length;
 	}
 	rc = codec_params_init(cp, k, lengths, clips, m->n_segs, (uint8_t)bits);
 	if (rc == 0)
 		rc = codec_params_set_weight(cp, CODEC_PLAN_RHO_BITS, CODEC_PLAN_RHO_QUANTUM);
-	return rc;
+	if (rc != 0)
+		return rc;
+	if (cfg->gossip.keep < 1.0) {
+		cp->flags |= CODEC_F_SUBSAMPLE;
+		cp->keep_ppm = (uint32_t)MAX(1.0, floor(cfg->gossip.keep * CODEC_KEEP_ALL + 0.5));
+		randombytes_buf(&cp->sample_seed, sizeof(cp->sample_seed));
+	}
+	if (cfg->gossip.codec == CONFIG_CODEC_MODULAR) {
+		cp->flags |= CODEC_F_CHECK;
+		randombytes_buf(&cp->dither_seed, sizeof(cp->dither_seed));
+	}
+	if (modular_ready(pl, m, cfg)) {
+		/* The group's total weight is about k times ours (push-sum weights
+		 * converge to their mean). */
+		double wsum = (double)k * rho;
+		double half = ldexp(1.0, cfg->gossip.width - 1);
+
+		for (size_t s = 0; s < m->n_segs; s++) {
+			struct codec_segment *sg = &cp->seg[s];
+			double clip = (double)clips[s];
+			double q = (double)pl->dev[s] * wsum / (CODEC_PLAN_USE * half);
+			unsigned b = 2;
+
+			/* Never finer than 2^-20 of the clip (bits <= 22), rounded
+			 * to a power of two so the plan reveals little. */
+			q = MAX(q, clip * 0x1p-20);
+			q = exp2(ceil(log2(q)));
+			while (b < 31 && ldexp(1.0, (int)b - 1) - 1 < clip / q)
+				b++;
+			sg->bits = (uint8_t)b;
+			sg->quantum = (float)q;
+			sg->mode = CODEC_SEG_MODULAR;
+			sg->width = (uint8_t)cfg->gossip.width;
+		}
+	}
+	return codec_params_check(cp);
+}
+
+void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
+                        const struct codec_stats *st, bool wrapped)
+{
+	if (pl == NULL || cp->nseg > MODEL_MAX_SEGMENTS)
+		return;
+	if (pl->n_segs != cp->nseg) {
+		codec_plan_init(pl);
+		pl->n_segs = cp->nseg;
+	}
+	if (wrapped) {
+		/* Somebody's prediction was off by more than half the ring:
+		 * assume the spread was twice what we thought. */
+		pl->wraps++;
+		for (size_t s = 0; s < pl->n_segs; s++)
+			pl->dev[s] = pl->dev[s] > 0 ? 2 * pl->dev[s] : 0;
+		return;
+	}
+	if (st == NULL)
+		return;
+	for (size_t s = 0; s < pl->n_segs; s++) {
+		float obs = st->max_dev[s];
+
+		/* Up at once, down slowly. */
+		if (pl->observed == 0 || obs > pl->dev[s])
+			pl->dev[s] = obs;
+		else
+			pl->dev[s] = 0.8f * pl->dev[s] + 0.2f * obs;
+	}
+	pl->observed++;
 }
 
 bool codec_plan_fits(const struct codec_params *cp, const struct model *m)
@@ -51,7 +148,8 @@ bool codec_plan_fits(const struct codec_params *cp, const struct model *m)
 	if (cp->dim != m->n_params || cp->nseg != m->n_segs)
 		return false;
 	for (size_t s = 0; s < m->n_segs; s++) {
-		if (cp->seg[s].offset != m->segs[s].offset || cp->seg[s].length != m->segs[s].length)
+		if (cp->seg[s].offset != m->segs[s].offset ||
+		    cp->seg[s].length != m->segs[s].length)
 			return false;
 	}
 	return true;

@@ -1,8 +1,17 @@
 /*
  * codec_plan.h: how an initiator chooses the public codec parameters of a
- * round from its own model and the [Gossip] settings: per-layer clips,
- * value bits and ring widths, the push-sum weight segment. Everything
- * chosen here is sent in the INVITE and is public.
+ * round from its own model, what it learnt from earlier rounds, and the
+ * [Gossip] settings: per-layer quanta, value bits and ring widths, the
+ * shared subset, the push-sum weight and the checksum. Everything chosen
+ * here is sent in the INVITE and is public.
+ *
+ * Codec = fixed and float32: exact segments, one clip per layer (a power of
+ * two above twice the largest |rho x|). Codec = modular (docs/codec.md):
+ * after WarmupRounds exact rounds, each layer goes into a ring of Width bits
+ * decoded against the member's own model, with a quantum that tracks the
+ * spread between group members this node saw in earlier decodes, so the
+ * sum's distance to every member's prediction stays near a quarter of the
+ * ring; a wrap (caught by the checksum) doubles the spread estimate.
  *
  * Not here: the codec itself (protocol/codec.h), the round (node/round.h).
  */
@@ -12,20 +21,45 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "learn/model.h"
+
 struct codec_params;
+struct codec_stats;
 struct config;
-struct model;
 
 #define CODEC_PLAN_RHO_QUANTUM (1.0f / 4096.0f)
-#define CODEC_PLAN_RHO_BITS 20 /* rho up to (2^19 - 1) / 4096 = 128 */
+#define CODEC_PLAN_RHO_BITS    20 /* rho up to (2^19 - 1) / 4096 = 128 */
+/* Target of |sum - prediction| as a fraction of half the ring (modular). */
+#define CODEC_PLAN_USE 0.5
+
+/* What a node learnt from its decodes, for its next plans (caller's storage). */
+struct codec_plan {
+	uint32_t n_segs;
+	uint64_t observed;             /* decodes seen */
+	uint64_t wraps;                /* wraps reported (rounds not applied) */
+	float dev[MODEL_MAX_SEGMENTS]; /* per model segment: spread estimate, value units */
+};
+
+/* Starts with no observations (the first rounds are exact warm-up rounds). */
+void codec_plan_init(struct codec_plan *pl);
 
 /*
  * Fills cp for a round of k members from the initiator's parameters x
- * (m->n_params floats, laid out as m's segments), its push-sum weight rho
- * and the config. 0 or -EINVAL.
+ * (m->n_params floats, laid out as m's segments), its push-sum weight rho,
+ * what pl learnt (may be NULL: as if nothing yet) and the config.
+ * 0 or -EINVAL.
  */
-int codec_plan_make(struct codec_params *cp, const struct model *m, const float *x, double rho,
-		    uint8_t k, const struct config *cfg) __attribute__((warn_unused_result));
+int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const struct model *m,
+                    const float *x, double rho, uint8_t k, const struct config *cfg)
+        __attribute__((warn_unused_result));
+
+/*
+ * Records a decode of a round with params cp: st from codec_decode_sum with
+ * this node's reference (its max_dev), or wrapped = true when the round was
+ * not applied because some member's decode wrapped (st may then be NULL).
+ */
+void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
+                        const struct codec_stats *st, bool wrapped);
 
 /*
  * Whether an INVITE's codec describes exactly this node's model (same

@@ -107,6 +107,7 @@ struct node {
 	struct persist ps;
 
 	struct node_round cur;
+	struct codec_plan plan;  /* what this node's decodes taught its codec plans */
 	uint64_t apply_posted;   /* seq of the last worker_apply */
 	uint64_t eval_at_round;  /* rounds_completed when we last evaluated */
 	double last_peer_seen;
@@ -307,6 +308,8 @@ static void round_clear(struct node *n)
 	log_set_round(0);
 }
 
+static void initiate(struct node *n);
+
 static void round_finished(struct node *n)
 {
 	struct node_round *c = &n->cur;
@@ -333,6 +336,15 @@ static void round_finished(struct node *n)
 		n->ps.rounds_aborted++;
 		log_info("round aborted (%s) after %.2fs; model unchanged",
 			 msg_reason_name(round_abort_reason(c->r)), util_now() - c->started);
+		if (round_abort_reason(c->r) == MSG_REASON_WRAP) {
+			/* Plan wider from now on; an initiator redoes the round at once. */
+			bool redo = c->initiator && !n->stopping;
+			codec_plan_observe(&n->plan, round_codec(c->r), NULL, true);
+			round_clear(n);
+			if (redo)
+				initiate(n);
+			return;
+		}
 		round_clear(n);
 		return;
 	}
@@ -352,6 +364,7 @@ static void round_finished(struct node *n)
 		round_clear(n);
 		return;
 	}
+	codec_plan_observe(&n->plan, round_codec(c->r), round_decode_stats(c->r), false);
 	nc = round_counted(c->r, counted);
 	if (testhooks_verify() && round_result_ring(c->r) != NULL && c->cp != NULL) {
 		uint8_t keys[MSG_MAX_MEMBERS][32];
@@ -463,7 +476,7 @@ static void initiate(struct node *n)
 		cand[pick] = tmp;
 		memcpy(members[j], n->peers[cand[j - 1]].pk, 32);
 	}
-	rc = codec_plan_make(cp, worker_model(n->worker), x, n->ps.rho, k, &n->cfg);
+	rc = codec_plan_make(cp, &n->plan, worker_model(n->worker), x, n->ps.rho, k, &n->cfg);
 	if (rc != 0) {
 		log_warnx("cannot plan codec parameters: %s", strerror(-rc));
 		goto fail;

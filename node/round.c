@@ -31,8 +31,8 @@
 #define SHARE_WIRE_BYTES (1 + SHAMIR_SECRET_BYTES) /* x || y */
 #define LOCAL_QUEUE      8
 
-enum mphase { M_WAIT_KEYS, M_WAIT_SHARES, M_WAIT_UNMASK, M_WAIT_RESULT, M_END };
-enum iphase { I_ACCEPTS, I_SHARES, I_MASKED, I_UNMASK, I_END };
+enum mphase { M_WAIT_KEYS, M_WAIT_SHARES, M_WAIT_UNMASK, M_WAIT_RESULT, M_WAIT_COMMIT, M_END };
+enum iphase { I_ACCEPTS, I_SHARES, I_MASKED, I_UNMASK, I_CHECK, I_END };
 enum revealed { REV_NONE = 0, REV_SELF = 1, REV_PAIR = 2 };
 enum role { TO_MEMBER, TO_INITIATOR };
 
@@ -94,6 +94,8 @@ struct round {
 	bool ans_alive[MAXM]; /* the alive set of the request we answered */
 	uint8_t resp_shares[MAXM][SHARE_WIRE_BYTES];
 	uint8_t counted[MAXM], n_counted;
+	struct codec_stats st; /* of this member's decode of the RESULT */
+	bool decoded;
 
 	struct init_state *init; /* initiator only */
 
@@ -622,9 +624,13 @@ refuse:
 	member_abort(r, ob, MSG_REASON_REFUSED, "unmask request refused", true);
 }
 
-static void member_on_result(struct round *r, struct round_outbox *ob, const struct msg_result *res)
+static void member_on_result(struct round *r, struct round_outbox *ob, const struct msg_result *res,
+                             uint64_t now)
 {
 	bool counted[MAXM] = {false};
+	float *avg;
+	struct msg m;
+	int rc;
 
 	if (r->mphase != M_WAIT_RESULT)
 		return;
@@ -642,12 +648,48 @@ static void member_on_result(struct round *r, struct round_outbox *ob, const str
 		if (counted[u])
 			r->counted[r->n_counted++] = u;
 	}
-	r->mphase = M_END;
-	r->status = ROUND_DONE;
-	secrets_wipe(r);
+	secrets_wipe(r); /* every share this member will reveal is revealed */
+	/*
+	 * Decode now, against the snapshot, and verify (range and checksum):
+	 * nobody applies until every counted member said its decode is right.
+	 */
+	avg = malloc((size_t)r->cp.dim * sizeof(float));
+	if (avg == NULL) {
+		member_abort(r, ob, MSG_REASON_INTERNAL, "out of memory", true);
+		return;
+	}
+	memcpy(avg, r->snapshot, (size_t)r->cp.dim * sizeof(float));
+	memset(&r->st, 0, sizeof(r->st));
+	rc = codec_decode_sum(avg, NULL, &r->cp, r->result, r->n_counted, r->snapshot, &r->st);
+	free(avg);
+	if (rc == -ERANGE) {
+		log_info("round %016llx: member %u cannot decode the sum (wrapped, %llu checksum "
+		         "failures): nobody applies it",
+		         (unsigned long long)r->rid, r->me, (unsigned long long)r->st.check_failed);
+		member_abort(r, ob, MSG_REASON_WRAP, "decode wrapped", true);
+		return;
+	}
+	if (rc != 0) {
+		member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "RESULT does not decode", true);
+		return;
+	}
+	r->decoded = true;
+	msg_init(&m, r, MSG_CHECKED);
+	m.u.ack.index = r->me;
+	r->mphase = M_WAIT_COMMIT;
+	r->mdeadline = now + member_timeout(r);
+	member_send(r, ob, &m);
 	return;
 bad:
 	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad RESULT", true);
+}
+
+static void member_on_commit(struct round *r)
+{
+	if (r->mphase != M_WAIT_COMMIT)
+		return;
+	r->mphase = M_END;
+	r->status = ROUND_DONE;
 }
 
 static void member_abort(struct round *r, struct round_outbox *ob, enum msg_reason reason,
@@ -688,7 +730,10 @@ static void member_dispatch(struct round *r, struct round_outbox *ob, const stru
 		member_on_unmask(r, ob, &m->u.unmask_req, now);
 		break;
 	case MSG_RESULT:
-		member_on_result(r, ob, &m->u.result);
+		member_on_result(r, ob, &m->u.result, now);
+		break;
+	case MSG_COMMIT:
+		member_on_commit(r);
 		break;
 	case MSG_ABORT:
 		if (r->mphase != M_END && r->init == NULL)
@@ -911,7 +956,7 @@ static int init_unmask(struct round *r)
 	return rc;
 }
 
-static void init_end_unmask(struct round *r, struct round_outbox *ob)
+static void init_end_unmask(struct round *r, struct round_outbox *ob, uint64_t now)
 {
 	struct init_state *s = r->init;
 	struct msg m;
@@ -937,6 +982,27 @@ static void init_end_unmask(struct round *r, struct round_outbox *ob)
 	m.u.result.weight = 0;
 	m.u.result.sum.ptr = s->sum_packed;
 	m.u.result.sum.len = r->packed_len;
+	init_next_phase(r, I_CHECK, now);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (s->u3[v])
+			init_send(r, ob, v, &m);
+	}
+}
+
+/*
+ * Every counted member decoded the sum and verified it, or went silent (dead,
+ * or its message was lost: it applies nothing either way). A member whose
+ * decode wrapped sends ABORT instead, which aborts the round for everyone
+ * (init_dispatch), so no wrapped decode is ever applied and the others do not
+ * apply without it. COMMIT: apply.
+ */
+static void init_end_check(struct round *r, struct round_outbox *ob)
+{
+	struct init_state *s = r->init;
+	struct msg m;
+
+	msg_init(&m, r, MSG_COMMIT);
+	m.u.ack.index = 0;
 	s->phase = I_END;
 	for (uint8_t v = 0; v < r->k; v++) {
 		if (s->u3[v])
@@ -966,6 +1032,7 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		expect = s->u2;
 		break;
 	case I_UNMASK:
+	case I_CHECK:
 		expect = s->u3;
 		break;
 	case I_END:
@@ -988,7 +1055,10 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		init_end_masked(r, ob, now);
 		break;
 	case I_UNMASK:
-		init_end_unmask(r, ob);
+		init_end_unmask(r, ob, now);
+		break;
+	case I_CHECK:
+		init_end_check(r, ob);
 		break;
 	case I_END:
 		break;
@@ -1088,11 +1158,21 @@ static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from
 	case MSG_UNMASK_RESP:
 		init_on_unmask_resp(r, from, &m->u.unmask_resp);
 		break;
+	case MSG_CHECKED:
+		if (s->phase == I_CHECK && s->u3[from] && m->u.ack.index == from)
+			s->in[from] = true;
+		break;
 	case MSG_ABORT:
-		/* A counted member that gives up would not apply the result:
-		 * then nobody may. Earlier, it is just a dropout. */
-		if (s->phase == I_UNMASK && s->u3[from]) {
-			init_abort(r, ob, MSG_REASON_TOO_FEW, "a counted member aborted");
+		/* A counted member that gives up (or whose decode wrapped) would
+		 * not apply the result: then nobody may. Earlier, it is just a
+		 * dropout. */
+		if ((s->phase == I_UNMASK || s->phase == I_CHECK) && s->u3[from]) {
+			init_abort(r, ob,
+			           m->u.abort.reason == MSG_REASON_WRAP ? MSG_REASON_WRAP
+			                                                : MSG_REASON_TOO_FEW,
+			           m->u.abort.reason == MSG_REASON_WRAP
+			                   ? "a member's decode wrapped"
+			                   : "a counted member aborted");
 			return;
 		}
 		s->gone[from] = true;
@@ -1300,6 +1380,16 @@ uint32_t round_attempt(const struct round *r)
 bool round_is_initiator(const struct round *r)
 {
 	return r->init != NULL;
+}
+
+const struct codec_params *round_codec(const struct round *r)
+{
+	return &r->cp;
+}
+
+const struct codec_stats *round_decode_stats(const struct round *r)
+{
+	return r->decoded ? &r->st : NULL;
 }
 
 int round_result(const struct round *r, float *avg, float *rho_sum, uint32_t *members)

@@ -14,7 +14,17 @@
  *   SHARES  -> MASKED (encode, + self mask, +- pairwise masks, packed)
  *   UNMASK  -> UNMASK (self-mask shares of alive members, mask-key shares of
  *                      dropped ones, never both for one member)
- *   RESULT  -> applied by every counted member; ABORT -> nobody applies
+ *   RESULT  -> CHECKED (the member decoded the sum against its own model
+ *              and the codec's range and checksum verified it) or ABORT
+ *              (reason "wrap": its decode wrapped)
+ *   COMMIT  -> applied by every counted member; ABORT -> nobody applies
+ *
+ * All or nothing with modular codecs: each member decodes against its own
+ * reference, so one member's decode may wrap while the others' do not. The
+ * initiator sends COMMIT only once every counted member sent CHECKED (or
+ * went silent until the deadline: dead, it applies nothing); one ABORT
+ * aborts the round for everyone. So a wrapped decode is applied by nobody,
+ * and nobody applies a round that a live counted member refused.
  *
  * Each initiator phase ends when everyone expected answered or at its
  * deadline (phase_timeout_ms); whoever did not answer is dropped, and below
@@ -133,6 +143,15 @@ uint64_t round_next_deadline(const struct round *r);
 uint64_t round_id(const struct round *r);
 uint32_t round_attempt(const struct round *r);
 bool round_is_initiator(const struct round *r);
+
+/* The codec parameters of the round. */
+const struct codec_params *round_codec(const struct round *r);
+/*
+ * Statistics of this member's decode of the RESULT (spread against its own
+ * model, per segment), once it decoded and verified it; NULL before, or if
+ * the decode failed.
+ */
+const struct codec_stats *round_decode_stats(const struct round *r);
 
 /*
  * The result of a ROUND_DONE round: the average on the codec's kept

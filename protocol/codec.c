@@ -69,6 +69,7 @@ static void codec_rng_public(struct codec_rng *rng, uint64_t seed, uint64_t purp
 
 #define PURPOSE_SUBSET 1u
 #define PURPOSE_DITHER 2u
+#define PURPOSE_CHECK  3u
 
 /* --- params ------------------------------------------------------------- */
 
@@ -204,13 +205,17 @@ static uint32_t seg_kept(const struct codec_params *p, const struct codec_segmen
 
 size_t codec_ring_nseg(const struct codec_params *p)
 {
-	return p->nseg + ((p->flags & CODEC_F_WEIGHT) ? 1u : 0u);
+	return p->nseg + ((p->flags & CODEC_F_WEIGHT) ? 1u : 0u) +
+	       ((p->flags & CODEC_F_CHECK) ? 1u : 0u);
 }
 
 void codec_ring_segment(const struct codec_params *p, size_t i, uint32_t *len, uint32_t *width)
 {
 	SOTTO_ASSERT(i < codec_ring_nseg(p));
-	if (i == p->nseg) {
+	if ((p->flags & CODEC_F_CHECK) && i == codec_ring_nseg(p) - 1) {
+		*len = CODEC_CHECK_LEN;
+		*width = 32;
+	} else if (i == p->nseg) {
 		*len = 1;
 		*width = p->weight_width;
 	} else {
@@ -318,6 +323,33 @@ static int64_t signed_of(uint32_t v, uint32_t width)
 	return (int64_t)v;
 }
 
+/*
+ * The checksum: c[t] = sum_i a_t,i q_i mod 2^32 over every kept value
+ * coordinate in ring order, q_i the signed integer level, a_t,i the two
+ * halves of one public 64-bit draw per coordinate (keyed by both seeds, so
+ * each round gets fresh coefficients). Linear, so the ring sum of members'
+ * checksums is the checksum of the true integer sums.
+ */
+struct check {
+	struct codec_rng rng;
+	uint32_t c[CODEC_CHECK_LEN];
+};
+
+static void check_init(struct check *ck, const struct codec_params *p)
+{
+	codec_rng_public(&ck->rng, p->sample_seed ^ rotl(p->dither_seed, 17), PURPOSE_CHECK, 0);
+	memset(ck->c, 0, sizeof(ck->c));
+}
+
+static inline void check_add(struct check *ck, int64_t q)
+{
+	uint64_t a = codec_rng_next(&ck->rng);
+	uint32_t v = (uint32_t)(uint64_t)q;
+
+	ck->c[0] += (uint32_t)a * v;
+	ck->c[1] += (uint32_t)(a >> 32) * v;
+}
+
 int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
                  struct codec_rng *rng, struct codec_stats *st, float *rho_used)
 {
@@ -326,6 +358,8 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 	size_t n = 0;
 	uint64_t clipped = 0;
 	bool dither = (p->flags & CODEC_F_SHARED_DITHER) != 0;
+	bool checked = (p->flags & CODEC_F_CHECK) != 0;
+	struct check ck;
 
 	if (codec_params_check(p) != 0 || x == NULL || ring == NULL)
 		return -EINVAL;
@@ -353,6 +387,7 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 				return -EINVAL;
 		}
 	}
+	check_init(&ck, p);
 	for (size_t i = 0; i < p->nseg; i++) {
 		const struct codec_segment *s = &p->seg[i];
 		double lmax = level_max(s->bits);
@@ -380,10 +415,16 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 			u = dither ? codec_rng_uniform(&drng) : codec_rng_uniform(rng);
 			q = (int64_t)f + (u < y - f ? 1 : 0);
 			ring[n++] = ring_of(q, s->width);
+			if (checked)
+				check_add(&ck, q);
 		}
 	}
 	if (p->flags & CODEC_F_WEIGHT)
 		ring[n++] = ring_of(q_rho, p->weight_width);
+	if (checked) {
+		for (size_t t = 0; t < CODEC_CHECK_LEN; t++)
+			ring[n++] = ck.c[t];
+	}
 	if (st != NULL) {
 		st->values += n;
 		st->clipped += clipped;
@@ -478,6 +519,9 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 	double denom;
 	size_t n = 0;
 	uint64_t near = 0, values = 0;
+	bool checked = (p->flags & CODEC_F_CHECK) != 0;
+	float max_dev[CODEC_MAX_SEGMENTS], max_use[CODEC_MAX_SEGMENTS];
+	struct check ck;
 
 	if (codec_params_check(p) != 0 || out == NULL || ring_sum == NULL || members < 1 ||
 	    members > p->k)
@@ -489,7 +533,7 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 		}
 	}
 	if (p->flags & CODEC_F_WEIGHT) {
-		size_t wi = codec_ring_len(p) - 1;
+		size_t wi = codec_ring_len(p) - 1 - (checked ? CODEC_CHECK_LEN : 0);
 		int64_t sw = signed_of(ring_sum[wi], p->weight_width);
 
 		if (sw < 0 || sw > (int64_t)members * level_max(p->weight_bits))
@@ -502,10 +546,12 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 	} else {
 		denom = members;
 	}
+	check_init(&ck, p);
 	for (size_t i = 0; i < p->nseg; i++) {
 		const struct codec_segment *s = &p->seg[i];
 		int64_t bound = (int64_t)members * level_max(s->bits);
 		double half = ldexp(1.0, s->width - 1);
+		double dev = 0, use = 0;
 		struct subset ss;
 
 		subset_init(&ss, p, i);
@@ -516,6 +562,11 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 
 			if (s->mode == CODEC_SEG_EXACT) {
 				sum = signed_of(v, s->width);
+				if (reference != NULL && isfinite(reference[j])) {
+					double pr = (double)reference[j] * denom / s->quantum;
+
+					use = fmax(use, fabs((double)sum - pr) / half);
+				}
 			} else {
 				/* Predicted sum in levels, then the representative of
 				 * v mod 2^w nearest to it. */
@@ -529,17 +580,39 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 				d = signed_of(ring_of((int64_t)v - r, s->width), s->width);
 				if ((double)(d < 0 ? -d : d) > 0.75 * half)
 					near++;
+				use = fmax(use, fabs((double)d + (double)r - pred) / half);
 				sum = r + d;
 			}
 			if (sum > bound || sum < -bound)
 				return -ERANGE;
+			if (checked)
+				check_add(&ck, sum);
 			out[j] = (float)((double)sum * s->quantum / denom);
+			if (reference != NULL)
+				dev = fmax(dev, fabs((double)out[j] - (double)reference[j]));
 			values++;
+		}
+		max_dev[i] = (float)dev;
+		max_use[i] = (float)use;
+	}
+	if (checked) {
+		const uint32_t *c = ring_sum + codec_ring_len(p) - CODEC_CHECK_LEN;
+
+		for (size_t t = 0; t < CODEC_CHECK_LEN; t++) {
+			if (c[t] != ck.c[t]) {
+				if (st != NULL)
+					st->check_failed++;
+				return -ERANGE;
+			}
 		}
 	}
 	if (st != NULL) {
 		st->values += values;
 		st->near_wrap += near;
+		for (size_t i = 0; i < p->nseg; i++) {
+			st->max_dev[i] = fmaxf(st->max_dev[i], max_dev[i]);
+			st->max_use[i] = fmaxf(st->max_use[i], max_use[i]);
+		}
 	}
 	return 0;
 }

@@ -30,7 +30,13 @@
  *     exact segment; values are sent as rho * x, so the decoded average is
  *     sum(rho x) / sum(rho), i.e. sample-weighted;
  *   - shared dither: the rounding noise comes from a public per-round stream
- *     instead of the member's own RNG (same expectation, correlated errors).
+ *     instead of the member's own RNG (same expectation, correlated errors);
+ *   - checksum: CODEC_CHECK_LEN more ring elements of width 32 holding
+ *     sum_i a_i q_i mod 2^32 over the member's integer levels q_i, with public
+ *     pseudo-random coefficients a_i. Their ring sum is sum_i a_i S_i for the
+ *     true integer sums S_i, so a decode that picked a wrong representative
+ *     anywhere (a wrap) is caught with probability 1 - 2^-(64 - 2w). It
+ *     reveals nothing the sum does not (it is a function of the sum).
  *
  * Not here: masks (crypto/mask.h), the wire messages that carry packed
  * vectors (protocol/msg.h), choosing widths adaptively (the node does that).
@@ -65,7 +71,10 @@ enum codec_seg_mode {
 #define CODEC_F_SUBSAMPLE     0x1u /* keep keep_ppm of each segment, subset from sample_seed */
 #define CODEC_F_WEIGHT        0x2u /* one extra exact segment: the push-sum weight */
 #define CODEC_F_SHARED_DITHER 0x4u /* rounding noise from dither_seed (public) */
-#define CODEC_F_ALL           (CODEC_F_SUBSAMPLE | CODEC_F_WEIGHT | CODEC_F_SHARED_DITHER)
+#define CODEC_F_CHECK         0x8u /* CODEC_CHECK_LEN checksum elements: wrap detection */
+#define CODEC_F_ALL           (CODEC_F_SUBSAMPLE | CODEC_F_WEIGHT | CODEC_F_SHARED_DITHER | CODEC_F_CHECK)
+/* Ring elements (of width 32) of the checksum segment, last in the ring. */
+#define CODEC_CHECK_LEN 2
 
 struct codec_segment {
 	uint32_t offset; /* first coordinate in the full vector */
@@ -94,9 +103,18 @@ struct codec_params {
 
 /* What encode/decode saw; counters add up over calls (zero it yourself). */
 struct codec_stats {
-	uint64_t values;    /* values encoded or decoded */
-	uint64_t clipped;   /* encode: |x| beyond the clip, sent as +-clip */
-	uint64_t near_wrap; /* modular decode: |sum - reference| above 3/8 of the ring */
+	uint64_t values;       /* values encoded or decoded */
+	uint64_t clipped;      /* encode: |x| beyond the clip, sent as +-clip */
+	uint64_t near_wrap;    /* modular decode: |sum - reference| above 3/8 of the ring */
+	uint64_t check_failed; /* decode: the checksum disagreed (a wrap or a corrupt sum) */
+	/*
+	 * Decode with a reference: per segment, the largest |average - reference|
+	 * over the kept coordinates (value units) and the largest |sum - predicted
+	 * sum| as a fraction of half the ring (>= 1: that value wrapped). Maxima
+	 * over calls; written only by a decode that returned 0.
+	 */
+	float max_dev[CODEC_MAX_SEGMENTS];
+	float max_use[CODEC_MAX_SEGMENTS];
 };
 
 /*
@@ -134,7 +152,8 @@ int codec_params_check(const struct codec_params *p) __attribute__((warn_unused_
 /*
  * The ring layout of p (valid params only): ring segment i < p->nseg holds the
  * kept coordinates of p->seg[i]; with CODEC_F_WEIGHT, ring segment p->nseg is
- * the one weight element. Masks use exactly this layout.
+ * the one weight element; with CODEC_F_CHECK, the last ring segment is the
+ * CODEC_CHECK_LEN checksum elements (width 32). Masks use exactly this layout.
  */
 size_t codec_ring_nseg(const struct codec_params *p);
 void codec_ring_segment(const struct codec_params *p, size_t i, uint32_t *len, uint32_t *width);
@@ -193,10 +212,10 @@ void codec_ring_add(uint32_t *acc, const uint32_t *v, const struct codec_params 
  * segment decodes to the sum nearest members' predicted sum.
  *
  * Returns 0; -EINVAL (bad arguments, or a modular segment without a
- * reference); -ERANGE if an exact segment's sum is outside what `members`
- * inputs can produce (a corrupt or overflowed sum: never apply it); -EDOM if
- * the weight sum is zero. out is untouched on every error except -ERANGE in
- * a value segment, where it may be partly written.
+ * reference); -ERANGE if a decoded sum is outside what `members` inputs can
+ * produce, or (CODEC_F_CHECK) the checksum disagrees with the decoded sums:
+ * a wrap or a corrupt sum, never apply it; -EDOM if the weight sum is zero.
+ * out is untouched on every error except -ERANGE, where it may be written.
  */
 int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
                      const uint32_t *ring_sum, uint32_t members, const float *reference,

@@ -336,6 +336,7 @@ static const uint8_t body_len[MSG_TYPE_MAX + 1] = {
         [MSG_UNMASK_REQ] = N_COMMON + 2, [MSG_UNMASK_RESP] = N_COMMON + 2,
         [MSG_RESULT] = N_COMMON + 4,     [MSG_ABORT] = N_COMMON + 2,
         [MSG_PING] = N_COMMON + 2,       [MSG_STATUS] = N_COMMON + 6,
+        [MSG_CHECKED] = N_COMMON + 1,    [MSG_COMMIT] = N_COMMON + 1,
 };
 
 static int decode_fields(struct msg *m, const msgpack_object *f)
@@ -459,6 +460,10 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 	case MSG_PING:
 		GET_UINT(&f[0], UINT64_MAX, m->u.ping.seq);
 		GET_UINT(&f[1], UINT64_MAX, m->u.ping.time_ms);
+		return 0;
+	case MSG_CHECKED:
+	case MSG_COMMIT:
+		GET_UINT(&f[0], UINT8_MAX, m->u.ack.index);
 		return 0;
 	case MSG_STATUS: {
 		struct msg_status *v = &m->u.status;
@@ -666,7 +671,7 @@ int msg_validate(const struct msg *m)
 {
 	if (m->type < MSG_TYPE_MIN || m->type > MSG_TYPE_MAX)
 		return MSG_ETYPE;
-	if (m->type <= MSG_ABORT && m->round_id == 0)
+	if (MSG_TYPE_IN_ROUND(m->type) && m->round_id == 0)
 		return MSG_EINVALID;
 	switch (m->type) {
 	case MSG_INVITE:
@@ -738,6 +743,9 @@ int msg_validate(const struct msg *m)
 	case MSG_PING:
 	case MSG_STATUS:
 		return 0;
+	case MSG_CHECKED:
+	case MSG_COMMIT:
+		return m->u.ack.index < MSG_MAX_MEMBERS ? 0 : MSG_EINVALID;
 	}
 	return MSG_ETYPE;
 }
@@ -905,6 +913,9 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 		P(msgpack_pack_uint64(pk, m->u.status.rounds_ok));
 		P(msgpack_pack_uint64(pk, m->u.status.rounds_aborted));
 		return msgpack_pack_uint64(pk, m->u.status.uptime_s);
+	case MSG_CHECKED:
+	case MSG_COMMIT:
+		return msgpack_pack_uint8(pk, m->u.ack.index);
 	}
 	return -1;
 }
@@ -962,6 +973,8 @@ const char *msg_type_name(int type)
 	        [MSG_ABORT] = "ABORT",
 	        [MSG_PING] = "PING",
 	        [MSG_STATUS] = "STATUS",
+	        [MSG_CHECKED] = "CHECKED",
+	        [MSG_COMMIT] = "COMMIT",
 	};
 	if (type < MSG_TYPE_MIN || type > MSG_TYPE_MAX)
 		return "unknown";
@@ -971,8 +984,8 @@ const char *msg_type_name(int type)
 const char *msg_reason_name(int reason)
 {
 	static const char *const names[] = {
-	        "other",   "busy",        "params",  "unknown-peer", "timeout",
-	        "too-few", "bad-message", "refused", "shutdown",     "internal",
+	        "other",       "busy",    "params",   "unknown-peer", "timeout", "too-few",
+	        "bad-message", "refused", "shutdown", "internal",     "wrap",
 	};
 	if (reason < 0 || (size_t)reason >= ARRAY_LEN(names))
 		return "other";

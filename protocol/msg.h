@@ -17,6 +17,8 @@
  *   UNMASK   initiator -> members  who is alive, who dropped (request)
  *   UNMASK   member -> initiator   the shares that remove the masks (response)
  *   RESULT   initiator -> members  the ring sum and who is in it
+ *   CHECKED  member -> initiator   my decode of the sum verified (else ABORT)
+ *   COMMIT   initiator -> members  every counted member confirmed: apply
  *   ABORT    anyone -> anyone      the round is over for everyone
  *   PING / STATUS                  liveness and a peer's state
  *
@@ -77,9 +79,13 @@ enum msg_type {
 	MSG_ABORT = 10,
 	MSG_PING = 11,
 	MSG_STATUS = 12,
+	MSG_CHECKED = 13,
+	MSG_COMMIT = 14,
 };
 #define MSG_TYPE_MIN MSG_INVITE
-#define MSG_TYPE_MAX MSG_STATUS
+#define MSG_TYPE_MAX MSG_COMMIT
+/* Messages of a round (nonzero round_id): INVITE..ABORT, CHECKED, COMMIT. */
+#define MSG_TYPE_IN_ROUND(t) ((t) <= MSG_ABORT || (t) >= MSG_CHECKED)
 
 /* Why a member declines or anyone aborts. Unknown codes decode (as "other"). */
 enum msg_reason {
@@ -93,6 +99,7 @@ enum msg_reason {
 	MSG_REASON_REFUSED = 7,      /* an unmask request that would reveal an input */
 	MSG_REASON_SHUTDOWN = 8,     /* the node is stopping */
 	MSG_REASON_INTERNAL = 9,     /* local failure (memory, disk) */
+	MSG_REASON_WRAP = 10,        /* a member's decode of the sum failed its checksum */
 };
 
 /* A byte string inside a decoded body (borrowed) or to encode (not owned). */
@@ -218,6 +225,11 @@ struct msg_result {
 	struct msg_bytes sum; /* bit-packed ring sum */
 };
 
+/* CHECKED: counted member -> initiator; COMMIT: initiator -> counted members. */
+struct msg_ack {
+	uint8_t index; /* the sender's index (0 for COMMIT) */
+};
+
 /* PING: anyone -> anyone; answered by STATUS with the same seq. */
 struct msg_ping {
 	uint64_t seq;
@@ -250,6 +262,7 @@ struct msg {
 		struct msg_reason_text abort;
 		struct msg_ping ping;
 		struct msg_status status;
+		struct msg_ack ack; /* CHECKED and COMMIT */
 	} u;
 };
 

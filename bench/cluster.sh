@@ -1,0 +1,229 @@
+#!/bin/bash
+# cluster.sh: one benchmark run of a sotto cluster on this machine, measured.
+#
+#   bench/cluster.sh -b SOTTO -o OUT [-n NODES] [-s SECONDS] [-t TARGET]
+#                    [-g 'Key = Value;Key = Value'] [-e EPOCHS] [-r RATE]
+#                    [-x] [-q]
+#
+# Starts NODES `sotto run` processes (MLP 784-128-10, the bundled 8,000 MNIST
+# images split Dirichlet(0.5) with a fixed seed, every node evaluating on the
+# 2,000 test images; the demo's schedule: LocalEpochs 0.25, Interval 1 s,
+# GroupSize 4) with extra [Gossip] keys from -g, polls `sotto status` every
+# 2 s for SECONDS, and writes:
+#
+#   OUT/progress.dat  t mean min max bytes_out/node rounds/node epochs
+#                     evaluated aborted/node   (one line per poll)
+#   OUT/summary.txt   key value lines: time, bytes and rounds per node when
+#                     the mean first reached TARGET (all nodes evaluated),
+#                     final mean/min/max, bytes and rounds per node, RSS and
+#                     CPU per node (from /proc), rounds aborted
+#
+# -e EPOCHS caps local training (default 20 = 80 s of the schedule); after it
+# the nodes only average, so the final figures are a consensus. -x stops as
+# soon as the target is reached. -q prints nothing while running.
+#
+# -r RATE (needs root): every node in its own network namespace, joined by
+# veth pairs to a bridge in one more namespace, with a token-bucket qdisc
+# (`tc qdisc ... tbf rate RATE`) on both ends of its link, i.e. RATE up and
+# RATE down per node. Addresses are 10.213.x.y inside namespaces this script
+# creates; they are deleted on exit whatever happens. Without -r the nodes
+# talk over ipc:// sockets.
+#
+# Not a test: it asserts nothing; bench/run.sh puts runs side by side.
+set -eu
+
+SOTTO=""
+OUT=""
+N=16
+SECS=120
+TARGET=0.93
+GOSSIP=""
+EPOCHS=20
+RATE=""
+STOP_AT_TARGET=0
+QUIET=0
+TIMEOUT=5
+while getopts "b:o:n:s:t:g:e:r:xqT:" opt; do
+	case $opt in
+	b) SOTTO=$OPTARG ;;
+	o) OUT=$OPTARG ;;
+	n) N=$OPTARG ;;
+	s) SECS=$OPTARG ;;
+	t) TARGET=$OPTARG ;;
+	g) GOSSIP=$OPTARG ;;
+	e) EPOCHS=$OPTARG ;;
+	r) RATE=$OPTARG ;;
+	x) STOP_AT_TARGET=1 ;;
+	q) QUIET=1 ;;
+	T) TIMEOUT=$OPTARG ;;
+	*) sed -n '2,30p' "$0" >&2; exit 2 ;;
+	esac
+done
+[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,30p' "$0" >&2; exit 2; }
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+SOTTO=$(cd "$(dirname "$SOTTO")" && pwd)/$(basename "$SOTTO")
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+rm -rf "$OUT/sites" "$OUT/logs"
+mkdir -p "$OUT/logs"
+
+NS=""
+if [ -n "$RATE" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "cluster.sh: -r needs root (network namespaces); skipped" >&2
+		exit 3
+	fi
+	NS="sb$$"
+fi
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$NS" ]; then
+		for i in $(seq 0 $((N - 1))); do ip netns del "$NS-$i" 2>/dev/null || true; done
+		ip netns del "$NS-hub" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$SOTTO" data split "$SRC/data/mnist-train.sdat.gz" "$OUT/shard" --nodes "$N" \
+	--mode dirichlet --alpha 0.5 --seed 7 >"$OUT/split.txt"
+{
+	cat <<TPL
+[Model]
+Type = mlp
+Hidden = 128
+Seed = 42
+
+[Training]
+Dataset = ../../shard-{site}.sdat.gz
+TestSet = $SRC/data/mnist-test.sdat.gz
+LearningRate = 0.05
+Momentum = 0.9
+BatchSize = 32
+LocalEpochs = 0.25
+Epochs = $EPOCHS
+
+[Gossip]
+GroupSize = 4
+Interval = 1
+RoundTimeout = $TIMEOUT
+EvalEvery = 2
+TPL
+	echo "$GOSSIP" | tr ';' '\n' | sed 's/^ *//' | grep -v '^$' || true
+} >"$OUT/template.ini"
+
+# Addresses: node i is 10.213.(i/200).(i%200+1) behind its own veth.
+addr_of() { echo "10.213.$(($1 / 200)).$(($1 % 200 + 1))"; }
+sites=""
+for i in $(seq 0 $((N - 1))); do
+	if [ -n "$NS" ]; then
+		sites="$sites $i=$(addr_of "$i"):7000"
+	else
+		sites="$sites $i=ipc://$OUT/n$i.sock"
+	fi
+done
+# shellcheck disable=SC2086
+"$SOTTO" init -o "$OUT/sites" -t "$OUT/template.ini" $sites >"$OUT/init.txt"
+
+if [ -n "$NS" ]; then
+	ip netns add "$NS-hub"
+	ip -n "$NS-hub" link add br0 type bridge
+	ip -n "$NS-hub" link set br0 up
+	ip -n "$NS-hub" link set lo up
+	for i in $(seq 0 $((N - 1))); do
+		ns="$NS-$i"
+		ip netns add "$ns"
+		ip link add "v$i" netns "$ns" type veth peer name "h$i" netns "$NS-hub"
+		ip -n "$ns" addr add "$(addr_of "$i")/16" dev "v$i"
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link set "v$i" up
+		ip -n "$NS-hub" link set "h$i" master br0
+		ip -n "$NS-hub" link set "h$i" up
+		# RATE out of the node (its uplink) and RATE into it (downlink).
+		ip netns exec "$ns" tc qdisc add dev "v$i" root tbf rate "$RATE" burst 16kb \
+			latency 2000ms
+		ip netns exec "$NS-hub" tc qdisc add dev "h$i" root tbf rate "$RATE" \
+			burst 16kb latency 2000ms
+	done
+fi
+
+for i in $(seq 0 $((N - 1))); do
+	if [ -n "$NS" ]; then
+		(cd "$OUT/sites/$i" && exec ip netns exec "$NS-$i" "$SOTTO" run -c "$i.conf") \
+			>"$OUT/logs/n$i.log" 2>&1 &
+	else
+		(cd "$OUT/sites/$i" && exec "$SOTTO" run -c "$i.conf") >"$OUT/logs/n$i.log" 2>&1 &
+	fi
+	pids+=("$!")
+done
+
+# The sotto process of node i (ip netns exec execs, so $! is it).
+rss_cpu() {
+	local kb=0 ticks=0 p
+	for p in "${pids[@]}"; do
+		if [ -r "/proc/$p/status" ]; then
+			kb=$((kb + $(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+			ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+		fi
+	done
+	echo "$kb $ticks"
+}
+
+: >"$OUT/progress.dat"
+start=$(date +%s.%N)
+reached=""
+peak_rss=0
+while :; do
+	sleep 2
+	t=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%.1f", n - s}')
+	: >"$OUT/poll.txt"
+	for i in $(seq 0 $((N - 1))); do
+		"$SOTTO" status -c "$OUT/sites/$i/$i.conf" 2>/dev/null |
+			awk -v n="$i" '$1=="accuracy"{a=$2} $1=="bytes_out"{b=$2}
+				$1=="rounds_completed"{r=$2} $1=="epochs_trained"{e=$2}
+				$1=="rounds_aborted"{x=$2}
+				END{print n, (a==""?"-":a), b+0, r+0, e+0, x+0}' >>"$OUT/poll.txt" || true
+	done
+	line=$(awk -v t="$t" -v N="$N" '
+		$2 != "-" { s += $2; c++; if (mn == "" || $2 < mn) mn = $2; if (mx == "" || $2 > mx) mx = $2 }
+		{ b += $3; r += $4; e += $5; x += $6 }
+		END { if (mn == "") { mn = 0; mx = 0 }
+		      printf "%s %.4f %.4f %.4f %.0f %.2f %.3f %d %.2f\n", t, c ? s / c : 0, mn, mx,
+			b / N, r / N, e / N, c, x / N }' "$OUT/poll.txt")
+	echo "$line" >>"$OUT/progress.dat"
+	read -r rss cpu <<<"$(rss_cpu)"
+	[ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+	[ "$QUIET" = 1 ] || echo "$line" | awk '{printf "  %6.1fs mean %5.2f%% min %5.2f%% sent %7.2f MB/node rounds %6.1f epochs %5.2f\n", $1, 100*$2, 100*$3, $5/1e6, $6, $7}'
+	if [ -z "$reached" ] && echo "$line" | awk -v g="$TARGET" -v N="$N" '{exit !($8 == N && $2 >= g)}'; then
+		reached=$line
+		[ "$STOP_AT_TARGET" = 1 ] && break
+	fi
+	for p in "${pids[@]}"; do
+		kill -0 "$p" 2>/dev/null || { echo "cluster.sh: a node exited early; see $OUT/logs/" >&2; exit 1; }
+	done
+	awk -v t="$t" -v s="$SECS" 'BEGIN{exit !(t >= s)}' && break
+done
+read -r rss cpu <<<"$(rss_cpu)"
+final=$(tail -n 1 "$OUT/progress.dat")
+hz=$(getconf CLK_TCK)
+{
+	echo "nodes $N"
+	echo "gossip ${GOSSIP:-default}"
+	echo "rate ${RATE:-none}"
+	if [ -n "$reached" ]; then
+		echo "$reached" | awk '{printf "target_time %s\ntarget_bytes %s\ntarget_rounds %s\ntarget_epochs %s\n", $1, $5, $6, $7}'
+	else
+		echo "target_time -"
+		echo "target_bytes -"
+		echo "target_rounds -"
+		echo "target_epochs -"
+	fi
+	echo "$final" | awk '{printf "final_time %s\nfinal_mean %s\nfinal_min %s\nfinal_max %s\nfinal_bytes %s\nfinal_rounds %s\nfinal_epochs %s\nfinal_aborted %s\n", $1, $2, $3, $4, $5, $6, $7, $9}'
+	echo "rss_kb_per_node $((peak_rss / N))"
+	awk -v c="$cpu" -v hz="$hz" -v N="$N" -v r="$(echo "$final" | awk '{print $6}')" \
+		'BEGIN{printf "cpu_s_per_node %.2f\ncpu_ms_per_round %.1f\n", c / hz / N, r > 0 ? 1000 * c / hz / N / r : 0}'
+} >"$OUT/summary.txt"
+[ "$QUIET" = 1 ] || cat "$OUT/summary.txt"
