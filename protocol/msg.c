@@ -243,7 +243,8 @@ static int get_text(const msgpack_object *o, char dst[MSG_MAX_TEXT_BYTES + 1])
 		return MSG_EMALFORMED;
 	if (o->via.str.size > MSG_MAX_TEXT_BYTES)
 		return MSG_ELIMIT;
-	memcpy(dst, o->via.str.ptr, o->via.str.size);
+	if (o->via.str.size > 0) /* an empty str may have a NULL pointer */
+		memcpy(dst, o->via.str.ptr, o->via.str.size);
 	dst[o->via.str.size] = '\0';
 	return 0; /* characters are checked by msg_validate */
 }
