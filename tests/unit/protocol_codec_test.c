@@ -459,6 +459,82 @@ static void test_shared_dither(void **state)
 	assert_true(memcmp(a, b, sizeof(a)) != 0);
 }
 
+/*
+ * The checksum catches a wrap that nothing else can see: a reference 50
+ * levels off in a ring of 64 decodes to a plausible value 14 levels the other
+ * way (not even "near" the wrap), which only the checksum refutes.
+ */
+static void test_checksum_catches_wrap(void **state)
+{
+	enum { N = 300, K = 4 };
+	struct codec_params p;
+	struct codec_rng rng;
+	uint32_t acc[N + 1 + CODEC_CHECK_LEN] = {0}, r[N + 1 + CODEC_CHECK_LEN];
+	float base[N], x[N], y[N], far[N];
+	uint8_t buf[CODEC_PARAMS_MAX_BYTES];
+	struct codec_params back;
+	size_t len;
+
+	(void)state;
+	one_segment(&p, K, N, 16.0f, 16);
+	p.seg[0].mode = CODEC_SEG_MODULAR;
+	p.seg[0].width = 6;
+	p.seg[0].quantum = 1.0f / 64;
+	assert_int_equal(codec_params_set_weight(&p, 12, 1.0f / 256), 0);
+	p.flags |= CODEC_F_CHECK;
+	p.dither_seed = 5;
+	assert_int_equal(codec_params_check(&p), 0);
+	/* layout: values, weight, two 32-bit checksum elements */
+	assert_int_equal(codec_ring_len(&p), N + 1 + CODEC_CHECK_LEN);
+	assert_int_equal(codec_ring_nseg(&p), 3);
+	assert_int_equal(codec_packed_bytes(&p), (N * 6 + 14 + 64 + 7) / 8);
+	assert_int_equal(codec_params_encode(buf, sizeof(buf), &len, &p), 0);
+	assert_int_equal(codec_params_decode(&back, buf, len), 0);
+	assert_int_equal(back.flags, p.flags);
+	codec_rng_seed(&rng, 3);
+	for (size_t i = 0; i < N; i++)
+		base[i] = (float)(codec_rng_uniform(&rng) * 4 - 2);
+	for (int m = 0; m < K; m++) {
+		for (size_t i = 0; i < N; i++)
+			x[i] = base[i] + (float)m / 256;
+		assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
+		codec_ring_add(acc, r, &p);
+	}
+	for (int t = 0; t < 2; t++) {
+		struct codec_stats st;
+
+		memset(&st, 0, sizeof(st));
+		assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, base, &st), 0);
+		assert_int_equal(st.check_failed, 0);
+		assert_true(st.max_use[0] < 0.2f);
+		assert_true(st.max_dev[0] < 0.02f);
+		/* 50 levels of the sum off: K * dev / quantum = 50 */
+		for (size_t i = 0; i < N; i++)
+			far[i] = base[i] + 50.0f / 64 / K;
+		memset(&st, 0, sizeof(st));
+		assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, far, &st), -ERANGE);
+		assert_int_equal(st.check_failed, 1);
+		assert_int_equal(st.near_wrap, 0);
+		/* a corrupt checksum element is caught too */
+		acc[N + 1 + t] ^= 1u << 31;
+		assert_int_equal(codec_decode_sum(y, NULL, &p, acc, K, base, NULL), -ERANGE);
+		acc[N + 1 + t] ^= 1u << 31;
+	}
+	/* without the checksum the same wrap goes unnoticed */
+	p.flags &= (uint16_t)~CODEC_F_CHECK;
+	{
+		uint32_t acc2[N + 1] = {0};
+		codec_rng_seed(&rng, 4);
+		for (int m = 0; m < K; m++) {
+			for (size_t i = 0; i < N; i++)
+				x[i] = base[i] + (float)m / 256;
+			assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
+			codec_ring_add(acc2, r, &p);
+		}
+		assert_int_equal(codec_decode_sum(y, NULL, &p, acc2, K, far, NULL), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +549,7 @@ int main(void)
 	        cmocka_unit_test(test_modular_reference),
 	        cmocka_unit_test(test_params_bytes),
 	        cmocka_unit_test(test_shared_dither),
+	        cmocka_unit_test(test_checksum_catches_wrap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,6 +640,85 @@ static void test_invite_refusals(void **state)
 	bus_fini(&b);
 }
 
+/*
+ * Modular codec, all or nothing: members 0..k-2 hold nearly the same model,
+ * member `far` is `off` away. Every member decodes the ring sum against its
+ * own model; with width 6 (half ring 32 levels) the others' predictions are
+ * 1.25 * off / q levels from the sum and the far member's 2.25 * off / q.
+ * off = 0.08, q = 1/256: 25.6 < 32 < 46: only the far member's decode wraps,
+ * its checksum fails, and the round must abort for everyone (reason "wrap"):
+ * nobody applies, not even the members whose decode was right. off = 0.02:
+ * nobody wraps, everyone applies the same average.
+ */
+static void run_modular(size_t far, float off, bool expect_done)
+{
+	enum { K = 4, DIM = 600 };
+	struct bus b;
+	struct codec_params cp;
+	uint32_t lens[1] = {DIM};
+	float clips[1] = {8.0f};
+	float *avg[K];
+
+	bus_init(&b, K, DIM, 77);
+	for (size_t i = K; i-- > 0;) { /* member 0's random vector is the base */
+		for (uint32_t j = 0; j < DIM; j++)
+			b.x[i][j] = b.x[0][j] * 0.5f + (i == far ? off : 0.0f) + 0.001f * (float)i;
+	}
+	assert_int_equal(codec_params_init(&cp, K, lens, clips, 1, 12), 0);
+	assert_int_equal(codec_params_set_weight(&cp, 12, 1.0f / 256), 0);
+	cp.seg[0].mode = CODEC_SEG_MODULAR;
+	cp.seg[0].width = 6;
+	cp.seg[0].quantum = 1.0f / 256;
+	cp.seg[0].bits = 16;
+	cp.flags |= CODEC_F_CHECK;
+	cp.dither_seed = 99;
+	assert_int_equal(codec_params_check(&cp), 0);
+	start(&b, &cp, 3, 0x5eed + far);
+	bus_run(&b);
+	for (size_t i = 0; i < K; i++) {
+		float rho;
+		uint32_t members;
+
+		assert_non_null(b.r[i]);
+		avg[i] = malloc(DIM * sizeof(float));
+		assert_non_null(avg[i]);
+		if (!expect_done) {
+			assert_int_equal(round_status(b.r[i]), ROUND_ABORTED);
+			assert_int_equal(round_abort_reason(b.r[i]), MSG_REASON_WRAP);
+			assert_int_equal(round_result(b.r[i], avg[i], &rho, &members), -EAGAIN);
+			continue;
+		}
+		if (round_status(b.r[i]) != ROUND_DONE)
+			fail_msg("member %zu: status %d reason %d", i, round_status(b.r[i]),
+			         round_abort_reason(b.r[i]));
+		assert_non_null(round_decode_stats(b.r[i]));
+		assert_int_equal(round_decode_stats(b.r[i])->check_failed, 0);
+		assert_int_equal(round_result(b.r[i], avg[i], &rho, &members), 0);
+		assert_int_equal(members, K);
+		/* the same average for everyone, near the true one */
+		assert_memory_equal(avg[i], avg[0], DIM * sizeof(float));
+		for (uint32_t j = 0; j < DIM; j++) {
+			double mean = 0, w = 0;
+			for (size_t m = 0; m < K; m++) {
+				mean += (0.5 + 0.25 * (double)m) * b.x[m][j];
+				w += 0.5 + 0.25 * (double)m;
+			}
+			assert_true(fabs(avg[i][j] - mean / w) < 2.0 / 256);
+		}
+	}
+	for (size_t i = 0; i < K; i++)
+		free(avg[i]);
+	bus_fini(&b);
+}
+
+static void test_modular_wrap_all_or_nothing(void **state)
+{
+	(void)state;
+	run_modular(3, 0.08f, false); /* a member's decode wraps */
+	run_modular(0, 0.08f, false); /* the initiator's decode wraps */
+	run_modular(2, 0.02f, true);  /* nobody wraps */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +731,7 @@ int main(void)
 	        cmocka_unit_test(test_dishonest_claims_dropped),
 	        cmocka_unit_test(test_replays_ignored),
 	        cmocka_unit_test(test_invite_refusals),
+	        cmocka_unit_test(test_modular_wrap_all_or_nothing),
 	};
 	if (sodium_init() < 0)
 		return 1;
