@@ -57,9 +57,12 @@ SEEDS = {
     "fuzz_msg_control": {
         "decline": body(3, [1, "in round 77"]),
         "abort": body(10, [5, "2 of 4 left, need 3"]),
+        "abort_empty_text": body(10, [1, ""]),  # once UB: memcpy from NULL
         "unmask_req": body(7, [[0, 1, 3], [2]]),
         "ping": body(11, [9, 123456789], rid=0),
         "status": body(12, [9, 123456789, True, 10, 1, 3600]),
+        "checked": body(13, [2]),
+        "commit": body(14, [0]),
     },
 }
 

@@ -293,6 +293,18 @@ static void test_round_trip_every_type(void **state)
 		free(buf);
 		assert_string_not_equal(msg_type_name(t), "unknown");
 	}
+	/* An empty text: msgpack-c gives it a NULL pointer (once a memcpy from NULL). */
+	{
+		struct msg m, d;
+		size_t len;
+		uint8_t *buf;
+		sample(&m, MSG_ABORT);
+		m.u.abort.text[0] = '\0';
+		buf = encode(&m, &len);
+		assert_int_equal(msg_decode(&d, buf, len), 0);
+		assert_string_equal(d.u.abort.text, "");
+		free(buf);
+	}
 	assert_string_equal(msg_type_name(0), "unknown");
 	assert_string_equal(msg_type_name(99), "unknown");
 }
@@ -631,6 +643,13 @@ static void test_inconsistent(void **state)
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);
 	sample(&m, MSG_RESULT);
 	m.u.result.counted[1] = 40;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+
+	sample(&m, MSG_CHECKED);
+	m.u.ack.index = MSG_MAX_MEMBERS;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_COMMIT);
+	m.round_id = 0; /* a round message */
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);
 
 	sample(&m, MSG_ABORT);
