@@ -77,7 +77,7 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 	if (rc != 0)
 		return rc;
 	if (cfg->gossip.keep < 1.0) {
-		cp->flags |= CODEC_F_SUBSAMPLE;
+		cp->flags |= CODEC_F_SUBSAMPLE | CODEC_F_KEEP_SMALL;
 		cp->keep_ppm = (uint32_t)MAX(1.0, floor(cfg->gossip.keep * CODEC_KEEP_ALL + 0.5));
 		randombytes_buf(&cp->sample_seed, sizeof(cp->sample_seed));
 	}

@@ -197,7 +197,8 @@ static uint32_t seg_kept(const struct codec_params *p, const struct codec_segmen
 {
 	uint64_t m;
 
-	if (!(p->flags & CODEC_F_SUBSAMPLE))
+	if (!(p->flags & CODEC_F_SUBSAMPLE) ||
+	    ((p->flags & CODEC_F_KEEP_SMALL) && s->length < CODEC_SMALL_SEG))
 		return s->length;
 	m = ((uint64_t)s->length * p->keep_ppm + CODEC_KEEP_ALL - 1) / CODEC_KEEP_ALL;
 	return (uint32_t)(m < 1 ? 1 : m);

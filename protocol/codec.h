@@ -25,7 +25,8 @@
  *
  * Optional features, all driven by public values in the params:
  *   - shared-seed subsampling: one subset of coordinates for all members,
- *     drawn from a public seed (exactly ceil(len * keep) per segment);
+ *     drawn from a public seed (exactly ceil(len * keep) per segment; with
+ *     CODEC_F_KEEP_SMALL, segments under CODEC_SMALL_SEG are kept whole);
  *   - push-sum weight: each member's relative weight rho travels as one more
  *     exact segment; values are sent as rho * x, so the decoded average is
  *     sum(rho x) / sum(rho), i.e. sample-weighted;
@@ -72,7 +73,12 @@ enum codec_seg_mode {
 #define CODEC_F_WEIGHT        0x2u /* one extra exact segment: the push-sum weight */
 #define CODEC_F_SHARED_DITHER 0x4u /* rounding noise from dither_seed (public) */
 #define CODEC_F_CHECK         0x8u /* CODEC_CHECK_LEN checksum elements: wrap detection */
-#define CODEC_F_ALL           (CODEC_F_SUBSAMPLE | CODEC_F_WEIGHT | CODEC_F_SHARED_DITHER | CODEC_F_CHECK)
+#define CODEC_F_KEEP_SMALL    0x10u /* subsampling spares segments under CODEC_SMALL_SEG */
+#define CODEC_F_ALL                                                                                \
+	(CODEC_F_SUBSAMPLE | CODEC_F_WEIGHT | CODEC_F_SHARED_DITHER | CODEC_F_CHECK |              \
+	 CODEC_F_KEEP_SMALL)
+/* With CODEC_F_KEEP_SMALL, segments shorter than this are always kept whole. */
+#define CODEC_SMALL_SEG 4096
 /* Ring elements (of width 32) of the checksum segment, last in the ring. */
 #define CODEC_CHECK_LEN 2
 
