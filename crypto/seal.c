@@ -32,16 +32,36 @@ struct seal_peer {
 	uint8_t ss[32];    /* X25519 of the two identities, kept for round keys */
 	uint8_t tx[32];    /* K(self -> peer) */
 	uint8_t rx[32];    /* K(peer -> self) */
-	uint64_t round_id; /* 0: no round key */
-	uint8_t round_tx[32];
-	uint8_t round_rx[32];
+	/*
+	 * Round keys of the last few rounds with this peer: consecutive rounds
+	 * often share members, and a late frame of the previous round must
+	 * still open (to be ignored as stale, not counted as forged).
+	 */
+	struct seal_round_key {
+		uint64_t round_id; /* 0: empty slot */
+		uint64_t age;	   /* when it was set: the oldest slot is reused */
+		uint8_t tx[32];
+		uint8_t rx[32];
+	} rk[SEAL_ROUND_SLOTS];
 	struct replay_window win;
 };
+
+static struct seal_round_key *round_key_find(struct seal_peer *p, uint64_t round_id)
+{
+	if (round_id == 0)
+		return NULL;
+	for (size_t i = 0; i < SEAL_ROUND_SLOTS; i++) {
+		if (p->rk[i].round_id == round_id)
+			return &p->rk[i];
+	}
+	return NULL;
+}
 
 struct seal_ctx {
 	uint8_t self_pk[SEAL_KEY_BYTES];
 	uint8_t dh_sk[32];
 	struct seal_peer *peers; /* sodium_allocarray(max_peers) */
+	uint64_t round_key_age;
 	size_t n_peers, max_peers;
 	size_t max_frame;
 	char *state_path; /* NULL: memory only */
@@ -292,6 +312,7 @@ static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
 {
 	uint8_t nonce[SEAL_NONCE_BYTES];
 	struct seal_peer *p;
+	const struct seal_round_key *rk;
 	const uint8_t *key;
 	uint8_t flags = 0;
 	size_t body;
@@ -326,8 +347,9 @@ static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
 		put_be64(nonce + sizeof(ctx->nonce_prefix), counter);
 	}
 	key = p->tx;
-	if (round_id != 0 && p->round_id == round_id) {
-		key = p->round_tx;
+	rk = round_key_find(p, round_id);
+	if (rk != NULL) {
+		key = rk->tx;
 		flags = SEAL_FLAG_ROUND;
 	}
 	header_write(frame, type, flags, ctx->self_pk, peer_pk, round_id, counter, nonce);
@@ -382,11 +404,12 @@ int seal_open(struct seal_ctx *ctx, struct seal_header *hdr, uint8_t *frame, siz
 	}
 	key = p->rx;
 	if (hdr->flags & SEAL_FLAG_ROUND) {
-		if (hdr->round_id == 0 || p->round_id != hdr->round_id) {
+		struct seal_round_key *rk = round_key_find(p, hdr->round_id);
+		if (rk == NULL) {
 			ctx->stats.no_round_key++;
 			return SEAL_ENOROUNDKEY;
 		}
-		key = p->round_rx;
+		key = rk->rx;
 	}
 	/* Cheap refusal before the AEAD; the window moves only after it. */
 	rc = replay_window_check(&p->win, hdr->counter);
@@ -465,6 +488,7 @@ int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uin
                    const struct seal_eph *mine, const uint8_t peer_eph_pk[SEAL_KEY_BYTES])
 {
 	crypto_generichash_state st;
+	struct seal_round_key *rk;
 	struct seal_peer *p;
 	uint8_t ikm[64], rid[8];
 	int dir;
@@ -474,6 +498,16 @@ int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uin
 	p = peer_find(ctx, peer);
 	if (p == NULL)
 		return SEAL_EUNKNOWN;
+	rk = round_key_find(p, round_id);
+	if (rk == NULL) { /* an empty slot, else the oldest one */
+		rk = &p->rk[0];
+		for (size_t i = 1; i < SEAL_ROUND_SLOTS; i++) {
+			if (rk->round_id == 0)
+				break;
+			if (p->rk[i].round_id == 0 || p->rk[i].age < rk->age)
+				rk = &p->rk[i];
+		}
+	}
 	memcpy(ikm, p->ss, 32);
 	if (crypto_scalarmult(ikm + 32, mine->sk, peer_eph_pk) != 0) {
 		sodium_memzero(ikm, sizeof(ikm));
@@ -493,9 +527,10 @@ int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uin
 		crypto_generichash_update(&st, to, SEAL_KEY_BYTES);
 		crypto_generichash_update(&st, efrom, SEAL_KEY_BYTES);
 		crypto_generichash_update(&st, eto, SEAL_KEY_BYTES);
-		crypto_generichash_final(&st, dir == 0 ? p->round_tx : p->round_rx, 32);
+		crypto_generichash_final(&st, dir == 0 ? rk->tx : rk->rx, 32);
 	}
-	p->round_id = round_id;
+	rk->round_id = round_id;
+	rk->age = ++ctx->round_key_age;
 	sodium_memzero(&st, sizeof(st));
 	sodium_memzero(ikm, sizeof(ikm));
 	return 0;
@@ -504,11 +539,10 @@ int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uin
 void seal_round_clear(struct seal_ctx *ctx, uint64_t round_id)
 {
 	for (size_t i = 0; i < ctx->n_peers; i++) {
-		struct seal_peer *p = &ctx->peers[i];
-		if (p->round_id != 0 && (round_id == 0 || p->round_id == round_id)) {
-			sodium_memzero(p->round_tx, sizeof(p->round_tx));
-			sodium_memzero(p->round_rx, sizeof(p->round_rx));
-			p->round_id = 0;
+		for (size_t j = 0; j < SEAL_ROUND_SLOTS; j++) {
+			struct seal_round_key *rk = &ctx->peers[i].rk[j];
+			if (rk->round_id != 0 && (round_id == 0 || rk->round_id == round_id))
+				sodium_memzero(rk, sizeof(*rk));
 		}
 	}
 }

@@ -55,6 +55,7 @@ struct seal_ctx;
 #define SEAL_HEADER_BYTES  112
 #define SEAL_OVERHEAD      (SEAL_HEADER_BYTES + SEAL_TAG_BYTES)
 #define SEAL_FLAG_ROUND    0x01u
+#define SEAL_ROUND_SLOTS   4 /* round keys kept per peer */
 /* Largest frame accepted unless seal_options.max_frame says otherwise. */
 #define SEAL_DEFAULT_MAX_FRAME  ((size_t)80 << 20)
 #define SEAL_DEFAULT_MAX_PEERS  1024
@@ -212,8 +213,10 @@ bool seal_eph_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEA
  *               "sotto-round-v1" || round_id || pk_from || pk_to ||
  *               eph_from || eph_to).
  * From then on frames to that peer carrying round_id are round-sealed, and
- * round-sealed frames from it for round_id open. One round per peer: a new
- * call replaces the previous round's key. -EINVAL (bad key), SEAL_EUNKNOWN.
+ * round-sealed frames from it for round_id open. Each
+ * peer keeps the keys of its last SEAL_ROUND_SLOTS rounds (the oldest is
+ * replaced), so late frames of a round that just ended still open.
+ * -EINVAL (bad key), SEAL_EUNKNOWN.
  * Install it after KEYS went out (initiator) or came in (member).
  */
 int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uint64_t round_id,

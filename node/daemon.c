@@ -79,6 +79,7 @@ struct node_round {
 	struct codec_params *cp; /* the round's public codec parameters */
 	bool input_recorded;	 /* verification mode: in-RID-A written */
 	bool silent;		 /* SOTTO_TEST_SILENT_AFTER: say nothing more */
+	bool keys_installed;	 /* transport round keys set for this round */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
 	float *snapshot; /* what this node contributed */
@@ -116,6 +117,12 @@ struct node {
 	double last_alone_log;
 	bool stopping;
 	int exit_code;
+
+	struct {
+		uint64_t rid; /* 0: empty */
+		double at;    /* monotonic time to wipe its round keys */
+	} key_expiry[64];
+	size_t key_expiry_head;
 
 	struct round_out *outbuf;
 	size_t outcap;
@@ -237,10 +244,37 @@ static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
 }
 
 /* Sends what a round call queued; `to` indexes the round's members. */
+/*
+ * Forward secrecy for model data: from the roster on, frames of the round
+ * are sealed with keys that mix the members' signed ephemeral keys
+ * (crypto/seal.h), wiped a grace period after the round.
+ */
+static void install_round_keys(struct node *n)
+{
+	uint8_t idx[MSG_MAX_MEMBERS], pks[MSG_MAX_MEMBERS][32];
+	struct seal_eph mine;
+	size_t m;
+
+	if (n->cur.r == NULL || n->cur.keys_installed)
+		return;
+	m = round_transport_keys(n->cur.r, &mine, idx, pks);
+	for (size_t i = 0; i < m; i++) {
+		if (idx[i] < n->cur.k &&
+		    seal_round_set(n->seal, n->cur.members[idx[i]], n->cur.id, &mine, pks[i]) != 0)
+			log_warnx("cannot install the round key of member %u", idx[i]);
+	}
+	sodium_memzero(&mine, sizeof(mine));
+	n->cur.keys_installed = m > 0;
+}
+
 static void flush_outbox(struct node *n, struct round_outbox *ob, const uint8_t (*members)[32],
 			 uint8_t k)
 {
 	bool sent[MSG_TYPE_MAX + 1] = {false};
+
+	/* A member's frames after KEYS go round-sealed; the initiator's KEYS must not. */
+	if (n->cur.r != NULL && !n->cur.initiator)
+		install_round_keys(n);
 
 	for (size_t i = 0; i < ob->n; i++) {
 		const struct round_out *o = &ob->out[i];
@@ -253,6 +287,7 @@ static void flush_outbox(struct node *n, struct round_outbox *ob, const uint8_t 
 			sent[o->msg.type] = true;
 	}
 	ob->n = 0;
+	install_round_keys(n);
 	/* Test-only kill points right after a phase's messages went out. */
 	if (sent[MSG_INVITE])
 		testhook(TEST_PHASE_INITIATED);
@@ -297,6 +332,13 @@ static void checkpoint_extra(const struct node *n, uint8_t out[PERSIST_BYTES])
 
 static void round_clear(struct node *n)
 {
+	if (n->cur.keys_installed) {
+		/* Late frames of this round still open for a while; then the keys go. */
+		n->key_expiry[n->key_expiry_head].rid = n->cur.id;
+		n->key_expiry[n->key_expiry_head].at =
+			util_now() + 2.0 * n->cfg.gossip.round_timeout + 5.0;
+		n->key_expiry_head = (n->key_expiry_head + 1) % ARRAY_LEN(n->key_expiry);
+	}
 	round_free(n->cur.r);
 	free(n->cur.snapshot);
 	free(n->cur.cp);
@@ -633,6 +675,8 @@ static void on_message_cb(void *arg, const struct transport_rx *rx)
 	struct round_outbox ob;
 
 	peer_seen(n, rx->sender);
+	if (rx->hdr->flags & SEAL_FLAG_ROUND)
+		n->st.msgs_round_sealed++;
 	switch (m->type) {
 	case MSG_INVITE:
 		on_invite(n, rx);
@@ -761,6 +805,12 @@ static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	for (size_t i = 0; i < ARRAY_LEN(n->key_expiry); i++) {
+		if (n->key_expiry[i].rid != 0 && n->key_expiry[i].at <= util_now()) {
+			seal_round_clear(n->seal, n->key_expiry[i].rid);
+			n->key_expiry[i].rid = 0;
+		}
+	}
 	status_refresh(n);
 	if (n->metrics != NULL) {
 		text = status_format_prometheus(&n->st, unix_now());
@@ -1061,6 +1111,8 @@ static void node_close(struct node *n)
 	control_stop(n->ctl);
 	metrics_stop(n->metrics);
 	transport_free(n->tp);
+	if (n->seal != NULL)
+		seal_round_clear(n->seal, 0);
 	if (n->seal != NULL && seal_state_save(n->seal) != 0)
 		log_warnx("cannot save the replay state");
 	seal_ctx_free(n->seal);

@@ -1418,3 +1418,23 @@ size_t round_counted(const struct round *r, uint8_t out[MSG_MAX_MEMBERS])
 	memcpy(out, r->counted, r->n_counted);
 	return r->n_counted;
 }
+
+size_t round_transport_keys(const struct round *r, struct seal_eph *mine,
+                            uint8_t idx[MSG_MAX_MEMBERS], uint8_t pks[MSG_MAX_MEMBERS][32])
+{
+	size_t n = 0;
+
+	/* Known from KEYS on; the secret is gone once the member part ended. */
+	if (r->sec == NULL || r->mphase == M_WAIT_KEYS || r->mphase == M_END)
+		return 0;
+	memcpy(mine->pk, r->share_pk, 32);
+	memcpy(mine->sk, r->sec->share_sk, 32);
+	for (uint8_t i = 0; i < r->k; i++) {
+		if (i == r->me || !r->in_u1[i])
+			continue;
+		idx[n] = i;
+		memcpy(pks[n], r->roster[i].share_pk, 32);
+		n++;
+	}
+	return n;
+}

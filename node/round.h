@@ -170,6 +170,17 @@ const uint32_t *round_input_ring(const struct round *r);
 /* The members counted in the result, ascending indexes; returns how many. */
 size_t round_counted(const struct round *r, uint8_t out[MSG_MAX_MEMBERS]);
 
+/*
+ * For the transport's round keys (crypto/seal.h seal_round_set): once this
+ * member knows the round's roster (from KEYS on, until its part ends), its
+ * own ephemeral share key pair into *mine (the caller wipes it after use)
+ * and, for every other roster member, its index and signed share public key.
+ * Returns how many members were written; 0 before the roster is known.
+ */
+struct seal_eph;
+size_t round_transport_keys(const struct round *r, struct seal_eph *mine,
+                            uint8_t idx[MSG_MAX_MEMBERS], uint8_t pks[MSG_MAX_MEMBERS][32]);
+
 /* Wipes the round's secrets and frees it. Accepts NULL. */
 void round_free(struct round *r);
 

@@ -98,7 +98,8 @@ char *status_format_text(const struct node_status *s, double now)
 	for (int i = 0; i < REJECT_COUNT; i++)
 		sb_printf(&b, "rejected_%s %llu\n", reject_names[i],
 			  (unsigned long long)s->rejected[i]);
-	sb_printf(&b, "msgs_stale %llu\n", (unsigned long long)s->msgs_stale);
+	sb_printf(&b, "msgs_stale %llu\nmsgs_round_sealed %llu\n",
+		  (unsigned long long)s->msgs_stale, (unsigned long long)s->msgs_round_sealed);
 	sb_printf(&b, "model_nonfinite %llu\n", (unsigned long long)s->model_nonfinite);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
 	if (s->evals > 0)

@@ -46,6 +46,7 @@ struct node_status {
 	uint64_t msgs_in, msgs_out;
 	uint64_t rejected[REJECT_COUNT]; /* refused: never acted on */
 	uint64_t msgs_stale; /* authentic, but for a round that is over: ignored */
+	uint64_t msgs_round_sealed; /* received under a round's ephemeral keys */
 
 	uint64_t model_nonfinite; /* NaN/Inf parameters in the model (must be 0) */
 	double epochs_trained;

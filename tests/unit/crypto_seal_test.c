@@ -530,6 +530,43 @@ static void test_round_keys(void **state)
 	pair_fini(&p);
 }
 
+/* Several rounds per peer: the last SEAL_ROUND_SLOTS stay usable, then the oldest goes. */
+static void test_round_key_slots(void **state)
+{
+	struct pair p;
+	struct seal_header h;
+	struct seal_eph ea, eb;
+	uint8_t *f;
+	size_t len;
+	(void)state;
+	pair_init(&p, NULL, NULL);
+	seal_eph_generate(&ea);
+	seal_eph_generate(&eb);
+	f = frame_new(20, 3, &len);
+	for (uint64_t rid = 100; rid < 100 + SEAL_ROUND_SLOTS + 1; rid++) {
+		assert_int_equal(seal_round_set(p.ca, p.b->sign_pk, rid, &ea, eb.pk), 0);
+		assert_int_equal(seal_round_set(p.cb, p.a->sign_pk, rid, &eb, ea.pk), 0);
+	}
+	/* Round 100 was the oldest: its key was replaced on both sides. */
+	assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 6, 100), 0);
+	assert_int_equal(f[5], 0);
+	for (uint64_t rid = 101; rid < 100 + SEAL_ROUND_SLOTS + 1; rid++) {
+		assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 6, rid), 0);
+		assert_int_equal(f[5], SEAL_FLAG_ROUND);
+		assert_int_equal(seal_open(p.cb, &h, f, len), 0);
+	}
+	/* Clearing one round leaves the others. */
+	seal_round_clear(p.cb, 102);
+	assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 6, 102), 0);
+	assert_int_equal(seal_open(p.cb, &h, f, len), SEAL_ENOROUNDKEY);
+	assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 6, 103), 0);
+	assert_int_equal(seal_open(p.cb, &h, f, len), 0);
+	sodium_memzero(&ea, sizeof(ea));
+	sodium_memzero(&eb, sizeof(eb));
+	free(f);
+	pair_fini(&p);
+}
+
 /* Nonces: a random prefix per context, then the counter; never repeated. */
 static void test_nonces(void **state)
 {
@@ -569,6 +606,7 @@ int main(void)
 	        cmocka_unit_test(test_restart),
 	        cmocka_unit_test(test_rx_sync),
 	        cmocka_unit_test(test_round_keys),
+		cmocka_unit_test(test_round_key_slots),
 	        cmocka_unit_test(test_nonces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
