@@ -68,7 +68,7 @@ done
 	--linger 1 --timeout 60 >"$tmp/b.out" 2>"$tmp/b.err" &
 pid_b=$!
 pids="$pid_b"
-"$sotto" transport-test -c "$tmp/c.conf" --send b --bytes 4096 --no-ack --linger 2 \
+"$sotto" transport-test -c "$tmp/c.conf" --send b --bytes 4096 --no-ack --linger 5 \
 	--timeout 30 >"$tmp/c.out" 2>"$tmp/c.err" &
 pid_c=$!
 pids="$pids $pid_c"
