@@ -76,7 +76,6 @@ struct peer {
 
 struct node_round {
 	struct round *r;
-	struct codec_params *cp; /* the round's public codec parameters */
 	bool input_recorded;	 /* verification mode: in-RID-A written */
 	bool silent;		 /* SOTTO_TEST_SILENT_AFTER: say nothing more */
 	bool keys_installed;	 /* transport round keys set for this round */
@@ -306,13 +305,12 @@ static void verify_input(struct node *n)
 {
 	const uint32_t *in;
 
-	if (!testhooks_verify() || n->cur.r == NULL || n->cur.input_recorded ||
-	    n->cur.cp == NULL)
+	if (!testhooks_verify() || n->cur.r == NULL || n->cur.input_recorded)
 		return;
 	in = round_input_ring(n->cur.r);
 	if (in == NULL)
 		return;
-	testhooks_record_input(n->cur.id, round_attempt(n->cur.r), n->cur.cp, in);
+	testhooks_record_input(n->cur.id, round_attempt(n->cur.r), round_codec(n->cur.r), in);
 	n->cur.input_recorded = true;
 }
 
@@ -341,7 +339,6 @@ static void round_clear(struct node *n)
 	}
 	round_free(n->cur.r);
 	free(n->cur.snapshot);
-	free(n->cur.cp);
 	memset(&n->cur, 0, sizeof(n->cur));
 	ev_timer_stop(n->loop, &n->round_timer);
 	n->st.state = n->stopping ? "stopping" : "idle";
@@ -408,11 +405,12 @@ static void round_finished(struct node *n)
 	}
 	codec_plan_observe(&n->plan, round_codec(c->r), round_decode_stats(c->r), false);
 	nc = round_counted(c->r, counted);
-	if (testhooks_verify() && round_result_ring(c->r) != NULL && c->cp != NULL) {
+	if (testhooks_verify() && round_result_ring(c->r) != NULL) {
 		uint8_t keys[MSG_MAX_MEMBERS][32];
 		for (size_t i = 0; i < nc; i++)
 			memcpy(keys[i], c->members[counted[i]], 32);
-		testhooks_record_applied(c->id, round_attempt(c->r), c->cp, round_result_ring(c->r),
+		testhooks_record_applied(c->id, round_attempt(c->r), round_codec(c->r),
+					 round_result_ring(c->r),
 					 (const uint8_t(*)[32])keys, nc);
 		testhooks_record_outcome(c->id, round_attempt(c->r), "done");
 	}
@@ -447,10 +445,9 @@ static void round_finished(struct node *n)
 }
 
 static void round_begin(struct node *n, struct round *r, const uint8_t (*members)[32], uint8_t k,
-			float *snapshot, struct codec_params *cp, bool initiator)
+			float *snapshot, bool initiator)
 {
 	n->cur.r = r;
-	n->cur.cp = cp;
 	n->cur.k = k;
 	memcpy(n->cur.members, members, (size_t)k * 32);
 	n->cur.snapshot = snapshot;
@@ -545,7 +542,8 @@ static void initiate(struct node *n)
 	}
 	n->ps.rounds_initiated++;
 	n->st.rounds_initiated++;
-	round_begin(n, r, (const uint8_t(*)[32])members, k, x, cp, true);
+	free(cp); /* the round keeps its own copy */
+	round_begin(n, r, (const uint8_t(*)[32])members, k, x, true);
 	{
 		char names[256];
 		size_t o = 0;
@@ -598,7 +596,6 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 	struct round_outbox ob;
 	struct round_input in;
 	struct round *r = NULL;
-	struct codec_params *cp = NULL;
 	enum msg_reason why = MSG_REASON_OTHER;
 	float *x = NULL;
 	int rc;
@@ -635,12 +632,7 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 		free(x);
 		return;
 	}
-	cp = malloc(sizeof(*cp));
-	if (cp != NULL && round_codec_from_msg(cp, &iv->codec) != 0) {
-		free(cp);
-		cp = NULL;
-	}
-	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, cp, false);
+	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, false);
 	log_info("joined a round of %u started by %s", iv->n_members, rx->sender_name);
 	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
 	if (testhooks_silent_after_accept())
