@@ -201,18 +201,26 @@ while :; do
 		reached=$line
 		[ "$STOP_AT_TARGET" = 1 ] && break
 	fi
-	for p in "${pids[@]}"; do
-		kill -0 "$p" 2>/dev/null || { echo "cluster.sh: a node exited early; see $OUT/logs/" >&2; exit 1; }
-	done
+	died=0
+	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || died=$((died + 1)); done
+	if [ "$died" -gt 0 ]; then
+		# Something outside this run may kill processes named sotto: keep
+		# what was measured and say so.
+		echo "cluster.sh: $died node(s) exited early at ${t}s; see $OUT/logs/" >&2
+		break
+	fi
 	awk -v t="$t" -v s="$SECS" 'BEGIN{exit !(t >= s)}' && break
 done
 read -r rss cpu <<<"$(rss_cpu)"
-final=$(tail -n 1 "$OUT/progress.dat")
+# The last poll in which every node answered.
+final=$(awk -v N="$N" '$8 == N' "$OUT/progress.dat" | tail -n 1)
+[ -n "$final" ] || final=$(tail -n 1 "$OUT/progress.dat")
 hz=$(getconf CLK_TCK)
 {
 	echo "nodes $N"
 	echo "gossip ${GOSSIP:-default}"
 	echo "rate ${RATE:-none}"
+	echo "nodes_died ${died:-0}"
 	if [ -n "$reached" ]; then
 		echo "$reached" | awk '{printf "target_time %s\ntarget_bytes %s\ntarget_rounds %s\ntarget_epochs %s\n", $1, $5, $6, $7}'
 	else
