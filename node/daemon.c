@@ -1013,6 +1013,13 @@ static int node_open(struct node *n, const char *config_path)
 	memset(&sopt, 0, sizeof(sopt));
 	snprintf(path, sizeof(path), "%s/replay.state", n->cfg.node.data_dir);
 	sopt.state_path = path;
+	/*
+	 * The largest frame this model can need: a vector of 32-bit ring
+	 * values plus room for the rest. Anything larger is refused before it
+	 * is buffered, so a stranger who reaches Listen cannot make NNG hold
+	 * more than this per connection.
+	 */
+	sopt.max_frame = MAX((size_t)1 << 20, 4 * worker_n_params(n->worker) + ((size_t)64 << 10));
 	rc = seal_ctx_alloc(&n->seal, n->id, &sopt);
 	if (rc != 0) {
 		log_errorx("replay state %s: %s", path, seal_strerror(rc));
