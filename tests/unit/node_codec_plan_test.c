@@ -1,0 +1,180 @@
+/*
+ * node_codec_plan_test.c: the initiator's choice of codec parameters
+ * (node/codec_plan.c): exact codecs, Keep, and the modular codec's warm-up,
+ * quantum from the observed spread, and widening after a wrap. Every plan
+ * must pass codec_params_check and fit the model.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "learn/model.h"
+#include "node/codec_plan.h"
+#include "protocol/codec.h"
+
+struct fixture {
+	struct model *m;
+	struct config *cfg;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct model_spec spec = {0};
+
+	if (f == NULL)
+		return -1;
+	spec.type = MODEL_MLP;
+	spec.channels = 1;
+	spec.height = 1;
+	spec.width = 784;
+	spec.classes = 10;
+	spec.n_hidden = 1;
+	spec.hidden[0] = 128;
+	if (model_alloc(&f->m, &spec, 1) != 0)
+		return -1;
+	model_init(f->m, 42);
+	f->cfg = calloc(1, sizeof(*f->cfg));
+	if (f->cfg == NULL)
+		return -1;
+	f->cfg->gossip.bits = 8;
+	f->cfg->gossip.width = 6;
+	f->cfg->gossip.keep = 1.0;
+	f->cfg->gossip.warmup_rounds = 2;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	model_free(f->m);
+	free(f->cfg);
+	free(f);
+	return 0;
+}
+
+static void test_exact_codecs(void **state)
+{
+	struct fixture *f = *state;
+	struct codec_params cp;
+
+	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
+	assert_int_equal(codec_plan_make(&cp, NULL, f->m, f->m->params, 0.5, 4, f->cfg), 0);
+	assert_true(codec_plan_fits(&cp, f->m));
+	assert_int_equal(cp.nseg, f->m->n_segs);
+	for (uint32_t s = 0; s < cp.nseg; s++) {
+		assert_int_equal(cp.seg[s].mode, CODEC_SEG_EXACT);
+		assert_int_equal(cp.seg[s].bits, 8);
+		assert_int_equal(cp.seg[s].width, 10);
+	}
+	assert_true(cp.flags & CODEC_F_WEIGHT);
+	assert_false(cp.flags & (CODEC_F_SUBSAMPLE | CODEC_F_CHECK));
+	f->cfg->gossip.codec = CONFIG_CODEC_FLOAT32;
+	assert_int_equal(codec_plan_make(&cp, NULL, f->m, f->m->params, 0.5, 4, f->cfg), 0);
+	assert_int_equal(cp.seg[0].width, 32);
+	assert_int_equal(cp.seg[0].bits, 30);
+}
+
+static void test_keep(void **state)
+{
+	struct fixture *f = *state;
+	struct codec_params cp, cp2;
+
+	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
+	f->cfg->gossip.keep = 0.25;
+	assert_int_equal(codec_plan_make(&cp, NULL, f->m, f->m->params, 0.5, 4, f->cfg), 0);
+	assert_int_equal(codec_plan_make(&cp2, NULL, f->m, f->m->params, 0.5, 4, f->cfg), 0);
+	assert_true(cp.flags & CODEC_F_SUBSAMPLE);
+	assert_true(cp.flags & CODEC_F_KEEP_SMALL);
+	assert_int_equal(cp.keep_ppm, 250000);
+	assert_true(cp.sample_seed != cp2.sample_seed); /* a fresh subset per round */
+	/* the first layer is subsampled, the small ones are whole */
+	{
+		uint32_t len, width;
+		codec_ring_segment(&cp, 0, &len, &width);
+		assert_int_equal(len, (100352 + 3) / 4);
+		codec_ring_segment(&cp, 2, &len, &width);
+		assert_int_equal(len, 1280);
+	}
+	f->cfg->gossip.keep = 1.0;
+}
+
+static void test_modular_warmup_and_quantum(void **state)
+{
+	struct fixture *f = *state;
+	struct codec_params cp;
+	struct codec_stats st;
+	struct codec_plan pl;
+
+	f->cfg->gossip.codec = CONFIG_CODEC_MODULAR;
+	codec_plan_init(&pl);
+	/* no observation yet: exact (warm-up), but with the checksum */
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	assert_int_equal(cp.seg[0].mode, CODEC_SEG_EXACT);
+	assert_true(cp.flags & CODEC_F_CHECK);
+	memset(&st, 0, sizeof(st));
+	for (size_t s = 0; s < f->m->n_segs; s++)
+		st.max_dev[s] = 0.01f * (float)(s + 1);
+	codec_plan_observe(&pl, &cp, &st, false);
+	assert_int_equal(pl.observed, 1);
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	assert_int_equal(cp.seg[0].mode, CODEC_SEG_EXACT); /* WarmupRounds = 2 */
+	codec_plan_observe(&pl, &cp, &st, false);
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	for (uint32_t s = 0; s < cp.nseg; s++) {
+		/* k rho dev / quantum <= CODEC_PLAN_USE of half the ring, and the
+		 * quantum is the smallest power of two that does it */
+		double half = 32, use = 4.0 * st.max_dev[s] / cp.seg[s].quantum / half;
+
+		assert_int_equal(cp.seg[s].mode, CODEC_SEG_MODULAR);
+		assert_int_equal(cp.seg[s].width, 6);
+		assert_true(use <= CODEC_PLAN_USE + 1e-6);
+		assert_true(use > CODEC_PLAN_USE / 2);
+		assert_true(exp2(round(log2(cp.seg[s].quantum))) == cp.seg[s].quantum);
+		/* enough value bits for the clip */
+		assert_true(((1u << (cp.seg[s].bits - 1)) - 1) * (double)cp.seg[s].quantum >=
+		            2 * 0.9 * fabs(f->m->params[cp.seg[s].offset]));
+	}
+	assert_int_equal(codec_params_check(&cp), 0);
+	{
+		float q0 = cp.seg[0].quantum;
+
+		/* a wrap doubles the spread estimate: the quantum doubles */
+		codec_plan_observe(&pl, &cp, NULL, true);
+		assert_int_equal(pl.wraps, 1);
+		assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+		assert_true(cp.seg[0].quantum == 2 * q0);
+		/* smaller spreads bring it down slowly, larger ones up at once */
+		for (size_t s = 0; s < f->m->n_segs; s++)
+			st.max_dev[s] = 0.0001f;
+		codec_plan_observe(&pl, &cp, &st, false);
+		assert_true(pl.dev[0] > 0.015f);
+		st.max_dev[0] = 1.0f;
+		codec_plan_observe(&pl, &cp, &st, false);
+		assert_true(pl.dev[0] == 1.0f);
+	}
+	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_exact_codecs),
+	        cmocka_unit_test(test_keep),
+	        cmocka_unit_test(test_modular_warmup_and_quantum),
+	};
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
