@@ -63,13 +63,13 @@ echo "== machine"; sed 's/^/   /' "$OUT/machine.txt"
 # --- (a) accuracy against bytes ------------------------------------------------
 # name|[Gossip] keys ("" = the defaults)
 SETTINGS=(
-	"float32|Codec = float32"
+	"float32|Codec = float32;Keep = 1"
 	"default||"
 	"fixed-8|Codec = fixed;Bits = 8;Keep = 1"
 	"fixed-8-keep-0.1|Codec = fixed;Bits = 8;Keep = 0.1"
 	"modular-6|Codec = modular;Width = 6;Keep = 1"
 )
-[ "$QUICK" = 1 ] && SETTINGS=("float32|Codec = float32" "default||")
+[ "$QUICK" = 1 ] && SETTINGS=("float32|Codec = float32;Keep = 1" "default||")
 echo "== (a) 16 nodes, ${EPOCHS} epochs of local training, ${SECS}s per run, target $TARGET"
 for s in "${SETTINGS[@]}"; do
 	name=${s%%|*}; keys=${s#*|}; keys=${keys%|}
@@ -163,7 +163,7 @@ if [ "$NETNS" = 1 ] && [ "$(id -u)" -eq 0 ] && command -v tc >/dev/null 2>&1; th
 	for rate in 3mbit 100kbit; do
 		to=15
 		[ "$rate" = 100kbit ] && to=120
-		for s in "float32|Codec = float32" "default|"; do
+		for s in "float32|Codec = float32;Keep = 1" "default|"; do
 			name=${s%%|*}; keys=${s#*|}
 			echo "   $rate $name"
 			d="$OUT/b-$rate-$name"
