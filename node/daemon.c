@@ -784,6 +784,7 @@ static void status_refresh(struct node *n)
 {
 	transport_status_fill(n->tp, &n->st);
 	n->st.rounds_completed = n->ps.rounds_completed;
+	n->st.epochs_trained = n->ps.epochs;
 	n->st.rounds_aborted = n->ps.rounds_aborted;
 	n->st.rounds_initiated = n->ps.rounds_initiated;
 	n->st.restarts = n->ps.restarts;
@@ -985,6 +986,14 @@ static int node_open(struct node *n, const char *config_path)
 		return 1;
 	}
 	snprintf(n->ckpt_path, sizeof(n->ckpt_path), "%s/checkpoint", n->cfg.node.data_dir);
+	{
+		/* Leftovers of writes a kill -9 interrupted: never read, just removed. */
+		int removed = file_cleanup_tmp(n->cfg.node.data_dir);
+		snprintf(path, sizeof(path), "%s/verify", n->cfg.node.data_dir);
+		removed += file_cleanup_tmp(path);
+		if (removed > 0)
+			log_info("removed %d temporary files of interrupted writes", removed);
+	}
 
 	rc = dataset_load(&n->train_ds, n->cfg.training.dataset);
 	if (rc != 0) {

@@ -3,6 +3,7 @@
  */
 #include "util/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void (*file_test_hook)(void);
+void (*file_test_hook)(const char *path);
 
 static int write_full(int fd, const uint8_t *p, size_t len)
 {
@@ -66,7 +67,7 @@ int file_write_atomic_parts(const char *path, const void *const *parts, const si
 		if (rc != 0)
 			goto out;
 		if (file_test_hook != NULL && i == n / 2)
-			file_test_hook();
+			file_test_hook(path);
 	}
 	if (fsync(fd) != 0) {
 		rc = -errno;
@@ -166,4 +167,28 @@ int file_mkdirs(const char *dir)
 		}
 	}
 	return 0;
+}
+
+int file_cleanup_tmp(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		/* Exactly mkstemp's pattern: ".tmp." and six characters, at the end. */
+		if (t == NULL || t == e->d_name || strlen(t) != 11)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }

@@ -37,7 +37,15 @@ int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len)
  * it is synced and renamed (the chaos harness kills a node there to prove
  * that a torn write never replaces the old file). NULL in production.
  */
-extern void (*file_test_hook)(void);
+extern void (*file_test_hook)(const char *path);
+
+/*
+ * Removes the temporary files that file_write_atomic() leaves when the
+ * process dies between creating and renaming them ("NAME.tmp.XXXXXX" in
+ * dir). Run it at start-up, before anything writes there. Returns how many
+ * were removed.
+ */
+int file_cleanup_tmp(const char *dir);
 
 /* Creates dir (and missing parents) with mode 0700; 0 if it exists. */
 int file_mkdirs(const char *dir) __attribute__((warn_unused_result));
