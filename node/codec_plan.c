@@ -54,12 +54,20 @@ static bool modular_ready(const struct codec_plan *pl, const struct model *m,
 	       pl->observed >= (uint64_t)cfg->gossip.warmup_rounds && pl->observed > 0;
 }
 
+double codec_plan_keep(const struct config *cfg)
+{
+	if (cfg->gossip.keep > 0)
+		return MIN(cfg->gossip.keep, 1.0);
+	return cfg->gossip.codec == CONFIG_CODEC_MODULAR ? CODEC_PLAN_MODULAR_KEEP : 1.0;
+}
+
 int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const struct model *m,
                     const float *x, double rho, uint8_t k, const struct config *cfg)
 {
 	uint32_t lengths[MODEL_MAX_SEGMENTS];
 	float clips[MODEL_MAX_SEGMENTS];
 	unsigned extra = codec_log2_ceil(k);
+	double keep = codec_plan_keep(cfg);
 	unsigned bits;
 	int rc;
 
@@ -76,9 +84,9 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 		rc = codec_params_set_weight(cp, CODEC_PLAN_RHO_BITS, CODEC_PLAN_RHO_QUANTUM);
 	if (rc != 0)
 		return rc;
-	if (cfg->gossip.keep < 1.0) {
+	if (keep < 1.0) {
 		cp->flags |= CODEC_F_SUBSAMPLE | CODEC_F_KEEP_SMALL;
-		cp->keep_ppm = (uint32_t)MAX(1.0, floor(cfg->gossip.keep * CODEC_KEEP_ALL + 0.5));
+		cp->keep_ppm = (uint32_t)MAX(1.0, floor(keep * CODEC_KEEP_ALL + 0.5));
 		randombytes_buf(&cp->sample_seed, sizeof(cp->sample_seed));
 	}
 	if (cfg->gossip.codec == CONFIG_CODEC_MODULAR) {

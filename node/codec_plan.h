@@ -29,6 +29,8 @@ struct config;
 
 #define CODEC_PLAN_RHO_QUANTUM (1.0f / 4096.0f)
 #define CODEC_PLAN_RHO_BITS    20 /* rho up to (2^19 - 1) / 4096 = 128 */
+/* Keep = 0 with Codec = modular: a fresh public 35% of the first layer per round. */
+#define CODEC_PLAN_MODULAR_KEEP 0.35
 /* Target of |sum - prediction| as a fraction of half the ring (modular). */
 #define CODEC_PLAN_USE 0.5
 
@@ -42,6 +44,9 @@ struct codec_plan {
 
 /* Starts with no observations (the first rounds are exact warm-up rounds). */
 void codec_plan_init(struct codec_plan *pl);
+
+/* The fraction of large layers averaged per round: [Gossip] Keep, or its default. */
+double codec_plan_keep(const struct config *cfg);
 
 /*
  * Fills cp for a round of k members from the initiator's parameters x
