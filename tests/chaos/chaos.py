@@ -74,7 +74,24 @@ SKIP = 77
 EXPECTED_FAIL = {
     "status-epochs": "node bug: status forgets the epochs after a restart, see "
                      "/work/notes/chaos-bugs.md section 1",
+    "nng-close-leak": "NNG 1.5.2 leaks frames queued at nng_close (fixed in nng PR #1643), "
+                      "see /work/notes/chaos-bugs.md section 4",
 }
+
+
+def known_nng_close_leak(text):
+    """True if text holds a LeakSanitizer report and every leak in it was allocated by
+    libnng under node_close (frames queued at shutdown; chaos-bugs.md section 4)."""
+    if "ERROR: LeakSanitizer" not in text or "ERROR: AddressSanitizer" in text:
+        return False
+    blocks = []
+    for line in text.splitlines():
+        if "leak of" in line and ("Direct" in line or "Indirect" in line):
+            blocks.append([])
+        elif blocks and line.strip().startswith("#"):
+            blocks[-1].append(line)
+    return bool(blocks) and all(any("libnng" in f for f in b) and
+                                any("node_close" in f for f in b) for b in blocks)
 
 T0 = time.monotonic()
 
@@ -120,8 +137,8 @@ class Checks:
                     for m in fails[1:6]:
                         print("      %-22s %s" % ("", m))
                 else:
-                    print("XPASS %-22s expected to fail (%s) but passed" %
-                          (name, EXPECTED_FAIL[name]))
+                    print("XPASS %-22s did not fail this run (it may not have been triggered): %s"
+                          % (name, EXPECTED_FAIL[name]))
                 continue
             if fails:
                 bad += 1
@@ -328,6 +345,10 @@ class Run:
         why = "exited with status %s" % rc if rc >= 0 else "died of signal %d" % -rc
         if inc.killed_by_harness == "term":
             why += " after SIGTERM"
+        if inc.killed_by_harness == "term" and known_nng_close_leak(text):
+            self.checks.fail("nng-close-leak", "node %s (pid %d) %s: LeakSanitizer, frames "
+                             "queued in NNG at shutdown" % (node.name, inc.pid, why))
+            return "stopped"
         name = "no-crash"
         if cl.RE_RESUMED.search(text) is None and ("checkpoint" in text and "move it away" in text):
             name = "restart-valid-ckpt"
@@ -535,8 +556,11 @@ def final_checks(run, checks, cluster, facts_cb, verifier, hooks_needed, initiat
     test_mode = 0
     for node in cluster.all_nodes():
         for i, inc in enumerate(facts[node.name].incs):
+            known = i < len(node.incarnations) and known_nng_close_leak(
+                node.log_text(node.incarnations[i]))
             for line in inc["sanitizer"]:
-                checks.fail("no-crash", "node %s incarnation %d: %s" % (node.name, i, line))
+                if not known:
+                    checks.fail("no-crash", "node %s incarnation %d: %s" % (node.name, i, line))
             test_mode += inc["test_mode"]
     if not any(r[0] == "no-crash" and not r[1] for r in checks.results):
         checks.ok("no-crash", "%d processes ended, all by the harness or their own test hook"
@@ -1024,8 +1048,10 @@ def scenario_badpeers(args):
     checks.check("garbage-rejected", ok and c.nodes[1].alive,
                  "sent %s; node 1 counted %s and kept running" % (garbage, d))
     grow = ((rss_peak or 0) - (rss_before or 0)) / 1024
-    checks.check("garbage-memory", rss_after is not None and grow < 64 and
-                 rss_after - (rss_before or 0) < 32 * 1024,
+    asan = cl.binary_has_asan(args.sotto)  # its quarantine keeps freed frames: report only
+    checks.check("garbage-memory", rss_after is not None and (asan or (
+                 grow < 64 and rss_after - (rss_before or 0) < 32 * 1024)),
+                 ("not checked under AddressSanitizer: " if asan else "") +
                  "node 1 RSS %.1f MiB before, peak %.1f, %.1f after (%d frames of %d KiB, length "
                  "claims of 1 TiB, 2^64-1, 200, 80 and 3 MiB, an unfinished 512 KiB frame)" %
                  ((rss_before or 0) / 1024, rss_peak / 1024, (rss_after or 0) / 1024,
