@@ -22,6 +22,7 @@ case "${1:-}" in
 	opts="-DSOTTO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 	fuzz=0
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+	export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	;;
 "") ;;
