@@ -16,7 +16,9 @@
 #     accuracy against time and against bytes sent.
 #
 # Environment: SOTTO_DEMO_NODES (8), SOTTO_DEMO_SECONDS (180),
-# SOTTO_DEMO_TARGET (0.93), SOTTO_DEMO_BITS (8), SOTTO_DEMO_OUT (demo-out).
+# SOTTO_DEMO_TARGET (0.93), SOTTO_DEMO_OUT (demo-out), and
+# SOTTO_DEMO_CODEC: [Gossip] lines for the codec, e.g. "Codec = float32"
+# (default: none, i.e. sotto's default codec; see docs/sotto.conf.md).
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -29,7 +31,7 @@ S="$ROOT/build/sotto"
 N=${SOTTO_DEMO_NODES:-8}
 BUDGET=${SOTTO_DEMO_SECONDS:-180}
 TARGET=${SOTTO_DEMO_TARGET:-0.93}
-BITS=${SOTTO_DEMO_BITS:-8}
+CODEC=${SOTTO_DEMO_CODEC:-}
 OUT=${SOTTO_DEMO_OUT:-demo-out}
 case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
 PORT=$((20000 + $$ % 20000))
@@ -66,9 +68,8 @@ LocalEpochs = 0.25
 GroupSize = 4
 Interval = 1
 RoundTimeout = 5
-Codec = fixed
-Bits = $BITS
 EvalEvery = 2
+$(printf '%s\n' "$CODEC" | tr ';' '\n')
 TPL
 sites=""
 i=0
@@ -172,7 +173,7 @@ if command -v gnuplot >/dev/null 2>&1; then
 	gnuplot <<GP
 set terminal pngcairo size 1200,480 font ",10"
 set output "$OUT/demo.png"
-set multiplot layout 1,2 title "sotto: $N nodes, MNIST Dirichlet(0.5), secure gossip, $BITS-bit codec"
+set multiplot layout 1,2 title "sotto: $N nodes, MNIST Dirichlet(0.5), secure gossip, codec: ${CODEC:-default}"
 set grid
 set key bottom right
 set yrange [0:100]
