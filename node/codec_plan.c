@@ -109,6 +109,12 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 			 * to a power of two so the plan reveals little. */
 			q = MAX(q, clip * 0x1p-20);
 			q = exp2(ceil(log2(q)));
+			/* The fallback: a layer whose members are too far apart for
+			 * the ring at a quantum at most CODEC_PLAN_MAX_COARSE times the
+			 * exact codec's stays exact this round (no wrap possible, the
+			 * exact codec's precision): rounding noise never runs away. */
+			if (q > CODEC_PLAN_MAX_COARSE * (double)sg->quantum)
+				continue;
 			while (b < 31 && ldexp(1.0, (int)b - 1) - 1 < clip / q)
 				b++;
 			sg->bits = (uint8_t)b;

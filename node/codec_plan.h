@@ -11,7 +11,9 @@
  * decoded against the member's own model, with a quantum that tracks the
  * spread between group members this node saw in earlier decodes, so the
  * sum's distance to every member's prediction stays near a quarter of the
- * ring; a wrap (caught by the checksum) doubles the spread estimate.
+ * ring; a wrap (caught by the checksum) doubles the spread estimate. A layer
+ * whose spread would need a quantum over CODEC_PLAN_MAX_COARSE times the
+ * exact codec's stays exact for that round.
  *
  * Not here: the codec itself (protocol/codec.h), the round (node/round.h).
  */
@@ -31,6 +33,8 @@ struct config;
 #define CODEC_PLAN_RHO_BITS    20 /* rho up to (2^19 - 1) / 4096 = 128 */
 /* Keep = 0 with Codec = modular: a fresh public 35% of the first layer per round. */
 #define CODEC_PLAN_MODULAR_KEEP 0.35
+/* A modular layer's quantum is at most this times the exact codec's (Bits). */
+#define CODEC_PLAN_MAX_COARSE 2.0
 /* Target of |sum - prediction| as a fraction of half the ring (modular). */
 #define CODEC_PLAN_USE 0.5
 

@@ -129,13 +129,15 @@ static void test_modular_warmup_and_quantum(void **state)
 
 	f->cfg->gossip.codec = CONFIG_CODEC_MODULAR;
 	codec_plan_init(&pl);
+	for (size_t i = 0; i < f->m->n_params; i++) /* clip 1 in every layer */
+		f->m->params[i] = i % 2 ? 0.4f : -0.4f;
 	/* no observation yet: exact (warm-up), but with the checksum */
 	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
 	assert_int_equal(cp.seg[0].mode, CODEC_SEG_EXACT);
 	assert_true(cp.flags & CODEC_F_CHECK);
 	memset(&st, 0, sizeof(st));
 	for (size_t s = 0; s < f->m->n_segs; s++)
-		st.max_dev[s] = 0.01f * (float)(s + 1);
+		st.max_dev[s] = 0.0005f * (float)(s + 1);
 	codec_plan_observe(&pl, &cp, &st, false);
 	assert_int_equal(pl.observed, 1);
 	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
@@ -169,12 +171,18 @@ static void test_modular_warmup_and_quantum(void **state)
 		for (size_t s = 0; s < f->m->n_segs; s++)
 			st.max_dev[s] = 0.0001f;
 		codec_plan_observe(&pl, &cp, &st, false);
-		assert_true(pl.dev[0] > 0.015f);
+		assert_true(pl.dev[0] > 0.00075f);
 		st.max_dev[0] = 1.0f;
 		codec_plan_observe(&pl, &cp, &st, false);
 		assert_true(pl.dev[0] == 1.0f);
+		/* too far apart for the ring at twice the exact quantum: exact */
+		assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+		assert_int_equal(cp.seg[0].mode, CODEC_SEG_EXACT);
+		assert_int_equal(cp.seg[0].width, 10);
+		assert_int_equal(cp.seg[1].mode, CODEC_SEG_MODULAR);
 	}
 	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
+	model_init(f->m, 42);
 }
 
 int main(void)
