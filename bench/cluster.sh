@@ -78,7 +78,16 @@ fi
 
 pids=()
 cleanup() {
+	trap '' INT TERM # finish cleaning up even if told to stop again
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	# Give nodes 15 s to checkpoint and stop, then kill what is left.
+	for _ in $(seq 1 30); do
+		alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.5
+	done
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ -n "$NS" ]; then
 		for i in $(seq 0 $((N - 1))); do ip netns del "$NS-$i" 2>/dev/null || true; done
