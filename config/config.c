@@ -146,10 +146,8 @@ static const struct key_spec key_specs[] = {
 	 "Bits per value of the fixed-point codec (and of modular warm-up rounds).", NOLINE},
 	{SEC_GOSSIP, "Width", K_INT, CFG(gossip.width), 1, 16, NULL, "6", false, "1..16",
 	 "Modular codec: ring width, the bits per value on the wire.", NOLINE},
-	{SEC_GOSSIP, "Keep", K_DOUBLE, CFG(gossip.keep), 0, 1, NULL, "0", false, "0 or 0.001..1",
-	 "Fraction of the first layer averaged per round (a public random subset); 0: 0.35 "
-	 "with Codec = modular, 1 otherwise.",
-	 NOLINE},
+	{SEC_GOSSIP, "Keep", K_DOUBLE, CFG(gossip.keep), 0.001, 1, NULL, "1", false, "0.001..1",
+	 "Fraction of the large layers averaged per round (a public random subset).", NOLINE},
 	{SEC_GOSSIP, "WarmupRounds", K_INT, CFG(gossip.warmup_rounds), 0, 1000000, NULL, "4",
 	 false, "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
 	{SEC_GOSSIP, "Rounds", K_INT, CFG(gossip.rounds), 0, 100000000, NULL, "0", false,

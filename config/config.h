@@ -93,7 +93,7 @@ struct config {
 		enum config_codec codec;
 		int bits;
 		int width;	    /* modular: ring width (wire bits per value) */
-		double keep;	    /* fraction averaged per round; 0: the codec's default */
+		double keep;	    /* fraction of large layers averaged per round */
 		int warmup_rounds;  /* modular: exact rounds before going modular */
 		int rounds; /* 0: run until stopped */
 		int eval_every;

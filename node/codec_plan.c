@@ -56,9 +56,7 @@ static bool modular_ready(const struct codec_plan *pl, const struct model *m,
 
 double codec_plan_keep(const struct config *cfg)
 {
-	if (cfg->gossip.keep > 0)
-		return MIN(cfg->gossip.keep, 1.0);
-	return cfg->gossip.codec == CONFIG_CODEC_MODULAR ? CODEC_PLAN_MODULAR_KEEP : 1.0;
+	return cfg->gossip.keep > 0 ? MIN(cfg->gossip.keep, 1.0) : 1.0;
 }
 
 int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const struct model *m,

@@ -31,8 +31,6 @@ struct config;
 
 #define CODEC_PLAN_RHO_QUANTUM (1.0f / 4096.0f)
 #define CODEC_PLAN_RHO_BITS    20 /* rho up to (2^19 - 1) / 4096 = 128 */
-/* Keep = 0 with Codec = modular: a fresh public 35% of the first layer per round. */
-#define CODEC_PLAN_MODULAR_KEEP 0.35
 /* A modular layer's quantum is at most this times the exact codec's (Bits). */
 #define CODEC_PLAN_MAX_COARSE 2.0
 /* Target of |sum - prediction| as a fraction of half the ring (modular). */
@@ -49,7 +47,7 @@ struct codec_plan {
 /* Starts with no observations (the first rounds are exact warm-up rounds). */
 void codec_plan_init(struct codec_plan *pl);
 
-/* The fraction of large layers averaged per round: [Gossip] Keep, or its default. */
+/* The fraction of large layers averaged per round: [Gossip] Keep, in (0, 1]. */
 double codec_plan_keep(const struct config *cfg);
 
 /*

@@ -107,17 +107,11 @@ static void test_keep(void **state)
 		codec_ring_segment(&cp, 2, &len, &width);
 		assert_int_equal(len, 1280);
 	}
-	/* Keep = 0: the codec's default, subsampled only with the modular codec */
-	f->cfg->gossip.keep = 0;
+	/* Keep = 1: every coordinate, no subset */
+	f->cfg->gossip.keep = 1.0;
 	assert_true(codec_plan_keep(f->cfg) == 1.0);
 	assert_int_equal(codec_plan_make(&cp, NULL, f->m, f->m->params, 0.5, 4, f->cfg), 0);
 	assert_false(cp.flags & CODEC_F_SUBSAMPLE);
-	f->cfg->gossip.codec = CONFIG_CODEC_MODULAR;
-	assert_true(codec_plan_keep(f->cfg) == CODEC_PLAN_MODULAR_KEEP);
-	assert_int_equal(codec_plan_make(&cp, NULL, f->m, f->m->params, 0.5, 4, f->cfg), 0);
-	assert_int_equal(cp.keep_ppm, 350000);
-	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
-	f->cfg->gossip.keep = 1.0;
 }
 
 static void test_modular_warmup_and_quantum(void **state)
