@@ -311,8 +311,6 @@ class Run:
         self.nonfinite = collections.Counter()
         self.max_unanswered = 0.0
         self.restart_allowed = True
-        self.progress = []  # (monotonic, sum rounds_completed of live nodes)
-        self.on_end = None
         self.tmp_leftovers = {}
 
     def start_all(self):
@@ -357,13 +355,11 @@ class Run:
                          (node.name, inc.pid, why, tail))
         return "crash"
 
-    def tick(self, chaos_on):
+    def tick(self):
         t = cl.now()
         for inc in self.c.reap_all():
             kind = self.classify(inc)
             self.ended.append((inc, kind))
-            if self.on_end:
-                self.on_end(inc, kind)
             if kind in ("external",) or kind.startswith("hook:"):
                 if self.restart_allowed:
                     self.pending_restart[inc.node.name] = t + self.rng.uniform(*self.restart_delay)
@@ -391,7 +387,6 @@ class Run:
     def poll(self):
         self.c.sample_rss()
         t = cl.now()
-        total = 0
         for node in self.c.nodes:
             inc = node.cur
             if inc is None or not inc.alive or inc.stopped or node.name in self.pending_cont:
@@ -405,26 +400,22 @@ class Run:
                 continue
             self.unanswered_since.pop(node.name, None)
             self.last_status[node.name] = st
-            total += int(cl.st_num(st, "rounds_completed", 0))
             nf = cl.st_num(st, "model_nonfinite")
             if nf:
                 self.nonfinite[node.name] = max(self.nonfinite[node.name], int(nf))
-        self.progress.append((t, total))
 
     def hung_nodes(self, limit=60.0):
         t = cl.now()
         return [name for name, since in self.unanswered_since.items() if t - since > limit]
 
-    def wait(self, seconds, chaos_on=False, hook=None):
+    def wait(self, seconds):
+        """Supervises for `seconds` (at least one tick)."""
         end = cl.now() + seconds
-        while cl.now() < end:
-            self.tick(chaos_on)
-            if hook:
-                hook()
+        while True:
+            self.tick()
+            if cl.now() >= end:
+                return
             time.sleep(0.1)
-
-    def restarts_pending(self):
-        return bool(self.pending_restart)
 
 
 def consensus(statuses, epochs):
@@ -796,9 +787,9 @@ def scenario_kills(args, soak=False):
     events = collections.Counter()
     while cl.now() - m_start < seconds:
         t = cl.now()
-        run.tick(True)
+        run.tick()
         if base_run:
-            base_run.tick(False)
+            base_run.tick()
         # An armed node whose phase has not come within 30 s is killed from outside.
         for node in killable:
             inc = node.cur
@@ -859,8 +850,6 @@ def scenario_kills(args, soak=False):
         if not cw.result:
             sts = poll_statuses(chaos_c.nodes)
             cw.update(sts)
-            if os.environ.get("CHAOS_DEBUG"):
-                say("consensus? " + cw.table(sts) + " streak %d at_done %s" % (cw.streak, cw.evals_at_done))
         if bw and not bw.result:
             bw.update(poll_statuses(base_c.nodes))
         if cw.result and (bw is None or bw.result):
