@@ -5,8 +5,8 @@ What it is: verify.py run over hand-made verification records (a correct
 round, then one tampering per rule: a wrong sum, a value off by the ring's
 modulus, a missing member input, appliers that disagree, an applied round
 its initiator aborted, a layout mismatch), the SP/TCP framing of
-badpeer.py against a local echo of its own, and the LeakSanitizer
-classifier of chaos.py. Seconds, no sotto binary needed.
+badpeer.py against a minimal PULL peer of its own. Seconds, no sotto
+binary needed.
 
 What it is not: a test of sotto (chaos.py is). Standard library only.
 """
@@ -22,7 +22,6 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import badpeer  # noqa: E402
-import chaos  # noqa: E402
 import verify  # noqa: E402
 
 FAILS = []
@@ -171,36 +170,10 @@ def test_sp_framing():
            "badpeer: SP handshake (PUSH 0x50) and 64-bit length framing")
 
 
-def test_leak_classifier():
-    known = """==1==ERROR: LeakSanitizer: detected memory leaks
-
-Direct leak of 112 byte(s) in 1 object(s) allocated from:
-    #0 0x7 in __interceptor_calloc
-    #1 0x7 (/lib/x86_64-linux-gnu/libnng.so.1+0x1cc60)
-    #2 0x5 in transport_send /work/main/node/transport.c:334
-    #3 0x5 in node_close /work/main/node/daemon.c:1104
-
-Indirect leak of 220 byte(s) in 1 object(s) allocated from:
-    #0 0x7 in __interceptor_calloc
-    #1 0x7 (/lib/x86_64-linux-gnu/libnng.so.1+0x1cb07)
-    #3 0x5 in node_close /work/main/node/daemon.c:1104
-"""
-    other = known + """
-Direct leak of 64 byte(s) in 1 object(s) allocated from:
-    #0 0x7 in malloc
-    #1 0x5 in round_join /work/main/node/round.c:100
-"""
-    expect(chaos.known_nng_close_leak(known), "leak classifier: the NNG close leak is known")
-    expect(not chaos.known_nng_close_leak(other), "leak classifier: any other leak is a failure")
-    expect(not chaos.known_nng_close_leak("ERROR: AddressSanitizer: heap-use-after-free\n" +
-                                          known), "leak classifier: ASan errors are failures")
-
-
 def main():
     test_verify()
     test_verifier_sweep()
     test_sp_framing()
-    test_leak_classifier()
     if FAILS:
         print("selftest: %d FAILED" % len(FAILS))
         return 1
