@@ -142,7 +142,7 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 		size_t b = 0, nm = 0;
 		double t0 = util_now();
 		struct round_plan plan = {
-		        0xabcdef00u + (uint64_t)rep, 0, K, round_min_threshold(K),
+		        0xabcdef00u + (uint64_t)rep, 0, K,     round_min_threshold(K),
 		        (const uint8_t(*)[32])pk,    p, 10000, 0};
 		struct round_input in = {xs[0], 1.0f, 1};
 		uint8_t from = 0;
@@ -157,7 +157,8 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 					exit(1);
 				e->from = from;
 				e->to = ob.out[i].to;
-				check(msg_encode(e->bytes, size, &e->len, &ob.out[i].msg), "encode");
+				check(msg_encode(e->bytes, size, &e->len, &ob.out[i].msg),
+				      "encode");
 				b += e->len;
 				nm++;
 				if (tail)
@@ -178,8 +179,8 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 				check(msg_decode(m, e->bytes, e->len), "decode");
 				if (r[e->to] == NULL) {
 					struct round_input mi = {xs[e->to], 1.0f, 1u + e->to};
-					check(round_join(&r[e->to], id[e->to], pk[e->from], m, &mi, 0,
-					                 &ob),
+					check(round_join(&r[e->to], id[e->to], pk[e->from], m, &mi,
+					                 0, &ob),
 					      "join");
 				} else {
 					check(round_on_msg(r[e->to], pk[e->from], m, 0, &ob),
@@ -266,8 +267,8 @@ int main(void)
 	cfg->gossip.warmup_rounds = 4;
 	printf("MLP 784-128-10 (%zu parameters), k = %d, one process, best of %d\n", m->n_params, K,
 	       REPS);
-	printf("%-28s %9s %8s | %10s %8s | %10s %3s %8s | %7s %7s\n", "codec", "vector B",
-	       "bits/p", "plain B", "plain ms", "secure B", "msg", "sec ms", "bytes", "time");
+	printf("%-28s %9s %8s | %10s %8s | %10s %3s %8s | %7s %7s\n", "codec", "vector B", "bits/p",
+	       "plain B", "plain ms", "secure B", "msg", "sec ms", "bytes", "time");
 	cfg->gossip.codec = CONFIG_CODEC_FLOAT32;
 	row("float32 (32-bit ring)", cfg, m, NULL);
 	cfg->gossip.codec = CONFIG_CODEC_FIXED;

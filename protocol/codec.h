@@ -69,10 +69,10 @@ enum codec_seg_mode {
 };
 
 /* Flags of struct codec_params. Unknown bits are rejected. */
-#define CODEC_F_SUBSAMPLE     0x1u /* keep keep_ppm of each segment, subset from sample_seed */
-#define CODEC_F_WEIGHT        0x2u /* one extra exact segment: the push-sum weight */
-#define CODEC_F_SHARED_DITHER 0x4u /* rounding noise from dither_seed (public) */
-#define CODEC_F_CHECK         0x8u /* CODEC_CHECK_LEN checksum elements: wrap detection */
+#define CODEC_F_SUBSAMPLE     0x1u  /* keep keep_ppm of each segment, subset from sample_seed */
+#define CODEC_F_WEIGHT        0x2u  /* one extra exact segment: the push-sum weight */
+#define CODEC_F_SHARED_DITHER 0x4u  /* rounding noise from dither_seed (public) */
+#define CODEC_F_CHECK         0x8u  /* CODEC_CHECK_LEN checksum elements: wrap detection */
 #define CODEC_F_KEEP_SMALL    0x10u /* subsampling spares segments under CODEC_SMALL_SEG */
 #define CODEC_F_ALL                                                                                \
 	(CODEC_F_SUBSAMPLE | CODEC_F_WEIGHT | CODEC_F_SHARED_DITHER | CODEC_F_CHECK |              \
