@@ -515,7 +515,8 @@ def final_checks(run, checks, cluster, facts_cb, verifier, hooks_needed, initiat
     run.restart_allowed = False
     stuck = cluster.stop_all(timeout=60)
     for node in stuck:
-        checks.fail("no-hang", "node %s did not exit within 60 s of SIGTERM" % node.name)
+        checks.fail("no-hang", "node %s did not exit within 60 s of SIGTERM (thread stacks "
+                    "appended to %s)" % (node.name, node.log_path))
     for inc, kind in [(n.cur, None) for n in cluster.all_nodes() if n.cur is not None]:
         if inc.returncode is not None and inc.killed_by_harness == "term" and inc.returncode != 0:
             run.classify(inc)

@@ -294,6 +294,33 @@ class Node:
     def status(self, timeout=5.0):
         return status_query(self.control_socket, timeout)
 
+    def dump_stacks(self, why):
+        """Appends the stacks of a hung process's threads to its log (gdb if present,
+        else the kernel's view from /proc), so a hang can be diagnosed afterwards."""
+        inc = self.cur
+        if inc is None or not inc.alive:
+            return
+        lines = ["%sstacks of pid %d (%s)" % (MARK, inc.pid, why)]
+        try:
+            p = subprocess.run(["gdb", "-p", str(inc.pid), "-batch", "-nx", "-ex",
+                                "thread apply all bt"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            lines.append(p.stdout.decode("utf-8", "replace"))
+        except (OSError, subprocess.TimeoutExpired):
+            task = "/proc/%d/task" % inc.pid
+            try:
+                for tid in sorted(os.listdir(task)):
+                    for f in ("comm", "wchan", "syscall"):
+                        try:
+                            with open(os.path.join(task, tid, f)) as fh:
+                                lines.append("%s %s: %s" % (tid, f, fh.read().strip()))
+                        except OSError:
+                            pass
+            except OSError:
+                pass
+        with open(self.log_path, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
     def log_text(self, inc=None):
         try:
             with open(self.log_path, "rb") as f:
@@ -442,6 +469,7 @@ class Cluster:
                 inc.popen.wait(max(0.1, deadline - now()))
             except subprocess.TimeoutExpired:
                 hung.append(node)
+                node.dump_stacks("did not exit within %.0f s of SIGTERM" % timeout)
                 node.signal(signal.SIGKILL)
                 try:
                     inc.popen.wait(10)
