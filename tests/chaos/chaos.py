@@ -853,9 +853,15 @@ def scenario_kills(args, soak=False):
                         (args.deadline, bw.table(poll_statuses(base_c.nodes))))
         elif cw.result:
             d = 100 * (cw.result[0] - bw.result[0])
-            checks.check("accuracy-vs-clean", abs(d) <= 2.0,
-                         "mean accuracy %.2f%% under chaos vs %.2f%% chaos-free: %+.2f points "
-                         "(limit 2)" % (100 * cw.result[0], 100 * bw.result[0], d))
+            # Under AddressSanitizer nodes run ~3x slower while kills keep
+            # their wall-clock pace, so a short run loses proportionally more
+            # training to chaos: the figure is reported, the plain build
+            # (scripts/test.sh) enforces the 2-point limit.
+            asan_build = cl.binary_has_asan(args.sotto)
+            checks.check("accuracy-vs-clean", asan_build or abs(d) <= 2.0,
+                         "%smean accuracy %.2f%% under chaos vs %.2f%% chaos-free: %+.2f points "
+                         "(limit 2)" % ("not enforced under AddressSanitizer: " if asan_build
+                                        else "", 100 * cw.result[0], 100 * bw.result[0], d))
     bytes_out = total_bytes_out(run)
     statuses_end = dict(run.last_status)
     # Stop the reference cluster; then the final checks of the chaos cluster.
