@@ -19,7 +19,12 @@
 #include <string.h>
 #include <zlib.h>
 
-#define GROW_ROWS 4096u /* initial row capacity before data proves more */
+/*
+ * Rows allocated before the data proves more: at most GROW_ROWS and at most
+ * GROW_BYTES of features, so a 48-byte header that claims 2 GiB costs 1 MiB.
+ */
+#define GROW_ROWS  4096u
+#define GROW_BYTES (1u << 20)
 
 static size_t elem_size(enum dataset_elem e)
 {
@@ -244,6 +249,7 @@ static int parse(struct dataset **out, struct source *src)
 		goto out;
 	}
 	cap = MIN(rows, GROW_ROWS);
+	cap = MIN(cap, MAX(1u, GROW_BYTES / (uint32_t)(dims * elem_size((enum dataset_elem)elem))));
 	rc = dataset_alloc_cap(&ds, rows, cap, dims, classes, (enum dataset_elem)elem);
 	if (rc != 0)
 		goto out;

@@ -23,7 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 static char tmpdir[256];
 
@@ -203,6 +213,56 @@ static void test_corrupt(void **state)
 	assert_int_equal(dataset_load(&ds, "/nonexistent/x.sdat"), -ENOENT);
 	free(b);
 	free(good);
+}
+
+/*
+ * A 48-byte header may claim 2 GiB of rows (within the format's limits) and
+ * then end: the reader must say "truncated" having allocated about what
+ * arrived, not what was promised. The allocation is checked by running the
+ * load in a child whose address space is capped 256 MiB above its current
+ * size (skipped under AddressSanitizer, which needs terabytes of it; the
+ * fuzz corpus carries the same input for that build).
+ */
+static void test_lying_header_allocates_little(void **state)
+{
+	uint8_t h[DATASET_HEADER_BYTES];
+	struct dataset *ds = NULL;
+
+	(void)state;
+	memset(h, 0, sizeof(h));
+	memcpy(h, DATASET_MAGIC, 8);
+	le_put32(h + 8, DATASET_VERSION);
+	le_put32(h + 12, 512);              /* rows */
+	le_put32(h + 16, DATASET_MAX_DIMS); /* 512 x 2^20 x 4 = 2 GiB */
+	le_put32(h + 20, 10);
+	le_put32(h + 24, DATASET_F32);
+	assert_int_equal(dataset_load_mem(&ds, h, sizeof(h)), LEARN_ETRUNC);
+	assert_null(ds);
+#ifndef UNDER_ASAN
+	{
+		pid_t pid = fork();
+		int status = 0;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			unsigned long pages = 0;
+			FILE *f = fopen("/proc/self/statm", "r");
+			struct rlimit rl;
+
+			if (f == NULL || fscanf(f, "%lu", &pages) != 1)
+				_exit(3);
+			fclose(f);
+			rl.rlim_cur = rl.rlim_max =
+			    (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
+			if (setrlimit(RLIMIT_AS, &rl) != 0)
+				_exit(3);
+			_exit(dataset_load_mem(&ds, h, sizeof(h)) == LEARN_ETRUNC ? 0 : 1);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+#endif
 }
 
 static void test_subset_batch_histogram(void **state)
@@ -454,6 +514,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_roundtrip),
 	        cmocka_unit_test(test_corrupt),
+	        cmocka_unit_test(test_lying_header_allocates_little),
 	        cmocka_unit_test(test_subset_batch_histogram),
 	        cmocka_unit_test(test_import_csv),
 	        cmocka_unit_test(test_import_mnist),
