@@ -253,7 +253,7 @@ static void test_lying_header_allocates_little(void **state)
 				_exit(3);
 			fclose(f);
 			rl.rlim_cur = rl.rlim_max =
-			    (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
+			        (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
 			if (setrlimit(RLIMIT_AS, &rl) != 0)
 				_exit(3);
 			_exit(dataset_load_mem(&ds, h, sizeof(h)) == LEARN_ETRUNC ? 0 : 1);
