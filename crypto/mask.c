@@ -13,7 +13,7 @@
 
 #include "util/util.h"
 
-#define CHUNK_BYTES 8192 /* per key; with the matching part of v it stays in cache */
+#define CHUNK_WORDS 1024 /* 8 KiB of keystream per key and chunk: stays in cache */
 
 static const uint8_t label_pair[] = "sotto mask pair v1";
 static const uint8_t label_self[] = "sotto mask self v1";
@@ -49,70 +49,118 @@ static void stream_fill(uint8_t *buf, size_t n, const uint8_t *key, uint64_t seg
 {
 	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
 
+	static const uint8_t zero[CHUNK_WORDS * 8];
+
+	SOTTO_ASSERT(n <= sizeof(zero));
 	for (size_t i = 0; i < sizeof(nonce); i++)
 		nonce[i] = (uint8_t)(segment >> (8 * i));
-	memset(buf, 0, n);
-	crypto_stream_chacha20_xor_ic(buf, buf, n, nonce, block, key);
-}
-
-static inline uint64_t load64_le(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v)); /* one unaligned load */
-	return le64toh(v);
+	crypto_stream_chacha20_xor_ic(buf, zero, n, nonce, block, key);
 }
 
 /*
- * Chunks hold a whole number of values: 32 * w * q bytes are 256 * q values
- * of w bits, and with q even a chunk is whole 64-byte blocks. So value j of
- * a chunk starts at bit j * w of it and every value is read independently
- * (no serial bit reader), which lets the loop pipeline. Several keys are
- * applied chunk by chunk, so that part of v stays in cache while every
- * key's keystream is added (one pass over v instead of one per key).
+ * Lane arithmetic on 64-bit words that hold floor(64 / w) values of w bits
+ * (Hacker's Delight 2-18): hi has the top bit of every lane, lo the others.
+ * Carries and borrows never leave a lane, and the spare bits above the last
+ * lane stay zero.
+ */
+static inline uint64_t lanes_add(uint64_t a, uint64_t b, uint64_t hi, uint64_t lo)
+{
+	return ((a & lo) + (b & lo)) ^ ((a ^ b) & hi);
+}
+
+static inline uint64_t lanes_sub(uint64_t a, uint64_t b, uint64_t hi, uint64_t lo)
+{
+	return (((a & (lo | hi)) | hi) - (b & lo)) ^ ((a ^ ~b) & hi);
+}
+
+/*
+ * out[] += the lanes of nfull words of acc, in Z_2^w. Inlined with a constant
+ * w (lanes_out_any) the shifts become immediates and the lanes unroll: this
+ * loop, not the keystream, was most of the time with a variable w.
+ */
+static inline __attribute__((always_inline)) void lanes_out(uint32_t *out, const uint64_t *acc,
+                                                            size_t nfull, uint32_t w)
+{
+	const uint32_t lanes = 64 / w, m = width_mask(w);
+
+	for (size_t j = 0; j < nfull; j++, out += lanes) {
+		for (uint32_t l = 0; l < lanes; l++)
+			out[l] = (out[l] + (uint32_t)(acc[j] >> (l * w))) & m;
+	}
+}
+
+/* clang-format off */
+static void lanes_out_any(uint32_t *out, const uint64_t *acc, size_t nfull, uint32_t w)
+{
+	switch (w) {
+#define W(x) case x: lanes_out(out, acc, nfull, x); return;
+	W(1)  W(2)  W(3)  W(4)  W(5)  W(6)  W(7)  W(8)  W(9)  W(10) W(11)
+	W(12) W(13) W(14) W(15) W(16) W(17) W(18) W(19) W(20) W(21) W(22)
+	W(23) W(24) W(25) W(26) W(27) W(28) W(29) W(30) W(31) W(32)
+#undef W
+	default:
+		SOTTO_ASSERT(0 && "mask width out of range");
+	}
+}
+/* clang-format on */
+
+/*
+ * Every key's keystream for one chunk of a segment is summed, with its sign,
+ * lane by lane into acc (one 64-bit word per lanes values); then the sum is
+ * added to that part of v once. So v is read and written once per chunk
+ * whatever the number of keys, and a key costs its keystream plus a few
+ * word operations per lanes values.
  */
 static void apply_keys(uint32_t *v, const struct mask_seg *segs, size_t nseg,
                        const uint8_t (*keys)[MASK_KEY_BYTES], const int *signs, size_t nkeys)
 {
-	uint8_t buf[CHUNK_BYTES + 8];
+	uint64_t acc[CHUNK_WORDS], ks[CHUNK_WORDS];
 	size_t n = 0;
 
-	memset(buf + CHUNK_BYTES, 0, 8);
+	SOTTO_ASSERT(nkeys >= 1);
+
 	for (size_t i = 0; i < nseg; i++) {
 		const uint32_t w = segs[i].width, m = width_mask(w), len = segs[i].len;
-		const size_t q = 2 * (CHUNK_BYTES / (64 * w));
-		const size_t per_chunk = 256 * q, chunk_bytes = 32 * w * q;
-		uint64_t block = 0;
+		const uint32_t lanes = 64 / w;
+		const size_t per_chunk = (size_t)CHUNK_WORDS * lanes;
+		uint64_t hi = 0, lo = 0;
 
-		for (size_t c0 = 0; c0 < len; c0 += per_chunk, block += chunk_bytes / 64) {
+		for (uint32_t l = 0; l < lanes; l++) {
+			hi |= 1ull << (l * w + w - 1);
+			lo |= (uint64_t)(m >> 1) << (l * w);
+		}
+		for (size_t c0 = 0, chunk = 0; c0 < len; c0 += per_chunk, chunk++) {
 			size_t ne = MIN(per_chunk, (size_t)len - c0);
-			size_t nbytes = ((ne * w + 7) / 8 + 63) & ~(size_t)63;
+			size_t nw = (ne + lanes - 1) / lanes;
 			uint32_t *out = v + n + c0;
 
-			for (size_t k = 0; k < nkeys; k++) {
-				stream_fill(buf, nbytes, keys[k], i, block);
+			/* the first key's stream is the start of the sum */
+			stream_fill((uint8_t *)acc, nw * sizeof(uint64_t), keys[0], i,
+			            (uint64_t)chunk * (CHUNK_WORDS / 8));
+			for (size_t j = 0; j < nw; j++) {
+				acc[j] = signs[0] > 0 ? le64toh(acc[j]) & (hi | lo)
+				                      : lanes_sub(0, le64toh(acc[j]), hi, lo);
+			}
+			for (size_t k = 1; k < nkeys; k++) {
+				stream_fill((uint8_t *)ks, nw * sizeof(uint64_t), keys[k], i,
+				            (uint64_t)chunk * (CHUNK_WORDS / 8));
 				if (signs[k] > 0) {
-					for (size_t j = 0; j < ne; j++) {
-						size_t bit = j * w;
-						uint32_t r = (uint32_t)(load64_le(buf + bit / 8) >>
-						                        (bit % 8)) &
-						             m;
-						out[j] = (out[j] + r) & m;
-					}
+					for (size_t j = 0; j < nw; j++)
+						acc[j] = lanes_add(acc[j], le64toh(ks[j]), hi, lo);
 				} else {
-					for (size_t j = 0; j < ne; j++) {
-						size_t bit = j * w;
-						uint32_t r = (uint32_t)(load64_le(buf + bit / 8) >>
-						                        (bit % 8)) &
-						             m;
-						out[j] = (out[j] - r) & m;
-					}
+					for (size_t j = 0; j < nw; j++)
+						acc[j] = lanes_sub(acc[j], le64toh(ks[j]), hi, lo);
 				}
 			}
+			lanes_out_any(out, acc, ne / lanes, w);
+			for (size_t e = ne / lanes * lanes; e < ne; e++) /* a partial last word */
+				out[e] = (out[e] + (uint32_t)(acc[e / lanes] >> (e % lanes * w))) &
+				         m;
 		}
 		n += len;
 	}
-	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(acc, sizeof(acc));
+	sodium_memzero(ks, sizeof(ks));
 }
 
 int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
@@ -210,18 +258,15 @@ int mask_member_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
                       const uint8_t my_pk[MASK_PK_BYTES], const uint8_t (*peer_pks)[MASK_PK_BYTES],
                       size_t npeers, const struct mask_round *r)
 {
-	uint8_t(*keys)[MASK_KEY_BYTES] = NULL;
-	int *signs = NULL;
+	/* On the stack and wiped, not sodium_malloc: its guard pages cost more
+	 * than masking 10^4 values. */
+	uint8_t keys[MASK_MAX_PEERS + 1][MASK_KEY_BYTES];
+	int signs[MASK_MAX_PEERS + 1];
 	size_t nk = 0;
 	int rc = -EINVAL;
 
-	if (!layout_ok(segs, nseg))
-		goto out;
-	rc = -ENOMEM;
-	keys = sodium_malloc((npeers + 1) * MASK_KEY_BYTES);
-	signs = calloc(npeers + 1, sizeof(int));
-	if (keys == NULL || signs == NULL)
-		goto out;
+	if (!layout_ok(segs, nseg) || npeers > MASK_MAX_PEERS)
+		return -EINVAL;
 	rc = mask_self_key(keys[nk], seed, my_pk, r);
 	if (rc != 0)
 		goto out;
@@ -236,8 +281,7 @@ int mask_member_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
 	}
 	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])keys, signs, nk);
 out:
-	sodium_free(keys); /* wipes */
-	free(signs);
+	sodium_memzero(keys, sizeof(keys));
 	return rc;
 }
 

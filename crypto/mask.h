@@ -15,9 +15,12 @@
  *
  * PRG: ChaCha20 (libsodium's crypto_stream_chacha20, 64-bit nonce = segment
  * index, 64-bit block counter) keyed by the 32-byte mask key. Segment i of
- * width w takes its len * w bits from the start of its own keystream, LSB
- * first, exactly as the codec packs values: the mask of a segment *is* its
- * keystream read as a packed vector. Uniform in Z_2^w since w divides 32.
+ * width w reads its own keystream as little-endian 64-bit words, each
+ * holding floor(64 / w) values of w bits, lowest first; the bits above the
+ * last value of a word are not used (at most 6% of the stream for the
+ * codec's usual widths, 31% at w = 22). Each value is w uniform bits, so
+ * uniform in Z_2^w. Values that never straddle a word let a member add all
+ * its keys' streams lane-wise within words before touching its vector.
  *
  * This module does not know the codec: a vector is an array of uint32_t ring
  * elements and a list of segments (length, width). It is not the share
@@ -30,11 +33,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MASK_KEY_BYTES    32 /* a PRG key */
-#define MASK_SEED_BYTES   32 /* a self-mask seed b_u */
-#define MASK_PK_BYTES     32 /* X25519 public key */
-#define MASK_SK_BYTES     32 /* X25519 secret key */
-#define MASK_ROUND_ID_MAX 64 /* bytes of a round id */
+#define MASK_KEY_BYTES    32  /* a PRG key */
+#define MASK_SEED_BYTES   32  /* a self-mask seed b_u */
+#define MASK_PK_BYTES     32  /* X25519 public key */
+#define MASK_SK_BYTES     32  /* X25519 secret key */
+#define MASK_ROUND_ID_MAX 64  /* bytes of a round id */
+#define MASK_MAX_PEERS    255 /* peer keys one member_apply takes */
 
 /* One ring segment: len elements of Z_2^width, 1 <= width <= 32. */
 struct mask_seg {
@@ -83,8 +87,9 @@ int mask_self_key(uint8_t key[MASK_KEY_BYTES], const uint8_t seed[MASK_SEED_BYTE
 
 /*
  * Everything member u adds to its own encoded vector v: its self mask and
- * one pairwise mask for each of the npeers peer public keys (its own key may
- * appear in the list and is skipped). Returns 0 or -EINVAL.
+ * one pairwise mask for each of the npeers (<= MASK_MAX_PEERS) peer public
+ * keys (its own key may appear in the list and is skipped). Returns 0 or
+ * -EINVAL.
  */
 int mask_member_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
                       const uint8_t seed[MASK_SEED_BYTES], const uint8_t my_sk[MASK_SK_BYTES],

@@ -2,10 +2,10 @@
  * crypto_mask_test.c: secure-aggregation masks.
  *
  * Known answers: the ChaCha20 keystream (the published all-zero key vectors,
- * nonce 0 and nonce 1) read as w-bit values, a mixed layout and a segment
- * longer than one keystream chunk, the pairwise and self key derivations;
- * all expected values computed independently in Python (cryptography's
- * ChaCha20, hashlib's BLAKE2b, PyNaCl's X25519).
+ * nonce 0 and nonce 1) read as w-bit lanes of 64-bit words, a mixed layout
+ * and a segment longer than one keystream chunk (tests/vectors/mask/
+ * make_kat.py, a ChaCha20 written from RFC 7539), the pairwise and self key
+ * derivations (hashlib's BLAKE2b, PyNaCl's X25519).
  * Properties: masks cancel exactly for random k in 3..16, random layouts and
  * inputs, and random dropout sets once the dropped members' pairwise masks
  * are recomputed from their secret keys; keys differ across round ids and
@@ -38,8 +38,8 @@ static void test_kat_zero_key(void **state)
 	uint8_t key[32] = {0};
 	struct mask_seg s32[2] = {{4, 32}, {2, 32}};
 	struct mask_seg s8[1] = {{4, 8}};
-	struct mask_seg s12[1] = {{2, 12}};
-	uint32_t v[6] = {0};
+	struct mask_seg s12[1] = {{7, 12}};
+	uint32_t v[7] = {0};
 
 	(void)state;
 	assert_int_equal(mask_apply(v, s32, 2, key, 1), 0);
@@ -58,25 +58,31 @@ static void test_kat_zero_key(void **state)
 	assert_int_equal(v[3], 0xad);
 	memset(v, 0, sizeof(v));
 	assert_int_equal(mask_apply(v, s12, 1, key, 1), 0);
+	/* five 12-bit values per 64-bit word; its top 4 bits are not used */
 	assert_int_equal(v[0], 0x876);
 	assert_int_equal(v[1], 0xe0b);
+	assert_int_equal(v[2], 0x0ad);
+	assert_int_equal(v[3], 0xf1a);
+	assert_int_equal(v[4], 0x03d);
+	assert_int_equal(v[5], 0xd40);
+	assert_int_equal(v[6], 0x6a5);
 	/* subtracting the same mask gives zero back */
 	assert_int_equal(mask_apply(v, s12, 1, key, -1), 0);
-	assert_int_equal(v[0], 0);
-	assert_int_equal(v[1], 0);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(v[i], 0);
 }
 
 static void test_kat_layout(void **state)
 {
 	static const uint32_t expect[19] = {0x7d2bfd39u, 0x6a19c5d9u, 0x7703bd8du, 0x494adcb8u,
 	                                    0x6fd8358au, 0x0000042fu, 0x00000f1au, 0x00000002u,
-	                                    0x00000805u, 0x0000098eu, 0x00000a28u, 0x00000152u,
+	                                    0x00000805u, 0x0000098eu, 0x000002a2u, 0x00000315u,
 	                                    0x00000000u, 0x00000000u, 0x00000001u, 0x00000069u,
 	                                    0x000000bdu, 0x00000010u, 0x0000011fu};
-	static const uint32_t expect_long[6] = {0x1eb0ab5cu, 0x084a7394u, 0x112fa94au,
-	                                        0x12dc4a06u, 0x1ab0e482u, 0x0e88f127u};
+	static const uint32_t expect_long[6] = {0x0751dcbdu, 0x04337840u, 0x1f6ca4e0u,
+	                                        0x1adae3ddu, 0x0a2a4239u, 0x08f3fe27u};
 	struct mask_seg segs[4] = {{5, 32}, {7, 12}, {3, 1}, {4, 9}};
-	struct mask_seg lseg[1] = {{5000, 29}}; /* 18125 bytes: crosses a chunk */
+	struct mask_seg lseg[1] = {{5000, 29}}; /* 2500 words: crosses two chunks */
 	uint8_t key[32];
 	uint32_t v[19] = {0}, *w = calloc(5000, sizeof(uint32_t)), sum = 0;
 
@@ -91,7 +97,7 @@ static void test_kat_layout(void **state)
 	assert_memory_equal(w + 4410, expect_long, sizeof(expect_long));
 	for (int i = 0; i < 5000; i++)
 		sum += w[i];
-	assert_int_equal(sum, 2496745270u);
+	assert_int_equal(sum, 4110225862u);
 	free(w);
 }
 
@@ -251,6 +257,49 @@ static void run_cancel(uint32_t seed, size_t k, const struct mask_seg *segs, siz
 	free(alive);
 }
 
+/*
+ * mask_member_apply sums every key's lanes before touching v: for every
+ * width, it must equal applying the self key and each pairwise key one by
+ * one with mask_apply (what recovery does for a dropped member).
+ */
+static void test_member_equals_single_keys(void **state)
+{
+	uint8_t pk[5][32], sk[5][32], seed[32], key[32];
+	uint32_t *a = malloc(3000 * sizeof(uint32_t)), *b = malloc(3000 * sizeof(uint32_t));
+
+	(void)state;
+	assert_true(a && b);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(mask_keypair(pk[i], sk[i]), 0);
+	randombytes_buf(seed, sizeof(seed));
+	for (uint32_t w = 1; w <= 32; w++) {
+		struct mask_seg segs[2] = {{2111, w}, {889, 33 - w}};
+		int sign;
+
+		randombytes_buf(a, 3000 * sizeof(uint32_t));
+		for (uint32_t i = 0; i < 3000; i++) {
+			uint32_t ww = i < 2111 ? w : 33 - w;
+			a[i] &= ww == 32 ? UINT32_MAX : (1u << ww) - 1;
+		}
+		memcpy(b, a, 3000 * sizeof(uint32_t));
+		assert_int_equal(mask_member_apply(a, segs, 2, seed, sk[2], pk[2],
+		                                   (const uint8_t(*)[32])pk, 5, &round2),
+		                 0);
+		assert_int_equal(mask_self_key(key, seed, pk[2], &round2), 0);
+		assert_int_equal(mask_apply(b, segs, 2, key, 1), 0);
+		for (int p = 0; p < 5; p++) {
+			if (p == 2)
+				continue;
+			assert_int_equal(mask_pair_key(key, &sign, sk[2], pk[2], pk[p], &round2),
+			                 0);
+			assert_int_equal(mask_apply(b, segs, 2, key, sign), 0);
+		}
+		assert_memory_equal(a, b, 3000 * sizeof(uint32_t));
+	}
+	free(a);
+	free(b);
+}
+
 static void test_property_cancel(void **state)
 {
 	uint32_t r = 12345;
@@ -287,6 +336,7 @@ int main(void)
 	        cmocka_unit_test(test_kat_keys),
 	        cmocka_unit_test(test_keys_bound_to_round),
 	        cmocka_unit_test(test_refusals),
+	        cmocka_unit_test(test_member_equals_single_keys),
 	        cmocka_unit_test(test_property_cancel),
 	        cmocka_unit_test(test_property_cancel_large),
 	};
