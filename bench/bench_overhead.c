@@ -48,15 +48,15 @@ static float *xs[K];
 
 static void make_inputs(const struct model *m)
 {
-	struct codec_rng rng;
+	struct rng rng;
 
-	codec_rng_seed(&rng, 7);
+	rng_seed(&rng, 7);
 	for (int i = 0; i < K; i++) {
 		xs[i] = malloc(m->n_params * sizeof(float));
 		if (xs[i] == NULL)
 			exit(1);
 		for (size_t j = 0; j < m->n_params; j++)
-			xs[i][j] = m->params[j] + (float)(codec_rng_uniform(&rng) - 0.5) * 0.004f;
+			xs[i][j] = m->params[j] + (float)(rng_uniform(&rng) - 0.5) * 0.004f;
 	}
 }
 
@@ -79,9 +79,9 @@ static double plain(const struct codec_params *p, size_t *bytes)
 	}
 	for (int rep = 0; rep < REPS; rep++) {
 		double t0 = util_now();
-		struct codec_rng rng;
+		struct rng rng;
 
-		codec_rng_seed(&rng, (uint64_t)rep);
+		rng_seed(&rng, (uint64_t)rep);
 		for (int i = 0; i < K; i++) {
 			check(codec_encode(ring, p, xs[i], 1.0f, &rng, NULL, NULL), "encode");
 			check(codec_pack(packed[i], nb, p, ring), "pack");

@@ -81,7 +81,7 @@ static void bench_member(uint32_t dim, uint16_t k)
 	struct mask_round mr = {rid, sizeof(rid), 0};
 	struct shamir_share sh1[64], sh2[64];
 	uint8_t box[SHAMIR_BOX_BYTES], key[32], nonce[24];
-	struct codec_rng rng;
+	struct rng rng;
 	size_t n, nseg, nb;
 	uint32_t *ring, *sum;
 	uint8_t *packed, *sealed, *stream;
@@ -104,9 +104,9 @@ static void bench_member(uint32_t dim, uint16_t k)
 	stream = malloc(nb);
 	if (!p || !pks || !x || !avg || !ring || !sum || !packed || !sealed || !stream)
 		exit(1);
-	codec_rng_seed(&rng, 1);
+	rng_seed(&rng, 1);
 	for (uint32_t i = 0; i < dim; i++)
-		x[i] = (float)(codec_rng_uniform(&rng) - 0.5) * 0.2f;
+		x[i] = (float)(rng_uniform(&rng) - 0.5) * 0.2f;
 	for (uint16_t i = 0; i < k; i++)
 		check(mask_keypair(pks[i], sk), "keypair");
 	check(mask_keypair(pks[0], sk), "keypair");

@@ -12,7 +12,7 @@
 
 #include "learn/layers.h"
 #include "learn/learn.h"
-#include "learn/rng.h"
+#include "util/rng.h"
 #include "util/util.h"
 
 #include <errno.h>

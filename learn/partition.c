@@ -6,7 +6,7 @@
 #include "learn/partition.h"
 
 #include "learn/dataset.h"
-#include "learn/rng.h"
+#include "util/rng.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
 
 #include "learn/dataset.h"
 #include "learn/learn.h"
-#include "learn/rng.h"
+#include "util/rng.h"
 #include "util/util.h"
 
 #include <errno.h>

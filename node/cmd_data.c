@@ -9,8 +9,8 @@
 #include "learn/import.h"
 #include "learn/learn.h"
 #include "learn/partition.h"
-#include "learn/rng.h"
 #include "node/cli.h"
+#include "util/rng.h"
 #include "util/util.h"
 
 #include <errno.h>

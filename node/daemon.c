@@ -58,7 +58,7 @@
 
 #define PERSIST_MAGIC 0x534e5031u /* "SNP1": the node's part of a checkpoint */
 #define PERSIST_BYTES 64
-#define ROUND_TICK_S 0.05
+#define ROUND_TICK_S  0.05
 
 /* What the node keeps across restarts, inside the checkpoint. */
 struct persist {
@@ -76,9 +76,9 @@ struct peer {
 
 struct node_round {
 	struct round *r;
-	bool input_recorded;	 /* verification mode: in-RID-A written */
-	bool silent;		 /* SOTTO_TEST_SILENT_AFTER: say nothing more */
-	bool keys_installed;	 /* transport round keys set for this round */
+	bool input_recorded; /* verification mode: in-RID-A written */
+	bool silent;         /* SOTTO_TEST_SILENT_AFTER: say nothing more */
+	bool keys_installed; /* transport round keys set for this round */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
 	float *snapshot; /* what this node contributed */
@@ -107,9 +107,9 @@ struct node {
 	struct persist ps;
 
 	struct node_round cur;
-	struct codec_plan plan;  /* what this node's decodes taught its codec plans */
-	uint64_t apply_posted;   /* seq of the last worker_apply */
-	uint64_t eval_at_round;  /* rounds_completed when we last evaluated */
+	struct codec_plan plan; /* what this node's decodes taught its codec plans */
+	uint64_t apply_posted;  /* seq of the last worker_apply */
+	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
 	double last_peer_seen;
 	double last_eval;   /* monotonic time of the last evaluation */
 	double eval_epochs; /* epochs trained at the last evaluation */
@@ -125,7 +125,7 @@ struct node {
 
 	struct round_out *outbuf;
 	size_t outcap;
-	struct codec_rng rng;
+	struct rng rng;
 
 	ev_timer schedule_timer, round_timer, status_timer;
 	ev_signal sigterm, sigint;
@@ -226,8 +226,8 @@ static void peer_penalise(struct node *n, const uint8_t pk[32])
 	if (p->failures < 6)
 		p->failures++;
 	/* Exponential backoff with jitter, so busy peers are not hammered. */
-	p->backoff_until = util_now() + base * (double)(1u << (p->failures - 1)) *
-						(0.5 + codec_rng_uniform(&n->rng));
+	p->backoff_until = util_now() +
+	                   base * (double)(1u << (p->failures - 1)) * (0.5 + rng_uniform(&n->rng));
 }
 
 /* --- sending ------------------------------------------------------------- */
@@ -239,7 +239,7 @@ static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
 
 	if (rc != 0)
 		log_debug("send %s to %s: %s", msg_type_name(m->type),
-			  p != NULL ? p->cfg->name : "?", msg_strerror(rc));
+		          p != NULL ? p->cfg->name : "?", msg_strerror(rc));
 }
 
 /* Sends what a round call queued; `to` indexes the round's members. */
@@ -267,7 +267,7 @@ static void install_round_keys(struct node *n)
 }
 
 static void flush_outbox(struct node *n, struct round_outbox *ob, const uint8_t (*members)[32],
-			 uint8_t k)
+                         uint8_t k)
 {
 	bool sent[MSG_TYPE_MAX + 1] = {false};
 
@@ -334,7 +334,7 @@ static void round_clear(struct node *n)
 		/* Late frames of this round still open for a while; then the keys go. */
 		n->key_expiry[n->key_expiry_head].rid = n->cur.id;
 		n->key_expiry[n->key_expiry_head].at =
-			util_now() + 2.0 * n->cfg.gossip.round_timeout + 5.0;
+		        util_now() + 2.0 * n->cfg.gossip.round_timeout + 5.0;
 		n->key_expiry_head = (n->key_expiry_head + 1) % ARRAY_LEN(n->key_expiry);
 	}
 	round_free(n->cur.r);
@@ -369,12 +369,12 @@ static void round_finished(struct node *n)
 		if (testhooks_verify()) {
 			char why[64];
 			snprintf(why, sizeof(why), "aborted %s",
-				 msg_reason_name(round_abort_reason(c->r)));
+			         msg_reason_name(round_abort_reason(c->r)));
 			testhooks_record_outcome(c->id, round_attempt(c->r), why);
 		}
 		n->ps.rounds_aborted++;
 		log_info("round aborted (%s) after %.2fs; model unchanged",
-			 msg_reason_name(round_abort_reason(c->r)), util_now() - c->started);
+		         msg_reason_name(round_abort_reason(c->r)), util_now() - c->started);
 		if (round_abort_reason(c->r) == MSG_REASON_WRAP) {
 			/* Plan wider from now on; an initiator redoes the round at once. */
 			bool redo = c->initiator && !n->stopping;
@@ -410,8 +410,7 @@ static void round_finished(struct node *n)
 		for (size_t i = 0; i < nc; i++)
 			memcpy(keys[i], c->members[counted[i]], 32);
 		testhooks_record_applied(c->id, round_attempt(c->r), round_codec(c->r),
-					 round_result_ring(c->r),
-					 (const uint8_t(*)[32])keys, nc);
+		                         round_result_ring(c->r), (const uint8_t(*)[32])keys, nc);
 		testhooks_record_outcome(c->id, round_attempt(c->r), "done");
 	}
 	for (size_t i = 0; i < nc; i++) {
@@ -427,25 +426,25 @@ static void round_finished(struct node *n)
 	checkpoint_extra(n, extra);
 	/* Evaluate the freshly averaged model every EvalEvery rounds. */
 	evaluate = n->test_ds != NULL &&
-		   n->ps.rounds_completed >= n->eval_at_round + (uint64_t)n->cfg.gossip.eval_every;
+	           n->ps.rounds_completed >= n->eval_at_round + (uint64_t)n->cfg.gossip.eval_every;
 	if (evaluate)
 		n->eval_at_round = n->ps.rounds_completed;
 	n->apply_posted =
-		worker_apply(n->worker, c->id, avg, c->snapshot, extra, sizeof(extra), evaluate);
+	        worker_apply(n->worker, c->id, avg, c->snapshot, extra, sizeof(extra), evaluate);
 	c->snapshot = NULL; /* the worker owns it now */
-	log_info("round done in %.2fs: %u members, weight %.3f", util_now() - c->started,
-		 members, (double)rho_sum);
+	log_info("round done in %.2fs: %u members, weight %.3f", util_now() - c->started, members,
+	         (double)rho_sum);
 	round_clear(n);
 	if (n->cfg.gossip.rounds > 0 && n->ps.rounds_completed >= (uint64_t)n->cfg.gossip.rounds) {
 		log_info("completed %llu rounds (Rounds = %d): stopping",
-			 (unsigned long long)n->ps.rounds_completed, n->cfg.gossip.rounds);
+		         (unsigned long long)n->ps.rounds_completed, n->cfg.gossip.rounds);
 		n->stopping = true;
 		ev_break(n->loop, EVBREAK_ALL);
 	}
 }
 
 static void round_begin(struct node *n, struct round *r, const uint8_t (*members)[32], uint8_t k,
-			float *snapshot, bool initiator)
+                        float *snapshot, bool initiator)
 {
 	n->cur.r = r;
 	n->cur.k = k;
@@ -496,7 +495,7 @@ static void initiate(struct node *n)
 	}
 	if (nc < (size_t)(k - 1)) {
 		log_debug("only %zu peers available for a group of %u: not starting a round", nc,
-			  k);
+		          k);
 		return;
 	}
 	x = snapshot_take(n);
@@ -509,7 +508,7 @@ static void initiate(struct node *n)
 	}
 	memcpy(members[0], n->id->sign_pk, 32);
 	for (uint8_t j = 1; j < k; j++) { /* partial Fisher-Yates: k-1 distinct peers */
-		size_t pick = j - 1 + (size_t)(codec_rng_next(&n->rng) % (nc - (j - 1)));
+		size_t pick = j - 1 + (size_t)(rng_next(&n->rng) % (nc - (j - 1)));
 		size_t tmp = cand[j - 1];
 		cand[j - 1] = cand[pick];
 		cand[pick] = tmp;
@@ -550,7 +549,7 @@ static void initiate(struct node *n)
 		for (uint8_t j = 1; j < k && o < sizeof(names); j++) {
 			struct peer *p = peer_find(n, members[j]);
 			int w = snprintf(names + o, sizeof(names) - o, "%s%s", j > 1 ? "," : "",
-					 p != NULL ? p->cfg->name : "?");
+			                 p != NULL ? p->cfg->name : "?");
 			if (w > 0)
 				o += (size_t)w;
 		}
@@ -616,7 +615,7 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 		if (why == MSG_REASON_BUSY)
 			n->st.invites_declined++;
 		log_debug("declined an invitation from %s: %s", rx->sender_name,
-			  msg_reason_name(why));
+		          msg_reason_name(why));
 		for (size_t i = 0; i < ob.n; i++)
 			send_to(n, from, &ob.out[i].msg);
 		return;
@@ -744,7 +743,7 @@ static void round_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void schedule_next(struct node *n)
 {
 	/* Uniform in [0.5, 1.5] x Interval: nodes drift apart, never in lockstep. */
-	double d = n->cfg.gossip.interval * (0.5 + codec_rng_uniform(&n->rng));
+	double d = n->cfg.gossip.interval * (0.5 + rng_uniform(&n->rng));
 	ev_timer_set(&n->schedule_timer, d, 0.0);
 	ev_timer_start(n->loop, &n->schedule_timer);
 }
@@ -753,7 +752,7 @@ static void schedule_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct node *n = w->data;
 	uint64_t steps = (uint64_t)ceil(n->cfg.training.local_epochs *
-					(double)worker_steps_per_epoch(n->worker));
+	                                (double)worker_steps_per_epoch(n->worker));
 
 	(void)loop;
 	(void)revents;
@@ -773,8 +772,8 @@ static void schedule_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (util_now() - n->last_peer_seen > 6 * n->cfg.gossip.interval + 30 &&
 	    util_now() - n->last_alone_log > 60) {
 		log_warnx("no peer has been heard from in %.0fs: training locally until one is "
-			  "reachable",
-			  util_now() - n->last_peer_seen);
+		          "reachable",
+		          util_now() - n->last_peer_seen);
 		n->last_alone_log = util_now();
 	}
 	schedule_next(n);
@@ -863,9 +862,9 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 			case WORKER_EV_APPLIED:
 				if (ev[i].rc != 0)
 					log_warnx("result of round %016llx applied but not "
-						  "checkpointed: %s",
-						  (unsigned long long)ev[i].round_id,
-						  learn_strerror(ev[i].rc));
+					          "checkpointed: %s",
+					          (unsigned long long)ev[i].round_id,
+					          learn_strerror(ev[i].rc));
 				break;
 			case WORKER_EV_EVALUATED:
 				n->last_eval = util_now();
@@ -874,10 +873,10 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 					n->st.loss = ev[i].loss;
 					n->st.evals++;
 					log_info("eval: accuracy %.4f loss %.4f after %llu rounds, "
-						 "%.2f epochs",
-						 ev[i].accuracy, ev[i].loss,
-						 (unsigned long long)n->ps.rounds_completed,
-						 n->ps.epochs);
+					         "%.2f epochs",
+					         ev[i].accuracy, ev[i].loss,
+					         (unsigned long long)n->ps.rounds_completed,
+					         n->ps.epochs);
 				}
 				break;
 			case WORKER_EV_CHECKPOINT:
@@ -918,10 +917,11 @@ static int load_model(struct node *n, struct train **t)
 	rc = checkpoint_load(n->ckpt_path, t, &extra, &extra_len);
 	if (rc == 0) {
 		struct model_spec *have = &(*t)->model->spec;
-		if (have->type != spec.type || model_spec_n_params(have) != model_spec_n_params(&spec) ||
+		if (have->type != spec.type ||
+		    model_spec_n_params(have) != model_spec_n_params(&spec) ||
 		    persist_decode(&n->ps, extra, extra_len) != 0) {
 			log_errorx("%s is for another model or node; move it away to start over",
-				   n->ckpt_path);
+			           n->ckpt_path);
 			train_free(*t);
 			*t = NULL;
 			free(extra);
@@ -930,16 +930,16 @@ static int load_model(struct node *n, struct train **t)
 		free(extra);
 		n->ps.restarts++;
 		log_info("resumed from %s: %llu rounds, %.2f epochs, weight %.3f", n->ckpt_path,
-			 (unsigned long long)n->ps.rounds_completed, n->ps.epochs, n->ps.rho);
+		         (unsigned long long)n->ps.rounds_completed, n->ps.epochs, n->ps.rho);
 		return 0;
 	}
 	if (rc != -ENOENT) {
 		log_errorx("%s: %s (the file is kept; move it away to start over)", n->ckpt_path,
-			   learn_strerror(rc));
+		           learn_strerror(rc));
 		return rc;
 	}
 	rc = train_alloc(t, &spec, n->cfg.model.seed, &op, (uint32_t)n->cfg.training.batch_size,
-			 n->cfg.training.seed);
+	                 n->cfg.training.seed);
 	if (rc != 0) {
 		log_errorx("model: %s", learn_strerror(rc));
 		return rc;
@@ -948,7 +948,7 @@ static int load_model(struct node *n, struct train **t)
 	/* Sample-weighted push-sum: the weight starts at this node's rows / 1000. */
 	n->ps.rho = MIN(MAX((double)n->train_ds->rows / 1000.0, 0.01), 64.0);
 	log_info("new model: %s, %zu parameters, weight %.3f", model_type_name(spec.type),
-		 model_spec_n_params(&spec), n->ps.rho);
+	         model_spec_n_params(&spec), n->ps.rho);
 	return 0;
 }
 
@@ -966,9 +966,10 @@ static int node_open(struct node *n, const char *config_path)
 		return 2;
 	}
 	if (!n->cfg.has_node) {
-		fprintf(stderr, "sotto run: %s has no [Node] section (for local training use "
-				"`sotto train`)\n",
-			config_path);
+		fprintf(stderr,
+		        "sotto run: %s has no [Node] section (for local training use "
+		        "`sotto train`)\n",
+		        config_path);
 		return 2;
 	}
 	log_set_node(n->cfg.node.name);
@@ -982,7 +983,7 @@ static int node_open(struct node *n, const char *config_path)
 	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (n->lock_fd < 0 || flock(n->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		log_errorx("another sotto run uses %s (or it cannot be locked)",
-			   n->cfg.node.data_dir);
+		           n->cfg.node.data_dir);
 		return 1;
 	}
 	snprintf(n->ckpt_path, sizeof(n->ckpt_path), "%s/checkpoint", n->cfg.node.data_dir);
@@ -1010,9 +1011,9 @@ static int node_open(struct node *n, const char *config_path)
 	if (load_model(n, &t) != 0)
 		return 1;
 	rc = worker_start(&n->worker, t, n->train_ds, n->test_ds, n->ckpt_path,
-			  n->cfg.training.threads,
-			  (uint64_t)n->cfg.training.epochs * train_steps_per_epoch(t, n->train_ds),
-			  wake_cb, n);
+	                  n->cfg.training.threads,
+	                  (uint64_t)n->cfg.training.epochs * train_steps_per_epoch(t, n->train_ds),
+	                  wake_cb, n);
 	if (rc != 0) {
 		train_free(t);
 		log_errorx("cannot start the training thread: %s", strerror(-rc));
@@ -1048,7 +1049,8 @@ static int node_open(struct node *n, const char *config_path)
 			return 1;
 		}
 	}
-	if (testhooks_verify() && testhooks_verify_start(n->cfg.node.data_dir, n->id->sign_pk) != 0) {
+	if (testhooks_verify() &&
+	    testhooks_verify_start(n->cfg.node.data_dir, n->id->sign_pk) != 0) {
 		log_error("verify: cannot create %s/verify", n->cfg.node.data_dir);
 		return 1;
 	}
@@ -1061,9 +1063,9 @@ static int node_open(struct node *n, const char *config_path)
 		n->peers[i].cfg = &n->cfg.peers[i];
 		memcpy(n->peers[i].pk, n->cfg.peers[i].public_key_bin, 32);
 		snprintf(n->st_peers[i].name, sizeof(n->st_peers[i].name), "%s",
-			 n->cfg.peers[i].name);
+		         n->cfg.peers[i].name);
 		rc = transport_peer_add(n->tp, n->peers[i].pk, n->cfg.peers[i].endpoint,
-					n->cfg.peers[i].name);
+		                        n->cfg.peers[i].name);
 		if (rc != 0) {
 			log_errorx("peer %s: %s", n->cfg.peers[i].name, strerror(-rc));
 			return 1;
@@ -1077,7 +1079,7 @@ static int node_open(struct node *n, const char *config_path)
 	rc = control_start(&n->ctl, n->loop, n->cfg.node.control_socket, control_answer_cb, n);
 	if (rc != 0) {
 		log_errorx("control socket %s: %s", n->cfg.node.control_socket,
-			   rc == -EADDRINUSE ? "a node is already running there" : strerror(-rc));
+		           rc == -EADDRINUSE ? "a node is already running there" : strerror(-rc));
 		return 1;
 	}
 	if (n->cfg.node.metrics_listen[0] != '\0' &&
@@ -1113,7 +1115,7 @@ static void node_close(struct node *n)
 		checkpoint_extra(n, extra);
 		if (worker_stop(n->worker, extra, sizeof(extra)) == 0)
 			log_info("checkpoint written: %llu rounds, %.2f epochs",
-				 (unsigned long long)n->ps.rounds_completed, n->ps.epochs);
+			         (unsigned long long)n->ps.rounds_completed, n->ps.epochs);
 		n->worker = NULL;
 	}
 	control_stop(n->ctl);
@@ -1159,7 +1161,7 @@ int cmd_run(int argc, char **argv)
 	{
 		uint64_t seed;
 		randombytes_buf(&seed, sizeof(seed));
-		codec_rng_seed(&n->rng, seed);
+		rng_seed(&n->rng, seed);
 	}
 	n->st.state = "starting";
 	n->st.round_phase = "-";
@@ -1195,14 +1197,14 @@ int cmd_run(int argc, char **argv)
 	ev_timer_start(n->loop, &n->status_timer);
 
 	log_info("listening on %s with %zu peers, groups of %d (t = %d), interval %.1fs",
-		 n->cfg.node.listen, n->n_peers, n->cfg.gossip.group_size,
-		 MAX(n->cfg.gossip.threshold,
-		     round_min_threshold((uint8_t)n->cfg.gossip.group_size)),
-		 n->cfg.gossip.interval);
+	         n->cfg.node.listen, n->n_peers, n->cfg.gossip.group_size,
+	         MAX(n->cfg.gossip.threshold,
+	             round_min_threshold((uint8_t)n->cfg.gossip.group_size)),
+	         n->cfg.gossip.interval);
 	/* Start training at once; the first round comes after a jittered interval. */
 	{
 		uint64_t steps = (uint64_t)ceil(n->cfg.training.local_epochs *
-						(double)worker_steps_per_epoch(n->worker));
+		                                (double)worker_steps_per_epoch(n->worker));
 		worker_grant(n->worker, MAX(steps, 1), 2 * MAX(steps, 1));
 	}
 	if (n->test_ds != NULL)

@@ -282,7 +282,7 @@ static int round_alloc(struct round **out, const struct identity *id, uint64_t r
                        uint32_t phase_ms, int me, const struct round_input *in)
 {
 	struct round *r;
-	struct codec_rng rng;
+	struct rng rng;
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -323,7 +323,7 @@ static int round_alloc(struct round **out, const struct identity *id, uint64_t r
 	memset(r->sec, 0, sizeof(*r->sec));
 	memcpy(r->snapshot, in->x, (size_t)cp->dim * sizeof(float));
 	/* Encode now: a vector the codec refuses is refused before joining. */
-	codec_rng_seed(&rng, in->rng_seed);
+	rng_seed(&rng, in->rng_seed);
 	rc = codec_encode(r->input_ring, cp, r->snapshot, in->rho, &rng, NULL, NULL);
 	sodium_memzero(&rng, sizeof(rng));
 	if (rc != 0)

@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 static const char *const phase_names[TEST_PHASE_COUNT] = {
-	"invited", "keys", "shares", "masked", "unmask", "initiated", "collect", "result", "apply",
-	"checkpoint",
+        "invited",   "keys",    "shares", "masked", "unmask",
+        "initiated", "collect", "result", "apply",  "checkpoint",
 };
 
 static struct {
@@ -35,7 +35,7 @@ static struct {
 	double kill_prob;
 	bool fault_set;
 	struct transport_fault fault;
-	struct codec_rng rng;
+	struct rng rng;
 	pthread_mutex_t lock;
 } th = {.kill_prob = 1.0, .lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -97,7 +97,7 @@ int testhooks_init(void)
 	} else {
 		seed = (uint64_t)getpid();
 	}
-	codec_rng_seed(&th.rng, seed);
+	rng_seed(&th.rng, seed);
 	th.fault.seed = seed ^ 0x9e3779b97f4a7c15ull;
 	if ((v = getenv("SOTTO_TEST_VERIFY")) != NULL && strcmp(v, "1") == 0)
 		th.verify = th.any = true;
@@ -126,8 +126,8 @@ int testhooks_init(void)
 					found = i;
 			}
 			if (found < 0) {
-				fprintf(stderr, "sotto run: SOTTO_TEST_KILL_AT: unknown phase '%s'\n",
-					tok);
+				fprintf(stderr,
+				        "sotto run: SOTTO_TEST_KILL_AT: unknown phase '%s'\n", tok);
 				return -EINVAL;
 			}
 			th.kill[found] = th.any = true;
@@ -137,8 +137,8 @@ int testhooks_init(void)
 	}
 	if ((v = getenv("SOTTO_TEST_FAULT")) != NULL && v[0] != '\0') {
 		if (parse_fault(v) != 0) {
-			fprintf(stderr, "sotto run: bad SOTTO_TEST_FAULT '%s' (see docs/testing.md)\n",
-				v);
+			fprintf(stderr,
+			        "sotto run: bad SOTTO_TEST_FAULT '%s' (see docs/testing.md)\n", v);
 			return -EINVAL;
 		}
 		th.any = true;
@@ -156,14 +156,14 @@ void testhooks_log(void)
 	for (int i = 0; i < TEST_PHASE_COUNT; i++) {
 		if (th.kill[i] && o < sizeof(kills)) {
 			int w = snprintf(kills + o, sizeof(kills) - o, "%s%s", o ? "," : "",
-					 phase_names[i]);
+			                 phase_names[i]);
 			if (w > 0)
 				o += (size_t)w;
 		}
 	}
 	log_warnx("TEST MODE (never in production): verify=%d silent=%d kill_at=%s p=%.2f "
-		  "fault=%s",
-		  th.verify, th.silent, o ? kills : "-", th.kill_prob, th.fault_set ? "on" : "off");
+	          "fault=%s",
+	          th.verify, th.silent, o ? kills : "-", th.kill_prob, th.fault_set ? "on" : "off");
 }
 
 void testhook(enum test_phase phase)
@@ -173,7 +173,7 @@ void testhook(enum test_phase phase)
 	if (!th.kill[phase])
 		return;
 	pthread_mutex_lock(&th.lock);
-	die = codec_rng_uniform(&th.rng) < th.kill_prob;
+	die = rng_uniform(&th.rng) < th.kill_prob;
 	pthread_mutex_unlock(&th.lock);
 	if (!die)
 		return;
@@ -260,7 +260,7 @@ static void record_ring(const char *name, const struct codec_params *cp, const u
 }
 
 void testhooks_record_input(uint64_t rid, uint32_t attempt, const struct codec_params *cp,
-			    const uint32_t *ring)
+                            const uint32_t *ring)
 {
 	char name[64], *layout;
 	size_t nseg = codec_ring_nseg(cp), o = 0, cap = nseg * 24 + 1;
@@ -281,7 +281,7 @@ void testhooks_record_input(uint64_t rid, uint32_t attempt, const struct codec_p
 }
 
 void testhooks_record_applied(uint64_t rid, uint32_t attempt, const struct codec_params *cp,
-			      const uint32_t *sum, const uint8_t (*counted)[32], size_t n)
+                              const uint32_t *sum, const uint8_t (*counted)[32], size_t n)
 {
 	char name[64], *text;
 	size_t o = 0, cap = 16 + n * 66;

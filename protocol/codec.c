@@ -14,57 +14,13 @@
 
 #include "util/util.h"
 
-/* --- RNG ---------------------------------------------------------------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-void codec_rng_seed(struct codec_rng *rng, uint64_t seed)
-{
-	uint64_t x = seed;
-
-	for (size_t i = 0; i < 4; i++)
-		rng->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-uint64_t codec_rng_next(struct codec_rng *rng)
-{
-	uint64_t *s = rng->s;
-	uint64_t result = rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
-
-double codec_rng_uniform(struct codec_rng *rng)
-{
-	return (double)(codec_rng_next(rng) >> 11) * 0x1.0p-53;
-}
-
 /* The public stream of segment `i` for a purpose (subset or dither). */
-static void codec_rng_public(struct codec_rng *rng, uint64_t seed, uint64_t purpose, size_t i)
+static void codec_rng_public(struct rng *rng, uint64_t seed, uint64_t purpose, size_t i)
 {
 	uint64_t x = seed ^ (purpose * 0xd6e8feb86659fd93ull);
 
-	x = splitmix64(&x) ^ ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull;
-	codec_rng_seed(rng, x);
+	x = rng_splitmix64(&x) ^ ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull;
+	rng_seed(rng, x);
 }
 
 #define PURPOSE_SUBSET 1u
@@ -258,7 +214,7 @@ size_t codec_packed_bytes(const struct codec_params *p)
  * members draw the same subset.
  */
 struct subset {
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t len, m, j, chosen;
 	bool all;
 };
@@ -284,7 +240,7 @@ static uint32_t subset_next(struct subset *ss)
 	}
 	for (;;) {
 		uint64_t remaining = ss->len - ss->j;
-		uint64_t r = codec_rng_next(&ss->rng) >> 32;
+		uint64_t r = rng_next(&ss->rng) >> 32;
 		uint32_t j = ss->j++;
 
 		/* keep with probability (m - chosen) / remaining */
@@ -332,19 +288,19 @@ static int64_t signed_of(uint32_t v, uint32_t width)
  * checksums is the checksum of the true integer sums.
  */
 struct check {
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t c[CODEC_CHECK_LEN];
 };
 
 static void check_init(struct check *ck, const struct codec_params *p)
 {
-	codec_rng_public(&ck->rng, p->sample_seed ^ rotl(p->dither_seed, 17), PURPOSE_CHECK, 0);
+	codec_rng_public(&ck->rng, p->sample_seed ^ rng_rotl(p->dither_seed, 17), PURPOSE_CHECK, 0);
 	memset(ck->c, 0, sizeof(ck->c));
 }
 
 static inline void check_add(struct check *ck, int64_t q)
 {
-	uint64_t a = codec_rng_next(&ck->rng);
+	uint64_t a = rng_next(&ck->rng);
 	uint32_t v = (uint32_t)(uint64_t)q;
 
 	ck->c[0] += (uint32_t)a * v;
@@ -352,7 +308,7 @@ static inline void check_add(struct check *ck, int64_t q)
 }
 
 int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
-                 struct codec_rng *rng, struct codec_stats *st, float *rho_used)
+                 struct rng *rng, struct codec_stats *st, float *rho_used)
 {
 	double rho_hat = 1.0;
 	int64_t q_rho = 0;
@@ -393,7 +349,7 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 		const struct codec_segment *s = &p->seg[i];
 		double lmax = level_max(s->bits);
 		double scale = rho_hat / s->quantum;
-		struct codec_rng drng;
+		struct rng drng;
 		struct subset ss;
 
 		subset_init(&ss, p, i);
@@ -413,7 +369,7 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 			}
 			/* Unbiased: q = floor(y) + 1 with probability y - floor(y). */
 			f = floor(y);
-			u = dither ? codec_rng_uniform(&drng) : codec_rng_uniform(rng);
+			u = dither ? rng_uniform(&drng) : rng_uniform(rng);
 			q = (int64_t)f + (u < y - f ? 1 : 0);
 			ring[n++] = ring_of(q, s->width);
 			if (checked)

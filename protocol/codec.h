@@ -49,6 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/rng.h"
+
 #define CODEC_ID_FIXED     1 /* fixed point in Z_2^w per segment */
 #define CODEC_VERSION      1 /* layout of codec_params_encode and of packing */
 #define CODEC_MAX_SEGMENTS 256
@@ -123,19 +125,6 @@ struct codec_stats {
 	float max_use[CODEC_MAX_SEGMENTS];
 };
 
-/*
- * Explicit RNG state (xoshiro256**, seeded through splitmix64): the private
- * source of stochastic rounding. Not cryptographic and not meant to be: the
- * rounding noise is hidden by the masks, and a node seeds it from the OS.
- */
-struct codec_rng {
-	uint64_t s[4];
-};
-void codec_rng_seed(struct codec_rng *rng, uint64_t seed);
-uint64_t codec_rng_next(struct codec_rng *rng);
-/* Uniform double in [0, 1) with 53 random bits. */
-double codec_rng_uniform(struct codec_rng *rng);
-
 /* ceil(log2 k) for k >= 1: the extra bits an exact sum of k values needs. */
 unsigned codec_log2_ceil(uint32_t k);
 
@@ -184,7 +173,7 @@ void codec_indices(uint32_t *idx, const struct codec_params *p);
  * that scaled the vector.
  */
 int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
-                 struct codec_rng *rng, struct codec_stats *st, float *rho_used)
+                 struct rng *rng, struct codec_stats *st, float *rho_used)
         __attribute__((warn_unused_result));
 
 /*

@@ -15,7 +15,7 @@
 
 #include "learn/layers.h"
 #include "learn/model.h"
-#include "learn/rng.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

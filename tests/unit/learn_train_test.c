@@ -15,8 +15,8 @@
 #include "learn/dataset.h"
 #include "learn/learn.h"
 #include "learn/model.h"
-#include "learn/rng.h"
 #include "learn/train.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <pthread.h>

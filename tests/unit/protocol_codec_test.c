@@ -27,10 +27,10 @@ static void one_segment(struct codec_params *p, uint16_t k, uint32_t dim, float 
 
 static void test_pack_roundtrip_all_widths(void **state)
 {
-	struct codec_rng rng;
+	struct rng rng;
 
 	(void)state;
-	codec_rng_seed(&rng, 1);
+	rng_seed(&rng, 1);
 	for (uint8_t w = 1; w <= 32; w++) {
 		for (uint32_t len = 1; len <= 67; len += 11) {
 			struct codec_params p;
@@ -56,7 +56,7 @@ static void test_pack_roundtrip_all_widths(void **state)
 			nb = codec_packed_bytes(&p);
 			assert_int_equal(nb, ((size_t)len * w + 7) / 8);
 			for (uint32_t i = 0; i < len; i++) {
-				uint64_t r = codec_rng_next(&rng);
+				uint64_t r = rng_next(&rng);
 				in[i] = w == 32 ? (uint32_t)r : (uint32_t)(r & ((1u << w) - 1));
 			}
 			in[0] = w == 32 ? UINT32_MAX : (1u << w) - 1; /* all ones */
@@ -110,7 +110,7 @@ static void test_rounding_unbiased(void **state)
 	const float xs[] = {0.0037f, -0.0123f, 0.5f, 0.00999f, -1.23456f, 0.0f};
 	enum { N = 4096, TRIALS = 64 };
 	struct codec_params p;
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t *ring = malloc(N * sizeof(uint32_t));
 	float *x = malloc(N * sizeof(float));
 
@@ -118,7 +118,7 @@ static void test_rounding_unbiased(void **state)
 	assert_non_null(ring);
 	assert_non_null(x);
 	one_segment(&p, 4, N, quantum * 127, 8);
-	codec_rng_seed(&rng, 42);
+	rng_seed(&rng, 42);
 	for (size_t v = 0; v < sizeof(xs) / sizeof(xs[0]); v++) {
 		double y = (double)xs[v] * (1.0 / (double)p.seg[0].quantum), sum = 0;
 
@@ -149,7 +149,7 @@ static void test_roundtrip_bound_and_clip(void **state)
 	uint32_t lens[2] = {600, 400};
 	float clips[2] = {1.0f, 0.01f};
 	struct codec_params p;
-	struct codec_rng rng;
+	struct rng rng;
 	struct codec_stats st = {0};
 	uint32_t ring[N];
 	float x[N], y[N];
@@ -157,10 +157,10 @@ static void test_roundtrip_bound_and_clip(void **state)
 
 	(void)state;
 	assert_int_equal(codec_params_init(&p, 8, lens, clips, 2, 9), 0);
-	codec_rng_seed(&rng, 7);
+	rng_seed(&rng, 7);
 	for (size_t i = 0; i < N; i++) {
 		double c = i < 600 ? 1.0 : 0.01;
-		x[i] = (float)((codec_rng_uniform(&rng) * 2.4 - 1.2) * c);
+		x[i] = (float)((rng_uniform(&rng) * 2.4 - 1.2) * c);
 		if (fabs(x[i]) > (double)p.seg[i < 600 ? 0 : 1].quantum * 255)
 			expect_clipped++;
 	}
@@ -193,13 +193,13 @@ static void test_exact_sum_extremes(void **state)
 	for (uint16_t k = 1; k <= 16; k++) {
 		for (uint8_t bits = 2; bits <= 12; bits += 5) {
 			struct codec_params p;
-			struct codec_rng rng;
+			struct rng rng;
 			uint32_t acc[3] = {0}, r[3];
 			float x[3] = {100.0f, -100.0f, 0.25f}, y[3];
 
 			one_segment(&p, k, 3, 1.0f, bits);
 			assert_int_equal(p.seg[0].width, bits + codec_log2_ceil(k));
-			codec_rng_seed(&rng, k);
+			rng_seed(&rng, k);
 			for (uint16_t m = 0; m < k; m++) {
 				assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
 				codec_ring_add(acc, r, &p);
@@ -223,17 +223,17 @@ static void test_exact_sum_random(void **state)
 	uint32_t lens[3] = {100, 150, 7};
 	float clips[3] = {0.5f, 3.0f, 0.001f};
 	struct codec_params p;
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t acc[N] = {0}, r[N];
 	int64_t isum[N] = {0};
 	float x[N], y[N];
 
 	(void)state;
 	assert_int_equal(codec_params_init(&p, K, lens, clips, 3, 7), 0);
-	codec_rng_seed(&rng, 99);
+	rng_seed(&rng, 99);
 	for (int m = 0; m < K; m++) {
 		for (size_t i = 0; i < N; i++)
-			x[i] = (float)(codec_rng_uniform(&rng) * 8 - 4);
+			x[i] = (float)(rng_uniform(&rng) * 8 - 4);
 		assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
 		for (size_t i = 0; i < N; i++) {
 			unsigned w = p.seg[i < 100 ? 0 : i < 250 ? 1 : 2].width;
@@ -255,7 +255,7 @@ static void test_weighted_average(void **state)
 {
 	enum { N = 64 };
 	struct codec_params p;
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t acc[N + 1] = {0}, r[N + 1];
 	const float rho[3] = {0.5f, 2.0f, 1.25f}, val[3] = {0.1f, -0.2f, 0.4f};
 	float x[N], y[N], rsum = 0, used;
@@ -265,7 +265,7 @@ static void test_weighted_average(void **state)
 	one_segment(&p, 3, N, 4.0f, 16);
 	assert_int_equal(codec_params_set_weight(&p, 12, 1.0f / 128), 0);
 	assert_int_equal(codec_ring_len(&p), N + 1);
-	codec_rng_seed(&rng, 5);
+	rng_seed(&rng, 5);
 	for (int m = 0; m < 3; m++) {
 		for (size_t i = 0; i < N; i++)
 			x[i] = val[m];
@@ -322,10 +322,10 @@ static void test_subsample(void **state)
 	{
 		float x[1011], y[1011];
 		uint32_t ring[102];
-		struct codec_rng rng;
+		struct rng rng;
 		size_t j = 0;
 
-		codec_rng_seed(&rng, 3);
+		rng_seed(&rng, 3);
 		for (size_t i = 0; i < 1011; i++) {
 			x[i] = 0.5f;
 			y[i] = -7.0f;
@@ -348,7 +348,7 @@ static void test_modular_reference(void **state)
 {
 	enum { N = 500, K = 4 };
 	struct codec_params p;
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t acc[N] = {0}, r[N];
 	float base[N], x[N], y[N];
 	struct codec_stats st = {0};
@@ -358,12 +358,12 @@ static void test_modular_reference(void **state)
 	p.seg[0].mode = CODEC_SEG_MODULAR;
 	p.seg[0].width = 6; /* sum known mod 64 levels */
 	assert_int_equal(codec_params_check(&p), 0);
-	codec_rng_seed(&rng, 11);
+	rng_seed(&rng, 11);
 	for (size_t i = 0; i < N; i++)
-		base[i] = (float)(codec_rng_uniform(&rng) * 1.6 - 0.8);
+		base[i] = (float)(rng_uniform(&rng) * 1.6 - 0.8);
 	for (int m = 0; m < K; m++) {
 		for (size_t i = 0; i < N; i++) /* members within +-3 quanta of base */
-			x[i] = base[i] + (float)((codec_rng_uniform(&rng) - 0.5) * 6 / 2047);
+			x[i] = base[i] + (float)((rng_uniform(&rng) - 0.5) * 6 / 2047);
 		assert_int_equal(codec_encode(r, &p, x, 1.0f, &rng, NULL, NULL), 0);
 		codec_ring_add(acc, r, &p);
 	}
@@ -468,7 +468,7 @@ static void test_checksum_catches_wrap(void **state)
 {
 	enum { N = 300, K = 4 };
 	struct codec_params p;
-	struct codec_rng rng;
+	struct rng rng;
 	uint32_t acc[N + 1 + CODEC_CHECK_LEN] = {0}, r[N + 1 + CODEC_CHECK_LEN];
 	float base[N], x[N], y[N], far[N];
 	uint8_t buf[CODEC_PARAMS_MAX_BYTES];
@@ -491,9 +491,9 @@ static void test_checksum_catches_wrap(void **state)
 	assert_int_equal(codec_params_encode(buf, sizeof(buf), &len, &p), 0);
 	assert_int_equal(codec_params_decode(&back, buf, len), 0);
 	assert_int_equal(back.flags, p.flags);
-	codec_rng_seed(&rng, 3);
+	rng_seed(&rng, 3);
 	for (size_t i = 0; i < N; i++)
-		base[i] = (float)(codec_rng_uniform(&rng) * 4 - 2);
+		base[i] = (float)(rng_uniform(&rng) * 4 - 2);
 	for (int m = 0; m < K; m++) {
 		for (size_t i = 0; i < N; i++)
 			x[i] = base[i] + (float)m / 256;
@@ -524,7 +524,7 @@ static void test_checksum_catches_wrap(void **state)
 	p.flags &= (uint16_t)~CODEC_F_CHECK;
 	{
 		uint32_t acc2[N + 1] = {0};
-		codec_rng_seed(&rng, 4);
+		rng_seed(&rng, 4);
 		for (int m = 0; m < K; m++) {
 			for (size_t i = 0; i < N; i++)
 				x[i] = base[i] + (float)m / 256;

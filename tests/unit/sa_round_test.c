@@ -176,14 +176,14 @@ static void bus_run(struct bus *b)
 
 static void bus_init(struct bus *b, size_t k, uint32_t dim, uint32_t seed)
 {
-	struct codec_rng rng;
+	struct rng rng;
 
 	memset(b, 0, sizeof(*b));
 	b->k = k;
 	b->ob.cap = ROUND_OUTBOX_MIN;
 	b->ob.out = calloc(b->ob.cap, sizeof(struct round_out));
 	assert_non_null(b->ob.out);
-	codec_rng_seed(&rng, seed);
+	rng_seed(&rng, seed);
 	for (size_t i = 0; i < k; i++) {
 		b->id[i] = identity_generate();
 		assert_non_null(b->id[i]);
@@ -192,8 +192,7 @@ static void bus_init(struct bus *b, size_t k, uint32_t dim, uint32_t seed)
 		b->x[i] = malloc(dim * sizeof(float));
 		assert_non_null(b->x[i]);
 		for (uint32_t j = 0; j < dim; j++)
-			b->x[i][j] =
-			        (float)(codec_rng_uniform(&rng) * 2 - 1) * (j % 3 ? 0.1f : 1.0f);
+			b->x[i][j] = (float)(rng_uniform(&rng) * 2 - 1) * (j % 3 ? 0.1f : 1.0f);
 	}
 }
 

@@ -3,57 +3,29 @@
  * Integer-only except the normal and gamma samplers, so initialisation
  * (uniform) is bit-identical on every node.
  */
-#include "learn/rng.h"
+#include "util/rng.h"
 
 #include "util/util.h"
 
 #include <math.h>
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
 
 void rng_seed(struct rng *r, uint64_t seed)
 {
 	uint64_t x = seed;
 
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
+		r->s[i] = rng_splitmix64(&x);
 }
 
 void rng_seed3(struct rng *r, uint64_t seed, uint64_t a, uint64_t b)
 {
 	uint64_t x = seed;
-	uint64_t h = splitmix64(&x);
+	uint64_t h = rng_splitmix64(&x);
 
 	x = h ^ a;
-	h = splitmix64(&x);
+	h = rng_splitmix64(&x);
 	x = h ^ b;
-	rng_seed(r, splitmix64(&x));
-}
-
-uint64_t rng_next(struct rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t result = rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
+	rng_seed(r, rng_splitmix64(&x));
 }
 
 uint32_t rng_below(struct rng *r, uint32_t n)
