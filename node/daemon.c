@@ -47,6 +47,7 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -1088,9 +1089,72 @@ static int node_open(struct node *n, const char *config_path)
 	return 0;
 }
 
+/*
+ * libnng 1.5.2 (Debian bookworm) can deadlock inside nng_close() while peers
+ * connect and disconnect around it (the chaos test caught it: the main
+ * thread waits for the socket's pipes, the reaper waits too; cf.
+ * nanomsg/nng#1813, fixed in later releases). By then the node has written
+ * its checkpoint and replay state, so a watchdog ends the process if closing
+ * the sockets takes longer than CLOSE_WATCHDOG_S, instead of hanging until
+ * someone sends SIGKILL.
+ */
+#define CLOSE_WATCHDOG_S 10
+
+struct close_watchdog {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool done, started;
+	int exit_code;
+};
+
+static void *close_watchdog_main(void *arg)
+{
+	struct close_watchdog *wd = arg;
+	struct timespec until;
+	bool done;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CLOSE_WATCHDOG_S;
+	pthread_mutex_lock(&wd->lock);
+	while (!wd->done && pthread_cond_timedwait(&wd->cond, &wd->lock, &until) == 0)
+		;
+	done = wd->done;
+	pthread_mutex_unlock(&wd->lock);
+	if (!done) {
+		log_warnx("the network library did not close its sockets within %d s; "
+		          "state is saved, exiting anyway",
+		          CLOSE_WATCHDOG_S);
+		_exit(wd->exit_code);
+	}
+	return NULL;
+}
+
+static void close_watchdog_start(struct close_watchdog *wd, int exit_code)
+{
+	memset(wd, 0, sizeof(*wd));
+	pthread_mutex_init(&wd->lock, NULL);
+	pthread_cond_init(&wd->cond, NULL);
+	wd->exit_code = exit_code;
+	wd->started = pthread_create(&wd->thread, NULL, close_watchdog_main, wd) == 0;
+}
+
+static void close_watchdog_stop(struct close_watchdog *wd)
+{
+	pthread_mutex_lock(&wd->lock);
+	wd->done = true;
+	pthread_cond_signal(&wd->cond);
+	pthread_mutex_unlock(&wd->lock);
+	if (wd->started)
+		pthread_join(wd->thread, NULL);
+	pthread_cond_destroy(&wd->cond);
+	pthread_mutex_destroy(&wd->lock);
+}
+
 static void node_close(struct node *n)
 {
 	uint8_t extra[PERSIST_BYTES];
+	struct close_watchdog wd;
 
 	if (n->cur.r != NULL) {
 		/* Tell the others; nobody applies anything from this round. */
@@ -1118,13 +1182,17 @@ static void node_close(struct node *n)
 			         (unsigned long long)n->ps.rounds_completed, n->ps.epochs);
 		n->worker = NULL;
 	}
-	control_stop(n->ctl);
-	metrics_stop(n->metrics);
-	transport_free(n->tp);
+	/* Everything that must survive is on disk before NNG is touched. */
 	if (n->seal != NULL)
 		seal_round_clear(n->seal, 0);
 	if (n->seal != NULL && seal_state_save(n->seal) != 0)
 		log_warnx("cannot save the replay state");
+	control_stop(n->ctl);
+	close_watchdog_start(&wd, n->exit_code);
+	testhook_close_hang();
+	metrics_stop(n->metrics);
+	transport_free(n->tp);
+	close_watchdog_stop(&wd);
 	seal_ctx_free(n->seal);
 	dataset_free(n->train_ds);
 	dataset_free(n->test_ds);

@@ -31,6 +31,7 @@ static struct {
 	bool any;
 	bool verify;
 	bool silent;
+	bool close_hang;
 	bool kill[TEST_PHASE_COUNT];
 	double kill_prob;
 	bool fault_set;
@@ -108,6 +109,13 @@ int testhooks_init(void)
 		}
 		th.silent = th.any = true;
 	}
+	if ((v = getenv("SOTTO_TEST_CLOSE_HANG")) != NULL) {
+		if (strcmp(v, "1") != 0) {
+			fprintf(stderr, "sotto run: SOTTO_TEST_CLOSE_HANG must be '1'\n");
+			return -EINVAL;
+		}
+		th.close_hang = th.any = true;
+	}
 	if ((v = getenv("SOTTO_TEST_KILL_PROB")) != NULL &&
 	    util_parse_double(&th.kill_prob, v, 0, 1) != 0) {
 		fprintf(stderr, "sotto run: SOTTO_TEST_KILL_PROB must be in [0, 1]\n");
@@ -162,8 +170,9 @@ void testhooks_log(void)
 		}
 	}
 	log_warnx("TEST MODE (never in production): verify=%d silent=%d kill_at=%s p=%.2f "
-	          "fault=%s",
-	          th.verify, th.silent, o ? kills : "-", th.kill_prob, th.fault_set ? "on" : "off");
+	          "fault=%s close_hang=%d",
+	          th.verify, th.silent, o ? kills : "-", th.kill_prob, th.fault_set ? "on" : "off",
+	          th.close_hang);
 }
 
 void testhook(enum test_phase phase)
@@ -190,6 +199,15 @@ bool testhooks_verify(void)
 bool testhooks_silent_after_accept(void)
 {
 	return th.silent;
+}
+
+void testhook_close_hang(void)
+{
+	if (!th.close_hang)
+		return;
+	fprintf(stderr, "TEST: hanging while the sockets close\n");
+	for (;;)
+		pause();
 }
 
 bool testhooks_fault(struct transport_fault *out)

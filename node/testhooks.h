@@ -39,10 +39,13 @@ void testhooks_log(void);
 void testhook(enum test_phase phase);
 
 bool testhooks_verify(void);
+/* SOTTO_TEST_CLOSE_HANG=1: blocks forever where the node closes its NNG
+ * sockets at shutdown, as libnng 1.5's close deadlock does (the close
+ * watchdog must end the process). */
+void testhook_close_hang(void);
 bool testhooks_silent_after_accept(void);
 /* The transport fault settings, if SOTTO_TEST_FAULT is set. */
 bool testhooks_fault(struct transport_fault *out);
-
 
 /* --- verification mode records (DataDir/verify/, docs/testing.md) ------- */
 
@@ -50,13 +53,13 @@ struct codec_params;
 
 /* Creates DataDir/verify/ and writes `self`. 0 or -errno. */
 int testhooks_verify_start(const char *data_dir, const uint8_t pk[32])
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* in-RID-A.u32 and layout-RID-A: this node's plaintext encoded input. */
 void testhooks_record_input(uint64_t rid, uint32_t attempt, const struct codec_params *cp,
-			    const uint32_t *ring);
+                            const uint32_t *ring);
 /* applied-RID-A and sum-RID-A.u32: a result this node applies. */
 void testhooks_record_applied(uint64_t rid, uint32_t attempt, const struct codec_params *cp,
-			      const uint32_t *sum, const uint8_t (*counted)[32], size_t n);
+                              const uint32_t *sum, const uint8_t (*counted)[32], size_t n);
 /* outcome-RID-A: "done" or "aborted REASON". */
 void testhooks_record_outcome(uint64_t rid, uint32_t attempt, const char *outcome);
 
