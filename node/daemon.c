@@ -490,9 +490,15 @@ static void initiate(struct node *n)
 	float *x;
 	int rc;
 
-	for (size_t i = 0; i < n->n_peers; i++) {
-		if (n->peers[i].backoff_until <= now)
-			cand[nc++] = i;
+	/* Peers out of backoff, connected ones only if there are enough of those
+	 * (an unconnected peer may be down: its invitation would wait). */
+	for (int connected = 1; connected >= 0 && nc < (size_t)(k - 1); connected--) {
+		nc = 0;
+		for (size_t i = 0; i < n->n_peers; i++) {
+			if (n->peers[i].backoff_until <= now &&
+			    (!connected || transport_peer_connected(n->tp, n->peers[i].pk)))
+				cand[nc++] = i;
+		}
 	}
 	if (nc < (size_t)(k - 1)) {
 		log_debug("only %zu peers available for a group of %u: not starting a round", nc,
@@ -710,6 +716,34 @@ static void on_message_cb(void *arg, const struct transport_rx *rx)
 	verify_input(n);
 	if (phase_of(m->type) != NULL)
 		n->st.round_phase = phase_of(m->type);
+	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
+	round_finished(n);
+}
+
+/*
+ * The connection to a peer went away. If it is in our round, the round stops
+ * waiting for it now instead of at the phase deadline: a killed member costs
+ * a round milliseconds rather than RoundTimeout. A peer that merely
+ * reconnects loses at most its part in this round.
+ */
+static void on_peer_lost_cb(void *arg, const uint8_t *pk, const char *name)
+{
+	struct node *n = arg;
+	struct round_outbox ob;
+	bool member = false;
+
+	peer_penalise(n, pk);
+	if (n->cur.r == NULL)
+		return;
+	for (uint8_t i = 0; i < n->cur.k; i++)
+		member = member || sodium_memcmp(n->cur.members[i], pk, 32) == 0;
+	if (!member)
+		return;
+	log_info("lost the connection to %s, a member of this round: not waiting for it", name);
+	outbox_init(n, &ob);
+	if (round_on_peer_lost(n->cur.r, pk, now_ms(), &ob) != 0)
+		log_warnx("out of memory in a round");
+	verify_input(n);
 	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
 	round_finished(n);
 }
@@ -1043,6 +1077,7 @@ static int node_open(struct node *n, const char *config_path)
 		log_errorx("transport: %s", strerror(-rc));
 		return 1;
 	}
+	transport_set_lost_cb(n->tp, on_peer_lost_cb, n);
 	{
 		struct transport_fault f;
 		if (testhooks_fault(&f) && transport_set_fault(n->tp, &f) != 0) {

@@ -49,6 +49,7 @@ struct init_state {
 	uint64_t deadline;
 	bool in[MAXM];   /* answered the current phase */
 	bool gone[MAXM]; /* declined or aborted: do not wait for it */
+	bool lost[MAXM]; /* connection dropped: do not wait, still tell it */
 	bool u1[MAXM], u2[MAXM], u3[MAXM];
 	struct msg_eph_keys keys[MAXM];
 	uint8_t boxes[MAXM][MAXM][SHAMIR_BOX_BYTES]; /* [from][to] */
@@ -1039,7 +1040,7 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		return;
 	}
 	for (uint8_t v = 0; v < r->k; v++) {
-		if (expect[v] && !s->in[v] && !s->gone[v])
+		if (expect[v] && !s->in[v] && !s->gone[v] && !s->lost[v])
 			all = false;
 	}
 	if (!all && !deadline)
@@ -1346,6 +1347,30 @@ int round_on_tick(struct round *r, uint64_t now_ms, struct round_outbox *ob)
 		init_maybe_advance(r, ob, now_ms, true);
 	else if (r->init == NULL && r->mphase != M_END && now_ms >= r->mdeadline)
 		member_abort(r, ob, MSG_REASON_TIMEOUT, "phase deadline passed", true);
+	pump(r, ob, now_ms);
+	return 0;
+}
+
+int round_on_peer_lost(struct round *r, const uint8_t pk[MSG_KEY_BYTES], uint64_t now_ms,
+                       struct round_outbox *ob)
+{
+	int v;
+
+	if (ob->cap - ob->n < ROUND_OUTBOX_MIN)
+		return -EINVAL;
+	v = index_of(r, pk);
+	if (v < 0 || v == r->me)
+		return 0;
+	if (r->init != NULL && r->init->phase != I_END) {
+		/* What its phase deadline would decide, without waiting for it. */
+		r->init->lost[v] = true;
+		init_maybe_advance(r, ob, now_ms, false);
+	} else if (r->init == NULL && v == 0 && r->mphase != M_END && r->mphase != M_WAIT_COMMIT) {
+		/* Without its initiator the round cannot finish. Waiting for
+		 * COMMIT is the exception: the initiator may have sent it before
+		 * the connection dropped, and the member's deadline decides. */
+		member_abort(r, ob, MSG_REASON_TIMEOUT, "initiator disconnected", false);
+	}
 	pump(r, ob, now_ms);
 	return 0;
 }

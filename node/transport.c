@@ -26,6 +26,7 @@
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,9 @@ struct peer {
 	char url[URL_MAX_LEN];
 	nng_socket sock;
 	bool open; /* sock and dialer exist */
+	/* Written by NNG's threads (pipe_cb), read on the loop thread. */
+	atomic_int pipes; /* connections of the push socket now */
+	atomic_bool lost; /* the last connection went away: report it */
 	ev_io send_w;
 	struct frame *head, *tail;
 	size_t q_frames, q_bytes;
@@ -81,6 +85,9 @@ struct transport {
 	bool pull_open;
 	ev_io recv_w;
 	struct peer *peers;
+	ev_async lost_w; /* NNG's threads: a peer lost its connection */
+	transport_lost_cb lost_cb;
+	void *lost_arg;
 	struct msg rx_msg; /* decoded message of the frame being delivered */
 	struct transport_stats st;
 	double last_log[16]; /* rate limit of drop warnings, by reason */
@@ -462,6 +469,8 @@ static void recv_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* --- set-up ----------------------------------------------------------------- */
 
+static void lost_ev(struct ev_loop *loop, ev_async *w, int revents);
+
 int transport_alloc(struct transport **out, struct ev_loop *loop, struct seal_ctx *seal,
                     const struct transport_options *opt, transport_recv_cb cb, void *arg)
 {
@@ -491,8 +500,62 @@ int transport_alloc(struct transport **out, struct ev_loop *loop, struct seal_ct
 	t->queue_max_frames = opt->queue_max_frames ? opt->queue_max_frames : DEFAULT_QUEUE_FRAMES;
 	t->queue_max_bytes = opt->queue_max_bytes ? opt->queue_max_bytes : DEFAULT_QUEUE_BYTES;
 	t->recv_batch = opt->recv_batch ? opt->recv_batch : DEFAULT_RECV_BATCH;
+	ev_async_init(&t->lost_w, lost_ev);
+	t->lost_w.data = t;
+	ev_async_start(t->loop, &t->lost_w);
 	*out = t;
 	return 0;
+}
+
+/*
+ * NNG calls this on its own threads when a connection of a peer's push
+ * socket comes or goes. Only atomics and ev_async_send (thread-safe) here;
+ * lost_ev reports on the loop thread.
+ */
+static void pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)pipe;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&p->pipes, 1);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		if (atomic_fetch_sub(&p->pipes, 1) <= 1) {
+			atomic_store(&p->lost, true);
+			ev_async_send(p->t->loop, &p->t->lost_w);
+		}
+	}
+}
+
+static void lost_ev(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct transport *t = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (struct peer *p = t->peers; p != NULL; p = p->next) {
+		if (!atomic_exchange(&p->lost, false) || atomic_load(&p->pipes) > 0)
+			continue;
+		log_debug("transport: connection to %s lost", p->name);
+		t->st.peers_lost++;
+		if (t->lost_cb != NULL)
+			t->lost_cb(t->lost_arg, p->pk, p->name);
+	}
+}
+
+void transport_set_lost_cb(struct transport *t, transport_lost_cb cb, void *arg)
+{
+	t->lost_cb = cb;
+	t->lost_arg = arg;
+}
+
+bool transport_peer_connected(const struct transport *t, const uint8_t pk[SEAL_KEY_BYTES])
+{
+	for (const struct peer *p = t->peers; p != NULL; p = p->next) {
+		if (sodium_memcmp(p->pk, pk, SEAL_KEY_BYTES) == 0)
+			return atomic_load(&((struct peer *)p)->pipes) > 0;
+	}
+	return false;
 }
 
 /* Opens the peer's push socket and starts its dialer in the background. */
@@ -507,6 +570,10 @@ static int peer_open(struct transport *t, struct peer *p)
 	rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, t->reconnect_min_ms);
 	if (rv == 0)
 		rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, t->reconnect_max_ms);
+	if (rv == 0)
+		rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, p);
+	if (rv == 0)
+		rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pipe_cb, p);
 	if (rv == 0)
 		rv = nng_dialer_create(&d, p->sock, p->url);
 	/* NONBLOCK: a peer that is down now is dialed again with backoff. */
@@ -649,5 +716,7 @@ void transport_free(struct transport *t)
 			nng_msg_free(m);
 		free(p);
 	}
+	/* Every socket is closed: no pipe_cb can run any more. */
+	ev_async_stop(t->loop, &t->lost_w);
 	free(t);
 }

@@ -64,6 +64,13 @@ struct transport_rx {
  */
 typedef void (*transport_recv_cb)(void *arg, const struct transport_rx *rx);
 
+/*
+ * Called on the loop thread when the connection to a peer (its push socket's
+ * last pipe) goes away: the peer process died, restarted, or the network
+ * dropped. NNG keeps redialing; frames sent meanwhile wait in the queue.
+ */
+typedef void (*transport_lost_cb)(void *arg, const uint8_t *peer, const char *name);
+
 struct transport_stats {
 	uint64_t frames_in, bytes_in;   /* accepted frames */
 	uint64_t frames_out, bytes_out; /* frames handed to NNG */
@@ -74,6 +81,7 @@ struct transport_stats {
 	uint64_t queue_full;            /* transport_send refused: peer queue full */
 	uint64_t send_errors;           /* NNG refused a frame for good */
 	uint64_t fault_dropped, fault_duplicated, fault_delayed;
+	uint64_t peers_lost; /* connections to peers that went away */
 	struct seal_stats seal;
 };
 
@@ -113,6 +121,10 @@ int transport_send(struct transport *t, const uint8_t peer[SEAL_KEY_BYTES], cons
 /* Frames queued for peer, or for all peers if peer is NULL (not yet in NNG). */
 size_t transport_pending(const struct transport *t, const uint8_t *peer);
 
+/* The callback for lost connections (none by default). */
+void transport_set_lost_cb(struct transport *t, transport_lost_cb cb, void *arg);
+/* Whether the push socket to this peer is connected now. */
+bool transport_peer_connected(const struct transport *t, const uint8_t peer[SEAL_KEY_BYTES]);
 void transport_stats_get(const struct transport *t, struct transport_stats *out);
 /* Copies the counters into a status snapshot (bytes, messages, rejections). */
 void transport_status_fill(const struct transport *t, struct node_status *s);

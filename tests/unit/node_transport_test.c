@@ -164,6 +164,25 @@ static bool cond_never(void)
 	return false;
 }
 
+static int lost_a;
+static uint8_t lost_pk[32];
+static void on_lost(void *arg, const uint8_t *peer, const char *name)
+{
+	(void)arg;
+	(void)name;
+	lost_a++;
+	memcpy(lost_pk, peer, 32);
+}
+static uint8_t pk_of_b[32]; /* B's key as A knows it, across B's restart */
+static bool cond_a_connected(void)
+{
+	return transport_peer_connected(A.t, pk_of_b);
+}
+static bool cond_a_lost(void)
+{
+	return lost_a > 0;
+}
+
 static void ping(struct node *from, struct node *to, uint64_t seq, int want_rc)
 {
 	struct msg m = {.type = MSG_PING};
@@ -294,6 +313,44 @@ static void test_order_and_late_peer(void **state)
 	node_fini(&B);
 }
 
+/*
+ * A's connection to B comes up (transport_peer_connected) and, when B's
+ * process goes away, A hears of it on its loop (the lost callback) while
+ * NNG keeps redialing; when B is back, A is connected again.
+ */
+static void test_peer_lost_and_back(void **state)
+{
+	struct transport_options o = {.reconnect_min_ms = 20, .reconnect_max_ms = 200};
+
+	(void)state;
+	lost_a = 0;
+	node_init(&A, "a", NULL);
+	node_init(&B, "b", NULL);
+	memcpy(pk_of_b, B.id->sign_pk, 32);
+	transport_set_lost_cb(A.t, on_lost, NULL);
+	link_nodes(&A, &B);
+	assert_false(transport_peer_connected(A.t, pk_of_b));
+	assert_int_equal(transport_start(A.t), 0);
+	assert_int_equal(transport_start(B.t), 0);
+	assert_true(run_until(cond_a_connected, 10));
+	assert_int_equal(lost_a, 0);
+	/* B's process goes away: A is told once, on its loop */
+	transport_free(B.t);
+	assert_true(run_until(cond_a_lost, 10));
+	run_until(cond_never, 0.1);
+	assert_int_equal(lost_a, 1);
+	assert_memory_equal(lost_pk, pk_of_b, 32);
+	assert_false(transport_peer_connected(A.t, pk_of_b));
+	/* B is back at the same address: A's dialer finds it again */
+	o.listen_url = B.url;
+	assert_int_equal(transport_alloc(&B.t, loop, B.seal, &o, on_rx, &B), 0);
+	assert_int_equal(transport_start(B.t), 0);
+	assert_true(run_until(cond_a_connected, 10));
+	assert_int_equal(lost_a, 1);
+	node_fini(&A);
+	node_fini(&B);
+}
+
 /* B refuses frames above its limit (NNG drops the pipe); the link recovers. */
 static void test_oversized_and_queue_full(void **state)
 {
@@ -411,6 +468,7 @@ int main(void)
 	        cmocka_unit_test(test_vector_and_reply),
 	        cmocka_unit_test(test_unknown_sender_and_garbage),
 	        cmocka_unit_test(test_order_and_late_peer),
+	        cmocka_unit_test(test_peer_lost_and_back),
 	        cmocka_unit_test(test_oversized_and_queue_full),
 	        cmocka_unit_test(test_fault_injection),
 	};

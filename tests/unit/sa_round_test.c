@@ -57,6 +57,7 @@ struct bus {
 	struct env *head, *tail;
 	struct round_outbox ob;
 	uint64_t now;
+	bool notify_lost; /* a death drops its connections: survivors are told */
 	/* adversary hooks */
 	void (*tamper)(struct bus *b, struct env *e, void *arg);
 	void *arg;
@@ -124,8 +125,17 @@ static bool bus_step(struct bus *b)
 		b->tail = NULL;
 	if (b->tamper != NULL)
 		b->tamper(b, e, b->arg);
-	if (b->alive[e->to] && b->kill_on[e->to] == (int)e->m.type)
+	if (b->alive[e->to] && b->kill_on[e->to] == (int)e->m.type) {
 		b->alive[e->to] = false;
+		for (size_t j = 0; b->notify_lost && j < b->k; j++) {
+			if (b->alive[j] && b->r[j] != NULL) {
+				assert_int_equal(
+				        round_on_peer_lost(b->r[j], b->pk[e->to], b->now, &b->ob),
+				        0);
+				bus_flush(b, (uint8_t)j);
+			}
+		}
+	}
 	if (!b->alive[e->to]) {
 		env_free(e);
 		return true;
@@ -327,12 +337,17 @@ static const int member_kill_types[] = {MSG_INVITE, MSG_KEYS, MSG_SHARES, MSG_UN
                                         MSG_RESULT};
 static const int init_kill_types[] = {MSG_ACCEPT, MSG_SHARES, MSG_MASKED, MSG_UNMASK_RESP};
 
-static void test_property_kills(void **state)
+/*
+ * Random deaths at every phase, initiator included. With notify, each death
+ * also drops the connections to the dead process, as NNG reports it: the
+ * outcomes must be the same as with deadlines alone, and no deadline may be
+ * needed at all (the bus clock never moves).
+ */
+static void run_kills(bool notify)
 {
 	uint32_t r = 2024;
 	int done = 0, aborted = 0;
 
-	(void)state;
 	for (int trial = 0; trial < 120; trial++) {
 		struct bus b;
 		struct codec_params cp;
@@ -349,6 +364,7 @@ static void test_property_kills(void **state)
 		if ((r >> 24) % 4 == 0 && t < k)
 			t++;
 		bus_init(&b, k, dim, r);
+		b.notify_lost = notify;
 		make_codec(&cp, (uint16_t)k, dim);
 		for (size_t i = 1; i < k; i++) {
 			r = r * 1103515245u + 12345u;
@@ -367,6 +383,8 @@ static void test_property_kills(void **state)
 		start(&b, &cp, t, 0x5000 + (uint64_t)trial);
 		bus_run(&b);
 		assert_int_equal(check_outcome(&b, &cp), expect_done);
+		if (notify)
+			assert_int_equal(b.now, 0);
 		done += expect_done;
 		aborted += !expect_done;
 		if (expect_done) { /* counted = those that sent MASKED */
@@ -379,9 +397,22 @@ static void test_property_kills(void **state)
 		}
 		bus_fini(&b);
 	}
-	print_message("kill schedules: %d completed, %d aborted\n", done, aborted);
+	print_message("kill schedules%s: %d completed, %d aborted\n",
+	              notify ? " (connections dropped)" : "", done, aborted);
 	/* both outcomes must be exercised, or the property says little */
 	assert_true(done >= 30 && aborted >= 10);
+}
+
+static void test_property_kills(void **state)
+{
+	(void)state;
+	run_kills(false);
+}
+
+static void test_property_kills_connection_lost(void **state)
+{
+	(void)state;
+	run_kills(true);
 }
 
 static void test_large_vector(void **state)
@@ -723,6 +754,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_all_alive),
 	        cmocka_unit_test(test_property_kills),
+	        cmocka_unit_test(test_property_kills_connection_lost),
 	        cmocka_unit_test(test_large_vector),
 	        cmocka_unit_test(test_dishonest_both_in_one_request),
 	        cmocka_unit_test(test_dishonest_split_views),
