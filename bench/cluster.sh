@@ -97,33 +97,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$SOTTO" data split "$SRC/data/mnist-train.sdat.gz" "$OUT/shard" --nodes "$N" \
-	--mode dirichlet --alpha 0.5 --seed 7 >"$OUT/split.txt"
-{
-	cat <<TPL
-[Model]
-Type = mlp
-Hidden = 128
-Seed = 42
-
-[Training]
-Dataset = ../../shard-{site}.sdat.gz
-TestSet = $SRC/data/mnist-test.sdat.gz
-LearningRate = 0.05
-Momentum = 0.9
-BatchSize = 32
-LocalEpochs = 0.25
-Epochs = $EPOCHS
-
-[Gossip]
-GroupSize = 4
-Interval = 1
-RoundTimeout = $TIMEOUT
-EvalEvery = 2
-TPL
-	echo "$GOSSIP" | tr ';' '\n' | sed 's/^ *//' | grep -v '^$' || true
-} >"$OUT/template.ini"
-
 # Addresses: node i is 10.213.(i/200).(i%200+1) behind its own veth.
 addr_of() { echo "10.213.$(($1 / 200)).$(($1 % 200 + 1))"; }
 sites=""
@@ -135,7 +108,7 @@ for i in $(seq 0 $((N - 1))); do
 	fi
 done
 # shellcheck disable=SC2086
-"$SOTTO" init -o "$OUT/sites" -t "$OUT/template.ini" $sites >"$OUT/init.txt"
+"$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -g "$GOSSIP" $sites
 
 if [ -n "$NS" ]; then
 	ip netns add "$NS-hub"

@@ -46,31 +46,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== sotto demo: $N nodes on loopback, MLP 784-128-10, MNIST split Dirichlet(0.5)"
-"$S" data split "$ROOT/data/mnist-train.sdat.gz" "$OUT/shard" --nodes "$N" \
-	--mode dirichlet --alpha 0.5 --seed 7 >"$OUT/split.txt"
-sed -n 's/^shard /  shard /p' "$OUT/split.txt"
-
-cat >"$OUT/template.ini" <<TPL
-[Model]
-Type = mlp
-Hidden = 128
-Seed = 42
-
-[Training]
-Dataset = ../../shard-{site}.sdat.gz
-TestSet = $ROOT/data/mnist-test.sdat.gz
-LearningRate = 0.05
-Momentum = 0.9
-BatchSize = 32
-LocalEpochs = 0.25
-
-[Gossip]
-GroupSize = 4
-Interval = 1
-RoundTimeout = 5
-EvalEvery = 2
-$(printf '%s\n' "$CODEC" | tr ';' '\n')
-TPL
 sites=""
 i=0
 while [ "$i" -lt "$N" ]; do
@@ -78,7 +53,8 @@ while [ "$i" -lt "$N" ]; do
 	i=$((i + 1))
 done
 # shellcheck disable=SC2086
-"$S" init -o "$OUT/sites" -t "$OUT/template.ini" $sites >"$OUT/init.txt"
+scripts/cluster-init.sh -b "$S" -o "$OUT" -g "$CODEC" $sites
+sed -n 's/^shard /  shard /p' "$OUT/split.txt"
 echo "== keys and configs: $OUT/sites/NODE/ (one per site, checked by sotto check)"
 
 i=0

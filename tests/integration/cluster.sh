@@ -31,29 +31,10 @@ fail() {
 	exit 1
 }
 
-"$SOTTO" data split "$SRC/data/mnist-train.sdat.gz" "$T/shard" --nodes $N --mode dirichlet \
-	--alpha 0.5 --seed 11 >"$T/split.txt"
-cat >"$T/tpl.ini" <<TPL
-[Model]
-Type = mlp
-Hidden = 128
-Seed = 5
-[Training]
-Dataset = ../../shard-{site}.sdat.gz
-TestSet = $SRC/data/mnist-test.sdat.gz
-LearningRate = 0.05
-LocalEpochs = 0.25
-Epochs = 6
-[Gossip]
-GroupSize = 4
-Interval = 0.5
-RoundTimeout = 10
-EvalEvery = 2
-TPL
 sites=""
 for i in $(seq 0 $((N - 1))); do sites="$sites $i=ipc://$T/$i.sock"; done
 # shellcheck disable=SC2086
-"$SOTTO" init -o "$T/sites" -t "$T/tpl.ini" $sites >/dev/null
+sh "$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$T" -d 11 -m 5 -e 6 -i 0.5 -T 10 $sites
 for i in $(seq 0 $((N - 1))); do
 	(cd "$T/sites/$i" && exec "$SOTTO" run -c "$i.conf") >"$T/node-$i.log" 2>&1 &
 	pids="$pids $!"
