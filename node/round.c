@@ -1040,7 +1040,10 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		return;
 	}
 	for (uint8_t v = 0; v < r->k; v++) {
-		if (expect[v] && !s->in[v] && !s->gone[v] && !s->lost[v])
+		/* A lost link ends any phase early except CHECK: there a counted
+		 * member may still send ABORT (a wrapped decode) when its link
+		 * is back, and then nobody may apply. */
+		if (expect[v] && !s->in[v] && !s->gone[v] && (!s->lost[v] || s->phase == I_CHECK))
 			all = false;
 	}
 	if (!all && !deadline)
@@ -1138,6 +1141,7 @@ static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from
 
 	if (s->phase == I_END)
 		return;
+	s->lost[from] = false; /* its link is back */
 	switch (m->type) {
 	case MSG_ACCEPT:
 		if (s->phase == I_ACCEPTS && !s->in[from] && !s->gone[from] &&
@@ -1165,9 +1169,11 @@ static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from
 		break;
 	case MSG_ABORT:
 		/* A counted member that gives up (or whose decode wrapped) would
-		 * not apply the result: then nobody may. Earlier, it is just a
-		 * dropout. */
-		if ((s->phase == I_UNMASK || s->phase == I_CHECK) && s->u3[from]) {
+		 * not apply the result: then nobody may. So too one whose masked
+		 * input is already in the sum (it cannot be taken out again).
+		 * Earlier, it is just a dropout. */
+		if (((s->phase == I_UNMASK || s->phase == I_CHECK) && s->u3[from]) ||
+		    (s->phase == I_MASKED && s->in[from])) {
 			init_abort(r, ob,
 			           m->u.abort.reason == MSG_REASON_WRAP ? MSG_REASON_WRAP
 			                                                : MSG_REASON_TOO_FEW,
@@ -1366,10 +1372,12 @@ int round_on_peer_lost(struct round *r, const uint8_t pk[MSG_KEY_BYTES], uint64_
 		r->init->lost[v] = true;
 		init_maybe_advance(r, ob, now_ms, false);
 	} else if (r->init == NULL && v == 0 && r->mphase != M_END && r->mphase != M_WAIT_COMMIT) {
-		/* Without its initiator the round cannot finish. Waiting for
-		 * COMMIT is the exception: the initiator may have sent it before
-		 * the connection dropped, and the member's deadline decides. */
-		member_abort(r, ob, MSG_REASON_TIMEOUT, "initiator disconnected", false);
+		/* The initiator is probably gone. If it is not (only this link
+		 * dropped), the ABORT reaches it when the link is back: counted,
+		 * this member then aborts the round for everyone, as after its
+		 * own deadline. Waiting for COMMIT is left to the deadline: the
+		 * initiator may have sent it just before the link dropped. */
+		member_abort(r, ob, MSG_REASON_TIMEOUT, "initiator disconnected", true);
 	}
 	pump(r, ob, now_ms);
 	return 0;

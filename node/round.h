@@ -136,10 +136,12 @@ int round_on_tick(struct round *r, uint64_t now_ms, struct round_outbox *ob)
 
 /*
  * The transport lost its connection to this member (the process died or the
- * network dropped). An initiator stops waiting for it at once: the current
- * phase ends as soon as everyone else has answered, exactly as at the phase
- * deadline (dropped, or the round aborts below t). A member whose initiator
- * is lost aborts, unless it only waits for COMMIT. Returns 0 or -EINVAL.
+ * network dropped). An initiator stops waiting for it: the current phase
+ * ends as soon as everyone else has answered, exactly as at the phase
+ * deadline (dropped, or the round aborts below t), except the CHECK phase,
+ * which still waits for its deadline; any later message from the member
+ * clears the mark. A member whose initiator is lost aborts and sends ABORT,
+ * unless it only waits for COMMIT. Returns 0 or -EINVAL.
  */
 int round_on_peer_lost(struct round *r, const uint8_t pk[MSG_KEY_BYTES], uint64_t now_ms,
                        struct round_outbox *ob) __attribute__((warn_unused_result));

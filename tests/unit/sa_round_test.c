@@ -53,6 +53,8 @@ struct bus {
 	struct round *r[KMAX];
 	bool alive[KMAX];
 	int kill_on[KMAX]; /* dies when a message of this type reaches it (0: never) */
+	int flap_on[KMAX]; /* its links drop for a moment when this type reaches it */
+	int flap_side;     /* who hears of it: 0 both ends, 1 only it, 2 only the others */
 	float *x[KMAX];
 	struct env *head, *tail;
 	struct round_outbox ob;
@@ -125,6 +127,28 @@ static bool bus_step(struct bus *b)
 		b->tail = NULL;
 	if (b->tamper != NULL)
 		b->tamper(b, e, b->arg);
+	if (b->alive[e->to] && b->flap_on[e->to] == (int)e->m.type) {
+		/* Every link of e->to drops and comes back at once: nothing is
+		 * lost, everyone stays alive, and one or both ends are told
+		 * (each direction is its own connection). */
+		b->flap_on[e->to] = 0;
+		for (size_t j = 0; j < b->k; j++) {
+			if (j == e->to || !b->alive[j])
+				continue;
+			if (b->r[j] != NULL && b->flap_side != 1) {
+				assert_int_equal(
+				        round_on_peer_lost(b->r[j], b->pk[e->to], b->now, &b->ob),
+				        0);
+				bus_flush(b, (uint8_t)j);
+			}
+			if (b->r[e->to] != NULL && b->flap_side != 2) {
+				assert_int_equal(
+				        round_on_peer_lost(b->r[e->to], b->pk[j], b->now, &b->ob),
+				        0);
+				bus_flush(b, e->to);
+			}
+		}
+	}
 	if (b->alive[e->to] && b->kill_on[e->to] == (int)e->m.type) {
 		b->alive[e->to] = false;
 		for (size_t j = 0; b->notify_lost && j < b->k; j++) {
@@ -341,12 +365,13 @@ static const int init_kill_types[] = {MSG_ACCEPT, MSG_SHARES, MSG_MASKED, MSG_UN
  * Random deaths at every phase, initiator included. With notify, each death
  * also drops the connections to the dead process, as NNG reports it: the
  * outcomes must be the same as with deadlines alone, and no deadline may be
- * needed at all (the bus clock never moves).
+ * needed unless a counted member died (the CHECK phase still waits for
+ * its deadline then).
  */
 static void run_kills(bool notify)
 {
 	uint32_t r = 2024;
-	int done = 0, aborted = 0;
+	int done = 0, aborted = 0, no_deadline = 0;
 
 	for (int trial = 0; trial < 120; trial++) {
 		struct bus b;
@@ -383,8 +408,16 @@ static void run_kills(bool notify)
 		start(&b, &cp, t, 0x5000 + (uint64_t)trial);
 		bus_run(&b);
 		assert_int_equal(check_outcome(&b, &cp), expect_done);
-		if (notify)
-			assert_int_equal(b.now, 0);
+		if (notify) {
+			bool counted_died = false;
+			for (size_t i = 1; i < k; i++)
+				counted_died = counted_died || b.kill_on[i] == MSG_UNMASK_REQ ||
+				               b.kill_on[i] == MSG_RESULT;
+			if (!counted_died || init_dies) {
+				assert_int_equal(b.now, 0);
+				no_deadline++;
+			}
+		}
 		done += expect_done;
 		aborted += !expect_done;
 		if (expect_done) { /* counted = those that sent MASKED */
@@ -400,6 +433,58 @@ static void run_kills(bool notify)
 	print_message("kill schedules%s: %d completed, %d aborted\n",
 	              notify ? " (connections dropped)" : "", done, aborted);
 	/* both outcomes must be exercised, or the property says little */
+	assert_true(done >= 30 && aborted >= 10);
+	if (notify) {
+		print_message("  %d of them needed no deadline at all\n", no_deadline);
+		assert_true(no_deadline >= 40);
+	}
+}
+
+/*
+ * Links that drop for a moment while everyone stays alive (plus random
+ * deaths): a round may complete or abort, but always all or nothing, and
+ * a completed one is the exact sum of the inputs it counted.
+ */
+static void test_property_link_flaps(void **state)
+{
+	static const int types[] = {MSG_INVITE,     MSG_KEYS,        MSG_SHARES,
+	                            MSG_UNMASK_REQ, MSG_RESULT,      MSG_ACCEPT,
+	                            MSG_MASKED,     MSG_UNMASK_RESP, MSG_CHECKED};
+	uint32_t r = 4242;
+	int done = 0, aborted = 0;
+
+	(void)state;
+	for (int trial = 0; trial < 150; trial++) {
+		struct bus b;
+		struct codec_params cp;
+		size_t k;
+		uint32_t dim;
+
+		r = r * 1103515245u + 12345u;
+		k = 3 + (r >> 8) % (KMAX - 2);
+		r = r * 1103515245u + 12345u;
+		dim = 1 + (r >> 8) % 300;
+		bus_init(&b, k, dim, r);
+		b.notify_lost = true;
+		b.flap_side = trial % 3;
+		make_codec(&cp, (uint16_t)k, dim);
+		for (size_t i = 0; i < k; i++) {
+			r = r * 1103515245u + 12345u;
+			if ((r >> 16) % 100 < 40)
+				b.flap_on[i] = types[(r >> 8) % 9];
+			r = r * 1103515245u + 12345u;
+			if (i > 0 && (r >> 16) % 100 < 15)
+				b.kill_on[i] = member_kill_types[(r >> 8) % 5];
+		}
+		start(&b, &cp, round_min_threshold((uint8_t)k), 0x9000 + (uint64_t)trial);
+		bus_run(&b);
+		if (check_outcome(&b, &cp))
+			done++;
+		else
+			aborted++;
+		bus_fini(&b);
+	}
+	print_message("link flaps: %d completed, %d aborted\n", done, aborted);
 	assert_true(done >= 30 && aborted >= 10);
 }
 
@@ -593,6 +678,44 @@ static void test_dishonest_claims_dropped(void **state)
 	assert_int_equal(s.self_from, 0); /* no self-mask share of 1 ever left a member */
 }
 
+/*
+ * Member 1's link to the initiator drops just after its MASKED arrived,
+ * while the initiator still waits in the MASKED phase (member 5 died
+ * silently). Member 1 aborts and says so; its input is already in the sum
+ * and it will not apply, so nobody may: the round aborts for everyone
+ * instead of finishing with 4 of 6 unmask responses.
+ */
+static void tamper_drop_link(struct bus *b, struct env *e, void *arg)
+{
+	int *n = arg;
+
+	if (e->m.type == MSG_MASKED && e->from == 2 && e->to == 0 && *n == 0) {
+		(*n)++;
+		assert_int_equal(round_on_peer_lost(b->r[1], b->pk[0], b->now, &b->ob), 0);
+		bus_flush(b, 1);
+	}
+}
+
+static void test_abort_after_masked_input(void **state)
+{
+	struct bus b;
+	struct codec_params cp;
+	int n = 0;
+
+	(void)state;
+	bus_init(&b, 6, 300, 31);
+	make_codec(&cp, 6, 300);
+	b.kill_on[5] = MSG_SHARES; /* dies before its MASKED: the phase waits */
+	b.tamper = tamper_drop_link;
+	b.arg = &n;
+	start(&b, &cp, round_min_threshold(6), 0xab0);
+	bus_run(&b);
+	assert_int_equal(n, 1);
+	assert_int_equal(round_status(b.r[1]), ROUND_ABORTED);
+	assert_false(check_outcome(&b, &cp)); /* all aborted, checked inside */
+	bus_fini(&b);
+}
+
 /* Replayed and foreign messages do not disturb a round. */
 static void tamper_replay(struct bus *b, struct env *e, void *arg)
 {
@@ -755,11 +878,13 @@ int main(void)
 	        cmocka_unit_test(test_all_alive),
 	        cmocka_unit_test(test_property_kills),
 	        cmocka_unit_test(test_property_kills_connection_lost),
+	        cmocka_unit_test(test_property_link_flaps),
 	        cmocka_unit_test(test_large_vector),
 	        cmocka_unit_test(test_dishonest_both_in_one_request),
 	        cmocka_unit_test(test_dishonest_split_views),
 	        cmocka_unit_test(test_dishonest_ask_twice),
 	        cmocka_unit_test(test_dishonest_claims_dropped),
+	        cmocka_unit_test(test_abort_after_masked_input),
 	        cmocka_unit_test(test_replays_ignored),
 	        cmocka_unit_test(test_invite_refusals),
 	        cmocka_unit_test(test_modular_wrap_all_or_nothing),
