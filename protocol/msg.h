@@ -40,8 +40,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Version of the message bodies. A different one is refused, with a log line. */
-#define MSG_VERSION 1
+/*
+ * Version of the protocol: message bodies and what a round computes. A
+ * different one is refused, with a log line. 2: masks read keystream in
+ * word-aligned lanes (crypto/mask.h), so version-1 masks would not cancel.
+ */
+#define MSG_VERSION 2
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */

@@ -35,7 +35,7 @@ except ImportError as e:
 MAGIC = b"STO"
 FRAME_VERSION = 1
 HEADER = 112
-MSG_VERSION = 1
+MSG_VERSION = 2
 T_INVITE, T_ACCEPT, T_MASKED, T_PING = 1, 2, 6, 11
 
 
@@ -178,7 +178,7 @@ def main():
             bytes(tampered),                            # tampered ciphertext
             seal(c, a.pk, T_PING, 0, 11, packed[0]),    # key not pinned by A
             seal(b, a.pk, T_PING, 0, 12, packed[0], version=2),
-            seal(b, a.pk, T_PING, 0, 13, msgpack.packb([2, T_PING, 0, 0, 1, 1])),
+            seal(b, a.pk, T_PING, 0, 13, msgpack.packb([MSG_VERSION + 1, T_PING, 0, 0, 1, 1])),
         ]
         path = os.path.join(tmp, "from_python.bin")
         write_frames(path, good + extra)

@@ -370,8 +370,8 @@ static void test_version_and_type(void **state)
 	uint8_t *buf;
 	(void)state;
 
-	/* Version 2 of a PING: refused as a version, whatever its shape. */
-	hand_begin(&h, 6, 2, MSG_PING);
+	/* The next version of a PING: refused as a version, whatever its shape. */
+	hand_begin(&h, 6, MSG_VERSION + 1, MSG_PING);
 	msgpack_pack_uint64(&h.pk, 1);
 	msgpack_pack_uint64(&h.pk, 1);
 	assert_int_equal(hand_decode(&h), MSG_EVERSION);
@@ -495,14 +495,14 @@ static void test_limits(void **state)
 	(void)state;
 
 	{
-		/* [1, 11, 0, 0, <array32 of 2^32-1 elements>] in a few bytes. */
-		const uint8_t huge_array[] = {0x95, 0x01, 0x0b, 0x00, 0x00,
-		                              0xdd, 0xff, 0xff, 0xff, 0xff};
-		const uint8_t huge_bin[] = {0x95, 0x01, 0x0b, 0x00, 0x00,
-		                            0xc6, 0x7f, 0xff, 0xff, 0xff};
-		const uint8_t huge_map[] = {0x95, 0x01, 0x0b, 0x00, 0x00,
-		                            0xdf, 0xff, 0xff, 0xff, 0xff};
-		const uint8_t c1[] = {0x95, 0x01, 0x0b, 0x00, 0x00, 0xc1};
+		/* [2, 11, 0, 0, <array32 of 2^32-1 elements>] in a few bytes. */
+		const uint8_t huge_array[] = {0x95, MSG_VERSION, 0x0b, 0x00, 0x00,
+		                              0xdd, 0xff,        0xff, 0xff, 0xff};
+		const uint8_t huge_bin[] = {0x95, MSG_VERSION, 0x0b, 0x00, 0x00,
+		                            0xc6, 0x7f,        0xff, 0xff, 0xff};
+		const uint8_t huge_map[] = {0x95, MSG_VERSION, 0x0b, 0x00, 0x00,
+		                            0xdf, 0xff,        0xff, 0xff, 0xff};
+		const uint8_t c1[] = {0x95, MSG_VERSION, 0x0b, 0x00, 0x00, 0xc1};
 		assert_int_equal(msg_decode(&d, huge_array, sizeof(huge_array)), MSG_EMALFORMED);
 		assert_int_equal(msg_decode(&d, huge_bin, sizeof(huge_bin)), MSG_EMALFORMED);
 		assert_int_equal(msg_decode(&d, huge_map, sizeof(huge_map)), MSG_EMALFORMED);
@@ -510,7 +510,8 @@ static void test_limits(void **state)
 	}
 	{
 		/* Nesting 5 deep inside a PING's field. */
-		uint8_t deep[] = {0x96, 0x01, 0x0b, 0x00, 0x00, 0x91, 0x91, 0x91, 0x91, 0x00, 0x00};
+		uint8_t deep[] = {0x96, MSG_VERSION, 0x0b, 0x00, 0x00, 0x91,
+		                  0x91, 0x91,        0x91, 0x00, 0x00};
 		assert_int_equal(msg_decode(&d, deep, sizeof(deep)), MSG_ELIMIT);
 		deep[8] = 0x00; /* 3 deep: passes the scanner, then the wrong type */
 		assert_int_equal(msg_decode(&d, deep, sizeof(deep) - 1), MSG_EMALFORMED);
@@ -525,7 +526,7 @@ static void test_limits(void **state)
 		b[len++] = (uint8_t)((n + 4) >> 16);
 		b[len++] = (uint8_t)((n + 4) >> 8);
 		b[len++] = (uint8_t)(n + 4);
-		b[len++] = 0x01;
+		b[len++] = MSG_VERSION;
 		b[len++] = 0x0b;
 		b[len++] = 0x00;
 		b[len++] = 0x00;
@@ -664,7 +665,7 @@ static void test_inconsistent(void **state)
 static void test_layout(void **state)
 {
 	struct msg m = {.type = MSG_PING, .round_id = 5, .attempt = 1};
-	const uint8_t want[] = {0x96, 0x01, 0x0b, 0x05, 0x01, 0x07, 0xcd, 0x01, 0x00};
+	const uint8_t want[] = {0x96, MSG_VERSION, 0x0b, 0x05, 0x01, 0x07, 0xcd, 0x01, 0x00};
 	uint8_t out[32];
 	size_t len = 0;
 	(void)state;
