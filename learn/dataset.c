@@ -21,7 +21,9 @@
 
 /*
  * Rows allocated before the data proves more: at most GROW_ROWS and at most
- * GROW_BYTES of features, so a 48-byte header that claims 2 GiB costs 1 MiB.
+ * GROW_BYTES of features (but one row at least). So a 48-byte header that
+ * claims 2 GiB costs at most one row of the widest kind (4 MiB), the row
+ * buffer and the standardisation stats (16 MiB), not 2 GiB.
  */
 #define GROW_ROWS  4096u
 #define GROW_BYTES (1u << 20)

@@ -732,13 +732,13 @@ static void on_peer_lost_cb(void *arg, const uint8_t *pk, const char *name)
 	struct round_outbox ob;
 	bool member = false;
 
-	peer_penalise(n, pk);
 	if (n->cur.r == NULL)
 		return;
 	for (uint8_t i = 0; i < n->cur.k; i++)
 		member = member || sodium_memcmp(n->cur.members[i], pk, 32) == 0;
 	if (!member)
 		return;
+	peer_penalise(n, pk);
 	log_info("lost the connection to %s, a member of this round: not waiting for it", name);
 	outbox_init(n, &ob);
 	if (round_on_peer_lost(n->cur.r, pk, now_ms(), &ob) != 0)
@@ -823,6 +823,8 @@ static void status_refresh(struct node *n)
 	n->st.rounds_initiated = n->ps.rounds_initiated;
 	n->st.restarts = n->ps.restarts;
 	n->st.weight = n->ps.rho;
+	for (size_t i = 0; i < n->n_peers; i++)
+		n->st_peers[i].connected = transport_peer_connected(n->tp, n->peers[i].pk);
 }
 
 static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1149,7 +1151,7 @@ static void *close_watchdog_main(void *arg)
 	struct timespec until;
 	bool done;
 
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += CLOSE_WATCHDOG_S;
 	pthread_mutex_lock(&wd->lock);
 	while (!wd->done && pthread_cond_timedwait(&wd->cond, &wd->lock, &until) == 0)
@@ -1167,9 +1169,14 @@ static void *close_watchdog_main(void *arg)
 
 static void close_watchdog_start(struct close_watchdog *wd, int exit_code)
 {
+	pthread_condattr_t ca;
+
 	memset(wd, 0, sizeof(*wd));
 	pthread_mutex_init(&wd->lock, NULL);
-	pthread_cond_init(&wd->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* immune to clock steps */
+	pthread_cond_init(&wd->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	wd->exit_code = exit_code;
 	wd->started = pthread_create(&wd->thread, NULL, close_watchdog_main, wd) == 0;
 }

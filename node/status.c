@@ -110,11 +110,12 @@ char *status_format_text(const struct node_status *s, double now)
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const struct status_peer *p = &s->peers[i];
 		if (p->last_seen > 0)
-			sb_printf(&b, "peer %s seen %.1fs ago rounds %llu\n", p->name,
-				  now - p->last_seen, (unsigned long long)p->rounds);
+			sb_printf(&b, "peer %s seen %.1fs ago rounds %llu connected %s\n", p->name,
+				  now - p->last_seen, (unsigned long long)p->rounds,
+				  p->connected ? "yes" : "no");
 		else
-			sb_printf(&b, "peer %s seen never rounds %llu\n", p->name,
-				  (unsigned long long)p->rounds);
+			sb_printf(&b, "peer %s seen never rounds %llu connected %s\n", p->name,
+				  (unsigned long long)p->rounds, p->connected ? "yes" : "no");
 	}
 	return sb_finish(&b);
 }
@@ -157,6 +158,12 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	GAUGE("weight", "Push-sum weight.", "%.6g", s->weight);
 	GAUGE("uptime_seconds", "Seconds since the daemon started.", "%.1f",
 	      s->started > 0 ? now - s->started : 0.0);
+	if (s->n_peers > 0)
+		sb_printf(&b, "# HELP sotto_peer_connected Whether the link to the peer is up.\n"
+			      "# TYPE sotto_peer_connected gauge\n");
+	for (size_t i = 0; i < s->n_peers; i++)
+		sb_printf(&b, "sotto_peer_connected{node=\"%s\",peer=\"%s\"} %d\n", n,
+			  s->peers[i].name, s->peers[i].connected ? 1 : 0);
 #undef COUNTER
 #undef GAUGE
 	return sb_finish(&b);

@@ -8,6 +8,7 @@
 #ifndef SOTTO_NODE_STATUS_H
 #define SOTTO_NODE_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ struct status_peer {
 	char name[STATUS_NAME_MAX];
 	double last_seen; /* unix time of the last authenticated message, 0: never */
 	uint64_t rounds;  /* completed rounds shared with this peer */
+	bool connected;   /* our push socket to it is connected now */
 };
 
 struct node_status {
@@ -60,8 +62,9 @@ struct node_status {
 };
 
 /*
- * Formats "key value" lines (one per field, peers as "peer NAME last_seen
- * rounds") into a new malloc'd string. NULL on allocation failure.
+ * Formats "key value" lines (one per field, peers as "peer NAME seen T ago
+ * rounds N connected yes|no") into a new malloc'd string. NULL on
+ * allocation failure.
  */
 char *status_format_text(const struct node_status *s, double now);
 /* Prometheus text exposition format 0.0.4. NULL on allocation failure. */

@@ -517,7 +517,10 @@ static void pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	struct peer *p = arg;
 
 	(void)pipe;
-	if (ev == NNG_PIPE_EV_ADD_POST) {
+	/* Counted from ADD_PRE: NNG 1.5 sends REM_POST for every pipe that saw
+	 * ADD_PRE, also one refused before ADD_POST (a peer speaking the wrong
+	 * protocol), so the count cannot drift below zero. */
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		atomic_fetch_add(&p->pipes, 1);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		if (atomic_fetch_sub(&p->pipes, 1) <= 1) {
@@ -571,7 +574,7 @@ static int peer_open(struct transport *t, struct peer *p)
 	if (rv == 0)
 		rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, t->reconnect_max_ms);
 	if (rv == 0)
-		rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, p);
+		rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, p);
 	if (rv == 0)
 		rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pipe_cb, p);
 	if (rv == 0)

@@ -53,11 +53,14 @@ pid=$!
 wait_status epochs_trained '$2 >= 2'
 wait_status accuracy '$2 != "-"'
 wait_status state '$2 == "idle"'
-"$SOTTO" status -c "$T/a/a.conf" | grep -q "^peer b seen never" || fail "peer b listed as seen"
+"$SOTTO" status -c "$T/a/a.conf" | grep -q "^peer b seen never rounds 0 connected no$" ||
+	fail "peer b listed as seen or connected"
 if "$SOTTO" run -c "$T/a/a.conf" >"$T/second.log" 2>&1; then fail "a second daemon started"; fi
 grep -q "another sotto run uses" "$T/second.log" || fail "no message for the second daemon"
 "$SOTTO" status -c "$T/a/a.conf" --metrics | grep -q '^sotto_rounds_completed_total{node="a"} 0' ||
 	fail "status --metrics"
+"$SOTTO" status -c "$T/a/a.conf" --metrics | grep -q '^sotto_peer_connected{node="a",peer="c"} 0' ||
+	fail "status --metrics: peer_connected"
 /usr/bin/python3 -c "
 import sys, urllib.request
 body = urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode()

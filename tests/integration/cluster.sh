@@ -5,7 +5,8 @@
 #   - the mean test accuracy is >= 90% while local-only training on the
 #     same shards is far below (>= 10 points lower on average);
 #   - all nodes are within 1.5 points of each other (consensus);
-#   - every node completed secure rounds and rejected zero messages.
+#   - every node completed secure rounds, rejected zero messages, and shows
+#     every peer link up in `sotto status`.
 # Nodes train 6 epochs each (Epochs = 6) and then only average, so the
 # cluster converges; the test waits for that with a generous deadline and
 # never depends on the machine's speed beyond it.
@@ -94,5 +95,7 @@ for i in $(seq 0 $((N - 1))); do
 	[ "$rounds" -gt 0 ] || fail "node $i completed no round"
 	[ "$rej" -eq 0 ] || fail "node $i rejected $rej messages"
 	grep -q "round done" "$T/node-$i.log" || fail "node $i log shows no completed round"
+	up=$(grep -c "^peer .* connected yes$" "$T/status-$i" || true)
+	[ "$up" -eq $((N - 1)) ] || fail "node $i shows $up of $((N - 1)) peer links up"
 done
 echo "integration: $N nodes, mean accuracy $mean% (local-only $local_mean%), spread $spread points, $(awk '{r+=$4} END{print r}' "$T/poll") rounds in total, 0 rejected"
