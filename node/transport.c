@@ -554,11 +554,9 @@ void transport_set_lost_cb(struct transport *t, transport_lost_cb cb, void *arg)
 
 bool transport_peer_connected(const struct transport *t, const uint8_t pk[SEAL_KEY_BYTES])
 {
-	for (const struct peer *p = t->peers; p != NULL; p = p->next) {
-		if (sodium_memcmp(p->pk, pk, SEAL_KEY_BYTES) == 0)
-			return atomic_load(&((struct peer *)p)->pipes) > 0;
-	}
-	return false;
+	struct peer *p = peer_find(t, pk);
+
+	return p != NULL && atomic_load(&p->pipes) > 0;
 }
 
 /* Opens the peer's push socket and starts its dialer in the background. */

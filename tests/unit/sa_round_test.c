@@ -115,6 +115,13 @@ static struct round_input input_of(struct bus *b, size_t i)
 	return in;
 }
 
+/* Node `at` hears that its link to node `gone` dropped; its reaction goes out. */
+static void tell_lost(struct bus *b, size_t at, size_t gone)
+{
+	assert_int_equal(round_on_peer_lost(b->r[at], b->pk[gone], b->now, &b->ob), 0);
+	bus_flush(b, (uint8_t)at);
+}
+
 /* Delivers one message; returns false when the queue is empty. */
 static bool bus_step(struct bus *b)
 {
@@ -135,29 +142,17 @@ static bool bus_step(struct bus *b)
 		for (size_t j = 0; j < b->k; j++) {
 			if (j == e->to || !b->alive[j])
 				continue;
-			if (b->r[j] != NULL && b->flap_side != 1) {
-				assert_int_equal(
-				        round_on_peer_lost(b->r[j], b->pk[e->to], b->now, &b->ob),
-				        0);
-				bus_flush(b, (uint8_t)j);
-			}
-			if (b->r[e->to] != NULL && b->flap_side != 2) {
-				assert_int_equal(
-				        round_on_peer_lost(b->r[e->to], b->pk[j], b->now, &b->ob),
-				        0);
-				bus_flush(b, e->to);
-			}
+			if (b->r[j] != NULL && b->flap_side != 1)
+				tell_lost(b, j, e->to);
+			if (b->r[e->to] != NULL && b->flap_side != 2)
+				tell_lost(b, e->to, j);
 		}
 	}
 	if (b->alive[e->to] && b->kill_on[e->to] == (int)e->m.type) {
 		b->alive[e->to] = false;
 		for (size_t j = 0; b->notify_lost && j < b->k; j++) {
-			if (b->alive[j] && b->r[j] != NULL) {
-				assert_int_equal(
-				        round_on_peer_lost(b->r[j], b->pk[e->to], b->now, &b->ob),
-				        0);
-				bus_flush(b, (uint8_t)j);
-			}
+			if (b->alive[j] && b->r[j] != NULL)
+				tell_lost(b, j, e->to);
 		}
 	}
 	if (!b->alive[e->to]) {
@@ -691,8 +686,7 @@ static void tamper_drop_link(struct bus *b, struct env *e, void *arg)
 
 	if (e->m.type == MSG_MASKED && e->from == 2 && e->to == 0 && *n == 0) {
 		(*n)++;
-		assert_int_equal(round_on_peer_lost(b->r[1], b->pk[0], b->now, &b->ob), 0);
-		bus_flush(b, 1);
+		tell_lost(b, 1, 0);
 	}
 }
 
