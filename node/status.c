@@ -65,7 +65,7 @@ static char *sb_finish(struct sbuf *b)
 }
 
 static const char *const reject_names[REJECT_COUNT] = {
-	"unknown_sender", "bad_tag", "replay", "malformed", "version", "oversize",
+        "unknown_sender", "bad_tag", "replay", "malformed", "version", "oversize",
 };
 
 const char *status_reject_name(enum status_reject r)
@@ -83,23 +83,23 @@ char *status_format_text(const struct node_status *s, double now)
 	for (int i = 0; i < REJECT_COUNT; i++)
 		rej += s->rejected[i];
 	sb_printf(&b, "node %s\nstate %s\nuptime %.1f\n", s->name, s->state,
-		  s->started > 0 ? now - s->started : 0.0);
+	          s->started > 0 ? now - s->started : 0.0);
 	sb_printf(&b, "round %016llx\nround_phase %s\n", (unsigned long long)s->round_id,
-		  s->round_phase != NULL ? s->round_phase : "-");
+	          s->round_phase != NULL ? s->round_phase : "-");
 	sb_printf(&b, "rounds_completed %llu\nrounds_aborted %llu\nrounds_initiated %llu\n",
-		  (unsigned long long)s->rounds_completed, (unsigned long long)s->rounds_aborted,
-		  (unsigned long long)s->rounds_initiated);
+	          (unsigned long long)s->rounds_completed, (unsigned long long)s->rounds_aborted,
+	          (unsigned long long)s->rounds_initiated);
 	sb_printf(&b, "invites_declined %llu\nrestarts %llu\n",
-		  (unsigned long long)s->invites_declined, (unsigned long long)s->restarts);
+	          (unsigned long long)s->invites_declined, (unsigned long long)s->restarts);
 	sb_printf(&b, "bytes_in %llu\nbytes_out %llu\nmsgs_in %llu\nmsgs_out %llu\n",
-		  (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-		  (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out);
+	          (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+	          (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out);
 	sb_printf(&b, "rejected %llu\n", (unsigned long long)rej);
 	for (int i = 0; i < REJECT_COUNT; i++)
 		sb_printf(&b, "rejected_%s %llu\n", reject_names[i],
-			  (unsigned long long)s->rejected[i]);
+		          (unsigned long long)s->rejected[i]);
 	sb_printf(&b, "msgs_stale %llu\nmsgs_round_sealed %llu\n",
-		  (unsigned long long)s->msgs_stale, (unsigned long long)s->msgs_round_sealed);
+	          (unsigned long long)s->msgs_stale, (unsigned long long)s->msgs_round_sealed);
 	sb_printf(&b, "model_nonfinite %llu\n", (unsigned long long)s->model_nonfinite);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
 	if (s->evals > 0)
@@ -111,11 +111,11 @@ char *status_format_text(const struct node_status *s, double now)
 		const struct status_peer *p = &s->peers[i];
 		if (p->last_seen > 0)
 			sb_printf(&b, "peer %s seen %.1fs ago rounds %llu connected %s\n", p->name,
-				  now - p->last_seen, (unsigned long long)p->rounds,
-				  p->connected ? "yes" : "no");
+			          now - p->last_seen, (unsigned long long)p->rounds,
+			          p->connected ? "yes" : "no");
 		else
 			sb_printf(&b, "peer %s seen never rounds %llu connected %s\n", p->name,
-				  (unsigned long long)p->rounds, p->connected ? "yes" : "no");
+			          (unsigned long long)p->rounds, p->connected ? "yes" : "no");
 	}
 	return sb_finish(&b);
 }
@@ -128,28 +128,30 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	if (!sb_init(&b))
 		return NULL;
 #define COUNTER(metric, help, value)                                                               \
-	sb_printf(&b, "# HELP sotto_" metric " " help "\n# TYPE sotto_" metric                     \
-		      " counter\nsotto_" metric "{node=\"%s\"} %llu\n",                            \
-		  n, (unsigned long long)(value))
+	sb_printf(&b,                                                                              \
+	          "# HELP sotto_" metric " " help "\n# TYPE sotto_" metric                         \
+	          " counter\nsotto_" metric "{node=\"%s\"} %llu\n",                                \
+	          n, (unsigned long long)(value))
 #define GAUGE(metric, help, fmt, value)                                                            \
-	sb_printf(&b, "# HELP sotto_" metric " " help "\n# TYPE sotto_" metric                     \
-		      " gauge\nsotto_" metric "{node=\"%s\"} " fmt "\n",                           \
-		  n, (value))
+	sb_printf(&b,                                                                              \
+	          "# HELP sotto_" metric " " help "\n# TYPE sotto_" metric " gauge\nsotto_" metric \
+	          "{node=\"%s\"} " fmt "\n",                                                       \
+	          n, (value))
 	COUNTER("rounds_completed_total", "Secure rounds whose result this node applied.",
-		s->rounds_completed);
+	        s->rounds_completed);
 	COUNTER("rounds_aborted_total", "Rounds this node took part in that aborted.",
-		s->rounds_aborted);
+	        s->rounds_aborted);
 	COUNTER("rounds_initiated_total", "Rounds this node started.", s->rounds_initiated);
 	COUNTER("invites_declined_total", "Invitations declined while busy.", s->invites_declined);
 	COUNTER("bytes_in_total", "Bytes received from peers.", s->bytes_in);
 	COUNTER("bytes_out_total", "Bytes sent to peers.", s->bytes_out);
 	sb_printf(&b, "# HELP sotto_rejected_total Messages dropped, by reason.\n"
-		      "# TYPE sotto_rejected_total counter\n");
+	              "# TYPE sotto_rejected_total counter\n");
 	for (int i = 0; i < REJECT_COUNT; i++)
 		sb_printf(&b, "sotto_rejected_total{node=\"%s\",reason=\"%s\"} %llu\n", n,
-			  reject_names[i], (unsigned long long)s->rejected[i]);
+		          reject_names[i], (unsigned long long)s->rejected[i]);
 	COUNTER("messages_stale_total", "Authentic messages of rounds already over, ignored.",
-		s->msgs_stale);
+	        s->msgs_stale);
 	GAUGE("accuracy", "Test accuracy at the last evaluation (NaN before).", "%.6f",
 	      s->evals > 0 ? s->accuracy : 0.0 / 0.0);
 	GAUGE("loss", "Test loss at the last evaluation (NaN before).", "%.6f",
@@ -160,10 +162,10 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	      s->started > 0 ? now - s->started : 0.0);
 	if (s->n_peers > 0)
 		sb_printf(&b, "# HELP sotto_peer_connected Whether the link to the peer is up.\n"
-			      "# TYPE sotto_peer_connected gauge\n");
+		              "# TYPE sotto_peer_connected gauge\n");
 	for (size_t i = 0; i < s->n_peers; i++)
 		sb_printf(&b, "sotto_peer_connected{node=\"%s\",peer=\"%s\"} %d\n", n,
-			  s->peers[i].name, s->peers[i].connected ? 1 : 0);
+		          s->peers[i].name, s->peers[i].connected ? 1 : 0);
 #undef COUNTER
 #undef GAUGE
 	return sb_finish(&b);

@@ -16,10 +16,10 @@
 
 enum status_reject {
 	REJECT_UNKNOWN_SENDER,
-	REJECT_BAD_TAG,	  /* authentication failed: tampered or wrong key */
-	REJECT_REPLAY,	  /* replayed, reordered beyond the window, or too old */
+	REJECT_BAD_TAG,   /* authentication failed: tampered or wrong key */
+	REJECT_REPLAY,    /* replayed, reordered beyond the window, or too old */
 	REJECT_MALFORMED, /* bad frame or message */
-	REJECT_VERSION,	  /* unknown protocol version */
+	REJECT_VERSION,   /* unknown protocol version */
 	REJECT_OVERSIZE,
 	REJECT_COUNT,
 };
@@ -33,10 +33,10 @@ struct status_peer {
 
 struct node_status {
 	char name[STATUS_NAME_MAX];
-	const char *state;	 /* "idle", "initiator", "member", "stopping" */
+	const char *state;       /* "idle", "initiator", "member", "stopping" */
 	const char *round_phase; /* phase of the current round, or "-" */
-	uint64_t round_id;	 /* current round, 0: none */
-	double started;		 /* unix time the daemon started */
+	uint64_t round_id;       /* current round, 0: none */
+	double started;          /* unix time the daemon started */
 
 	uint64_t rounds_completed;
 	uint64_t rounds_aborted;
@@ -47,8 +47,8 @@ struct node_status {
 	uint64_t bytes_in, bytes_out;
 	uint64_t msgs_in, msgs_out;
 	uint64_t rejected[REJECT_COUNT]; /* refused: never acted on */
-	uint64_t msgs_stale; /* authentic, but for a round that is over: ignored */
-	uint64_t msgs_round_sealed; /* received under a round's ephemeral keys */
+	uint64_t msgs_stale;             /* authentic, but for a round that is over: ignored */
+	uint64_t msgs_round_sealed;      /* received under a round's ephemeral keys */
 
 	uint64_t model_nonfinite; /* NaN/Inf parameters in the model (must be 0) */
 	double epochs_trained;

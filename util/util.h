@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define MAX(a, b)    ((a) > (b) ? (a) : (b))
 
 /* Invariant check that is never compiled out; aborts with file:line. */
 #define SOTTO_ASSERT(cond)                                                                         \
@@ -28,10 +28,10 @@ _Noreturn void util_assert_fail(const char *cond, const char *file, int line);
  * (not a number, trailing junk) or -ERANGE. *out is untouched on error.
  */
 int util_parse_i64(int64_t *out, const char *s, int64_t min, int64_t max)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Same for a finite double in [min, max]. */
 int util_parse_double(double *out, const char *s, double min, double max)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Parses "yes/no/true/false/on/off/1/0" (case-insensitive). */
 int util_parse_bool(bool *out, const char *s) __attribute__((warn_unused_result));
 
