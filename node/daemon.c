@@ -1072,6 +1072,7 @@ static int node_open(struct node *n, const char *config_path)
 		log_errorx("replay state %s: %s", path, seal_strerror(rc));
 		return 1;
 	}
+	util_nofile_raise(); /* before the transport budgets descriptors */
 	memset(&topt, 0, sizeof(topt));
 	topt.listen_url = n->cfg.node.listen;
 	rc = transport_alloc(&n->tp, n->loop, n->seal, &topt, on_message_cb, n);

@@ -1,14 +1,17 @@
 /*
- * util.c: bounded number parsing and the always-on assert.
+ * util.c: bounded number parsing, the always-on assert, the monotonic clock
+ * and raising the descriptor limit.
  * strtol/strtod with full-string and range checks, never atoi.
  */
 #include "util/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 void util_assert_fail(const char *cond, const char *file, int line)
@@ -75,4 +78,21 @@ double util_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+long util_nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -errno;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+		/* Linux refuses more than fs.nr_open even if the hard limit says more. */
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX)
+		return LONG_MAX;
+	return (long)rl.rlim_cur;
 }

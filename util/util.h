@@ -1,7 +1,7 @@
 /*
  * util.h: the few helpers every module may use: an assert that stays on in
- * release builds, array length, and bounded string-to-number parsing.
- * Nothing here allocates.
+ * release builds, array length, bounded string-to-number parsing, the
+ * monotonic clock and the descriptor limit. Nothing here allocates.
  */
 #ifndef SOTTO_UTIL_UTIL_H
 #define SOTTO_UTIL_UTIL_H
@@ -37,5 +37,14 @@ int util_parse_bool(bool *out, const char *s) __attribute__((warn_unused_result)
 
 /* Monotonic clock in seconds. */
 double util_now(void);
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit, so that a daemon holding
+ * one descriptor per connection is not stopped by a distribution's low
+ * default (often 1024) when the system allows more. Returns the soft limit
+ * in force afterwards (unchanged if raising failed), or -errno if the limit
+ * cannot be read. Call it once at start, before descriptors are budgeted.
+ */
+long util_nofile_raise(void);
 
 #endif
