@@ -65,12 +65,23 @@ static char *sb_finish(struct sbuf *b)
 }
 
 static const char *const reject_names[REJECT_COUNT] = {
-        "unknown_sender", "bad_tag", "replay", "malformed", "version", "oversize",
+        "unknown_sender", "bad_tag", "replay", "malformed", "version",
+};
+
+static const char *const conn_refused_names[CONN_REFUSED_COUNT] = {
+        "per_address",
+        "limit",
+        "auth_timeout",
 };
 
 const char *status_reject_name(enum status_reject r)
 {
 	return (unsigned)r < REJECT_COUNT ? reject_names[r] : "?";
+}
+
+const char *status_conn_refused_name(enum status_conn_refused r)
+{
+	return (unsigned)r < CONN_REFUSED_COUNT ? conn_refused_names[r] : "?";
 }
 
 char *status_format_text(const struct node_status *s, double now)
@@ -100,6 +111,12 @@ char *status_format_text(const struct node_status *s, double now)
 		          (unsigned long long)s->rejected[i]);
 	sb_printf(&b, "msgs_stale %llu\nmsgs_round_sealed %llu\n",
 	          (unsigned long long)s->msgs_stale, (unsigned long long)s->msgs_round_sealed);
+	sb_printf(&b, "conns_in %llu\nconns_in_max %llu\n", (unsigned long long)s->conns_in,
+	          (unsigned long long)s->conns_in_max);
+	for (int i = 0; i < CONN_REFUSED_COUNT; i++)
+		sb_printf(&b, "conns_refused_%s %llu\n", conn_refused_names[i],
+		          (unsigned long long)s->conns_refused[i]);
+	sb_printf(&b, "conns_no_frame %llu\n", (unsigned long long)s->conns_no_frame);
 	sb_printf(&b, "model_nonfinite %llu\n", (unsigned long long)s->model_nonfinite);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
 	if (s->evals > 0)
@@ -152,6 +169,20 @@ char *status_format_prometheus(const struct node_status *s, double now)
 		          reject_names[i], (unsigned long long)s->rejected[i]);
 	COUNTER("messages_stale_total", "Authentic messages of rounds already over, ignored.",
 	        s->msgs_stale);
+	sb_printf(&b, "# HELP sotto_connections_refused_total Incoming connections refused or "
+	              "closed by this node, by reason.\n"
+	              "# TYPE sotto_connections_refused_total counter\n");
+	for (int i = 0; i < CONN_REFUSED_COUNT; i++)
+		sb_printf(&b, "sotto_connections_refused_total{node=\"%s\",reason=\"%s\"} %llu\n",
+		          n, conn_refused_names[i], (unsigned long long)s->conns_refused[i]);
+	COUNTER("connections_no_frame_total",
+	        "Incoming connections that ended before their first frame (by the remote, or by "
+	        "NNG: a length over the maximum, another protocol).",
+	        s->conns_no_frame);
+	GAUGE("connections_in", "Incoming connections open now.", "%llu",
+	      (unsigned long long)s->conns_in);
+	GAUGE("connections_in_max", "The limit on incoming connections.", "%llu",
+	      (unsigned long long)s->conns_in_max);
 	GAUGE("accuracy", "Test accuracy at the last evaluation (NaN before).", "%.6f",
 	      s->evals > 0 ? s->accuracy : 0.0 / 0.0);
 	GAUGE("loss", "Test loss at the last evaluation (NaN before).", "%.6f",

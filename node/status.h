@@ -20,8 +20,20 @@ enum status_reject {
 	REJECT_REPLAY,    /* replayed, reordered beyond the window, or too old */
 	REJECT_MALFORMED, /* bad frame or message */
 	REJECT_VERSION,   /* unknown protocol version */
-	REJECT_OVERSIZE,
 	REJECT_COUNT,
+};
+
+/*
+ * Incoming connections the node closed. Frames over the size limit never
+ * get here as messages: NNG closes their connection on the length prefix
+ * (counted in conns_no_frame with every other connection that ends before
+ * its first frame).
+ */
+enum status_conn_refused {
+	CONN_REFUSED_PER_ADDRESS,  /* at connect: its address holds enough unauthenticated ones */
+	CONN_REFUSED_LIMIT,        /* at connect: the limit on incoming connections is reached */
+	CONN_REFUSED_AUTH_TIMEOUT, /* no authenticated frame in time */
+	CONN_REFUSED_COUNT,
 };
 
 struct status_peer {
@@ -49,6 +61,9 @@ struct node_status {
 	uint64_t rejected[REJECT_COUNT]; /* refused: never acted on */
 	uint64_t msgs_stale;             /* authentic, but for a round that is over: ignored */
 	uint64_t msgs_round_sealed;      /* received under a round's ephemeral keys */
+	uint64_t conns_in, conns_in_max; /* incoming connections open now; their limit */
+	uint64_t conns_refused[CONN_REFUSED_COUNT];
+	uint64_t conns_no_frame; /* ended before their first frame */
 
 	uint64_t model_nonfinite; /* NaN/Inf parameters in the model (must be 0) */
 	double epochs_trained;
@@ -71,5 +86,6 @@ char *status_format_text(const struct node_status *s, double now);
 char *status_format_prometheus(const struct node_status *s, double now);
 
 const char *status_reject_name(enum status_reject r);
+const char *status_conn_refused_name(enum status_conn_refused r);
 
 #endif

@@ -10,6 +10,14 @@
  * (msg_decode, borrowing from the frame) and handed to the callback.
  * Nothing here blocks; NNG's own threads move the bytes.
  *
+ * Incoming connections: NNG tells pipe_in_cb (on its threads) about every
+ * pipe of the pull socket. The callback admits or refuses it against the
+ * limits and records it in a table under in_lock; the receive path marks a
+ * pipe authenticated when one of its frames passes seal_open; a timer on
+ * the loop closes the pipes that did not in time. Outgoing connections
+ * open with a hello (a PING, seq 0) so that the peer's timer never hits a
+ * legitimate link.
+ *
  * Not here: retries of lost messages (rounds have deadlines instead),
  * peer discovery, the meaning of messages.
  */
@@ -20,16 +28,22 @@
 #include "util/log.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ev.h>
+#include <limits.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 
 #define DEFAULT_RECONNECT_MIN_MS 100
 #define DEFAULT_RECONNECT_MAX_MS 5000
@@ -42,10 +56,59 @@
 #define URL_MAX_LEN              256
 #define LOG_INTERVAL_S           10.0 /* one warning per reason per interval */
 
+/* Incoming connections; docs/protocol.md ("Transport") explains each. */
+#define DEFAULT_AUTH_TIMEOUT_MS 10000
+#define DEFAULT_CONNS_PER_ADDR  8
+#define DEFAULT_FD_RESERVE      32
+#define FDS_PER_PEER            4 /* push socket's SENDFD (a pipe pair), its connection, a spare */
+#define FDS_LISTEN              8 /* the pull socket's RECVFD and listener, NNG's poller */
+#define CONNS_MEM_BUDGET        ((size_t)512 << 20) /* max_conns_in x max_frame */
+#define CONNS_MAX               4096
+#define CONNS_GONE_SLACK        64 /* closed pipes awaiting the loop, beyond the limit */
+#define SWEEP_MAX_S             1.0
+#define SWEEP_CLOSE_BATCH       64
+
+/* Rate-limited log lines: one slot per reason. */
+enum log_slot {
+	/* 1..9: seal_open's SEAL_E* codes, -rc % 10 */
+	LOG_DECODE = 10,
+	LOG_CONN_PER_ADDRESS, /* then one per enum in_reason, in its order */
+	LOG_CONN_LIMIT,
+	LOG_CONN_TIMEOUT,
+	LOG_CONN_NO_FRAME,
+	LOG_SLOTS,
+};
+
 struct frame {
 	nng_msg *m;
+	bool hello; /* the PING that opens a connection */
 	struct frame *next;
 };
+
+/*
+ * Where an incoming connection comes from, as the per-address limit sees it:
+ * an IPv4 address, or an IPv6 /64 (one host commonly holds a whole /64).
+ * Loopback, IPC and inproc are one address, "local": a process on this
+ * machine can pick any 127.x source.
+ */
+enum addr_family { ADDR_LOCAL, ADDR_V4, ADDR_V6 };
+struct addr_key {
+	uint8_t family;   /* enum addr_family */
+	uint8_t bytes[8]; /* ADDR_V4: 4 bytes; ADDR_V6: the first 8; ADDR_LOCAL: zero */
+};
+
+/* One pipe of the pull socket (an incoming connection). */
+struct in_pipe {
+	uint32_t id; /* nng_pipe_id */
+	struct addr_key key;
+	double added;   /* util_now() at ADD_PRE */
+	bool authed;    /* a frame through it passed seal_open */
+	bool framed;    /* a frame came through it (loop thread) */
+	bool timed_out; /* closed by the sweep for not authenticating */
+	bool gone;      /* NNG removed it (REM_POST): no longer holds a descriptor */
+};
+
+enum in_reason { IN_PER_ADDRESS, IN_LIMIT, IN_TIMEOUT, IN_NO_FRAME, IN_REASONS };
 
 struct peer {
 	struct transport *t;
@@ -55,8 +118,11 @@ struct peer {
 	nng_socket sock;
 	bool open; /* sock and dialer exist */
 	/* Written by NNG's threads (pipe_cb), read on the loop thread. */
-	atomic_int pipes; /* connections of the push socket now */
-	atomic_bool lost; /* the last connection went away: report it */
+	atomic_int pipes;   /* connections of the push socket now */
+	atomic_bool lost;   /* the last connection went away: report it */
+	atomic_uint gen;    /* connections that came up so far (ADD_PRE) */
+	unsigned hello_gen; /* gen the last hello was queued for (loop thread) */
+	bool hello_queued;  /* a hello waits at the head of the queue */
 	ev_io send_w;
 	struct frame *head, *tail;
 	size_t q_frames, q_bytes;
@@ -85,12 +151,38 @@ struct transport {
 	bool pull_open;
 	ev_io recv_w;
 	struct peer *peers;
-	ev_async lost_w; /* NNG's threads: a peer lost its connection */
+	ev_async pipe_w; /* NNG's threads: a connection came up or went away */
 	transport_lost_cb lost_cb;
 	void *lost_arg;
 	struct msg rx_msg; /* decoded message of the frame being delivered */
 	struct transport_stats st;
-	double last_log[16]; /* rate limit of drop warnings, by reason */
+	double last_log[LOG_SLOTS]; /* rate limit of log lines, by enum log_slot */
+
+	/*
+	 * Incoming connections. The table and everything up to in_st are
+	 * shared with NNG's threads (pipe_in_cb) and only touched under
+	 * in_lock. Entries are kept compact (swap-remove); gone ones wait for
+	 * the loop (pipe_ev, sweep) so that a frame it took from the pipe
+	 * just before the pipe closed still counts.
+	 */
+	pthread_mutex_t in_lock;
+	bool in_lock_ok;
+	struct in_pipe *in;         /* [in_cap] */
+	size_t n_in, in_cap;        /* entries, live and gone; capacity */
+	size_t in_live;             /* entries not gone */
+	size_t in_max;              /* the limit on live entries */
+	size_t in_per_addr;         /* unauthenticated per address, before the peers there */
+	struct addr_key *peer_keys; /* [n_peer_keys] where configured peers live */
+	size_t n_peer_keys;
+	bool in_closing;                     /* transport_free: removals are no longer counted */
+	uint64_t in_st[IN_REASONS];          /* counters, by enum in_reason */
+	struct addr_key in_last[IN_REASONS]; /* the address behind the last of each */
+	/* Loop thread only. */
+	double auth_timeout_s;
+	size_t fd_reserve;
+	ev_timer sweep_w;
+	double last_sweep;
+	uint64_t in_logged[IN_REASONS]; /* in_st at the last log line */
 
 	bool fault_on;
 	struct transport_fault fault;
@@ -152,6 +244,7 @@ static void queue_push(struct peer *p, nng_msg *m)
 		return;
 	}
 	f->m = m;
+	f->hello = false;
 	f->next = NULL;
 	if (p->tail != NULL)
 		p->tail->next = f;
@@ -160,6 +253,27 @@ static void queue_push(struct peer *p, nng_msg *m)
 	p->tail = f;
 	p->q_frames++;
 	p->q_bytes += nng_msg_len(m);
+}
+
+/* Puts the hello first in the queue; false (m freed) without memory. */
+static bool queue_push_hello(struct peer *p, nng_msg *m)
+{
+	struct frame *f = malloc(sizeof(*f));
+
+	if (f == NULL) {
+		nng_msg_free(m);
+		p->t->st.send_errors++;
+		return false;
+	}
+	f->m = m;
+	f->hello = true;
+	f->next = p->head;
+	p->head = f;
+	if (p->tail == NULL)
+		p->tail = f;
+	p->q_frames++;
+	p->q_bytes += nng_msg_len(m);
+	return true;
 }
 
 static nng_msg *queue_pop(struct peer *p)
@@ -172,6 +286,8 @@ static nng_msg *queue_pop(struct peer *p)
 	p->head = f->next;
 	if (p->head == NULL)
 		p->tail = NULL;
+	if (f->hello)
+		p->hello_queued = false;
 	m = f->m;
 	free(f);
 	p->q_frames--;
@@ -180,15 +296,95 @@ static nng_msg *queue_pop(struct peer *p)
 }
 
 /*
+ * Encodes and seals m for peer into a new nng_msg of frame bytes (body
+ * bytes of message after the header; the caller computed both).
+ */
+static int frame_build(struct transport *t, const uint8_t *peer_pk, const struct msg *m,
+                       size_t body, nng_msg **out)
+{
+	size_t frame = body + SEAL_OVERHEAD, len = 0;
+	nng_msg *nm = NULL;
+	uint8_t *buf;
+	int rc;
+
+	*out = NULL;
+	rc = nng_errno(nng_msg_alloc(&nm, frame));
+	if (rc != 0)
+		return rc;
+	buf = nng_msg_body(nm);
+	rc = msg_encode(buf + SEAL_HEADER_BYTES, body, &len, m);
+	if (rc == 0 && len != body)
+		rc = -EIO;
+	if (rc == 0)
+		rc = seal_frame(t->seal, buf, frame, peer_pk, (uint8_t)m->type, m->round_id);
+	if (rc != 0) {
+		nng_msg_free(nm);
+		return rc;
+	}
+	*out = nm;
+	return 0;
+}
+
+/*
+ * The hello: a PING (seq 0, our monotonic clock in ms) that opens every
+ * connection of a push socket, so the peer's pull socket sees an
+ * authenticated frame within one trip even when the next frame is 50 MB
+ * on a 100 kbit/s link (its sender would otherwise be closed for not
+ * authenticating in time, and retry forever). It bypasses fault injection
+ * and the queue limits (one at most).
+ */
+static void peer_hello_queue(struct peer *p)
+{
+	struct transport *t = p->t;
+	struct msg m;
+	nng_msg *nm;
+	size_t body;
+	int rc;
+
+	if (p->hello_queued)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_PING;
+	m.u.ping.seq = 0;
+	m.u.ping.time_ms = (uint64_t)(util_now() * 1000.0);
+	body = msg_encoded_size(&m);
+	rc = body == 0 ? MSG_EINVALID : frame_build(t, p->pk, &m, body, &nm);
+	if (rc != 0) {
+		t->st.send_errors++;
+		log_warnx("transport: cannot seal the hello to %s: %s", p->name, seal_strerror(rc));
+		return;
+	}
+	p->hello_queued = queue_push_hello(p, nm);
+}
+
+/*
  * Hands queued frames to NNG until it would block; then waits for the
  * socket's SENDFD to become readable (NNG's "can send" signal).
+ *
+ * The hello goes first on every new connection. pipe_cb bumps p->gen at
+ * ADD_PRE, which NNG runs before it starts the pipe, and a push socket
+ * takes a message only from a started pipe (push0 keeps no buffer of its
+ * own), so SENDFD cannot announce the new pipe before p->gen shows it.
+ * gen is read before every nng_sendmsg, so a new pipe can only slip in
+ * between that read and the send itself. Then that one frame goes out
+ * ahead of the hello (logged at debug); if the link is slow and the frame
+ * large, the peer may close the connection for it, and the next one
+ * starts with its hello.
  */
 static void peer_flush(struct peer *p)
 {
 	struct transport *t = p->t;
 
-	while (p->open && p->head != NULL) {
+	while (p->open) {
+		unsigned gen = atomic_load(&p->gen);
+		if (gen != p->hello_gen) {
+			p->hello_gen = gen;
+			peer_hello_queue(p);
+		}
+		if (p->head == NULL)
+			break;
 		nng_msg *m = p->head->m;
+		bool hello = p->head->hello;
 		size_t len = nng_msg_len(m);
 		int rv = nng_sendmsg(p->sock, m, NNG_FLAG_NONBLOCK);
 		if (rv == NNG_EAGAIN)
@@ -201,6 +397,10 @@ static void peer_flush(struct peer *p)
 			log_warnx("transport: send to %s failed: %s", p->name, nng_strerror(rv));
 			continue;
 		}
+		if (!hello && atomic_load(&p->gen) != gen)
+			log_debug("transport: a %zu-byte frame to %s may have gone out on a new "
+			          "connection before its hello",
+			          len, p->name);
 		t->st.frames_out++;
 		t->st.bytes_out += len;
 	}
@@ -319,8 +519,7 @@ int transport_send(struct transport *t, const uint8_t peer_pk[SEAL_KEY_BYTES], c
 {
 	struct peer *p = peer_find(t, peer_pk);
 	nng_msg *nm = NULL;
-	size_t body, frame, len = 0;
-	uint8_t *buf;
+	size_t body, frame;
 	int rc;
 
 	if (p == NULL)
@@ -338,19 +537,9 @@ int transport_send(struct transport *t, const uint8_t peer_pk[SEAL_KEY_BYTES], c
 		t->st.queue_full++;
 		return -ENOBUFS;
 	}
-	rc = nng_errno(nng_msg_alloc(&nm, frame));
+	rc = frame_build(t, peer_pk, m, body, &nm);
 	if (rc != 0)
 		return rc;
-	buf = nng_msg_body(nm);
-	rc = msg_encode(buf + SEAL_HEADER_BYTES, body, &len, m);
-	if (rc == 0 && len != body)
-		rc = -EIO;
-	if (rc == 0)
-		rc = seal_frame(t->seal, buf, frame, peer_pk, (uint8_t)m->type, m->round_id);
-	if (rc != 0) {
-		nng_msg_free(nm);
-		return rc;
-	}
 	if (fault_apply(t, p, nm))
 		queue_push(p, nm);
 	peer_flush(p);
@@ -370,24 +559,26 @@ size_t transport_pending(const struct transport *t, const uint8_t *peer_pk)
 
 /* --- receiving -------------------------------------------------------------- */
 
-/* One warning per reason per LOG_INTERVAL_S; the counters keep the rest. */
-static bool log_allowed(struct transport *t, size_t reason)
+/* One line per reason (enum log_slot) per LOG_INTERVAL_S; counters keep the rest. */
+static bool log_allowed(struct transport *t, size_t slot)
 {
 	double now = util_now();
 
-	reason %= ARRAY_LEN(t->last_log);
-	if (t->last_log[reason] != 0 && now - t->last_log[reason] < LOG_INTERVAL_S)
+	slot %= ARRAY_LEN(t->last_log);
+	if (t->last_log[slot] != 0 && now - t->last_log[slot] < LOG_INTERVAL_S)
 		return false;
-	t->last_log[reason] = now;
+	t->last_log[slot] = now;
 	return true;
 }
+
+static void pipe_in_mark(struct transport *t, uint32_t id, bool authed);
 
 static void frame_refused(struct transport *t, int rc, const uint8_t *frame, size_t len)
 {
 	char key[45] = "?";
 
 	t->st.dropped_seal++;
-	if (!log_allowed(t, (size_t)(-rc) % 16))
+	if (!log_allowed(t, (size_t)(-rc) % 10))
 		return;
 	/* The sender field is at a fixed place; only print it if it is there. */
 	if (len >= SEAL_HEADER_BYTES)
@@ -405,12 +596,15 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 {
 	uint8_t *buf = nng_msg_body(nm);
 	size_t len = nng_msg_len(nm);
+	nng_pipe pipe = nng_msg_get_pipe(nm);
 	struct seal_header hdr;
 	struct transport_rx rx;
 	struct peer *p;
 	int rc;
 
 	rc = seal_open(t->seal, &hdr, buf, len);
+	/* Before the callback, which may take long: the sweep must see it. */
+	pipe_in_mark(t, (uint32_t)nng_pipe_id(pipe), rc == 0);
 	if (rc != 0) {
 		frame_refused(t, rc, buf, len);
 		return;
@@ -421,7 +615,7 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 		t->st.dropped_decode++;
 		if (rc == MSG_EVERSION)
 			t->st.dropped_version++;
-		if (log_allowed(t, 15))
+		if (log_allowed(t, LOG_DECODE))
 			log_warnx("transport: dropped a message from %s: %s",
 			          p != NULL ? p->name : "?", msg_strerror(rc));
 		return;
@@ -440,18 +634,15 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 	t->cb(t->arg, &rx);
 }
 
-static void recv_cb(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * Receives and delivers waiting frames, bounded in frames and in bytes so
+ * that sends and timers get their turn between large frames (RECVFD stays
+ * readable, the loop comes straight back for the rest).
+ */
+static void recv_some(struct transport *t)
 {
-	struct transport *t = w->data;
-	(void)loop;
-	(void)revents;
-
-	/*
-	 * Bounded per wake-up, in frames and in bytes, so that sends and
-	 * timers get their turn between large frames (RECVFD stays readable,
-	 * the loop comes straight back for the rest).
-	 */
 	size_t bytes = 0;
+
 	for (unsigned i = 0; i < t->recv_batch && bytes < RECV_BUDGET_BYTES; i++) {
 		nng_msg *nm = NULL;
 		int rv = nng_recvmsg(t->pull, &nm, NNG_FLAG_NONBLOCK);
@@ -467,9 +658,385 @@ static void recv_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+static void recv_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	recv_some(w->data);
+}
+
+/* --- incoming connections ---------------------------------------------------- */
+
+static void addr_key_v4(struct addr_key *k, const uint8_t a[4])
+{
+	memset(k, 0, sizeof(*k));
+	if (a[0] == 127)
+		return; /* loopback: local */
+	k->family = ADDR_V4;
+	memcpy(k->bytes, a, 4);
+}
+
+static void addr_key_v6(struct addr_key *k, const uint8_t a[16])
+{
+	static const uint8_t loopback[16] = {[15] = 1};
+	static const uint8_t v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	memset(k, 0, sizeof(*k));
+	if (memcmp(a, loopback, 16) == 0)
+		return;
+	if (memcmp(a, v4_mapped, 12) == 0) {
+		addr_key_v4(k, a + 12);
+		return;
+	}
+	k->family = ADDR_V6;
+	memcpy(k->bytes, a, 8);
+}
+
+static void addr_key_from_sockaddr(struct addr_key *k, const nng_sockaddr *sa)
+{
+	memset(k, 0, sizeof(*k));
+	if (sa->s_family == NNG_AF_INET)
+		addr_key_v4(k, (const uint8_t *)&sa->s_in.sa_addr); /* network order */
+	else if (sa->s_family == NNG_AF_INET6)
+		addr_key_v6(k, sa->s_in6.sa_addr);
+	/* IPC, inproc, abstract, unknown: local */
+}
+
+/*
+ * Where a peer's endpoint URL says it lives. false for a host name other
+ * than localhost: names are not resolved here (that could block), so such a
+ * peer gets no allowance of its own at its address.
+ */
+static bool addr_key_from_url(struct addr_key *k, const char *url)
+{
+	char host[URL_MAX_LEN];
+	const char *h = strstr(url, "://"), *end;
+	uint8_t a[16];
+
+	memset(k, 0, sizeof(*k));
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0 ||
+	    strncmp(url, "abstract://", 11) == 0)
+		return true;
+	if (h == NULL)
+		return false;
+	h += 3;
+	if (*h == '[') {
+		h++;
+		end = strchr(h, ']');
+	} else {
+		end = strrchr(h, ':');
+	}
+	if (end == NULL || end == h || (size_t)(end - h) >= sizeof(host))
+		return false;
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		addr_key_v4(k, a);
+	else if (inet_pton(AF_INET6, host, a) == 1)
+		addr_key_v6(k, a);
+	else
+		return false;
+	return true;
+}
+
+static bool addr_key_eq(const struct addr_key *a, const struct addr_key *b)
+{
+	return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+static void addr_key_format(char *buf, size_t len, const struct addr_key *k)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	uint8_t v6[16] = {0};
+
+	switch (k->family) {
+	case ADDR_V4:
+		(void)inet_ntop(AF_INET, k->bytes, a, sizeof(a));
+		snprintf(buf, len, "%s", a);
+		break;
+	case ADDR_V6:
+		memcpy(v6, k->bytes, 8);
+		(void)inet_ntop(AF_INET6, v6, a, sizeof(a));
+		snprintf(buf, len, "%s/64", a);
+		break;
+	default:
+		snprintf(buf, len, "local (loopback or IPC)");
+		break;
+	}
+}
+
+/* Under in_lock: how many unauthenticated pipes address k may hold. */
+static size_t in_allowance(const struct transport *t, const struct addr_key *k)
+{
+	size_t n = t->in_per_addr;
+
+	for (size_t i = 0; i < t->n_peer_keys; i++) {
+		if (addr_key_eq(&t->peer_keys[i], k))
+			n += 2; /* its connection, and a redial overlapping it */
+	}
+	return n;
+}
+
+/* Under in_lock: drops entry i, counting a pipe that never sent a frame. */
+static void in_reclaim(struct transport *t, size_t i)
+{
+	struct in_pipe *e = &t->in[i];
+
+	if (!e->framed && !e->timed_out && !t->in_closing) {
+		t->in_st[IN_NO_FRAME]++;
+		t->in_last[IN_NO_FRAME] = e->key;
+	}
+	t->in[i] = t->in[--t->n_in];
+}
+
+/* Under in_lock: drops every entry NNG has removed. */
+static void in_reclaim_gone(struct transport *t)
+{
+	for (size_t i = 0; i < t->n_in;) {
+		if (t->in[i].gone)
+			in_reclaim(t, i); /* moves the last entry to i */
+		else
+			i++;
+	}
+}
+
+/*
+ * NNG calls this on its own threads for every pipe of the pull socket.
+ * ADD_PRE: admit it (record it) or refuse it (nng_pipe_close here keeps NNG
+ * from starting it). REM_POST: it is gone; the loop counts it (pipe_ev).
+ * Only in_lock, NNG's pipe calls and ev_async_send here, as in pipe_cb.
+ */
+static void pipe_in_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct transport *t = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+	bool refuse = false, wake = false;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		nng_sockaddr sa;
+		struct addr_key k;
+		size_t pending = 0;
+		int reason = -1;
+		if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0)
+			sa.s_family = NNG_AF_UNSPEC;
+		addr_key_from_sockaddr(&k, &sa);
+		pthread_mutex_lock(&t->in_lock);
+		for (size_t i = 0; i < t->n_in; i++) {
+			const struct in_pipe *e = &t->in[i];
+			if (!e->gone && !e->authed && addr_key_eq(&e->key, &k))
+				pending++;
+		}
+		if (t->in_live >= t->in_max)
+			reason = IN_LIMIT;
+		else if (pending >= in_allowance(t, &k))
+			reason = IN_PER_ADDRESS;
+		if (reason < 0 && t->n_in == t->in_cap) {
+			/* Closed pipes the loop has not reclaimed yet fill the slack:
+			 * take the first (its count may miss a frame in flight). */
+			for (size_t i = 0; i < t->n_in; i++) {
+				if (t->in[i].gone) {
+					in_reclaim(t, i);
+					break;
+				}
+			}
+		}
+		if (reason < 0 && t->n_in < t->in_cap) {
+			struct in_pipe *e = &t->in[t->n_in++];
+			memset(e, 0, sizeof(*e));
+			e->id = id;
+			e->key = k;
+			e->added = util_now();
+			t->in_live++;
+		} else {
+			if (reason < 0)
+				reason = IN_LIMIT; /* cannot happen: live < max < cap */
+			t->in_st[reason]++;
+			t->in_last[reason] = k;
+			refuse = true;
+		}
+		pthread_mutex_unlock(&t->in_lock);
+		if (refuse)
+			nng_pipe_close(pipe);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		/* Also sent for the pipes refused above: they are not in the table. */
+		pthread_mutex_lock(&t->in_lock);
+		for (size_t i = 0; i < t->n_in; i++) {
+			struct in_pipe *e = &t->in[i];
+			if (e->id == id && !e->gone) {
+				e->gone = true;
+				t->in_live--;
+				wake = !t->in_closing;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&t->in_lock);
+		if (wake)
+			ev_async_send(t->loop, &t->pipe_w);
+	}
+}
+
+/* Loop thread: a frame came through pipe id; authed if it passed seal_open. */
+static void pipe_in_mark(struct transport *t, uint32_t id, bool authed)
+{
+	pthread_mutex_lock(&t->in_lock);
+	for (size_t i = 0; i < t->n_in; i++) {
+		struct in_pipe *e = &t->in[i];
+		if (e->id == id) {
+			e->framed = true;
+			e->authed = e->authed || authed;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->in_lock);
+}
+
+/* Loop thread: one line per reason per LOG_INTERVAL_S about refused connections. */
+static void in_log(struct transport *t)
+{
+	static const char *const why[IN_REASONS] = {
+	        [IN_PER_ADDRESS] = "too many unauthenticated connections from that address",
+	        [IN_LIMIT] = "the limit on incoming connections is reached",
+	        [IN_TIMEOUT] = "no authenticated frame in time",
+	        [IN_NO_FRAME] = "it closed before sending a frame (a length over the maximum, "
+	                        "another protocol, or a probe)",
+	};
+	uint64_t n[IN_REASONS];
+	struct addr_key last[IN_REASONS];
+	size_t live, max;
+	char addr[64];
+
+	pthread_mutex_lock(&t->in_lock);
+	memcpy(n, t->in_st, sizeof(n));
+	memcpy(last, t->in_last, sizeof(last));
+	live = t->in_live;
+	max = t->in_max;
+	pthread_mutex_unlock(&t->in_lock);
+	for (int r = 0; r < IN_REASONS; r++) {
+		if (n[r] == t->in_logged[r] ||
+		    !log_allowed(t, (size_t)LOG_CONN_PER_ADDRESS + (size_t)r))
+			continue;
+		addr_key_format(addr, sizeof(addr), &last[r]);
+		if (r == IN_PER_ADDRESS || r == IN_LIMIT)
+			log_warnx("transport: refused a connection from %s: %s (%zu of %zu open; "
+			          "%llu refused for this so far)",
+			          addr, why[r], live, max, (unsigned long long)n[r]);
+		else if (r == IN_TIMEOUT)
+			log_info("transport: closed a connection from %s: %s (%.1f s; %llu so far)",
+			         addr, why[r], t->auth_timeout_s, (unsigned long long)n[r]);
+		else
+			log_info("transport: a connection from %s ended: %s (%llu so far)", addr,
+			         why[r], (unsigned long long)n[r]);
+		t->in_logged[r] = n[r];
+	}
+}
+
+/*
+ * Loop thread, every auth_timeout/4 (at most SWEEP_MAX_S): reclaims gone
+ * pipes and closes those that delivered no authenticated frame within
+ * auth_timeout. Frames waiting in NNG are taken first, so a hello that
+ * already arrived counts. If the loop itself was held up (this tick is
+ * late), nothing is closed this time: the frames that arrived meanwhile
+ * get their turn first.
+ */
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct transport *t = w->data;
+	double now = util_now();
+	bool late = t->last_sweep > 0 && now - t->last_sweep > 2 * w->repeat + 0.5;
+	uint32_t ids[SWEEP_CLOSE_BATCH];
+	size_t n;
+
+	(void)loop;
+	(void)revents;
+	t->last_sweep = now;
+	recv_some(t);
+	do {
+		n = 0;
+		pthread_mutex_lock(&t->in_lock);
+		in_reclaim_gone(t);
+		for (size_t i = 0; !late && i < t->n_in && n < ARRAY_LEN(ids); i++) {
+			struct in_pipe *e = &t->in[i];
+			if (e->authed || e->timed_out || now - e->added < t->auth_timeout_s)
+				continue;
+			e->timed_out = true;
+			t->in_st[IN_TIMEOUT]++;
+			t->in_last[IN_TIMEOUT] = e->key;
+			ids[n++] = e->id;
+		}
+		pthread_mutex_unlock(&t->in_lock);
+		/* Outside the lock: NNG may call pipe_in_cb for it (REM_POST). */
+		for (size_t i = 0; i < n; i++) {
+			nng_pipe pipe = NNG_PIPE_INITIALIZER;
+			pipe.id = ids[i];
+			(void)nng_pipe_close(pipe); /* NNG_ENOENT: it went away meanwhile */
+		}
+	} while (n == ARRAY_LEN(ids));
+	in_log(t);
+}
+
+/* Descriptors this process has open now, or -1 if /proc cannot tell. */
+static long fds_open_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+/*
+ * The limit on incoming connections (transport_options.max_conns_in), at
+ * start, before the transport opens anything: what the descriptors allow
+ * after those open now, fd_reserve, FDS_LISTEN and FDS_PER_PEER per peer;
+ * within that, CONNS_MEM_BUDGET / max_frame (each connection can hold a
+ * frame being received), but never fewer than every peer reconnecting at
+ * once plus conns_per_addr. Never more than CONNS_MAX.
+ */
+static size_t in_max_derive(struct transport *t, size_t wanted, size_t n_peers)
+{
+	struct rlimit rl = {0};
+	long nofile = LONG_MAX, open_now = fds_open_count(), room;
+	size_t legit = 2 * n_peers + t->in_per_addr, cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)LONG_MAX)
+		nofile = (long)rl.rlim_cur;
+	if (open_now < 0)
+		open_now = 64;
+	room = nofile - open_now - (long)t->fd_reserve - FDS_LISTEN -
+	       (long)(FDS_PER_PEER * n_peers);
+	if (wanted != 0) {
+		cap = MIN(wanted, (size_t)CONNS_MAX);
+	} else {
+		cap = MAX(CONNS_MEM_BUDGET / t->max_frame, legit);
+		cap = MIN(cap, (size_t)CONNS_MAX);
+	}
+	if (room < (long)cap) {
+		cap = room < 1 ? 1 : (size_t)room;
+		if (cap < legit)
+			log_warnx("transport: the descriptor limit (%ld, %ld open, %zu reserved) "
+			          "leaves room for %zu incoming connections, fewer than %zu peers "
+			          "need; raise it (LimitNOFILE= under systemd)",
+			          nofile, open_now, t->fd_reserve, cap, n_peers);
+	}
+	log_info("transport: up to %zu incoming connections (descriptor limit %ld, %ld open, "
+	         "%zu reserved); each must authenticate within %.1f s",
+	         cap, nofile, open_now, t->fd_reserve, t->auth_timeout_s);
+	return cap;
+}
+
 /* --- set-up ----------------------------------------------------------------- */
 
-static void lost_ev(struct ev_loop *loop, ev_async *w, int revents);
+static void pipe_ev(struct ev_loop *loop, ev_async *w, int revents);
 
 int transport_alloc(struct transport **out, struct ev_loop *loop, struct seal_ctx *seal,
                     const struct transport_options *opt, transport_recv_cb cb, void *arg)
@@ -500,9 +1067,20 @@ int transport_alloc(struct transport **out, struct ev_loop *loop, struct seal_ct
 	t->queue_max_frames = opt->queue_max_frames ? opt->queue_max_frames : DEFAULT_QUEUE_FRAMES;
 	t->queue_max_bytes = opt->queue_max_bytes ? opt->queue_max_bytes : DEFAULT_QUEUE_BYTES;
 	t->recv_batch = opt->recv_batch ? opt->recv_batch : DEFAULT_RECV_BATCH;
-	ev_async_init(&t->lost_w, lost_ev);
-	t->lost_w.data = t;
-	ev_async_start(t->loop, &t->lost_w);
+	t->auth_timeout_s =
+	        (opt->auth_timeout_ms > 0 ? opt->auth_timeout_ms : DEFAULT_AUTH_TIMEOUT_MS) /
+	        1000.0;
+	t->in_max = opt->max_conns_in; /* 0: derived at start */
+	t->in_per_addr = opt->conns_per_addr ? opt->conns_per_addr : DEFAULT_CONNS_PER_ADDR;
+	t->fd_reserve = opt->fd_reserve ? opt->fd_reserve : DEFAULT_FD_RESERVE;
+	if (pthread_mutex_init(&t->in_lock, NULL) != 0) {
+		free(t);
+		return -ENOMEM;
+	}
+	t->in_lock_ok = true;
+	ev_async_init(&t->pipe_w, pipe_ev);
+	t->pipe_w.data = t;
+	ev_async_start(t->loop, &t->pipe_w);
 	*out = t;
 	return 0;
 }
@@ -510,7 +1088,7 @@ int transport_alloc(struct transport **out, struct ev_loop *loop, struct seal_ct
 /*
  * NNG calls this on its own threads when a connection of a peer's push
  * socket comes or goes. Only atomics and ev_async_send (thread-safe) here;
- * lost_ev reports on the loop thread.
+ * pipe_ev sends the hello and reports losses on the loop thread.
  */
 static void pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
@@ -519,23 +1097,31 @@ static void pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	(void)pipe;
 	/* Counted from ADD_PRE: NNG 1.5 sends REM_POST for every pipe that saw
 	 * ADD_PRE, also one refused before ADD_POST (a peer speaking the wrong
-	 * protocol), so the count cannot drift below zero. */
+	 * protocol), so the count cannot drift below zero. gen moves here,
+	 * before NNG starts the pipe: see peer_flush. */
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		atomic_fetch_add(&p->pipes, 1);
+		atomic_fetch_add(&p->gen, 1);
+		ev_async_send(p->t->loop, &p->t->pipe_w);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		if (atomic_fetch_sub(&p->pipes, 1) <= 1) {
 			atomic_store(&p->lost, true);
-			ev_async_send(p->t->loop, &p->t->lost_w);
+			ev_async_send(p->t->loop, &p->t->pipe_w);
 		}
 	}
 }
 
-static void lost_ev(struct ev_loop *loop, ev_async *w, int revents)
+/* Loop thread: connections came up (hello) or went away (lost, reclaim). */
+static void pipe_ev(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct transport *t = w->data;
 
 	(void)loop;
 	(void)revents;
+	for (struct peer *p = t->peers; p != NULL; p = p->next) {
+		if (atomic_load(&p->gen) != p->hello_gen)
+			peer_flush(p);
+	}
 	for (struct peer *p = t->peers; p != NULL; p = p->next) {
 		if (!atomic_exchange(&p->lost, false) || atomic_load(&p->pipes) > 0)
 			continue;
@@ -544,6 +1130,9 @@ static void lost_ev(struct ev_loop *loop, ev_async *w, int revents)
 		if (t->lost_cb != NULL)
 			t->lost_cb(t->lost_arg, p->pk, p->name);
 	}
+	pthread_mutex_lock(&t->in_lock);
+	in_reclaim_gone(t);
+	pthread_mutex_unlock(&t->in_lock);
 }
 
 void transport_set_lost_cb(struct transport *t, transport_lost_cb cb, void *arg)
@@ -597,6 +1186,8 @@ static int peer_open(struct transport *t, struct peer *p)
 int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], const char *url,
                        const char *name)
 {
+	struct addr_key k;
+	bool located;
 	struct peer *p;
 	int rc;
 
@@ -604,6 +1195,18 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 		return -EINVAL;
 	if (peer_find(t, pk) != NULL)
 		return -EEXIST;
+	located = addr_key_from_url(&k, url);
+	if (located) {
+		/* Room for its address in the allowances, filled in once it is added. */
+		struct addr_key *keys;
+		pthread_mutex_lock(&t->in_lock);
+		keys = realloc(t->peer_keys, (t->n_peer_keys + 1) * sizeof(*keys));
+		if (keys != NULL)
+			t->peer_keys = keys;
+		pthread_mutex_unlock(&t->in_lock);
+		if (keys == NULL)
+			return -ENOMEM;
+	}
 	if (!seal_peer_known(t->seal, pk)) {
 		rc = seal_peer_add(t->seal, pk);
 		if (rc != 0)
@@ -628,21 +1231,40 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 	}
 	p->next = t->peers;
 	t->peers = p;
+	if (located) {
+		/* Its address may hold two more unauthenticated connections. */
+		pthread_mutex_lock(&t->in_lock);
+		t->peer_keys[t->n_peer_keys++] = k;
+		pthread_mutex_unlock(&t->in_lock);
+	}
 	return 0;
 }
 
 int transport_start(struct transport *t)
 {
+	size_t n_peers = 0;
 	int fd = -1, rv;
 
 	if (t->started)
 		return -EALREADY;
+	for (struct peer *p = t->peers; p != NULL; p = p->next)
+		n_peers++;
+	/* Before anything opens: what is open now is not the transport's. */
+	t->in_max = in_max_derive(t, t->in_max, n_peers);
+	t->in_cap = t->in_max + CONNS_GONE_SLACK;
+	t->in = calloc(t->in_cap, sizeof(*t->in));
+	if (t->in == NULL)
+		return -ENOMEM;
 	rv = nng_pull0_open(&t->pull);
 	if (rv != 0)
 		return nng_errno(rv);
 	t->pull_open = true;
 	/* Before listening, so every accepted pipe inherits the limit. */
 	rv = nng_socket_set_size(t->pull, NNG_OPT_RECVMAXSZ, t->max_frame);
+	if (rv == 0)
+		rv = nng_pipe_notify(t->pull, NNG_PIPE_EV_ADD_PRE, pipe_in_cb, t);
+	if (rv == 0)
+		rv = nng_pipe_notify(t->pull, NNG_PIPE_EV_REM_POST, pipe_in_cb, t);
 	if (rv == 0)
 		rv = nng_listen(t->pull, t->listen_url, NULL, 0);
 	if (rv == 0)
@@ -656,6 +1278,10 @@ int transport_start(struct transport *t)
 	ev_io_init(&t->recv_w, recv_cb, fd, EV_READ);
 	t->recv_w.data = t;
 	ev_io_start(t->loop, &t->recv_w);
+	ev_timer_init(&t->sweep_w, sweep_cb, 0.0,
+	              MIN(MAX(t->auth_timeout_s / 4, 0.01), SWEEP_MAX_S));
+	t->sweep_w.data = t;
+	ev_timer_again(t->loop, &t->sweep_w);
 	t->started = true;
 	for (struct peer *p = t->peers; p != NULL; p = p->next) {
 		int rc = peer_open(t, p);
@@ -667,7 +1293,17 @@ int transport_start(struct transport *t)
 
 void transport_stats_get(const struct transport *t, struct transport_stats *out)
 {
+	struct transport *mt = (struct transport *)t; /* the lock only */
+
 	*out = t->st;
+	pthread_mutex_lock(&mt->in_lock);
+	out->conns_in = t->in_live;
+	out->conns_in_max = t->in_max;
+	out->conns_refused_per_address = t->in_st[IN_PER_ADDRESS];
+	out->conns_refused_limit = t->in_st[IN_LIMIT];
+	out->conns_auth_timeout = t->in_st[IN_TIMEOUT];
+	out->conns_no_frame = t->in_st[IN_NO_FRAME];
+	pthread_mutex_unlock(&mt->in_lock);
 	seal_stats_get(t->seal, &out->seal);
 }
 
@@ -687,7 +1323,13 @@ void transport_status_fill(const struct transport *t, struct node_status *s)
 	                                (st.dropped_decode - st.dropped_version) +
 	                                st.dropped_mismatch;
 	s->rejected[REJECT_VERSION] = st.seal.bad_version + st.dropped_version;
-	s->rejected[REJECT_OVERSIZE] = st.seal.oversized;
+	/* st.seal.oversized cannot move here: see struct transport_stats. */
+	s->conns_in = st.conns_in;
+	s->conns_in_max = st.conns_in_max;
+	s->conns_refused[CONN_REFUSED_PER_ADDRESS] = st.conns_refused_per_address;
+	s->conns_refused[CONN_REFUSED_LIMIT] = st.conns_refused_limit;
+	s->conns_refused[CONN_REFUSED_AUTH_TIMEOUT] = st.conns_auth_timeout;
+	s->conns_no_frame = st.conns_no_frame;
 }
 
 void transport_free(struct transport *t)
@@ -695,7 +1337,11 @@ void transport_free(struct transport *t)
 	if (t == NULL)
 		return;
 	if (t->pull_open) {
+		pthread_mutex_lock(&t->in_lock);
+		t->in_closing = true; /* closing them ourselves is no refusal */
+		pthread_mutex_unlock(&t->in_lock);
 		ev_io_stop(t->loop, &t->recv_w);
+		ev_timer_stop(t->loop, &t->sweep_w);
 		nng_close(t->pull);
 	}
 	while (t->delayed != NULL) {
@@ -717,7 +1363,11 @@ void transport_free(struct transport *t)
 			nng_msg_free(m);
 		free(p);
 	}
-	/* Every socket is closed: no pipe_cb can run any more. */
-	ev_async_stop(t->loop, &t->lost_w);
+	/* Every socket is closed: no pipe_cb or pipe_in_cb can run any more. */
+	ev_async_stop(t->loop, &t->pipe_w);
+	if (t->in_lock_ok)
+		pthread_mutex_destroy(&t->in_lock);
+	free(t->in);
+	free(t->peer_keys);
 	free(t);
 }

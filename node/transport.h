@@ -21,6 +21,17 @@
  * with exponential backoff (NNG_OPT_RECONNMINT/MAXT); the pull socket
  * refuses frames above the maximum (NNG_OPT_RECVMAXSZ).
  *
+ * Incoming connections (the pull socket's pipes) are admitted and timed
+ * on the node's terms, because anyone who reaches Listen can open them:
+ * at most max_conns_in at once, derived from the descriptor limit minus a
+ * reserve for the checkpoint and replay state; at most a few
+ * unauthenticated ones per source address; and one that has not delivered
+ * an authenticated frame within auth_timeout_ms is closed. So that a
+ * legitimate link is never that one, even at 100 kbit/s with a large frame
+ * waiting, every push connection sends a small PING (seq 0) before any other
+ * frame each time it comes up. docs/protocol.md, "Transport", has the
+ * rules, their defaults and what they cannot see.
+ *
  * Not here: what the messages mean (the round: node/round.h), keys
  * (crypto/seal.h), message bodies (protocol/msg.h).
  */
@@ -47,6 +58,21 @@ struct transport_options {
 	size_t queue_max_frames; /* per peer; 0: 256 */
 	size_t queue_max_bytes;  /* per peer; 0: 256 MiB */
 	unsigned recv_batch;     /* frames handled per loop wake-up; 0: 16 */
+	/*
+	 * Incoming connections. One that has not delivered an authenticated
+	 * frame after auth_timeout_ms is closed; authenticated ones never are.
+	 * At most max_conns_in are open at once, in any state (0: derived at
+	 * transport_start from RLIMIT_NOFILE, the descriptors open then,
+	 * fd_reserve, the peers, and 512 MiB / max_frame; never more than
+	 * the descriptors allow). At most conns_per_addr + 2 per configured
+	 * peer whose endpoint is at that address may be unauthenticated at
+	 * once per source address (IPv4 address, IPv6 /64; loopback, IPC and
+	 * inproc count as one address, "local").
+	 */
+	int auth_timeout_ms;   /* 0: 10000 */
+	size_t max_conns_in;   /* 0: derived, see above */
+	size_t conns_per_addr; /* 0: 8 */
+	size_t fd_reserve;     /* descriptors kept free for files, status; 0: 32 */
 };
 
 /* A received, authenticated and decoded message, valid during the callback. */
@@ -59,8 +85,9 @@ struct transport_rx {
 };
 
 /*
- * Called on the loop thread for every message that opened and decoded.
- * It may call transport_send(); it must not call transport_free().
+ * Called on the loop thread for every message that opened and decoded,
+ * including each peer's PING with seq 0 when its connection comes up. It
+ * may call transport_send(); it must not call transport_free().
  */
 typedef void (*transport_recv_cb)(void *arg, const struct transport_rx *rx);
 
@@ -82,6 +109,17 @@ struct transport_stats {
 	uint64_t send_errors;           /* NNG refused a frame for good */
 	uint64_t fault_dropped, fault_duplicated, fault_delayed;
 	uint64_t peers_lost; /* connections to peers that went away */
+	/*
+	 * Incoming connections. Frames above max_frame never reach seal_open
+	 * (so .seal.oversized stays 0 here): NNG closes the connection on the
+	 * length prefix, which counts as conns_no_frame.
+	 */
+	uint64_t conns_in;                  /* open now */
+	uint64_t conns_in_max;              /* the limit in force */
+	uint64_t conns_refused_per_address; /* refused at connect: address over its limit */
+	uint64_t conns_refused_limit;       /* refused at connect: conns_in_max open */
+	uint64_t conns_auth_timeout;        /* closed: no authenticated frame in time */
+	uint64_t conns_no_frame;            /* closed by the remote or NNG before any frame came */
 	struct seal_stats seal;
 };
 
@@ -103,8 +141,9 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 
 /*
  * Listens on listen_url and starts dialing every peer (in the background:
- * a peer that is down is retried with backoff). Returns 0, or -errno-style
- * if the listener cannot be opened (-EADDRINUSE, -EINVAL...).
+ * a peer that is down is retried with backoff). Fixes the limit on incoming
+ * connections (logged) from the peers added so far. Returns 0, or
+ * -errno-style if the listener cannot be opened (-EADDRINUSE, -EINVAL...).
  */
 int transport_start(struct transport *t) __attribute__((warn_unused_result));
 
