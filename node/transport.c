@@ -573,22 +573,68 @@ static bool log_allowed(struct transport *t, size_t slot)
 
 static void pipe_in_mark(struct transport *t, uint32_t id, bool authed);
 
-static void frame_refused(struct transport *t, int rc, const uint8_t *frame, size_t len)
+/* The remote address of an incoming pipe, for log lines ("?" once it is gone). */
+static void pipe_addr_format(char *buf, size_t len, nng_pipe pipe)
 {
-	char key[45] = "?";
+	char a[INET6_ADDRSTRLEN] = "?";
+	nng_sockaddr sa;
+
+	if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) != 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		(void)inet_ntop(AF_INET, &sa.s_in.sa_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, (unsigned)ntohs(sa.s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		(void)inet_ntop(AF_INET6, sa.s_in6.sa_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, (unsigned)ntohs(sa.s_in6.sa_port));
+		break;
+	default:
+		snprintf(buf, len, "local");
+		break;
+	}
+}
+
+/*
+ * A frame seal_open refused: counted, and one log line per reason per
+ * LOG_INTERVAL_S. Unknown senders and versions are warnings (usually a
+ * configuration to fix). Forged and replayed frames name a pinned sender:
+ * someone tampers with or replays its traffic (or a frame came twice),
+ * which an operator should see, at info. The rest at debug.
+ */
+static void frame_refused(struct transport *t, int rc, const uint8_t *frame, size_t len,
+                          nng_pipe pipe)
+{
+	enum log_level level = LOG_LEVEL_DEBUG;
+	char key[45] = "?", from[64];
+	struct seal_stats ss;
+	uint64_t so_far;
 
 	t->st.dropped_seal++;
-	if (!log_allowed(t, (size_t)(-rc) % 10))
+	if (rc == SEAL_EUNKNOWN || rc == SEAL_EVERSION)
+		level = LOG_LEVEL_WARN;
+	else if (rc == SEAL_EFORGED || rc == SEAL_EREPLAYED || rc == SEAL_ETOOOLD)
+		level = LOG_LEVEL_INFO;
+	if (level < log_get_level() || !log_allowed(t, (size_t)(-rc) % 10))
 		return;
+	seal_stats_get(t->seal, &ss);
+	so_far = rc == SEAL_EFORGED ? ss.forged : rc == SEAL_EREPLAYED ? ss.replayed : ss.too_old;
 	/* The sender field is at a fixed place; only print it if it is there. */
 	if (len >= SEAL_HEADER_BYTES)
 		sodium_bin2base64(key, sizeof(key), frame + 8, SEAL_KEY_BYTES,
 		                  sodium_base64_VARIANT_ORIGINAL);
-	if (rc == SEAL_EUNKNOWN || rc == SEAL_EVERSION)
-		log_warnx("transport: dropped a frame from %s: %s (%zu bytes)", key,
+	pipe_addr_format(from, sizeof(from), pipe);
+	if (level == LOG_LEVEL_WARN)
+		log_warnx("transport: dropped a frame from %s via %s: %s (%zu bytes)", key, from,
 		          seal_strerror(rc), len);
+	else if (level == LOG_LEVEL_INFO)
+		log_info("transport: dropped a frame from %s via %s: %s (%zu bytes; %llu so far)",
+		         key, from, seal_strerror(rc), len, (unsigned long long)so_far);
 	else
-		log_debug("transport: dropped a frame from %s: %s (%zu bytes)", key,
+		log_debug("transport: dropped a frame from %s via %s: %s (%zu bytes)", key, from,
 		          seal_strerror(rc), len);
 }
 
@@ -606,7 +652,7 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 	/* Before the callback, which may take long: the sweep must see it. */
 	pipe_in_mark(t, (uint32_t)nng_pipe_id(pipe), rc == 0);
 	if (rc != 0) {
-		frame_refused(t, rc, buf, len);
+		frame_refused(t, rc, buf, len, pipe);
 		return;
 	}
 	p = peer_find(t, hdr.sender);

@@ -12,7 +12,8 @@
  * descriptors come back; the per-address and total limits refuse extra
  * connections while a pinned peer keeps exchanging messages; a peer whose
  * first frame crawls through a slow link (a throttling proxy) for longer
- * than the timeout still gets through, thanks to its hello.
+ * than the timeout still gets through, thanks to its hello. Forged and
+ * replayed frames are logged at info, once per reason per 10 s.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -230,6 +231,8 @@ static int teardown(void **state)
 			snprintf(path, sizeof(path), "%s/%c%d.ipc", dir, *n, g);
 			unlink(path);
 		}
+		snprintf(path, sizeof(path), "%s/log%d.txt", dir, g);
+		unlink(path);
 	}
 	rmdir(dir);
 	return 0;
@@ -962,6 +965,106 @@ static void test_slow_link_large_first_frame(void **state)
 	slow_proxy_stop(&px);
 }
 
+/* Frames through a raw ipc:// connection to url, in NNG's IPC framing. */
+static int raw_open(const char *url)
+{
+	static const uint8_t sp[8] = {0, 'S', 'P', 0, 0, 0x50, 0, 0}; /* PUSH0 */
+	int fd = unix_connect(url + strlen("ipc://"));
+
+	write_all(fd, sp, sizeof(sp));
+	return fd;
+}
+
+static void raw_send(int fd, const uint8_t *frame, size_t len)
+{
+	uint8_t h[9] = {1};
+
+	for (int i = 0; i < 8; i++)
+		h[1 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	write_all(fd, h, sizeof(h));
+	write_all(fd, frame, len);
+}
+
+/* Lines of path that contain all of the given words. */
+static int log_lines(const char *path, const char *a, const char *b)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, a) != NULL && strstr(line, b) != NULL;
+	fclose(f);
+	return n;
+}
+
+static bool cond_b_forged2_replayed2(void)
+{
+	transport_stats_get(B.t, &b_st);
+	return b_st.seal.forged >= 2 && b_st.seal.replayed >= 2;
+}
+
+/*
+ * Forged and replayed frames naming a pinned sender are logged at info,
+ * with where they came from, one line per reason per 10 s (two of each
+ * make one line each); an unknown sender stays a warning.
+ */
+static void test_refusals_logged(void **state)
+{
+	struct transport_fault twice = {.dup = 1.0, .seed = 7, .budget = 2};
+	char path[128];
+	uint8_t f[SEAL_OVERHEAD + 40];
+	int fd, saved, raw;
+	bool ok;
+	(void)state;
+	snprintf(path, sizeof(path), "%s/log%d.txt", dir, ++gen);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	assert_true(dup2(fd, 2) == 2);
+	close(fd);
+	log_set_level(LOG_LEVEL_INFO);
+	node_init(&A, "a", NULL);
+	node_init(&B, "b", NULL);
+	link_nodes(&A, &B);
+	link_nodes(&B, &A);
+	assert_int_equal(transport_start(A.t), 0);
+	assert_int_equal(transport_start(B.t), 0);
+	/* Two frames claiming to be A's, with a tag nobody computed. */
+	raw = raw_open(B.url);
+	for (int i = 0; i < 2; i++) {
+		memset(f, 0, sizeof(f));
+		randombytes_buf(f, sizeof(f));
+		memcpy(f, "STO\x01\x0b\x00\x00\x00", 8); /* version 1, PING, no flags */
+		memcpy(f + 8, A.id->sign_pk, 32);
+		memcpy(f + 40, B.id->sign_pk, 32);
+		memset(f + 72, 0, 8);                                  /* round 0 */
+		memcpy(f + 80, "\x00\x00\x00\x01\x00\x00\x00\x00", 8); /* a counter far ahead */
+		raw_send(raw, f, sizeof(f));
+	}
+	/* Two copies of A's own frames: replays. */
+	assert_int_equal(transport_set_fault(A.t, &twice), 0);
+	ping(&A, &B, 1, 0);
+	ping(&A, &B, 2, 0);
+	ok = run_until(cond_b_forged2_replayed2, 5);
+	run_until(cond_never, 0.1);
+	/* stderr back before any assertion, so that cmocka's messages show */
+	fflush(stderr);
+	assert_true(dup2(saved, 2) == 2);
+	close(saved);
+	log_set_level(LOG_LEVEL_ERROR);
+	close(raw);
+	assert_true(ok);
+	assert_int_equal(log_lines(path, "Z info ", "authentication failed"), 1);
+	assert_int_equal(log_lines(path, "Z info ", "replayed frame"), 1);
+	assert_int_equal(log_lines(path, "dropped a frame from", "via local"), 2);
+	node_fini(&A);
+	node_fini(&B);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1077,7 @@ int main(void)
 	        cmocka_unit_test(test_strangers_timed_out),
 	        cmocka_unit_test(test_conn_limits),
 	        cmocka_unit_test(test_slow_link_large_first_frame),
+	        cmocka_unit_test(test_refusals_logged),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
 	/* e.g. SOTTO_TEST_FILTER='test_slow*': one test alone, without the others' state */
