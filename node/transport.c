@@ -16,7 +16,9 @@
  * pipe authenticated when one of its frames passes seal_open; a timer on
  * the loop closes the pipes that did not in time. Outgoing connections
  * open with a hello (a PING, seq 0) so that the peer's timer never hits a
- * legitimate link.
+ * legitimate link; while a push socket has no connection, a sealed hello
+ * waits inside NNG (hello_park), which also keeps libnng 1.5.2's push
+ * socket from reusing a pipe it has freed (see there).
  *
  * Not here: retries of lost messages (rounds have deadlines instead),
  * peer discovery, the meaning of messages.
@@ -67,6 +69,8 @@
 #define CONNS_GONE_SLACK        64 /* closed pipes awaiting the loop, beyond the limit */
 #define SWEEP_MAX_S             1.0
 #define SWEEP_CLOSE_BATCH       64
+#define HELLO_SPARES            2   /* sealed hellos ready for NNG's threads, per peer */
+#define HELLO_STALE             256 /* seals after which a spare is sealed again */
 
 /* Rate-limited log lines: one slot per reason. */
 enum log_slot {
@@ -120,9 +124,16 @@ struct peer {
 	/* Written by NNG's threads (pipe_cb), read on the loop thread. */
 	atomic_int pipes;   /* connections of the push socket now */
 	atomic_bool lost;   /* the last connection went away: report it */
-	atomic_uint gen;    /* connections that came up so far (ADD_PRE) */
+	atomic_uint gen;    /* connections that came up with no hello parked (ADD_PRE) */
 	unsigned hello_gen; /* gen the last hello was queued for (loop thread) */
 	bool hello_queued;  /* a hello waits at the head of the queue */
+	/* The parked hello (hello_park): any thread, NNG's included. */
+	nng_aio *hello_aio;                     /* its send, waiting in the push socket */
+	atomic_bool hello_parked;               /* hello_aio is in use */
+	atomic_size_t hello_len;                /* bytes of the parked hello */
+	atomic_bool closing;                    /* transport_free: park nothing more */
+	_Atomic(nng_msg *) spare[HELLO_SPARES]; /* sealed hellos to park; NULL: taken */
+	uint64_t spare_at[HELLO_SPARES];        /* seal count when sealed (loop thread) */
 	ev_io send_w;
 	struct frame *head, *tail;
 	size_t q_frames, q_bytes;
@@ -156,6 +167,9 @@ struct transport {
 	void *lost_arg;
 	struct msg rx_msg; /* decoded message of the frame being delivered */
 	struct transport_stats st;
+	uint64_t n_sent; /* transport_send calls that queued a frame */
+	/* Parked hellos NNG took (hello_aio_cb), for frames_out and bytes_out. */
+	atomic_uint_fast64_t hello_frames, hello_bytes;
 	double last_log[LOG_SLOTS]; /* rate limit of log lines, by enum log_slot */
 
 	/*
@@ -332,17 +346,22 @@ static int frame_build(struct transport *t, const uint8_t *peer_pk, const struct
  * on a 100 kbit/s link (its sender would otherwise be closed for not
  * authenticating in time, and retry forever). It bypasses fault injection
  * and the queue limits (one at most).
+ *
+ * Normally the hello is parked in NNG before the connection exists
+ * (hello_park), and NNG's push socket serves a waiting send before it
+ * lists a new pipe as ready, so it is the connection's first frame by
+ * NNG's own order. If none was parked (no spare was sealed yet, or the
+ * parked one went into a dead pipe a moment before), the loop queues one
+ * at the head of the queue instead (peer_flush).
  */
-static void peer_hello_queue(struct peer *p)
+static nng_msg *hello_build(struct peer *p)
 {
 	struct transport *t = p->t;
+	nng_msg *nm = NULL;
 	struct msg m;
-	nng_msg *nm;
 	size_t body;
 	int rc;
 
-	if (p->hello_queued)
-		return;
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_PING;
 	m.u.ping.seq = 0;
@@ -352,19 +371,118 @@ static void peer_hello_queue(struct peer *p)
 	if (rc != 0) {
 		t->st.send_errors++;
 		log_warnx("transport: cannot seal the hello to %s: %s", p->name, seal_strerror(rc));
+		return NULL;
+	}
+	return nm;
+}
+
+/* Queues a hello first (the fallback when none was parked for a connection). */
+static void peer_hello_queue(struct peer *p)
+{
+	nng_msg *nm;
+
+	if (p->hello_queued)
+		return;
+	nm = hello_build(p);
+	if (nm != NULL)
+		p->hello_queued = queue_push_hello(p, nm);
+}
+
+/*
+ * Loop thread: seals the spare hellos that NNG's threads took or that grew
+ * stale. A hello must stay within the receiver's replay window
+ * (REPLAY_WINDOW_BITS counters) of the frames sent after it was sealed.
+ */
+static void hello_spares_refill(struct peer *p)
+{
+	struct seal_stats ss;
+
+	seal_stats_get(p->t->seal, &ss);
+	for (size_t i = 0; i < HELLO_SPARES; i++) {
+		nng_msg *m, *old;
+		if (atomic_load(&p->spare[i]) != NULL && ss.sealed - p->spare_at[i] < HELLO_STALE)
+			continue;
+		m = hello_build(p);
+		if (m == NULL)
+			return;
+		p->spare_at[i] = ss.sealed;
+		old = atomic_exchange(&p->spare[i], m);
+		if (old != NULL)
+			nng_msg_free(old);
+	}
+}
+
+/*
+ * Parks a sealed hello in the push socket (nng_send_aio): it waits there
+ * while the socket has no connection, and NNG hands it to the next one
+ * before anything else. Any thread that holds no NNG lock (the loop,
+ * pipe_cb at REM_POST).
+ *
+ * It also works around a defect of libnng 1.5.2's push0: a pipe that closes
+ * while it starts (push0_pipe_start posts its receive before it marks the
+ * pipe ready, and the receive fails at once when the peer hung up right
+ * after the handshake, as a refusing pull socket does), or whose last send
+ * completes just as it closes, is put back on the socket's ready list after
+ * its close, then freed; the next send on the socket uses freed memory (a
+ * crash, seen in the flood test). A send waiting in the socket is what such
+ * a late "ready" serves instead of listing the pipe, and a send made while
+ * the dead pipe is listed takes it off the list (the send fails inside NNG,
+ * harmlessly). Both happen before NNG frees the pipe if a hello is parked
+ * at REM_POST, which NNG calls before it frees the pipe.
+ */
+static void hello_park(struct peer *p)
+{
+	nng_msg *m = NULL;
+
+	if (atomic_load(&p->closing) || atomic_exchange(&p->hello_parked, true))
+		return;
+	for (size_t i = 0; i < HELLO_SPARES && m == NULL; i++)
+		m = atomic_exchange(&p->spare[i], NULL);
+	if (m == NULL) {
+		atomic_store(&p->hello_parked, false);
 		return;
 	}
-	p->hello_queued = queue_push_hello(p, nm);
+	atomic_store(&p->hello_len, nng_msg_len(m));
+	nng_aio_set_msg(p->hello_aio, m);
+	nng_send_aio(p->sock, p->hello_aio);
+}
+
+/* Frees the spare hellos (the peer's socket is closed). */
+static void hello_spares_free(struct peer *p)
+{
+	for (size_t i = 0; i < HELLO_SPARES; i++)
+		nng_msg_free(atomic_exchange(&p->spare[i], NULL));
+}
+
+/*
+ * NNG's threads: the parked hello went out (to a new connection, or into a
+ * dead pipe) or the socket closed. Possibly called with NNG's socket lock
+ * held (from a pipe's start): so nothing but atomics and ev_async here; the
+ * loop parks the next one (pipe_ev).
+ */
+static void hello_aio_cb(void *arg)
+{
+	struct peer *p = arg;
+
+	if (nng_aio_result(p->hello_aio) != 0) {
+		nng_msg_free(nng_aio_get_msg(p->hello_aio));
+	} else {
+		atomic_fetch_add(&p->t->hello_frames, 1);
+		atomic_fetch_add(&p->t->hello_bytes, atomic_load(&p->hello_len));
+	}
+	atomic_store(&p->hello_parked, false);
+	ev_async_send(p->t->loop, &p->t->pipe_w);
 }
 
 /*
  * Hands queued frames to NNG until it would block; then waits for the
  * socket's SENDFD to become readable (NNG's "can send" signal).
  *
- * The hello goes first on every new connection. pipe_cb bumps p->gen at
- * ADD_PRE, which NNG runs before it starts the pipe, and a push socket
- * takes a message only from a started pipe (push0 keeps no buffer of its
- * own), so SENDFD cannot announce the new pipe before p->gen shows it.
+ * The fallback hello goes first on a new connection that found none
+ * parked. pipe_cb bumps p->gen at ADD_PRE, which NNG runs before it starts
+ * the pipe, and a push socket takes a message only from a started pipe
+ * (push0 keeps no buffer of its own), so SENDFD cannot announce the new
+ * pipe before p->gen shows it.
  * gen is read before every nng_sendmsg, so a new pipe can only slip in
  * between that read and the send itself. Then that one frame goes out
  * ahead of the hello (logged at debug); if the link is slow and the frame
@@ -543,6 +661,12 @@ int transport_send(struct transport *t, const uint8_t peer_pk[SEAL_KEY_BYTES], c
 	if (fault_apply(t, p, nm))
 		queue_push(p, nm);
 	peer_flush(p);
+	if (++t->n_sent % (HELLO_STALE / 4) == 0) {
+		for (struct peer *q = t->peers; q != NULL; q = q->next) {
+			if (q->open)
+				hello_spares_refill(q);
+		}
+	}
 	return 0;
 }
 
@@ -997,6 +1121,10 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	t->last_sweep = now;
+	for (struct peer *p = t->peers; p != NULL; p = p->next) {
+		if (p->open)
+			hello_spares_refill(p);
+	}
 	recv_some(t);
 	do {
 		n = 0;
@@ -1012,7 +1140,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			ids[n++] = e->id;
 		}
 		pthread_mutex_unlock(&t->in_lock);
-		/* Outside the lock: NNG may call pipe_in_cb for it (REM_POST). */
+		/* Outside the lock: NNG may call pipe_in_cb for them (REM_POST). */
 		for (size_t i = 0; i < n; i++) {
 			nng_pipe pipe = NNG_PIPE_INITIALIZER;
 			pipe.id = ids[i];
@@ -1143,21 +1271,30 @@ static void pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	(void)pipe;
 	/* Counted from ADD_PRE: NNG 1.5 sends REM_POST for every pipe that saw
 	 * ADD_PRE, also one refused before ADD_POST (a peer speaking the wrong
-	 * protocol), so the count cannot drift below zero. gen moves here,
-	 * before NNG starts the pipe: see peer_flush. */
+	 * protocol), so the count cannot drift below zero. A parked hello
+	 * goes first on this pipe by NNG's own order; without one, gen moves
+	 * here, before NNG starts the pipe, and the loop queues one (see
+	 * peer_flush). */
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		atomic_fetch_add(&p->pipes, 1);
-		atomic_fetch_add(&p->gen, 1);
-		ev_async_send(p->t->loop, &p->t->pipe_w);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		if (atomic_fetch_sub(&p->pipes, 1) <= 1) {
-			atomic_store(&p->lost, true);
+		if (!atomic_load(&p->hello_parked)) {
+			atomic_fetch_add(&p->gen, 1);
 			ev_async_send(p->t->loop, &p->t->pipe_w);
 		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		/* Before NNG frees the pipe: see hello_park. */
+		hello_park(p);
+		if (atomic_fetch_sub(&p->pipes, 1) <= 1)
+			atomic_store(&p->lost, true);
+		ev_async_send(p->t->loop, &p->t->pipe_w);
 	}
 }
 
-/* Loop thread: connections came up (hello) or went away (lost, reclaim). */
+/*
+ * Loop thread: connections came up (hello) or went away (lost, reclaim),
+ * or a parked hello went out (seal spares, park the next one while the
+ * peer has no connection).
+ */
 static void pipe_ev(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct transport *t = w->data;
@@ -1165,6 +1302,11 @@ static void pipe_ev(struct ev_loop *loop, ev_async *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (struct peer *p = t->peers; p != NULL; p = p->next) {
+		if (!p->open)
+			continue;
+		hello_spares_refill(p);
+		if (atomic_load(&p->pipes) == 0)
+			hello_park(p);
 		if (atomic_load(&p->gen) != p->hello_gen)
 			peer_flush(p);
 	}
@@ -1200,9 +1342,15 @@ static int peer_open(struct transport *t, struct peer *p)
 	nng_dialer d;
 	int fd = -1, rv;
 
-	rv = nng_push0_open(&p->sock);
+	rv = nng_aio_alloc(&p->hello_aio, hello_aio_cb, p);
 	if (rv != 0)
 		return nng_errno(rv);
+	rv = nng_push0_open(&p->sock);
+	if (rv != 0) {
+		nng_aio_free(p->hello_aio);
+		p->hello_aio = NULL;
+		return nng_errno(rv);
+	}
 	rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, t->reconnect_min_ms);
 	if (rv == 0)
 		rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, t->reconnect_max_ms);
@@ -1212,13 +1360,22 @@ static int peer_open(struct transport *t, struct peer *p)
 		rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pipe_cb, p);
 	if (rv == 0)
 		rv = nng_dialer_create(&d, p->sock, p->url);
+	if (rv == 0) {
+		/* The first connection's hello, waiting before there is one. */
+		hello_spares_refill(p);
+		hello_park(p);
+	}
 	/* NONBLOCK: a peer that is down now is dialed again with backoff. */
 	if (rv == 0)
 		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (rv == 0)
 		rv = nng_socket_get_int(p->sock, NNG_OPT_SENDFD, &fd);
 	if (rv != 0) {
+		atomic_store(&p->closing, true);
 		nng_close(p->sock);
+		nng_aio_free(p->hello_aio); /* after its callback, which freed the hello */
+		p->hello_aio = NULL;
+		hello_spares_free(p);
 		log_warnx("transport: cannot dial %s at %s: %s", p->name, p->url, nng_strerror(rv));
 		return nng_errno(rv);
 	}
@@ -1342,6 +1499,8 @@ void transport_stats_get(const struct transport *t, struct transport_stats *out)
 	struct transport *mt = (struct transport *)t; /* the lock only */
 
 	*out = t->st;
+	out->frames_out += atomic_load(&mt->hello_frames);
+	out->bytes_out += atomic_load(&mt->hello_bytes);
 	pthread_mutex_lock(&mt->in_lock);
 	out->conns_in = t->in_live;
 	out->conns_in_max = t->in_max;
@@ -1403,10 +1562,13 @@ void transport_free(struct transport *t)
 		t->peers = p->next;
 		if (p->open) {
 			ev_io_stop(t->loop, &p->send_w);
-			nng_close(p->sock);
+			atomic_store(&p->closing, true);
+			nng_close(p->sock); /* finishes the parked hello (ECLOSED) */
+			nng_aio_free(p->hello_aio);
 		}
 		for (m = queue_pop(p); m != NULL; m = queue_pop(p))
 			nng_msg_free(m);
+		hello_spares_free(p);
 		free(p);
 	}
 	/* Every socket is closed: no pipe_cb or pipe_in_cb can run any more. */
