@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
@@ -46,6 +47,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #define DEFAULT_RECONNECT_MIN_MS 100
 #define DEFAULT_RECONNECT_MAX_MS 5000
@@ -1102,6 +1105,89 @@ static void in_log(struct transport *t)
 	}
 }
 
+/* Whether two socket addresses are the same IPv4 or IPv6 address and port. */
+static bool sockaddr_same(const nng_sockaddr *a, const struct sockaddr_storage *b)
+{
+	if (a->s_family == NNG_AF_INET && b->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)b;
+		return a->s_in.sa_port == in->sin_port && a->s_in.sa_addr == in->sin_addr.s_addr;
+	}
+	if (a->s_family == NNG_AF_INET6 && b->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)b;
+		return a->s_in6.sa_port == in6->sin6_port &&
+		       memcmp(a->s_in6.sa_addr, &in6->sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
+/*
+ * Ends incoming pipes the sweep timed out (loop thread, no lock held).
+ *
+ * Not with nng_pipe_close when it can be helped: libnng 1.5.2's TCP and IPC
+ * transports re-arm a partial read from the read's callback without
+ * checking for a close, so a pipe closed from outside while a read on it
+ * completes never finishes that read, and NNG's single reaper thread waits
+ * for it forever (no pipe of any socket is freed again, nng_close hangs).
+ * A stranger that trickles bytes hits that window on most closes (seen in
+ * a test). So for TCP the connection's own socket, found by its two
+ * addresses among this process's descriptors, is shut down: NNG's read
+ * then sees the end of the stream and NNG closes the pipe itself, from the
+ * read path, which is safe. The two addresses are unique among live TCP
+ * sockets, so no other connection can be hit. IPC and inproc pipes (local
+ * peers only) are closed with nng_pipe_close.
+ */
+static void pipes_in_end(const uint32_t *ids, size_t n)
+{
+	struct {
+		nng_sockaddr loc, rem;
+		bool tcp, done;
+	} v[SWEEP_CLOSE_BATCH];
+	size_t n_tcp = 0;
+	DIR *d;
+
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe pipe = NNG_PIPE_INITIALIZER;
+		pipe.id = ids[i];
+		v[i].done = false;
+		v[i].tcp = nng_pipe_get_addr(pipe, NNG_OPT_LOCADDR, &v[i].loc) == 0 &&
+		           nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &v[i].rem) == 0 &&
+		           (v[i].rem.s_family == NNG_AF_INET || v[i].rem.s_family == NNG_AF_INET6);
+		n_tcp += v[i].tcp;
+	}
+	d = n_tcp > 0 ? opendir("/proc/self/fd") : NULL;
+	for (struct dirent *e = d != NULL ? readdir(d) : NULL; e != NULL && n_tcp > 0;
+	     e = readdir(d)) {
+		struct sockaddr_storage loc, rem;
+		socklen_t ll = sizeof(loc), rl = sizeof(rem);
+		int64_t fd;
+		struct stat sb;
+		if (util_parse_i64(&fd, e->d_name, 0, INT_MAX) != 0 || fd == dirfd(d) ||
+		    fstat((int)fd, &sb) != 0 || !S_ISSOCK(sb.st_mode) ||
+		    getsockname((int)fd, (struct sockaddr *)&loc, &ll) != 0 ||
+		    getpeername((int)fd, (struct sockaddr *)&rem, &rl) != 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].tcp && !v[i].done && sockaddr_same(&v[i].loc, &loc) &&
+			    sockaddr_same(&v[i].rem, &rem)) {
+				(void)shutdown((int)fd, SHUT_RDWR);
+				v[i].done = true;
+				n_tcp--;
+				break;
+			}
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe pipe = NNG_PIPE_INITIALIZER;
+		/* TCP not found: gone already, or no /proc (then close, and risk it). */
+		if (v[i].done)
+			continue;
+		pipe.id = ids[i];
+		(void)nng_pipe_close(pipe); /* NNG_ENOENT: it went away meanwhile */
+	}
+}
+
 /*
  * Loop thread, every auth_timeout/4 (at most SWEEP_MAX_S): reclaims gone
  * pipes and closes those that delivered no authenticated frame within
@@ -1141,11 +1227,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		pthread_mutex_unlock(&t->in_lock);
 		/* Outside the lock: NNG may call pipe_in_cb for them (REM_POST). */
-		for (size_t i = 0; i < n; i++) {
-			nng_pipe pipe = NNG_PIPE_INITIALIZER;
-			pipe.id = ids[i];
-			(void)nng_pipe_close(pipe); /* NNG_ENOENT: it went away meanwhile */
-		}
+		pipes_in_end(ids, n);
 	} while (n == ARRAY_LEN(ids));
 	in_log(t);
 }

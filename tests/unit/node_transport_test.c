@@ -1125,6 +1125,70 @@ static int node_init_tcp(struct node *n, struct transport_options *o)
 	return port;
 }
 
+static atomic_bool trickle_stop;
+static int trickle_port;
+static atomic_ulong trickle_closed;
+
+/* 16 strangers that send a byte each every few microseconds, and come back when closed. */
+static void *trickle_main(void *arg)
+{
+	int fds[16];
+	(void)arg;
+	for (int i = 0; i < 16; i++)
+		fds[i] = tcp_stranger(trickle_port);
+	while (!atomic_load(&trickle_stop)) {
+		for (int i = 0; i < 16; i++) {
+			uint8_t b = 0xab;
+			if (fds[i] >= 0 && (send(fds[i], &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 ||
+			                    errno == EAGAIN))
+				continue;
+			if (fds[i] >= 0) {
+				close(fds[i]);
+				atomic_fetch_add(&trickle_closed, 1);
+			}
+			fds[i] = tcp_stranger(trickle_port);
+		}
+		nanosleep(&(struct timespec){.tv_nsec = 20 * 1000}, NULL);
+	}
+	for (int i = 0; i < 16; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	return NULL;
+}
+
+/*
+ * Strangers that keep sending a byte at a time while B closes them for not
+ * authenticating: libnng 1.5.2 loses a read re-armed on a pipe closed from
+ * outside in that instant, and its reaper then waits forever (no pipe is
+ * freed again, nng_close hangs). B must close them through their sockets:
+ * afterwards every connection is gone and B closes promptly (a hang ends
+ * the test through SIGALRM).
+ */
+static void test_trickling_strangers(void **state)
+{
+	struct transport_options o = {.auth_timeout_ms = 100, .conns_per_addr = 64};
+	pthread_t th;
+	(void)state;
+	trickle_port = node_init_tcp(&B, &o);
+	assert_int_equal(transport_start(B.t), 0);
+	atomic_store(&trickle_stop, false);
+	atomic_store(&trickle_closed, 0);
+	assert_int_equal(pthread_create(&th, NULL, trickle_main, NULL), 0);
+	run_until(cond_never, 3);
+	atomic_store(&trickle_stop, true);
+	pthread_join(th, NULL);
+	transport_stats_get(B.t, &b_st);
+	assert_true(b_st.conns_auth_timeout >= 16);
+	assert_true(atomic_load(&trickle_closed) >= 16);
+	/* Every connection ends: NNG's reaper is alive. */
+	want_conns_in = 0;
+	assert_true(run_until(cond_b_conns_in, 10));
+	alarm(30);
+	node_fini(&B);
+	alarm(0);
+}
+
 static bool cond_b_refused_many(void)
 {
 	transport_stats_get(B.t, &b_st);
@@ -1189,6 +1253,7 @@ int main(void)
 	        cmocka_unit_test(test_conn_limits),
 	        cmocka_unit_test(test_slow_link_large_first_frame),
 	        cmocka_unit_test(test_refusals_logged),
+	        cmocka_unit_test(test_trickling_strangers),
 	        cmocka_unit_test(test_refused_peer_survives),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
