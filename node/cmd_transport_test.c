@@ -3,7 +3,7 @@
  * (not in the usage list) that runs a node's real transport from its
  * config, for the loopback test (tests/cli/transport_loopback.sh).
  *
- *   sotto transport-test -c FILE [--send PEER --bytes N [--no-ack]]
+ *   sotto transport-test -c FILE [--send PEER --bytes N [--no-ack] [--delay S]]
  *                        [--expect-vectors N] [--expect-unknown N]
  *                        [--timeout S] [--linger S]
  *
@@ -11,6 +11,7 @@
  * whose seq is the first 8 bytes of the vector's BLAKE2b digest, and
  * checks the vector against the deterministic test pattern (the ChaCha20
  * keystream of an all-zero key). A sender waits for that acknowledgement.
+ * Like the daemon, it first raises its descriptor limit (util_nofile_raise).
  * The last stdout line is "transport-test: key=value ...". Exit 0 when
  * every expectation was met, 1 on timeout, 2 on usage or config errors.
  * Not a benchmark and not a daemon: no training, no rounds.
@@ -47,6 +48,10 @@ struct tt {
 	long vectors, intact;
 	size_t last_bytes;
 	bool linger_done;
+	/* the vector to send (--delay: S seconds after start) */
+	uint64_t round_id;
+	size_t bytes;
+	bool send_failed;
 };
 
 /* The test pattern: n bytes of ChaCha20 keystream under an all-zero key. */
@@ -120,6 +125,35 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_break(loop, EVBREAK_ALL);
 }
 
+/* Sends the test vector to tt->send_to; false if it could not be queued. */
+static bool tt_send(struct tt *tt)
+{
+	struct msg m = {.type = MSG_MASKED, .round_id = tt->round_id};
+	uint8_t *v = pattern(tt->bytes);
+	int rc;
+
+	if (v == NULL)
+		return false;
+	m.u.masked.n_values = (uint32_t)(tt->bytes / 4);
+	m.u.masked.weight = 1.0;
+	m.u.masked.vector = (struct msg_bytes){v, tt->bytes};
+	rc = transport_send(tt->t, tt->send_to, &m);
+	free(v);
+	if (rc != 0)
+		log_errorx("transport-test: send: %s", seal_strerror(rc));
+	return rc == 0;
+}
+
+static void send_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tt *tt = w->data;
+	(void)revents;
+	if (!tt_send(tt)) {
+		tt->send_failed = true;
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
 static void linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct tt *tt = w->data;
@@ -146,7 +180,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: sotto transport-test -c FILE [--send PEER --bytes N [--no-ack]]\n"
 	                "       [--expect-vectors N] [--expect-unknown N] [--timeout S] "
-	                "[--linger S]\n");
+	                "[--linger S] [--delay S]\n");
 	return 2;
 }
 
@@ -162,9 +196,9 @@ int cmd_transport_test(int argc, char **argv)
 	const char *path = NULL, *send_name = NULL;
 	char state_path[CONFIG_PATH_MAX + 32];
 	int64_t bytes = 0, ev = 0, eu = 0;
-	double timeout = 30, linger = 0;
+	double timeout = 30, linger = 0, delay = 0;
 	bool no_ack = false, cfg_loaded = false;
-	ev_timer check_w, linger_w, stop_w;
+	ev_timer check_w, linger_w, stop_w, send_w;
 	ev_signal sigint_w, sigterm_w;
 	int rc, ret = 1;
 
@@ -194,6 +228,8 @@ int cmd_transport_test(int argc, char **argv)
 			continue;
 		else if (strcmp(a, "--linger") == 0 && util_parse_double(&linger, v, 0, 3600) == 0)
 			continue;
+		else if (strcmp(a, "--delay") == 0 && util_parse_double(&delay, v, 0, 3600) == 0)
+			continue;
 		else
 			return usage();
 	}
@@ -218,6 +254,7 @@ int cmd_transport_test(int argc, char **argv)
 		log_errorx("transport-test: %s: %s", state_path, seal_strerror(rc));
 		goto out;
 	}
+	util_nofile_raise();
 	tt.loop = EV_DEFAULT;
 	tt.expect_vectors = (long)ev;
 	tt.expect_unknown = (long)eu;
@@ -240,24 +277,22 @@ int cmd_transport_test(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	ev_timer_init(&send_w, send_cb, delay, 0.0);
+	send_w.data = &tt;
 	if (tt.send_to != NULL) {
-		struct msg m = {.type = MSG_MASKED};
 		uint8_t *v = pattern((size_t)bytes);
 		if (v == NULL)
 			goto out;
-		randombytes_buf(&m.round_id, sizeof(m.round_id));
-		m.round_id |= 1;
-		m.u.masked.n_values = (uint32_t)(bytes / 4);
-		m.u.masked.weight = 1.0;
-		m.u.masked.vector = (struct msg_bytes){v, (size_t)bytes};
+		randombytes_buf(&tt.round_id, sizeof(tt.round_id));
+		tt.round_id |= 1;
+		tt.bytes = (size_t)bytes;
 		tt.need_ack = !no_ack;
 		tt.want_ack = digest64(v, (size_t)bytes);
-		rc = transport_send(tt.t, tt.send_to, &m);
 		free(v);
-		if (rc != 0) {
-			log_errorx("transport-test: send: %s", seal_strerror(rc));
+		if (delay > 0)
+			ev_timer_start(tt.loop, &send_w);
+		else if (!tt_send(&tt))
 			goto out;
-		}
 	}
 	tt.linger_done = linger <= 0;
 	ev_timer_init(&check_w, check_cb, 0.01, 0.01);
@@ -276,20 +311,25 @@ int cmd_transport_test(int argc, char **argv)
 	ev_run(tt.loop, 0);
 	ev_timer_stop(tt.loop, &check_w);
 	ev_timer_stop(tt.loop, &linger_w);
+	ev_timer_stop(tt.loop, &send_w);
 	ev_timer_stop(tt.loop, &stop_w);
 	ev_signal_stop(tt.loop, &sigint_w);
 	ev_signal_stop(tt.loop, &sigterm_w);
 
-	ret = tt_done(&tt) ? 0 : 1;
+	ret = !tt.send_failed && tt_done(&tt) ? 0 : 1;
 	if (seal_state_save(seal) != 0)
 		log_warnx("transport-test: could not save %s", state_path);
 	transport_stats_get(tt.t, &st);
 	printf("transport-test: done=%d vectors=%ld intact=%ld bytes=%zu acked=%d "
 	       "frames_in=%" PRIu64 " frames_out=%" PRIu64 " unknown_sender=%" PRIu64
-	       " forged=%" PRIu64 " replayed=%" PRIu64 " malformed=%" PRIu64 "\n",
+	       " forged=%" PRIu64 " replayed=%" PRIu64 " malformed=%" PRIu64
+	       " conns_in_max=%" PRIu64 " conns_refused_per_address=%" PRIu64
+	       " conns_refused_limit=%" PRIu64 " conns_auth_timeout=%" PRIu64
+	       " conns_no_frame=%" PRIu64 "\n",
 	       ret == 0, tt.vectors, tt.intact, tt.last_bytes, tt.acked, st.frames_in,
 	       st.frames_out, st.seal.unknown_sender, st.seal.forged, st.seal.replayed,
-	       st.seal.malformed);
+	       st.seal.malformed, st.conns_in_max, st.conns_refused_per_address,
+	       st.conns_refused_limit, st.conns_auth_timeout, st.conns_no_frame);
 out:
 	transport_free(tt.t);
 	seal_ctx_free(seal);
