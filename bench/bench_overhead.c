@@ -144,7 +144,7 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 		struct round_plan plan = {
 		        0xabcdef00u + (uint64_t)rep, 0, K,     round_min_threshold(K),
 		        (const uint8_t(*)[32])pk,    p, 10000, 0};
-		struct round_input in = {xs[0], 1.0f, 1};
+		struct round_input in = {xs[0], 1.0f, 1, false};
 		uint8_t from = 0;
 
 		check(round_initiate(&r[0], id[0], &plan, &in, 0, &ob), "initiate");
@@ -178,7 +178,8 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 					tail = NULL;
 				check(msg_decode(m, e->bytes, e->len), "decode");
 				if (r[e->to] == NULL) {
-					struct round_input mi = {xs[e->to], 1.0f, 1u + e->to};
+					struct round_input mi = {xs[e->to], 1.0f, 1u + e->to,
+					                         false};
 					check(round_join(&r[e->to], id[e->to], pk[e->from], m, &mi,
 					                 0, &ob),
 					      "join");

@@ -231,7 +231,7 @@ static void bench_round(uint32_t dim, uint8_t k)
 		struct round_plan plan = {
 		        0xabcdef, 0,     k, round_min_threshold(k), (const uint8_t(*)[32])pk,
 		        p,        10000, 0};
-		struct round_input in = {x, 1.0f, 1};
+		struct round_input in = {x, 1.0f, 1, false};
 
 		check(round_initiate(&r[0], id[0], &plan, &in, 0, &ob), "initiate");
 		for (size_t i = 0; i < ob.n; i++)
@@ -246,7 +246,7 @@ static void bench_round(uint32_t dim, uint8_t k)
 			tail = NULL;
 		check(msg_decode(m, e->bytes, e->len), "msg_decode");
 		if (r[e->to] == NULL) {
-			struct round_input in = {x, 1.0f, 1 + e->to};
+			struct round_input in = {x, 1.0f, 1 + e->to, false};
 			check(round_join(&r[e->to], id[e->to], pk[e->from], m, &in, 0, &ob),
 			      "join");
 		} else {

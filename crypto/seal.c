@@ -23,7 +23,8 @@
 
 #define KDF_SEAL  "sotto-seal-v1"
 #define KDF_ROUND "sotto-round-v1"
-#define SIG_EPH   "sotto-eph-v1"
+#define SIG_EPH   "sotto-eph-v2"
+#define SIG_SPLIT "sotto-split-v1"
 
 static const uint8_t frame_magic[3] = {'S', 'T', 'O'};
 
@@ -442,45 +443,89 @@ void seal_eph_generate(struct seal_eph *kp)
 	crypto_box_keypair(kp->pk, kp->sk); /* X25519 */
 }
 
-#define EPH_MSG_BYTES (sizeof(SIG_EPH) - 1 + 8 + 4 + 3 * SEAL_KEY_BYTES + SEAL_COMMIT_BYTES)
+#define EPH_MSG_BYTES (sizeof(SIG_EPH) - 1 + 8 + 4 + 1 + 3 * SEAL_KEY_BYTES + SEAL_COMMIT_BYTES)
+
+static size_t put_round(uint8_t *m, const char *label, size_t label_len, uint64_t round_id,
+                        uint32_t attempt)
+{
+	memcpy(m, label, label_len);
+	put_be64(m + label_len, round_id);
+	for (int i = 0; i < 4; i++)
+		m[label_len + 8 + (size_t)i] = (uint8_t)(attempt >> (24 - 8 * i));
+	return label_len + 12;
+}
 
 static void eph_message(uint8_t m[EPH_MSG_BYTES], uint64_t round_id, uint32_t attempt,
-                        const uint8_t *signer, const uint8_t *mask_pk, const uint8_t *share_pk,
-                        const uint8_t *commit)
+                        const uint8_t *signer, uint8_t flags, const uint8_t *mask_pk,
+                        const uint8_t *share_pk, const uint8_t *commit)
 {
-	size_t o = sizeof(SIG_EPH) - 1;
+	size_t o = put_round(m, SIG_EPH, sizeof(SIG_EPH) - 1, round_id, attempt);
 
-	memcpy(m, SIG_EPH, o);
-	put_be64(m + o, round_id);
-	o += 8;
-	for (int i = 0; i < 4; i++)
-		m[o + (size_t)i] = (uint8_t)(attempt >> (24 - 8 * i));
-	o += 4;
 	memcpy(m + o, signer, SEAL_KEY_BYTES);
-	memcpy(m + o + 32, mask_pk, SEAL_KEY_BYTES);
-	memcpy(m + o + 64, share_pk, SEAL_KEY_BYTES);
-	memcpy(m + o + 96, commit, SEAL_COMMIT_BYTES);
+	m[o + 32] = flags;
+	memcpy(m + o + 33, mask_pk, SEAL_KEY_BYTES);
+	memcpy(m + o + 65, share_pk, SEAL_KEY_BYTES);
+	memcpy(m + o + 97, commit, SEAL_COMMIT_BYTES);
 }
 
 void seal_eph_sign(uint8_t sig[SEAL_SIG_BYTES], const struct identity *id, uint64_t round_id,
-                   uint32_t attempt, const uint8_t mask_pk[SEAL_KEY_BYTES],
+                   uint32_t attempt, uint8_t flags, const uint8_t mask_pk[SEAL_KEY_BYTES],
                    const uint8_t share_pk[SEAL_KEY_BYTES],
                    const uint8_t seed_commit[SEAL_COMMIT_BYTES])
 {
 	uint8_t m[EPH_MSG_BYTES];
 
-	eph_message(m, round_id, attempt, id->sign_pk, mask_pk, share_pk, seed_commit);
+	eph_message(m, round_id, attempt, id->sign_pk, flags, mask_pk, share_pk, seed_commit);
 	crypto_sign_ed25519_detached(sig, NULL, m, sizeof(m), id->sign_sk);
 }
 
 bool seal_eph_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEAL_KEY_BYTES],
-                     uint64_t round_id, uint32_t attempt, const uint8_t mask_pk[SEAL_KEY_BYTES],
+                     uint64_t round_id, uint32_t attempt, uint8_t flags,
+                     const uint8_t mask_pk[SEAL_KEY_BYTES],
                      const uint8_t share_pk[SEAL_KEY_BYTES],
                      const uint8_t seed_commit[SEAL_COMMIT_BYTES])
 {
 	uint8_t m[EPH_MSG_BYTES];
 
-	eph_message(m, round_id, attempt, signer, mask_pk, share_pk, seed_commit);
+	eph_message(m, round_id, attempt, signer, flags, mask_pk, share_pk, seed_commit);
+	return crypto_sign_ed25519_verify_detached(sig, m, sizeof(m), signer) == 0;
+}
+
+#define SPLIT_MSG_BYTES (sizeof(SIG_SPLIT) - 1 + 8 + 4 + SEAL_KEY_BYTES + SEAL_DIGEST_BYTES + 8)
+
+static void split_message(uint8_t m[SPLIT_MSG_BYTES], uint64_t round_id, uint32_t attempt,
+                          const uint8_t *signer, const uint8_t *transcript, uint32_t alive,
+                          uint32_t dropped)
+{
+	size_t o = put_round(m, SIG_SPLIT, sizeof(SIG_SPLIT) - 1, round_id, attempt);
+
+	memcpy(m + o, signer, SEAL_KEY_BYTES);
+	memcpy(m + o + SEAL_KEY_BYTES, transcript, SEAL_DIGEST_BYTES);
+	o += SEAL_KEY_BYTES + SEAL_DIGEST_BYTES;
+	for (int i = 0; i < 4; i++) {
+		m[o + (size_t)i] = (uint8_t)(alive >> (24 - 8 * i));
+		m[o + 4 + (size_t)i] = (uint8_t)(dropped >> (24 - 8 * i));
+	}
+}
+
+void seal_split_sign(uint8_t sig[SEAL_SIG_BYTES], const struct identity *id, uint64_t round_id,
+                     uint32_t attempt, const uint8_t transcript[SEAL_DIGEST_BYTES], uint32_t alive,
+                     uint32_t dropped)
+{
+	uint8_t m[SPLIT_MSG_BYTES];
+
+	split_message(m, round_id, attempt, id->sign_pk, transcript, alive, dropped);
+	crypto_sign_ed25519_detached(sig, NULL, m, sizeof(m), id->sign_sk);
+}
+
+bool seal_split_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEAL_KEY_BYTES],
+                       uint64_t round_id, uint32_t attempt,
+                       const uint8_t transcript[SEAL_DIGEST_BYTES], uint32_t alive,
+                       uint32_t dropped)
+{
+	uint8_t m[SPLIT_MSG_BYTES];
+
+	split_message(m, round_id, attempt, signer, transcript, alive, dropped);
 	return crypto_sign_ed25519_verify_detached(sig, m, sizeof(m), signer) == 0;
 }
 

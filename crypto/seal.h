@@ -190,22 +190,44 @@ void seal_eph_generate(struct seal_eph *kp);
 /*
  * Signs a member's round keys with its identity (Bonawitz et al. 2017,
  * round 0, "AdvertiseKeys"): Ed25519 over
- *   "sotto-eph-v1" || round_id (8, big-endian) || attempt (4, big-endian) ||
- *   signer identity key || mask_pk || share_pk || seed_commit
+ *   "sotto-eph-v2" || round_id (8, big-endian) || attempt (4, big-endian) ||
+ *   signer identity key || flags (1) || mask_pk || share_pk || seed_commit
  * where seed_commit is the member's commitment to its self-mask seed (32
- * zero bytes if the round does not use one). Binding the round and the
- * attempt stops keys from being replayed into another round or retry.
+ * zero bytes if the round does not use one) and flags are the member's
+ * statements about its input (protocol/msg.h MSG_EPH_F_*). Binding the round
+ * and the attempt stops keys from being replayed into another round or retry.
  */
 #define SEAL_COMMIT_BYTES 32
 void seal_eph_sign(uint8_t sig[SEAL_SIG_BYTES], const struct identity *id, uint64_t round_id,
-                   uint32_t attempt, const uint8_t mask_pk[SEAL_KEY_BYTES],
+                   uint32_t attempt, uint8_t flags, const uint8_t mask_pk[SEAL_KEY_BYTES],
                    const uint8_t share_pk[SEAL_KEY_BYTES],
                    const uint8_t seed_commit[SEAL_COMMIT_BYTES]);
 /* Whether sig is signer's signature of exactly those values. */
 bool seal_eph_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEAL_KEY_BYTES],
-                     uint64_t round_id, uint32_t attempt, const uint8_t mask_pk[SEAL_KEY_BYTES],
-                     const uint8_t share_pk[SEAL_KEY_BYTES],
+                     uint64_t round_id, uint32_t attempt, uint8_t flags,
+                     const uint8_t mask_pk[SEAL_KEY_BYTES], const uint8_t share_pk[SEAL_KEY_BYTES],
                      const uint8_t seed_commit[SEAL_COMMIT_BYTES]);
+
+/*
+ * Signs how a round's members split into alive and dropped (Bonawitz et al.
+ * 2017, round 3, "ConsistencyCheck"): Ed25519 over
+ *   "sotto-split-v1" || round_id (8) || attempt (4) || signer identity key ||
+ *   transcript (32) || alive (4) || dropped (4)
+ * with alive and dropped as bit sets of member indexes (big-endian u32) and
+ * transcript a digest of the round so far (the INVITE and every roster
+ * member's signed keys: node/round.c). A member signs one split per attempt
+ * and reveals shares only under a split every alive member signed
+ * (docs/security.md, "The reveal rule").
+ */
+#define SEAL_DIGEST_BYTES 32
+void seal_split_sign(uint8_t sig[SEAL_SIG_BYTES], const struct identity *id, uint64_t round_id,
+                     uint32_t attempt, const uint8_t transcript[SEAL_DIGEST_BYTES], uint32_t alive,
+                     uint32_t dropped);
+/* Whether sig is signer's signature of exactly that split. */
+bool seal_split_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEAL_KEY_BYTES],
+                       uint64_t round_id, uint32_t attempt,
+                       const uint8_t transcript[SEAL_DIGEST_BYTES], uint32_t alive,
+                       uint32_t dropped);
 
 /*
  * Installs the round key with peer for round_id: per direction,

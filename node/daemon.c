@@ -57,15 +57,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PERSIST_MAGIC 0x534e5031u /* "SNP1": the node's part of a checkpoint */
-#define PERSIST_BYTES 64
-#define ROUND_TICK_S  0.05
+#define PERSIST_MAGIC     0x534e5031u /* "SNP1": the node's part of a checkpoint */
+#define PERSIST_BYTES     72
+#define PERSIST_V1        64   /* before known_steps and flags: still read */
+#define PERSIST_F_SETTLED 0x1u /* training ended early: see settle() */
+#define ROUND_TICK_S      0.05
 
 /* What the node keeps across restarts, inside the checkpoint. */
 struct persist {
 	double rho; /* push-sum weight */
 	uint64_t rounds_completed, rounds_aborted, rounds_initiated, restarts;
 	double epochs;
+	/*
+	 * Training steps in the snapshot this node contributed to the last
+	 * round it applied. While the model has taken no step since, it is that
+	 * round's result, which its members know: the round input says so
+	 * (round_input.known). 0 at the start: the shared initial model.
+	 */
+	uint64_t known_steps;
+	uint64_t flags; /* PERSIST_F_* */
 };
 
 struct peer {
@@ -82,7 +92,9 @@ struct node_round {
 	bool keys_installed; /* transport round keys set for this round */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
-	float *snapshot; /* what this node contributed */
+	float *snapshot;     /* what this node contributed */
+	uint64_t snap_steps; /* training steps in it */
+	bool known;          /* and it was the last result, unchanged */
 	uint64_t id;
 	double started;
 	bool initiator;
@@ -108,9 +120,11 @@ struct node {
 	struct persist ps;
 
 	struct node_round cur;
-	struct codec_plan plan; /* what this node's decodes taught its codec plans */
-	uint64_t apply_posted;  /* seq of the last worker_apply */
-	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
+	float *last_result;      /* the last result applied (all coordinates), or NULL */
+	unsigned privacy_aborts; /* rounds in a row refused as too exposing for our input */
+	struct codec_plan plan;  /* what this node's decodes taught its codec plans */
+	uint64_t apply_posted;   /* seq of the last worker_apply */
+	uint64_t eval_at_round;  /* rounds_completed when we last evaluated */
 	double last_peer_seen;
 	double last_eval;   /* monotonic time of the last evaluation */
 	double eval_epochs; /* epochs trained at the last evaluation */
@@ -175,14 +189,32 @@ static void persist_encode(uint8_t out[PERSIST_BYTES], const struct persist *ps)
 	put_u64(out + 40, ps->restarts);
 	memcpy(&bits, &ps->epochs, 8);
 	put_u64(out + 48, bits);
+	put_u64(out + 56, ps->known_steps);
+	put_u64(out + 64, ps->flags);
 }
 
-static int persist_decode(struct persist *ps, const uint8_t *in, size_t len)
+/*
+ * The node's part of a checkpoint: PERSIST_BYTES of counters, then the last
+ * result it applied (n_params floats, host order like the checkpoint's) if
+ * it was known when the checkpoint was written. Version-1 blobs (64 bytes)
+ * still load. *last is set to the result inside `in`, or NULL.
+ */
+static int persist_decode(struct persist *ps, const uint8_t **last, const uint8_t *in, size_t len,
+                          size_t n_params)
 {
 	uint64_t bits;
 
-	if (len != PERSIST_BYTES || get_u64(in) != PERSIST_MAGIC)
+	*last = NULL;
+	memset(ps, 0, sizeof(*ps));
+	if ((len != PERSIST_V1 && len != PERSIST_BYTES &&
+	     len != PERSIST_BYTES + n_params * sizeof(float)) ||
+	    get_u64(in) != PERSIST_MAGIC)
 		return -EINVAL;
+	if (len >= PERSIST_BYTES) {
+		ps->flags = get_u64(in + 64);
+		if (len > PERSIST_BYTES)
+			*last = in + PERSIST_BYTES;
+	}
 	bits = get_u64(in + 8);
 	memcpy(&ps->rho, &bits, 8);
 	ps->rounds_completed = get_u64(in + 16);
@@ -191,6 +223,10 @@ static int persist_decode(struct persist *ps, const uint8_t *in, size_t len)
 	ps->restarts = get_u64(in + 40);
 	bits = get_u64(in + 48);
 	memcpy(&ps->epochs, &bits, 8);
+	if (len >= PERSIST_BYTES)
+		ps->known_steps = get_u64(in + 56);
+	else
+		ps->known_steps = UINT64_MAX; /* not recorded: assume fresh */
 	if (!isfinite(ps->rho) || ps->rho <= 0 || ps->rho > 128 || !isfinite(ps->epochs))
 		return -EINVAL;
 	return 0;
@@ -295,6 +331,8 @@ static void flush_outbox(struct node *n, struct round_outbox *ob, const uint8_t 
 		testhook(TEST_PHASE_SHARES);
 	if (sent[MSG_MASKED])
 		testhook(TEST_PHASE_MASKED);
+	if (sent[MSG_SPLIT])
+		testhook(TEST_PHASE_SPLITTING);
 	if (sent[MSG_UNMASK_REQ])
 		testhook(TEST_PHASE_COLLECT);
 	if (sent[MSG_RESULT])
@@ -322,9 +360,33 @@ static void outbox_init(struct node *n, struct round_outbox *ob)
 	ob->n = 0;
 }
 
-static void checkpoint_extra(const struct node *n, uint8_t out[PERSIST_BYTES])
+/*
+ * What the node adds to a checkpoint: its counters and, if it has one and
+ * it fits, the last result it applied (what settle() goes back to after a
+ * restart). malloc'd; on allocation failure the counters alone, in *small.
+ */
+static uint8_t *checkpoint_extra(const struct node *n, uint8_t small[PERSIST_BYTES], size_t *len)
 {
+	size_t bytes = worker_n_params(n->worker) * sizeof(float);
+	uint8_t *out = NULL;
+
+	*len = PERSIST_BYTES;
+	if (n->last_result != NULL && PERSIST_BYTES + bytes <= CHECKPOINT_MAX_EXTRA)
+		out = malloc(PERSIST_BYTES + bytes);
+	if (out == NULL) {
+		persist_encode(small, &n->ps);
+		return small;
+	}
 	persist_encode(out, &n->ps);
+	memcpy(out + PERSIST_BYTES, n->last_result, bytes);
+	*len = PERSIST_BYTES + bytes;
+	return out;
+}
+
+static void checkpoint_extra_free(uint8_t *extra, const uint8_t small[PERSIST_BYTES])
+{
+	if (extra != small)
+		free(extra);
 }
 
 /* --- the round in flight --------------------------------------------------- */
@@ -332,7 +394,13 @@ static void checkpoint_extra(const struct node *n, uint8_t out[PERSIST_BYTES])
 static void round_clear(struct node *n)
 {
 	if (n->cur.keys_installed) {
-		/* Late frames of this round still open for a while; then the keys go. */
+		/*
+		 * Late frames of this round still open for a while; then the keys
+		 * go. A slot still holding a round (a burst of short rounds) has
+		 * that round's keys wiped now, a little early, never left behind.
+		 */
+		if (n->key_expiry[n->key_expiry_head].rid != 0)
+			seal_round_clear(n->seal, n->key_expiry[n->key_expiry_head].rid);
 		n->key_expiry[n->key_expiry_head].rid = n->cur.id;
 		n->key_expiry[n->key_expiry_head].at =
 		        util_now() + 2.0 * n->cfg.gossip.round_timeout + 5.0;
@@ -349,12 +417,59 @@ static void round_clear(struct node *n)
 }
 
 static void initiate(struct node *n);
+static float *snapshot_take(struct node *n, uint64_t *steps);
+
+/*
+ * No group can average this node's input without leaving it nearly alone
+ * among inputs its members know (the others have stopped training): the
+ * rounds it tries abort with reason "privacy". Once its own training is over
+ * too, or after a few such rounds in a row, it stops training and goes back
+ * to the last result it applied, which its group-mates know already, so it
+ * rejoins the averaging. What it trained since that result never leaves the
+ * site (docs/security.md, "What a small group leaks").
+ */
+#define SETTLE_AFTER_ABORTS 3
+
+static void settle(struct node *n)
+{
+	size_t np = worker_n_params(n->worker);
+	uint8_t small[PERSIST_BYTES], *extra;
+	float *x, *avg;
+	uint64_t steps = 0;
+	size_t len;
+
+	if (n->last_result == NULL) {
+		log_warnx(
+		        "this node's training cannot be averaged without exposing it and there is "
+		        "no earlier group result to go back to: training on alone");
+		return;
+	}
+	worker_finish(n->worker);
+	x = snapshot_take(n, &steps);
+	avg = malloc(np * sizeof(float));
+	if (x == NULL || avg == NULL) {
+		free(x);
+		free(avg);
+		return;
+	}
+	memcpy(avg, n->last_result, np * sizeof(float));
+	log_info("training stops at %.2f epochs: no group can average what this node learnt "
+	         "alone without exposing it; back to the last group result",
+	         n->ps.epochs);
+	n->ps.known_steps = steps;
+	n->ps.flags |= PERSIST_F_SETTLED;
+	n->privacy_aborts = 0;
+	extra = checkpoint_extra(n, small, &len);
+	n->apply_posted = worker_apply(n->worker, 0, avg, x, extra, len, false);
+	checkpoint_extra_free(extra, small);
+}
 
 static void round_finished(struct node *n)
 {
 	struct node_round *c = &n->cur;
 	enum round_status s = round_status(c->r);
-	uint8_t extra[PERSIST_BYTES];
+	uint8_t small[PERSIST_BYTES], *extra;
+	size_t extra_len;
 	uint8_t counted[MSG_MAX_MEMBERS];
 	float *avg = NULL;
 	float rho_sum = 0;
@@ -376,6 +491,12 @@ static void round_finished(struct node *n)
 		n->ps.rounds_aborted++;
 		log_info("round aborted (%s) after %.2fs; model unchanged",
 		         msg_reason_name(round_abort_reason(c->r)), util_now() - c->started);
+		if (round_abort_reason(c->r) == MSG_REASON_PRIVACY && !c->known &&
+		    ++n->privacy_aborts >= (worker_finished(n->worker) ? 1 : SETTLE_AFTER_ABORTS)) {
+			round_clear(n);
+			settle(n);
+			return;
+		}
 		if (round_abort_reason(c->r) == MSG_REASON_WRAP) {
 			/* Plan wider from now on; an initiator redoes the round at once. */
 			bool redo = c->initiator && !n->stopping;
@@ -423,15 +544,22 @@ static void round_finished(struct node *n)
 	}
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	n->ps.rho = MIN((double)rho_sum / members, 127.0);
+	n->ps.known_steps = c->snap_steps;
 	n->ps.rounds_completed++;
-	checkpoint_extra(n, extra);
+	n->privacy_aborts = 0;
+	if (n->last_result == NULL)
+		n->last_result = malloc(worker_n_params(n->worker) * sizeof(float));
+	if (n->last_result != NULL)
+		memcpy(n->last_result, avg, worker_n_params(n->worker) * sizeof(float));
+	extra = checkpoint_extra(n, small, &extra_len);
 	/* Evaluate the freshly averaged model every EvalEvery rounds. */
 	evaluate = n->test_ds != NULL &&
 	           n->ps.rounds_completed >= n->eval_at_round + (uint64_t)n->cfg.gossip.eval_every;
 	if (evaluate)
 		n->eval_at_round = n->ps.rounds_completed;
 	n->apply_posted =
-	        worker_apply(n->worker, c->id, avg, c->snapshot, extra, sizeof(extra), evaluate);
+	        worker_apply(n->worker, c->id, avg, c->snapshot, extra, extra_len, evaluate);
+	checkpoint_extra_free(extra, small);
 	c->snapshot = NULL; /* the worker owns it now */
 	log_info("round done in %.2fs: %u members, weight %.3f", util_now() - c->started, members,
 	         (double)rho_sum);
@@ -445,12 +573,14 @@ static void round_finished(struct node *n)
 }
 
 static void round_begin(struct node *n, struct round *r, const uint8_t (*members)[32], uint8_t k,
-                        float *snapshot, bool initiator)
+                        float *snapshot, uint64_t snap_steps, bool initiator)
 {
 	n->cur.r = r;
 	n->cur.k = k;
 	memcpy(n->cur.members, members, (size_t)k * 32);
 	n->cur.snapshot = snapshot;
+	n->cur.snap_steps = snap_steps;
+	n->cur.known = snap_steps == n->ps.known_steps;
 	n->cur.id = round_id(r);
 	n->cur.started = util_now();
 	n->cur.initiator = initiator;
@@ -461,14 +591,17 @@ static void round_begin(struct node *n, struct round *r, const uint8_t (*members
 	ev_timer_again(n->loop, &n->round_timer);
 }
 
-/* A copy of the current parameters, or NULL if an apply is still pending. */
-static float *snapshot_take(struct node *n)
+/*
+ * A copy of the current parameters and the training steps they hold, or NULL
+ * if an apply is still pending.
+ */
+static float *snapshot_take(struct node *n, uint64_t *steps)
 {
 	float *x = malloc(worker_n_params(n->worker) * sizeof(float));
 
 	if (x == NULL)
 		return NULL;
-	if (worker_snapshot(n->worker, x) != n->apply_posted) {
+	if (worker_snapshot(n->worker, x, steps) != n->apply_posted) {
 		free(x); /* the last result is not in the model yet */
 		return NULL;
 	}
@@ -487,6 +620,7 @@ static void initiate(struct node *n)
 	uint8_t k = (uint8_t)n->cfg.gossip.group_size;
 	size_t nc = 0;
 	double now = util_now();
+	uint64_t steps = 0;
 	float *x;
 	int rc;
 
@@ -505,7 +639,7 @@ static void initiate(struct node *n)
 		          k);
 		return;
 	}
-	x = snapshot_take(n);
+	x = snapshot_take(n, &steps);
 	if (x == NULL)
 		return;
 	cp = malloc(sizeof(*cp));
@@ -539,6 +673,7 @@ static void initiate(struct node *n)
 	plan.deadline_unix_ms = (uint64_t)(unix_now() * 1000.0) + 6ull * plan.phase_timeout_ms;
 	in.x = x;
 	in.rho = (float)n->ps.rho;
+	in.known = steps == n->ps.known_steps;
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
 	outbox_init(n, &ob);
 	rc = round_initiate(&r, n->id, &plan, &in, now_ms(), &ob);
@@ -549,7 +684,7 @@ static void initiate(struct node *n)
 	n->ps.rounds_initiated++;
 	n->st.rounds_initiated++;
 	free(cp); /* the round keeps its own copy */
-	round_begin(n, r, (const uint8_t(*)[32])members, k, x, true);
+	round_begin(n, r, (const uint8_t(*)[32])members, k, x, steps, true);
 	{
 		char names[256];
 		size_t o = 0;
@@ -603,6 +738,7 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 	struct round_input in;
 	struct round *r = NULL;
 	enum msg_reason why = MSG_REASON_OTHER;
+	uint64_t steps = 0;
 	float *x = NULL;
 	int rc;
 
@@ -615,7 +751,14 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 		why = MSG_REASON_UNKNOWN_PEER;
 	else if (!invite_codec_fits(n, iv))
 		why = MSG_REASON_PARAMS;
-	else if ((x = snapshot_take(n)) == NULL)
+	else if (iv->phase_timeout_ms > (uint32_t)(n->cfg.gossip.round_timeout * 1000.0)) {
+		/* A member waits twice a phase: never longer than its own RoundTimeout allows. */
+		why = MSG_REASON_PARAMS;
+		log_info("declined an invitation from %s: phase timeout %.1fs is above this "
+		         "node's RoundTimeout %.1fs",
+		         rx->sender_name, iv->phase_timeout_ms / 1000.0,
+		         n->cfg.gossip.round_timeout);
+	} else if ((x = snapshot_take(n, &steps)) == NULL)
 		why = MSG_REASON_BUSY; /* the last result is still being applied */
 	if (x == NULL) {
 		round_decline(rx->msg, why, &ob);
@@ -629,6 +772,7 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 	}
 	in.x = x;
 	in.rho = (float)n->ps.rho;
+	in.known = steps == n->ps.known_steps;
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
 	rc = round_join(&r, n->id, from, rx->msg, &in, now_ms(), &ob);
 	if (rc != 0) {
@@ -638,7 +782,7 @@ static void on_invite(struct node *n, const struct transport_rx *rx)
 		free(x);
 		return;
 	}
-	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, false);
+	round_begin(n, r, (const uint8_t(*)[32])iv->members, iv->n_members, x, steps, false);
 	log_info("joined a round of %u started by %s", iv->n_members, rx->sender_name);
 	flush_outbox(n, &ob, (const uint8_t(*)[32])n->cur.members, n->cur.k);
 	if (testhooks_silent_after_accept())
@@ -656,6 +800,9 @@ static const char *phase_of(enum msg_type t)
 		return "shares";
 	case MSG_MASKED:
 		return "masked";
+	case MSG_SPLIT:
+	case MSG_SPLIT_SIG:
+		return "split";
 	case MSG_UNMASK_REQ:
 	case MSG_UNMASK_RESP:
 		return "unmask";
@@ -708,6 +855,8 @@ static void on_message_cb(void *arg, const struct transport_rx *rx)
 		peer_penalise(n, rx->sender);
 	if (!n->cur.initiator && m->type == MSG_KEYS)
 		testhook(TEST_PHASE_KEYS);
+	if (!n->cur.initiator && m->type == MSG_SPLIT)
+		testhook(TEST_PHASE_SPLIT);
 	if (!n->cur.initiator && m->type == MSG_UNMASK_REQ)
 		testhook(TEST_PHASE_UNMASK);
 	outbox_init(n, &ob);
@@ -819,6 +968,7 @@ static void status_refresh(struct node *n)
 	transport_status_fill(n->tp, &n->st);
 	n->st.rounds_completed = n->ps.rounds_completed;
 	n->st.epochs_trained = n->ps.epochs;
+	n->st.training_done = worker_finished(n->worker);
 	n->st.rounds_aborted = n->ps.rounds_aborted;
 	n->st.rounds_initiated = n->ps.rounds_initiated;
 	n->st.restarts = n->ps.restarts;
@@ -861,7 +1011,7 @@ static char *control_answer_cb(void *arg, const char *cmd)
 		size_t np = worker_n_params(n->worker);
 		float *x = malloc(np * sizeof(float));
 		if (x != NULL) {
-			(void)worker_snapshot(n->worker, x);
+			(void)worker_snapshot(n->worker, x, NULL);
 			n->st.model_nonfinite = 0;
 			for (size_t i = 0; i < np; i++)
 				n->st.model_nonfinite += !isfinite(x[i]);
@@ -954,9 +1104,11 @@ static int load_model(struct node *n, struct train **t)
 	rc = checkpoint_load(n->ckpt_path, t, &extra, &extra_len);
 	if (rc == 0) {
 		struct model_spec *have = &(*t)->model->spec;
-		if (have->type != spec.type ||
-		    model_spec_n_params(have) != model_spec_n_params(&spec) ||
-		    persist_decode(&n->ps, extra, extra_len) != 0) {
+		size_t np = model_spec_n_params(&spec);
+		const uint8_t *last = NULL;
+
+		if (have->type != spec.type || model_spec_n_params(have) != np ||
+		    persist_decode(&n->ps, &last, extra, extra_len, np) != 0) {
 			log_errorx("%s is for another model or node; move it away to start over",
 			           n->ckpt_path);
 			train_free(*t);
@@ -964,6 +1116,8 @@ static int load_model(struct node *n, struct train **t)
 			free(extra);
 			return LEARN_EMISMATCH;
 		}
+		if (last != NULL && (n->last_result = malloc(np * sizeof(float))) != NULL)
+			memcpy(n->last_result, last, np * sizeof(float));
 		free(extra);
 		n->ps.restarts++;
 		log_info("resumed from %s: %llu rounds, %.2f epochs, weight %.3f", n->ckpt_path,
@@ -1055,6 +1209,11 @@ static int node_open(struct node *n, const char *config_path)
 		train_free(t);
 		log_errorx("cannot start the training thread: %s", strerror(-rc));
 		return 1;
+	}
+	if (n->ps.flags & PERSIST_F_SETTLED) {
+		worker_finish(n->worker);
+		log_info("training ended earlier (settled on the last group result): averaging "
+		         "only");
 	}
 
 	memset(&sopt, 0, sizeof(sopt));
@@ -1196,8 +1355,10 @@ static void close_watchdog_stop(struct close_watchdog *wd)
 
 static void node_close(struct node *n)
 {
-	uint8_t extra[PERSIST_BYTES];
+	uint8_t small[PERSIST_BYTES], *extra;
+	size_t extra_len;
 	struct close_watchdog wd;
+	int rc;
 
 	if (n->cur.r != NULL) {
 		/* Tell the others; nobody applies anything from this round. */
@@ -1219,8 +1380,10 @@ static void node_close(struct node *n)
 			ev_run(n->loop, EVRUN_ONCE | EVRUN_NOWAIT);
 	}
 	if (n->worker != NULL) {
-		checkpoint_extra(n, extra);
-		if (worker_stop(n->worker, extra, sizeof(extra)) == 0)
+		extra = checkpoint_extra(n, small, &extra_len);
+		rc = worker_stop(n->worker, extra, extra_len);
+		checkpoint_extra_free(extra, small);
+		if (rc == 0)
 			log_info("checkpoint written: %llu rounds, %.2f epochs",
 			         (unsigned long long)n->ps.rounds_completed, n->ps.epochs);
 		n->worker = NULL;
@@ -1241,6 +1404,7 @@ static void node_close(struct node *n)
 	dataset_free(n->test_ds);
 	free(n->peers);
 	free(n->st_peers);
+	free(n->last_result);
 	free(n->outbuf);
 	identity_free(n->id);
 	config_fini(&n->cfg);

@@ -9,7 +9,12 @@
  *
  * Set names follow Bonawitz et al.: U1 accepted (keys advertised), U2 sent
  * their shares, U3 sent their masked input (alive; dropped = U2 \ U3), and
- * R answered the unmask request. Not here: sockets, encoding, retries.
+ * R answered the unmask request. Between U3 and the unmask request every
+ * alive member signs the split (alive, dropped) over a transcript of the
+ * round (the INVITE and the roster's signed keys), and a member reveals
+ * shares only under the one split it signed, once every alive member signed
+ * that same split (Bonawitz's ConsistencyCheck, strengthened: all of U3, not
+ * t of them). Not here: sockets, encoding, retries.
  */
 #include "node/round.h"
 
@@ -31,9 +36,16 @@
 #define SHARE_WIRE_BYTES (1 + SHAMIR_SECRET_BYTES) /* x || y */
 #define LOCAL_QUEUE      8
 
-enum mphase { M_WAIT_KEYS, M_WAIT_SHARES, M_WAIT_UNMASK, M_WAIT_RESULT, M_WAIT_COMMIT, M_END };
-enum iphase { I_ACCEPTS, I_SHARES, I_MASKED, I_UNMASK, I_CHECK, I_END };
-enum revealed { REV_NONE = 0, REV_SELF = 1, REV_PAIR = 2 };
+enum mphase {
+	M_WAIT_KEYS,
+	M_WAIT_SHARES,
+	M_WAIT_SPLIT,
+	M_WAIT_UNMASK,
+	M_WAIT_RESULT,
+	M_WAIT_COMMIT,
+	M_END
+};
+enum iphase { I_ACCEPTS, I_SHARES, I_MASKED, I_SPLIT, I_UNMASK, I_CHECK, I_END };
 enum role { TO_MEMBER, TO_INITIATOR };
 
 /* Secrets of the member part, in guarded memory (sodium_malloc). */
@@ -52,6 +64,9 @@ struct init_state {
 	bool lost[MAXM]; /* connection dropped: do not wait, still tell it */
 	bool u1[MAXM], u2[MAXM], u3[MAXM];
 	struct msg_eph_keys keys[MAXM];
+	uint32_t split_alive, split_dropped;         /* the split sent for signing */
+	uint8_t transcript[SEAL_DIGEST_BYTES];       /* of the round, for the split */
+	uint8_t split_sigs[MAXM][MSG_SIG_BYTES];     /* alive members' signatures */
 	uint8_t boxes[MAXM][MAXM][SHAMIR_BOX_BYTES]; /* [from][to] */
 	struct shamir_share rev[MAXM][MAXM];         /* [owner][holder], revealed */
 	bool rev_have[MAXM][MAXM];
@@ -72,6 +87,7 @@ struct round {
 	struct mask_round mr;
 	uint8_t k, t, me;
 	uint8_t members[MAXM][MSG_KEY_BYTES];
+	uint8_t invite_digest[SEAL_DIGEST_BYTES]; /* BLAKE2b of the INVITE's encoding */
 	struct codec_params cp;
 	size_t n, nseg, packed_len;
 	struct mask_seg segs[CODEC_MAX_SEGMENTS + 1];
@@ -84,13 +100,17 @@ struct round {
 	uint64_t mdeadline;
 	float *snapshot;
 	uint8_t mask_pk[MASK_PK_BYTES], share_pk[32], commit[SHAMIR_COMMIT_BYTES];
+	uint8_t flags; /* MSG_EPH_F_*: what this member states about its input */
 	struct member_secrets *sec;
 	struct msg_eph_keys roster[MAXM];
 	bool in_u1[MAXM], in_u2[MAXM];
 	uint8_t boxes_out[MAXM][SHAMIR_BOX_BYTES];
 	uint32_t *input_ring, *masked, *result;
 	uint8_t *packed;
-	uint8_t revealed[MAXM];
+	bool signed_split;               /* the one split of this attempt is signed */
+	uint32_t sig_alive, sig_dropped; /* that split, as bit sets */
+	uint8_t sig[MSG_SIG_BYTES];      /* our signature on it */
+	uint8_t transcript[SEAL_DIGEST_BYTES];
 	bool answered;
 	bool ans_alive[MAXM]; /* the alive set of the request we answered */
 	uint8_t resp_shares[MAXM][SHARE_WIRE_BYTES];
@@ -113,6 +133,114 @@ uint8_t round_min_threshold(uint8_t k)
 	unsigned t = ((unsigned)k + 3) / 2;
 
 	return (uint8_t)(t < 3 ? 3 : t);
+}
+
+/*
+ * How many dishonest parties (a lying initiator, members that lie or pool
+ * what they see) the rules withstand for (k, t): two splits signed by all
+ * of their alive sets need those sets, each of at least t, to share only
+ * dishonest members, so 2t <= k + c; and a counted sum must keep at least
+ * two inputs outside the coalition, so c <= t - 2 (docs/security.md).
+ */
+uint8_t round_max_dishonest(uint8_t k, uint8_t t)
+{
+	int by_split = 2 * (int)t - (int)k - 1, by_sum = (int)t - 2;
+	int c = by_split < by_sum ? by_split : by_sum;
+
+	return (uint8_t)(c < 0 ? 0 : c);
+}
+
+/*
+ * Fewest fresh inputs (not MSG_EPH_F_KNOWN) a counted sum must hold when it
+ * holds any: a coalition of c knows its own inputs and every known one, so
+ * the rest must be at least two inputs: c + 2.
+ */
+uint8_t round_min_fresh(uint8_t k, uint8_t t)
+{
+	return (uint8_t)(round_max_dishonest(k, t) + 2);
+}
+
+static uint32_t bits_of(const bool *set, uint8_t k)
+{
+	uint32_t b = 0;
+
+	for (uint8_t i = 0; i < k; i++)
+		b |= (uint32_t)set[i] << i;
+	return b;
+}
+
+static uint32_t bits_of_list(const uint8_t *v, uint8_t n)
+{
+	uint32_t b = 0;
+
+	for (uint8_t i = 0; i < n; i++)
+		b |= 1u << v[i];
+	return b;
+}
+
+/* Members of `set` whose signed keys do not say their input is known. */
+static size_t count_fresh(const bool *set, const struct msg_eph_keys *keys, uint8_t k)
+{
+	size_t c = 0;
+
+	for (uint8_t i = 0; i < k; i++)
+		c += set[i] && !(keys[i].flags & MSG_EPH_F_KNOWN);
+	return c;
+}
+
+/* A sum over `set` may hold no fresh input, or enough of them. */
+static bool fresh_ok(const struct round *r, const bool *set, const struct msg_eph_keys *keys)
+{
+	size_t f = count_fresh(set, keys, r->k);
+
+	return f == 0 || f >= round_min_fresh(r->k, r->t);
+}
+
+/* BLAKE2b-256 of the INVITE as encoded: identical for every member it reached. */
+static int invite_digest(uint8_t out[SEAL_DIGEST_BYTES], const struct msg *invite)
+{
+	size_t size = msg_encoded_size(invite), len = 0;
+	uint8_t *buf;
+	int rc = -EINVAL;
+
+	if (size == 0)
+		return -EINVAL;
+	buf = malloc(size);
+	if (buf == NULL)
+		return -ENOMEM;
+	if (msg_encode(buf, size, &len, invite) == 0) {
+		crypto_generichash(out, SEAL_DIGEST_BYTES, buf, len, NULL, 0);
+		rc = 0;
+	}
+	free(buf);
+	return rc;
+}
+
+/*
+ * What a split signature binds besides the split: the INVITE (members,
+ * threshold, codec) and the roster, each U1 member's index and signed keys.
+ * Two members who sign the same split over the same transcript saw the same
+ * round.
+ */
+static void transcript_of(uint8_t out[SEAL_DIGEST_BYTES], const struct round *r, const bool *u1,
+                          const struct msg_eph_keys *keys)
+{
+	crypto_generichash_state st;
+	static const char label[] = "sotto transcript v1";
+
+	crypto_generichash_init(&st, NULL, 0, SEAL_DIGEST_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label) - 1);
+	crypto_generichash_update(&st, r->invite_digest, sizeof(r->invite_digest));
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (!u1[v])
+			continue;
+		crypto_generichash_update(&st, &v, 1);
+		crypto_generichash_update(&st, &keys[v].flags, 1);
+		crypto_generichash_update(&st, keys[v].mask_pk, sizeof(keys[v].mask_pk));
+		crypto_generichash_update(&st, keys[v].share_pk, sizeof(keys[v].share_pk));
+		crypto_generichash_update(&st, keys[v].seed_commit, sizeof(keys[v].seed_commit));
+	}
+	crypto_generichash_final(&st, out, SEAL_DIGEST_BYTES);
 }
 
 static uint64_t member_timeout(const struct round *r)
@@ -323,6 +451,7 @@ static int round_alloc(struct round **out, const struct identity *id, uint64_t r
 		goto out;
 	memset(r->sec, 0, sizeof(*r->sec));
 	memcpy(r->snapshot, in->x, (size_t)cp->dim * sizeof(float));
+	r->flags = in->known ? MSG_EPH_F_KNOWN : 0;
 	/* Encode now: a vector the codec refuses is refused before joining. */
 	rng_seed(&rng, in->rng_seed);
 	rc = codec_encode(r->input_ring, cp, r->snapshot, in->rho, &rng, NULL, NULL);
@@ -386,11 +515,12 @@ static int member_start(struct round *r, struct round_outbox *ob, uint64_t now)
 		return -ENOMEM;
 	msg_init(&m, r, MSG_ACCEPT);
 	m.u.accept.index = r->me;
+	m.u.accept.keys.flags = r->flags;
 	memcpy(m.u.accept.keys.mask_pk, r->mask_pk, 32);
 	memcpy(m.u.accept.keys.share_pk, r->share_pk, 32);
 	memcpy(m.u.accept.keys.seed_commit, r->commit, 32);
-	seal_eph_sign(m.u.accept.keys.sig, r->id, r->rid, r->attempt, r->mask_pk, r->share_pk,
-	              r->commit);
+	seal_eph_sign(m.u.accept.keys.sig, r->id, r->rid, r->attempt, r->flags, r->mask_pk,
+	              r->share_pk, r->commit);
 	r->mphase = M_WAIT_KEYS;
 	r->mdeadline = now + member_timeout(r);
 	member_send(r, ob, &m);
@@ -399,8 +529,8 @@ static int member_start(struct round *r, struct round_outbox *ob, uint64_t now)
 
 static bool keys_valid(const struct round *r, uint8_t idx, const struct msg_eph_keys *k)
 {
-	return seal_eph_verify(k->sig, r->members[idx], r->rid, r->attempt, k->mask_pk, k->share_pk,
-	                       k->seed_commit);
+	return seal_eph_verify(k->sig, r->members[idx], r->rid, r->attempt, k->flags, k->mask_pk,
+	                       k->share_pk, k->seed_commit);
 }
 
 static void member_on_keys(struct round *r, struct round_outbox *ob, const struct msg_keys *mk,
@@ -427,7 +557,7 @@ static void member_on_keys(struct round *r, struct round_outbox *ob, const struc
 				goto bad;
 		}
 		if (idx == r->me) {
-			if (memcmp(k->mask_pk, r->mask_pk, 32) != 0 ||
+			if (k->flags != r->flags || memcmp(k->mask_pk, r->mask_pk, 32) != 0 ||
 			    memcmp(k->share_pk, r->share_pk, 32) != 0 ||
 			    memcmp(k->seed_commit, r->commit, 32) != 0)
 				goto bad;
@@ -439,6 +569,11 @@ static void member_on_keys(struct round *r, struct round_outbox *ob, const struc
 	}
 	if (!mine)
 		goto bad;
+	if (!(r->flags & MSG_EPH_F_KNOWN) && !fresh_ok(r, r->in_u1, r->roster)) {
+		/* Any sum of these members would leave our input nearly alone. */
+		member_abort(r, ob, MSG_REASON_PRIVACY, "too few fresh inputs", true);
+		return;
+	}
 	/* t-of-k shares of the seed and of the mask key; holder i gets x = i + 1. */
 	if (shamir_split(self_sh, r->k, r->t, r->sec->seed) != 0 ||
 	    shamir_split(pair_sh, r->k, r->t, r->sec->mask_sk) != 0)
@@ -535,12 +670,73 @@ static void member_on_shares(struct round *r, struct round_outbox *ob, const str
 	m.u.masked.weight = 0; /* the weight travels inside the masked vector */
 	m.u.masked.vector.ptr = r->packed;
 	m.u.masked.vector.len = r->packed_len;
-	r->mphase = M_WAIT_UNMASK;
+	r->mphase = M_WAIT_SPLIT;
 	r->mdeadline = now + member_timeout(r);
 	member_send(r, ob, &m);
 	return;
 bad:
 	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad SHARES", true);
+}
+
+/*
+ * The signing rule (R1). We sign one split per attempt, and only one that
+ * splits our U2 exactly into alive and dropped, keeps us alive, leaves at
+ * least max(t, 3) alive and, if our input is fresh, enough fresh inputs in
+ * the sum. A repeat of the split we signed gets the same signature again.
+ */
+static void member_on_split(struct round *r, struct round_outbox *ob, const struct msg_split *q,
+                            uint64_t now)
+{
+	bool alive[MAXM] = {false}, dropped[MAXM] = {false};
+	uint32_t a, d;
+	struct msg m;
+
+	if (r->mphase != M_WAIT_SPLIT && r->mphase != M_WAIT_UNMASK)
+		return;
+	for (uint8_t i = 0; i < q->n_alive; i++) {
+		if (q->alive[i] >= r->k)
+			goto refuse;
+		alive[q->alive[i]] = true;
+	}
+	for (uint8_t i = 0; i < q->n_dropped; i++) {
+		if (q->dropped[i] >= r->k)
+			goto refuse;
+		dropped[q->dropped[i]] = true;
+	}
+	a = bits_of(alive, r->k);
+	d = bits_of(dropped, r->k);
+	if (r->signed_split) {
+		if (a != r->sig_alive || d != r->sig_dropped)
+			goto refuse; /* a second, different split in one attempt */
+		goto send;
+	}
+	for (uint8_t u = 0; u < r->k; u++) {
+		if ((alive[u] || dropped[u]) != r->in_u2[u])
+			goto refuse;
+	}
+	if (!alive[r->me] || count(alive, r->k) < r->t || count(alive, r->k) < MSG_MIN_MEMBERS)
+		goto refuse;
+	if (!(r->flags & MSG_EPH_F_KNOWN) && !fresh_ok(r, alive, r->roster)) {
+		member_abort(r, ob, MSG_REASON_PRIVACY, "too few fresh inputs in the sum", true);
+		return;
+	}
+	transcript_of(r->transcript, r, r->in_u1, r->roster);
+	seal_split_sign(r->sig, r->id, r->rid, r->attempt, r->transcript, a, d);
+	r->signed_split = true;
+	r->sig_alive = a;
+	r->sig_dropped = d;
+	r->mphase = M_WAIT_UNMASK;
+	r->mdeadline = now + member_timeout(r);
+send:
+	msg_init(&m, r, MSG_SPLIT_SIG);
+	m.u.split_sig.index = r->me;
+	memcpy(m.u.split_sig.sig, r->sig, sizeof(r->sig));
+	member_send(r, ob, &m);
+	return;
+refuse:
+	log_warnx("round %016llx: refusing to sign a split that could reveal an input",
+	          (unsigned long long)r->rid);
+	member_abort(r, ob, MSG_REASON_REFUSED, "split refused", true);
 }
 
 static void member_send_resp(struct round *r, struct round_outbox *ob)
@@ -561,59 +757,59 @@ static void member_send_resp(struct round *r, struct round_outbox *ob)
 }
 
 /*
- * The reveal rule. A request must split U2 exactly into alive and dropped,
- * keep us alive, leave at least t alive, and never make us reveal the
- * self-mask share of a member whose mask-key share we revealed, or the
- * reverse, over the whole round. We answer one request per attempt (a
- * repeat of the same request gets the same answer again).
+ * The reveal rule (R2, R3). We reveal only under the split we signed, and
+ * only once every member it lists as alive signed that same split over the
+ * same transcript: self-mask shares of the alive members, mask-key shares
+ * of the dropped ones. As all of a split's alive set must sign it, and two
+ * such sets of at least t members share no honest member when 2t > k + c,
+ * every honest member reveals under the same split, whatever the initiator
+ * shows whom (docs/security.md has the argument).
  */
 static void member_on_unmask(struct round *r, struct round_outbox *ob,
                              const struct msg_unmask_req *q, uint64_t now)
 {
-	bool alive[MAXM] = {false}, dropped[MAXM] = {false};
+	const struct msg_split *sp = &q->split;
+	uint32_t a, d, signers = 0;
 
 	if (r->mphase != M_WAIT_UNMASK && !(r->mphase == M_WAIT_RESULT && r->answered))
 		return;
-	for (uint8_t i = 0; i < q->n_alive; i++) {
-		uint8_t u = q->alive[i];
-		if (u >= r->k || alive[u])
-			goto refuse;
-		alive[u] = true;
-	}
-	for (uint8_t i = 0; i < q->n_dropped; i++) {
-		uint8_t u = q->dropped[i];
-		if (u >= r->k || dropped[u] || alive[u])
-			goto refuse; /* both for one member: the attack this rule stops */
-		dropped[u] = true;
-	}
-	for (uint8_t u = 0; u < r->k; u++) {
-		if ((alive[u] || dropped[u]) != r->in_u2[u])
+	for (uint8_t i = 0; i < sp->n_alive; i++) {
+		if (sp->alive[i] >= r->k)
 			goto refuse;
 	}
-	if (!alive[r->me] || count(alive, r->k) < r->t || count(alive, r->k) < MSG_MIN_MEMBERS)
-		goto refuse;
+	for (uint8_t i = 0; i < sp->n_dropped; i++) {
+		if (sp->dropped[i] >= r->k)
+			goto refuse;
+	}
+	a = bits_of_list(sp->alive, sp->n_alive);
+	d = bits_of_list(sp->dropped, sp->n_dropped);
+	if (!r->signed_split || a != r->sig_alive || d != r->sig_dropped)
+		goto refuse; /* not the split we signed */
 	if (r->answered) {
-		if (memcmp(alive, r->ans_alive, sizeof(alive)) != 0)
-			goto refuse; /* a second, different view of who is alive */
 		member_send_resp(r, ob);
 		return;
 	}
-	for (uint8_t u = 0; u < r->k; u++) {
-		if ((alive[u] && r->revealed[u] == REV_PAIR) ||
-		    (dropped[u] && r->revealed[u] == REV_SELF))
+	for (uint8_t i = 0; i < q->n_sigs; i++) {
+		uint8_t v = q->sigs[i].index;
+
+		if (v >= r->k || !((a >> v) & 1) ||
+		    !seal_split_verify(q->sigs[i].sig, r->members[v], r->rid, r->attempt,
+		                       r->transcript, a, d))
 			goto refuse;
+		signers |= 1u << v;
 	}
+	if (signers != a)
+		goto refuse; /* an alive member did not sign this split */
 	for (uint8_t u = 0; u < r->k; u++) {
 		const struct shamir_share *s;
 
 		if (!r->in_u2[u])
 			continue;
-		s = alive[u] ? &r->sec->held[u].self : &r->sec->held[u].pair;
-		r->revealed[u] = alive[u] ? REV_SELF : REV_PAIR;
+		s = (a >> u) & 1 ? &r->sec->held[u].self : &r->sec->held[u].pair;
 		r->resp_shares[u][0] = s->x;
 		memcpy(r->resp_shares[u] + 1, s->y, SHAMIR_SECRET_BYTES);
+		r->ans_alive[u] = (a >> u) & 1;
 	}
-	memcpy(r->ans_alive, alive, sizeof(alive));
 	r->answered = true;
 	r->mphase = M_WAIT_RESULT;
 	r->mdeadline = now + member_timeout(r);
@@ -727,6 +923,9 @@ static void member_dispatch(struct round *r, struct round_outbox *ob, const stru
 	case MSG_SHARES:
 		member_on_shares(r, ob, &m->u.shares, now);
 		break;
+	case MSG_SPLIT:
+		member_on_split(r, ob, &m->u.split, now);
+		break;
 	case MSG_UNMASK_REQ:
 		member_on_unmask(r, ob, &m->u.unmask_req, now);
 		break;
@@ -804,6 +1003,10 @@ static void init_end_accepts(struct round *r, struct round_outbox *ob, uint64_t 
 		init_abort(r, ob, MSG_REASON_TOO_FEW, "too few members accepted");
 		return;
 	}
+	if (!fresh_ok(r, s->u1, s->keys)) {
+		init_abort(r, ob, MSG_REASON_PRIVACY, "too few fresh inputs for a private sum");
+		return;
+	}
 	for (uint8_t v = 0; v < r->k; v++)
 		invited[v] = true;
 	init_exclude(r, ob, s->u1, invited);
@@ -865,12 +1068,47 @@ static void init_end_masked(struct round *r, struct round_outbox *ob, uint64_t n
 		return;
 	}
 	init_exclude(r, ob, s->u3, s->u2);
+	msg_init(&m, r, MSG_SPLIT);
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (s->u3[u])
+			m.u.split.alive[m.u.split.n_alive++] = u;
+		else if (s->u2[u])
+			m.u.split.dropped[m.u.split.n_dropped++] = u;
+	}
+	s->split_alive = bits_of_list(m.u.split.alive, m.u.split.n_alive);
+	s->split_dropped = bits_of_list(m.u.split.dropped, m.u.split.n_dropped);
+	transcript_of(s->transcript, r, s->u1, s->keys);
+	init_next_phase(r, I_SPLIT, now);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (s->u3[v])
+			init_send(r, ob, v, &m);
+	}
+}
+
+/* Every alive member signed the split: ask them to reveal, signatures attached. */
+static void init_end_split(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct init_state *s = r->init;
+	struct msg m;
+
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (s->u3[u] && !s->in[u]) {
+			init_abort(r, ob, MSG_REASON_TOO_FEW,
+			           "a counted member did not sign the split");
+			return;
+		}
+	}
 	msg_init(&m, r, MSG_UNMASK_REQ);
 	for (uint8_t u = 0; u < r->k; u++) {
 		if (s->u3[u])
-			m.u.unmask_req.alive[m.u.unmask_req.n_alive++] = u;
+			m.u.unmask_req.split.alive[m.u.unmask_req.split.n_alive++] = u;
 		else if (s->u2[u])
-			m.u.unmask_req.dropped[m.u.unmask_req.n_dropped++] = u;
+			m.u.unmask_req.split.dropped[m.u.unmask_req.split.n_dropped++] = u;
+		if (s->u3[u]) {
+			struct msg_split_sig *e = &m.u.unmask_req.sigs[m.u.unmask_req.n_sigs++];
+			e->index = u;
+			memcpy(e->sig, s->split_sigs[u], MSG_SIG_BYTES);
+		}
 	}
 	init_next_phase(r, I_UNMASK, now);
 	for (uint8_t v = 0; v < r->k; v++) {
@@ -1032,6 +1270,7 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 	case I_MASKED:
 		expect = s->u2;
 		break;
+	case I_SPLIT:
 	case I_UNMASK:
 	case I_CHECK:
 		expect = s->u3;
@@ -1057,6 +1296,9 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		break;
 	case I_MASKED:
 		init_end_masked(r, ob, now);
+		break;
+	case I_SPLIT:
+		init_end_split(r, ob, now);
 		break;
 	case I_UNMASK:
 		init_end_unmask(r, ob, now);
@@ -1102,6 +1344,24 @@ static void init_on_masked(struct round *r, uint8_t from, const struct msg_maske
 	    codec_unpack(s->tmp, &r->cp, mm->vector.ptr, mm->vector.len) != 0)
 		return; /* malformed input: not counted, the member is dropped */
 	codec_ring_add(s->sum, s->tmp, &r->cp);
+	s->in[from] = true;
+}
+
+/* A signature that does not verify is a member that cannot go on: abort. */
+static void init_on_split_sig(struct round *r, struct round_outbox *ob, uint8_t from,
+                              const struct msg_split_sig *ss)
+{
+	struct init_state *s = r->init;
+
+	if (s->phase != I_SPLIT || !s->u3[from] || s->in[from])
+		return;
+	if (ss->index != from ||
+	    !seal_split_verify(ss->sig, r->members[from], r->rid, r->attempt, s->transcript,
+	                       s->split_alive, s->split_dropped)) {
+		init_abort(r, ob, MSG_REASON_BAD_MESSAGE, "a split signature does not verify");
+		return;
+	}
+	memcpy(s->split_sigs[from], ss->sig, MSG_SIG_BYTES);
 	s->in[from] = true;
 }
 
@@ -1160,6 +1420,11 @@ static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from
 	case MSG_MASKED:
 		init_on_masked(r, from, &m->u.masked);
 		break;
+	case MSG_SPLIT_SIG:
+		init_on_split_sig(r, ob, from, &m->u.split_sig);
+		if (s->phase == I_END)
+			return;
+		break;
 	case MSG_UNMASK_RESP:
 		init_on_unmask_resp(r, from, &m->u.unmask_resp);
 		break;
@@ -1172,13 +1437,18 @@ static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from
 		 * not apply the result: then nobody may. So too one whose masked
 		 * input is already in the sum (it cannot be taken out again).
 		 * Earlier, it is just a dropout. */
-		if (((s->phase == I_UNMASK || s->phase == I_CHECK) && s->u3[from]) ||
+		if (((s->phase == I_SPLIT || s->phase == I_UNMASK || s->phase == I_CHECK) &&
+		     s->u3[from]) ||
 		    (s->phase == I_MASKED && s->in[from])) {
-			init_abort(r, ob,
-			           m->u.abort.reason == MSG_REASON_WRAP ? MSG_REASON_WRAP
-			                                                : MSG_REASON_TOO_FEW,
-			           m->u.abort.reason == MSG_REASON_WRAP
-			                   ? "a member's decode wrapped"
+			enum msg_reason why =
+			        m->u.abort.reason == MSG_REASON_WRAP ||
+			                        m->u.abort.reason == MSG_REASON_PRIVACY
+			                ? (enum msg_reason)m->u.abort.reason
+			                : MSG_REASON_TOO_FEW;
+			init_abort(r, ob, why,
+			           why == MSG_REASON_WRAP ? "a member's decode wrapped"
+			           : why == MSG_REASON_PRIVACY
+			                   ? "a member's input would be too exposed"
 			                   : "a counted member aborted");
 			return;
 		}
@@ -1250,6 +1520,13 @@ int round_initiate(struct round **out, const struct identity *id, const struct r
 	memcpy(m.u.invite.members, plan->members, (size_t)plan->k * MSG_KEY_BYTES);
 	m.u.invite.phase_timeout_ms = plan->phase_timeout_ms;
 	m.u.invite.deadline_unix_ms = plan->deadline_unix_ms;
+	rc = invite_digest(r->invite_digest, &m);
+	if (rc == -ENOMEM)
+		goto nomem;
+	if (rc != 0) {
+		round_free(r);
+		return -EINVAL;
+	}
 	init_next_phase(r, I_ACCEPTS, now_ms);
 	for (uint8_t v = 1; v < plan->k; v++)
 		out_push(ob, v, &m);
@@ -1312,7 +1589,9 @@ int round_join(struct round **out, const struct identity *id, const uint8_t from
 	                 in);
 	if (rc != 0)
 		goto decline;
-	rc = member_start(r, ob, now_ms);
+	rc = invite_digest(r->invite_digest, invite);
+	if (rc == 0)
+		rc = member_start(r, ob, now_ms);
 	if (rc != 0)
 		goto decline;
 	*out = r;

@@ -12,8 +12,11 @@
  *   INVITE  -> ACCEPT (signed mask key, share key, seed commitment)
  *   KEYS    -> SHARES (t-of-k shares of seed and mask key, boxed per holder)
  *   SHARES  -> MASKED (encode, + self mask, +- pairwise masks, packed)
- *   UNMASK  -> UNMASK (self-mask shares of alive members, mask-key shares of
- *                      dropped ones, never both for one member)
+ *   SPLIT   -> SPLIT_SIG (the member signs who is alive and who dropped,
+ *              over a transcript of the round; one split per attempt)
+ *   UNMASK  -> UNMASK (under the split it signed, once every alive member
+ *              signed it too: self-mask shares of alive members, mask-key
+ *              shares of dropped ones)
  *   RESULT  -> CHECKED (the member decoded the sum against its own model
  *              and the codec's range and checksum verified it) or ABORT
  *              (reason "wrap": its decode wrapped)
@@ -30,9 +33,11 @@
  * deadline (phase_timeout_ms); whoever did not answer is dropped, and below
  * t members the round aborts for everyone. Members give every phase twice
  * that time, so a member never times out while the initiator may still
- * finish. The threshold must satisfy t >= max(3, ceil((k + 2) / 2)): then an
- * initiator that shows different members different alive sets still cannot
- * collect t shares of both secrets of one member (docs/security.md).
+ * finish. The threshold must satisfy t >= max(3, ceil((k + 2) / 2)). Then,
+ * against an initiator and members that lie in any way (up to
+ * round_max_dishonest(k, t) of them), every honest member reveals under one
+ * and the same split, so the coalition learns one sum of at least t inputs
+ * of which at least two are not its own (docs/security.md).
  *
  * Not here: encoding messages (protocol/msg.h), sealing (crypto/seal.h),
  * picking peers or retrying with a new attempt (the node does that).
@@ -82,6 +87,13 @@ struct round_input {
 	const float *x;    /* codec dim floats */
 	float rho;         /* push-sum weight relative to the codec's unit (CODEC_F_WEIGHT) */
 	uint64_t rng_seed; /* private seed of stochastic rounding (from the OS) */
+	/*
+	 * x (with rho) is the last result this member applied, unchanged: the
+	 * members of that round know it. Said in the signed keys; a member whose
+	 * input is not known then refuses sums that would leave it nearly alone
+	 * (round_min_fresh).
+	 */
+	bool known;
 };
 
 /* The initiator's choices for a new round. */
@@ -98,6 +110,15 @@ struct round_plan {
 
 /* Smallest threshold this implementation accepts for k members. */
 uint8_t round_min_threshold(uint8_t k);
+/*
+ * Largest coalition (a dishonest initiator and members, or curious members
+ * pooling what they saw) against which a counted sum is all anyone learns
+ * of an honest member's input, and that sum holds at least two inputs
+ * outside the coalition: min(t - 2, 2t - k - 1) (docs/security.md).
+ */
+uint8_t round_max_dishonest(uint8_t k, uint8_t t);
+/* Fewest fresh (not known) inputs a sum holding any must count: that + 2. */
+uint8_t round_min_fresh(uint8_t k, uint8_t t);
 
 /*
  * Starts a round as initiator: sends INVITE to members 1..k-1. The identity

@@ -119,6 +119,7 @@ char *status_format_text(const struct node_status *s, double now)
 	sb_printf(&b, "conns_no_frame %llu\n", (unsigned long long)s->conns_no_frame);
 	sb_printf(&b, "model_nonfinite %llu\n", (unsigned long long)s->model_nonfinite);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
+	sb_printf(&b, "training_done %d\n", s->training_done ? 1 : 0);
 	if (s->evals > 0)
 		sb_printf(&b, "accuracy %.4f\nloss %.4f\n", s->accuracy, s->loss);
 	else
@@ -188,6 +189,8 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	GAUGE("loss", "Test loss at the last evaluation (NaN before).", "%.6f",
 	      s->evals > 0 ? s->loss : 0.0 / 0.0);
 	GAUGE("epochs_trained", "Local training epochs since start.", "%.3f", s->epochs_trained);
+	GAUGE("training_done", "1 once local training is over (the node only averages).", "%d",
+	      s->training_done ? 1 : 0);
 	GAUGE("weight", "Push-sum weight.", "%.6g", s->weight);
 	GAUGE("uptime_seconds", "Seconds since the daemon started.", "%.1f",
 	      s->started > 0 ? now - s->started : 0.0);

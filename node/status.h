@@ -67,7 +67,8 @@ struct node_status {
 
 	uint64_t model_nonfinite; /* NaN/Inf parameters in the model (must be 0) */
 	double epochs_trained;
-	double weight; /* push-sum weight */
+	bool training_done; /* Epochs reached, or training ended early: averaging only */
+	double weight;      /* push-sum weight */
 	double accuracy, loss;
 	uint64_t evals;
 	int64_t eval_round; /* rounds_completed at the last evaluation */

@@ -27,6 +27,8 @@ enum test_phase {
 	TEST_PHASE_RESULT,
 	TEST_PHASE_APPLY,
 	TEST_PHASE_CHECKPOINT,
+	TEST_PHASE_SPLIT,     /* a member received the split to sign */
+	TEST_PHASE_SPLITTING, /* the initiator sent the split for signing */
 	TEST_PHASE_COUNT,
 };
 

@@ -1072,8 +1072,8 @@ static void in_log(struct transport *t)
 	        [IN_PER_ADDRESS] = "too many unauthenticated connections from that address",
 	        [IN_LIMIT] = "the limit on incoming connections is reached",
 	        [IN_TIMEOUT] = "no authenticated frame in time",
-	        [IN_NO_FRAME] = "it closed before sending a frame (a length over the maximum, "
-	                        "another protocol, or a probe)",
+	        [IN_NO_FRAME] = ("it closed before sending a frame (a length over the maximum, "
+	                         "another protocol, or a probe)"),
 	};
 	uint64_t n[IN_REASONS];
 	struct addr_key last[IN_REASONS];

@@ -45,6 +45,7 @@ struct worker {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop, failed;
+	bool finished; /* worker_finish: no more training, whatever the budget */
 
 	struct train *t;
 	const struct dataset *train_ds, *test_ds;
@@ -54,10 +55,12 @@ struct worker {
 	uint64_t max_steps; /* 0: no limit */
 
 	uint64_t budget;
+	uint64_t debt; /* steps taken after applies, owed by later grants */
 	struct cmd *head, *tail;
 
 	float *snapshot; /* published parameters (n_params) */
 	uint64_t snapshot_applied;
+	uint64_t snapshot_steps; /* steps the model had taken when published */
 	uint64_t apply_seq;
 
 	struct worker_event events[WORKER_MAX_EVENTS];
@@ -169,6 +172,41 @@ static void publish(struct worker *w, uint64_t applied)
 {
 	memcpy(w->snapshot, w->t->model->params, w->t->model->n_params * sizeof(float));
 	w->snapshot_applied = applied;
+	w->snapshot_steps = w->t->steps;
+}
+
+/*
+ * One step right after a result was applied, before the model is published
+ * again, so that while training continues the node never contributes a
+ * model equal to a result its last group-mates know (docs/security.md,
+ * "What a small group leaks"). Locked on entry and exit. The step comes out
+ * of the budget, or is owed by the next grant (at most an epoch's worth is
+ * remembered), so training keeps its pace.
+ */
+static void fresh_step(struct worker *w, struct worker_event *ev)
+{
+	struct train_stats ts;
+	int rc;
+
+	if (w->failed || w->finished || (w->max_steps > 0 && w->t->steps >= w->max_steps))
+		return;
+	if (w->budget > 0)
+		w->budget--;
+	else if (w->debt < w->steps_per_epoch)
+		w->debt++;
+	pthread_mutex_unlock(&w->lock);
+	rc = train_steps(w->t, w->train_ds, 1, &ts);
+	pthread_mutex_lock(&w->lock);
+	memset(ev, 0, sizeof(*ev));
+	ev->type = rc == 0 ? WORKER_EV_TRAINED : WORKER_EV_FAILED;
+	ev->rc = rc;
+	ev->steps = 1;
+	ev->epochs = (double)w->t->steps / (double)w->steps_per_epoch;
+	ev->loss = ts.loss;
+	ev->accuracy = ts.accuracy;
+	if (rc != 0)
+		w->failed = true;
+	event_push(w, ev);
 }
 
 static void *worker_main(void *arg)
@@ -200,6 +238,10 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&w->lock);
 			}
 			pthread_mutex_lock(&w->lock);
+			if (c->type == CMD_APPLY && ev.rc != -ERANGE) {
+				struct worker_event ev3;
+				fresh_step(w, &ev3);
+			}
 			publish(w, applied);
 			event_push(w, &ev);
 			cmd_free(c);
@@ -209,7 +251,7 @@ static void *worker_main(void *arg)
 		}
 		if (w->stop)
 			break;
-		if (w->max_steps > 0 && w->t->steps >= w->max_steps)
+		if (w->finished || (w->max_steps > 0 && w->t->steps >= w->max_steps))
 			w->budget = 0; /* trained enough: only average from now on */
 		if (w->budget == 0 || w->failed) {
 			pthread_cond_wait(&w->cond, &w->lock);
@@ -270,6 +312,7 @@ int worker_start(struct worker **out, struct train *t, const struct dataset *tra
 		goto fail;
 	}
 	memcpy(w->snapshot, t->model->params, t->model->n_params * sizeof(float));
+	w->snapshot_steps = t->steps;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	rc = -pthread_create(&w->thread, NULL, worker_main, w);
@@ -290,9 +333,33 @@ fail:
 void worker_grant(struct worker *w, uint64_t n, uint64_t cap)
 {
 	pthread_mutex_lock(&w->lock);
+	{
+		uint64_t pay = MIN(w->debt, n);
+		w->debt -= pay;
+		n -= pay;
+	}
 	w->budget = MIN(w->budget + n, cap);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_finish(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->finished = true;
+	w->budget = 0;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+bool worker_finished(struct worker *w)
+{
+	bool done;
+
+	pthread_mutex_lock(&w->lock);
+	done = w->finished || (w->max_steps > 0 && w->snapshot_steps >= w->max_steps);
+	pthread_mutex_unlock(&w->lock);
+	return done;
 }
 
 uint64_t worker_steps_per_epoch(const struct worker *w)
@@ -310,13 +377,15 @@ const struct model *worker_model(const struct worker *w)
 	return w->t->model;
 }
 
-uint64_t worker_snapshot(struct worker *w, float *x)
+uint64_t worker_snapshot(struct worker *w, float *x, uint64_t *steps)
 {
 	uint64_t applied;
 
 	pthread_mutex_lock(&w->lock);
 	memcpy(x, w->snapshot, w->t->model->n_params * sizeof(float));
 	applied = w->snapshot_applied;
+	if (steps != NULL)
+		*steps = w->snapshot_steps;
 	pthread_mutex_unlock(&w->lock);
 	return applied;
 }

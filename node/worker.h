@@ -10,7 +10,8 @@
  *
  * Training is paced, not free-running: the loop grants a budget of steps
  * (worker_grant), LocalEpochs' worth per gossip interval, so local training
- * and averaging keep their ratio whatever the machine's speed.
+ * and averaging keep their ratio whatever the machine's speed. The one step
+ * after each apply counts against that budget (or the next grant).
  *
  * Not here: what a round is (node/round.h) or when rounds happen (daemon.c).
  */
@@ -59,17 +60,27 @@ int worker_start(struct worker **out, struct train *t, const struct dataset *tra
 
 /* Adds n mini-batch steps to the budget, capped at cap steps. */
 void worker_grant(struct worker *w, uint64_t n, uint64_t cap);
+/*
+ * Ends training for good at the step the model is at (the node then only
+ * averages), as if max_steps had been reached there.
+ */
+void worker_finish(struct worker *w);
+/* Whether training is over (max_steps reached, or finished) in the published model. */
+bool worker_finished(struct worker *w);
 /* Steps per epoch of this node's data. */
 uint64_t worker_steps_per_epoch(const struct worker *w);
 /* Number of parameters of the model. */
 size_t worker_n_params(const struct worker *w);
 
 /*
- * Copies the latest published parameters into x (worker_n_params floats).
+ * Copies the latest published parameters into x (worker_n_params floats)
+ * and, if steps is not NULL, the number of training steps they include.
  * Returns the sequence number of the last applied result they include, so
- * the loop can tell a snapshot that predates an apply it posted.
+ * the loop can tell a snapshot that predates an apply it posted. While
+ * training goes on, every apply is followed by one step before the model
+ * is published again (so the published model is never exactly a result).
  */
-uint64_t worker_snapshot(struct worker *w, float *x);
+uint64_t worker_snapshot(struct worker *w, float *x, uint64_t *steps);
 
 /*
  * Posts: x += avg - snapshot (all coordinates; the caller set avg equal to

@@ -315,29 +315,67 @@ static int decode_codec(struct msg_codec *c, const msgpack_object *o)
 	return 0;
 }
 
+/* flags, mask_pk, share_pk, seed_commit, sig: five elements from f. */
 static int decode_eph_keys(struct msg_eph_keys *k, const msgpack_object *f)
 {
 	int rc;
 
-	rc = get_bin_fixed(&f[0], k->mask_pk, MSG_KEY_BYTES);
+	GET_UINT(&f[0], MSG_EPH_F_ALL, k->flags);
+	rc = get_bin_fixed(&f[1], k->mask_pk, MSG_KEY_BYTES);
 	if (rc == 0)
-		rc = get_bin_fixed(&f[1], k->share_pk, MSG_KEY_BYTES);
+		rc = get_bin_fixed(&f[2], k->share_pk, MSG_KEY_BYTES);
 	if (rc == 0)
-		rc = get_bin_fixed(&f[2], k->seed_commit, MSG_COMMIT_BYTES);
+		rc = get_bin_fixed(&f[3], k->seed_commit, MSG_COMMIT_BYTES);
 	if (rc == 0)
-		rc = get_bin_fixed(&f[3], k->sig, MSG_SIG_BYTES);
+		rc = get_bin_fixed(&f[4], k->sig, MSG_SIG_BYTES);
 	return rc;
+}
+
+static int decode_split(struct msg_split *v, const msgpack_object *f)
+{
+	int rc = get_index_list(&f[0], v->alive, &v->n_alive);
+
+	if (rc == 0)
+		rc = get_index_list(&f[1], v->dropped, &v->n_dropped);
+	return rc;
+}
+
+/* [[index u8, sig bin64] x n]: at most MSG_MAX_MEMBERS entries. */
+static int decode_split_sigs(struct msg_unmask_req *v, const msgpack_object *o)
+{
+	const msgpack_object *it;
+	uint32_t n;
+	int rc;
+
+	rc = get_array(o, 0, MSG_MAX_MEMBERS, &it, &n);
+	if (rc != 0)
+		return rc;
+	v->n_sigs = (uint8_t)n;
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *e;
+		uint32_t ne;
+
+		rc = get_array(&it[i], 2, 2, &e, &ne);
+		if (rc != 0)
+			return rc;
+		GET_UINT(&e[0], UINT8_MAX, v->sigs[i].index);
+		rc = get_bin_fixed(&e[1], v->sigs[i].sig, MSG_SIG_BYTES);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* Array length of each type's body, common fields included. */
 static const uint8_t body_len[MSG_TYPE_MAX + 1] = {
-        [MSG_INVITE] = N_COMMON + 5,     [MSG_ACCEPT] = N_COMMON + 5,
+        [MSG_INVITE] = N_COMMON + 5,     [MSG_ACCEPT] = N_COMMON + 6,
         [MSG_DECLINE] = N_COMMON + 2,    [MSG_KEYS] = N_COMMON + 1,
         [MSG_SHARES] = N_COMMON + 1,     [MSG_MASKED] = N_COMMON + 4,
-        [MSG_UNMASK_REQ] = N_COMMON + 2, [MSG_UNMASK_RESP] = N_COMMON + 2,
+        [MSG_UNMASK_REQ] = N_COMMON + 3, [MSG_UNMASK_RESP] = N_COMMON + 2,
         [MSG_RESULT] = N_COMMON + 4,     [MSG_ABORT] = N_COMMON + 2,
         [MSG_PING] = N_COMMON + 2,       [MSG_STATUS] = N_COMMON + 6,
         [MSG_CHECKED] = N_COMMON + 1,    [MSG_COMMIT] = N_COMMON + 1,
+        [MSG_SPLIT] = N_COMMON + 2,      [MSG_SPLIT_SIG] = N_COMMON + 2,
 };
 
 static int decode_fields(struct msg *m, const msgpack_object *f)
@@ -381,7 +419,7 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 		for (uint32_t i = 0; i < n; i++) {
 			const msgpack_object *e;
 			uint32_t ne;
-			rc = get_array(&it[i], 5, 5, &e, &ne);
+			rc = get_array(&it[i], 6, 6, &e, &ne);
 			if (rc != 0)
 				return rc;
 			GET_UINT(&e[0], UINT8_MAX, v->entries[i].index);
@@ -420,13 +458,16 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 			rc = get_bin(&f[3], MSG_MAX_VECTOR_BYTES, &v->vector);
 		return rc;
 	}
-	case MSG_UNMASK_REQ: {
-		struct msg_unmask_req *v = &m->u.unmask_req;
-		rc = get_index_list(&f[0], v->alive, &v->n_alive);
+	case MSG_SPLIT:
+		return decode_split(&m->u.split, f);
+	case MSG_SPLIT_SIG:
+		GET_UINT(&f[0], UINT8_MAX, m->u.split_sig.index);
+		return get_bin_fixed(&f[1], m->u.split_sig.sig, MSG_SIG_BYTES);
+	case MSG_UNMASK_REQ:
+		rc = decode_split(&m->u.unmask_req.split, f);
 		if (rc == 0)
-			rc = get_index_list(&f[1], v->dropped, &v->n_dropped);
+			rc = decode_split_sigs(&m->u.unmask_req, &f[2]);
 		return rc;
-	}
 	case MSG_UNMASK_RESP: {
 		struct msg_unmask_resp *v = &m->u.unmask_resp;
 		GET_UINT(&f[0], UINT8_MAX, v->index);
@@ -643,6 +684,21 @@ static int validate_invite(const struct msg_invite *v)
 	return codec_ok(&v->codec);
 }
 
+static int validate_split(const struct msg_split *v)
+{
+	if (v->n_alive < 1 || v->n_alive + v->n_dropped > MSG_MAX_MEMBERS)
+		return MSG_ELIMIT;
+	if (!ascending(v->alive, v->n_alive) || !ascending(v->dropped, v->n_dropped))
+		return MSG_EINVALID;
+	for (size_t i = 0; i < v->n_alive; i++) {
+		for (size_t j = 0; j < v->n_dropped; j++) {
+			if (v->alive[i] == v->dropped[j])
+				return MSG_EINVALID;
+		}
+	}
+	return 0;
+}
+
 static int validate_shares(const struct msg_shares *v)
 {
 	bool same_from = true, same_to = true;
@@ -678,7 +734,10 @@ int msg_validate(const struct msg *m)
 	case MSG_INVITE:
 		return validate_invite(&m->u.invite);
 	case MSG_ACCEPT:
-		return m->u.accept.index < MSG_MAX_MEMBERS ? 0 : MSG_EINVALID;
+		return m->u.accept.index < MSG_MAX_MEMBERS &&
+		                       (m->u.accept.keys.flags & ~MSG_EPH_F_ALL) == 0
+		               ? 0
+		               : MSG_EINVALID;
 	case MSG_DECLINE:
 		return text_ok(m->u.decline.text) ? 0 : MSG_EINVALID;
 	case MSG_ABORT:
@@ -689,7 +748,8 @@ int msg_validate(const struct msg *m)
 			return MSG_ELIMIT;
 		for (size_t i = 0; i < v->n; i++) {
 			if (v->entries[i].index >= MSG_MAX_MEMBERS ||
-			    (i > 0 && v->entries[i].index <= v->entries[i - 1].index))
+			    (i > 0 && v->entries[i].index <= v->entries[i - 1].index) ||
+			    (v->entries[i].keys.flags & ~MSG_EPH_F_ALL) != 0)
 				return MSG_EINVALID;
 		}
 		return 0;
@@ -701,17 +761,22 @@ int msg_validate(const struct msg *m)
 		    m->u.masked.weight < 0)
 			return MSG_EINVALID;
 		return vector_ok(m->u.masked.n_values, &m->u.masked.vector);
+	case MSG_SPLIT:
+		return validate_split(&m->u.split);
+	case MSG_SPLIT_SIG:
+		return m->u.split_sig.index < MSG_MAX_MEMBERS ? 0 : MSG_EINVALID;
 	case MSG_UNMASK_REQ: {
 		const struct msg_unmask_req *v = &m->u.unmask_req;
-		if (v->n_alive < 1 || v->n_alive + v->n_dropped > MSG_MAX_MEMBERS)
+		int rc = validate_split(&v->split);
+
+		if (rc != 0)
+			return rc;
+		if (v->n_sigs < 1 || v->n_sigs > MSG_MAX_MEMBERS)
 			return MSG_ELIMIT;
-		if (!ascending(v->alive, v->n_alive) || !ascending(v->dropped, v->n_dropped))
-			return MSG_EINVALID;
-		for (size_t i = 0; i < v->n_alive; i++) {
-			for (size_t j = 0; j < v->n_dropped; j++) {
-				if (v->alive[i] == v->dropped[j])
-					return MSG_EINVALID;
-			}
+		for (size_t i = 0; i < v->n_sigs; i++) {
+			if (v->sigs[i].index >= MSG_MAX_MEMBERS ||
+			    (i > 0 && v->sigs[i].index <= v->sigs[i - 1].index))
+				return MSG_EINVALID;
 		}
 		return 0;
 	}
@@ -789,6 +854,7 @@ static int pack_bin(msgpack_packer *pk, const void *p, size_t len)
 
 static int pack_eph_keys(msgpack_packer *pk, const struct msg_eph_keys *k)
 {
+	P(msgpack_pack_uint8(pk, k->flags));
 	P(pack_bin(pk, k->mask_pk, MSG_KEY_BYTES));
 	P(pack_bin(pk, k->share_pk, MSG_KEY_BYTES));
 	P(pack_bin(pk, k->seed_commit, MSG_COMMIT_BYTES));
@@ -802,6 +868,12 @@ static int pack_index_list(msgpack_packer *pk, const uint8_t *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		P(msgpack_pack_uint8(pk, v[i]));
 	return 0;
+}
+
+static int pack_split(msgpack_packer *pk, const struct msg_split *v)
+{
+	P(pack_index_list(pk, v->alive, v->n_alive));
+	return pack_index_list(pk, v->dropped, v->n_dropped);
 }
 
 static int pack_text(msgpack_packer *pk, const struct msg_reason_text *v)
@@ -866,7 +938,7 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 	case MSG_KEYS:
 		P(msgpack_pack_array(pk, m->u.keys.n));
 		for (size_t i = 0; i < m->u.keys.n; i++) {
-			P(msgpack_pack_array(pk, 5));
+			P(msgpack_pack_array(pk, 6));
 			P(msgpack_pack_uint8(pk, m->u.keys.entries[i].index));
 			P(pack_eph_keys(pk, &m->u.keys.entries[i].keys));
 		}
@@ -886,9 +958,20 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 		P(msgpack_pack_uint32(pk, m->u.masked.n_values));
 		P(msgpack_pack_double(pk, m->u.masked.weight));
 		return pack_bin(pk, m->u.masked.vector.ptr, m->u.masked.vector.len);
+	case MSG_SPLIT:
+		return pack_split(pk, &m->u.split);
+	case MSG_SPLIT_SIG:
+		P(msgpack_pack_uint8(pk, m->u.split_sig.index));
+		return pack_bin(pk, m->u.split_sig.sig, MSG_SIG_BYTES);
 	case MSG_UNMASK_REQ:
-		P(pack_index_list(pk, m->u.unmask_req.alive, m->u.unmask_req.n_alive));
-		return pack_index_list(pk, m->u.unmask_req.dropped, m->u.unmask_req.n_dropped);
+		P(pack_split(pk, &m->u.unmask_req.split));
+		P(msgpack_pack_array(pk, m->u.unmask_req.n_sigs));
+		for (size_t i = 0; i < m->u.unmask_req.n_sigs; i++) {
+			P(msgpack_pack_array(pk, 2));
+			P(msgpack_pack_uint8(pk, m->u.unmask_req.sigs[i].index));
+			P(pack_bin(pk, m->u.unmask_req.sigs[i].sig, MSG_SIG_BYTES));
+		}
+		return 0;
 	case MSG_UNMASK_RESP:
 		P(msgpack_pack_uint8(pk, m->u.unmask_resp.index));
 		P(msgpack_pack_array(pk, m->u.unmask_resp.n));
@@ -976,6 +1059,8 @@ const char *msg_type_name(int type)
 	        [MSG_STATUS] = "STATUS",
 	        [MSG_CHECKED] = "CHECKED",
 	        [MSG_COMMIT] = "COMMIT",
+	        [MSG_SPLIT] = "SPLIT",
+	        [MSG_SPLIT_SIG] = "SPLIT_SIG",
 	};
 	if (type < MSG_TYPE_MIN || type > MSG_TYPE_MAX)
 		return "unknown";
@@ -986,7 +1071,7 @@ const char *msg_reason_name(int reason)
 {
 	static const char *const names[] = {
 	        "other",       "busy",    "params",   "unknown-peer", "timeout", "too-few",
-	        "bad-message", "refused", "shutdown", "internal",     "wrap",
+	        "bad-message", "refused", "shutdown", "internal",     "wrap",    "privacy",
 	};
 	if (reason < 0 || (size_t)reason >= ARRAY_LEN(names))
 		return "other";

@@ -14,7 +14,10 @@
  *   KEYS     initiator -> members  every accepted member's signed keys
  *   SHARES   member -> initiator -> holder: encrypted secret shares
  *   MASKED   member -> initiator   the masked, bit-packed vector
- *   UNMASK   initiator -> members  who is alive, who dropped (request)
+ *   SPLIT    initiator -> members  who is alive, who dropped: sign it
+ *   SPLIT_SIG member -> initiator  my signature on that split
+ *   UNMASK   initiator -> members  the split with every alive member's
+ *                                  signature (request)
  *   UNMASK   member -> initiator   the shares that remove the masks (response)
  *   RESULT   initiator -> members  the ring sum and who is in it
  *   CHECKED  member -> initiator   my decode of the sum verified (else ABORT)
@@ -44,8 +47,12 @@
  * Version of the protocol: message bodies and what a round computes. A
  * different one is refused, with a log line. 2: masks read keystream in
  * word-aligned lanes (crypto/mask.h), so version-1 masks would not cancel.
+ * 3: the signed split (SPLIT, SPLIT_SIG, signatures in the UNMASK request)
+ * and a flags byte in the signed round keys: a version-2 member would
+ * reveal shares under rules a dishonest initiator can defeat
+ * (docs/security.md, "Versions affected").
  */
-#define MSG_VERSION 2
+#define MSG_VERSION 3
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -85,10 +92,12 @@ enum msg_type {
 	MSG_STATUS = 12,
 	MSG_CHECKED = 13,
 	MSG_COMMIT = 14,
+	MSG_SPLIT = 15,
+	MSG_SPLIT_SIG = 16,
 };
 #define MSG_TYPE_MIN MSG_INVITE
-#define MSG_TYPE_MAX MSG_COMMIT
-/* Messages of a round (nonzero round_id): INVITE..ABORT, CHECKED, COMMIT. */
+#define MSG_TYPE_MAX MSG_SPLIT_SIG
+/* Messages of a round (nonzero round_id): INVITE..ABORT, CHECKED..SPLIT_SIG. */
 #define MSG_TYPE_IN_ROUND(t) ((t) <= MSG_ABORT || (t) >= MSG_CHECKED)
 
 /* Why a member declines or anyone aborts. Unknown codes decode (as "other"). */
@@ -104,6 +113,7 @@ enum msg_reason {
 	MSG_REASON_SHUTDOWN = 8,     /* the node is stopping */
 	MSG_REASON_INTERNAL = 9,     /* local failure (memory, disk) */
 	MSG_REASON_WRAP = 10,        /* a member's decode of the sum failed its checksum */
+	MSG_REASON_PRIVACY = 11,     /* the sum would leave one unknown input alone */
 };
 
 /* A byte string inside a decoded body (borrowed) or to encode (not owned). */
@@ -152,8 +162,18 @@ struct msg_invite {
 	struct msg_codec codec;
 };
 
+/*
+ * Statements a member signs with its round keys. KNOWN: its input is the
+ * last result it applied, unchanged (it has not trained since), so the
+ * members of that earlier round know it already (docs/security.md, "What a
+ * small group leaks").
+ */
+#define MSG_EPH_F_KNOWN 0x01u
+#define MSG_EPH_F_ALL   MSG_EPH_F_KNOWN
+
 /* A member's round keys, signed with its identity (crypto/seal.h seal_eph_sign). */
 struct msg_eph_keys {
+	uint8_t flags;                         /* MSG_EPH_F_* */
 	uint8_t mask_pk[MSG_KEY_BYTES];        /* X25519, pairwise masks */
 	uint8_t share_pk[MSG_KEY_BYTES];       /* X25519, share encryption */
 	uint8_t seed_commit[MSG_COMMIT_BYTES]; /* commitment to the self-mask seed */
@@ -202,12 +222,28 @@ struct msg_masked {
 	struct msg_bytes vector; /* bit-packed ring elements, <= MSG_MAX_VECTOR_BYTES */
 };
 
-/* UNMASK request: initiator -> each alive member. */
-struct msg_unmask_req {
-	uint8_t n_alive;   /* members whose MASKED arrived, ascending, >= 1 */
-	uint8_t n_dropped; /* members whose MASKED did not, ascending */
+/*
+ * SPLIT: initiator -> each alive member: who is alive (MASKED arrived) and
+ * who dropped (shared keys, sent no input). Disjoint, each ascending.
+ */
+struct msg_split {
+	uint8_t n_alive; /* >= 1 */
+	uint8_t n_dropped;
 	uint8_t alive[MSG_MAX_MEMBERS];
 	uint8_t dropped[MSG_MAX_MEMBERS];
+};
+
+/* SPLIT_SIG: member -> initiator; also an entry of the UNMASK request. */
+struct msg_split_sig {
+	uint8_t index;              /* the signer */
+	uint8_t sig[MSG_SIG_BYTES]; /* crypto/seal.h seal_split_sign */
+};
+
+/* UNMASK request: initiator -> each alive member. */
+struct msg_unmask_req {
+	struct msg_split split;
+	uint8_t n_sigs; /* signers ascending, 1..MSG_MAX_MEMBERS */
+	struct msg_split_sig sigs[MSG_MAX_MEMBERS];
 };
 
 /* UNMASK response: member -> initiator: one revealed share per owner. */
@@ -260,6 +296,8 @@ struct msg {
 		struct msg_keys keys;
 		struct msg_shares shares;
 		struct msg_masked masked;
+		struct msg_split split;
+		struct msg_split_sig split_sig;
 		struct msg_unmask_req unmask_req;
 		struct msg_unmask_resp unmask_resp;
 		struct msg_result result;

@@ -398,6 +398,13 @@ class Run:
             time.sleep(0.1)
 
 
+def trained(st, epochs):
+    """Training is over: all Epochs, or the node said training_done (it stopped early because
+    what it learnt alone could not be averaged privately, docs/security.md)."""
+    ep = cl.st_num(st, "epochs_effective", cl.st_num(st, "epochs_trained", 0))
+    return ep >= epochs - 1e-3 or cl.st_num(st, "training_done", 0) == 1
+
+
 def consensus(statuses, epochs):
     """(ready, mean, spread, accs): all trained Epochs, evaluated since, close together."""
     accs = []
@@ -405,8 +412,7 @@ def consensus(statuses, epochs):
         if st is None:
             return False, None, None, None
         acc = cl.st_num(st, "accuracy")
-        ep = cl.st_num(st, "epochs_effective", cl.st_num(st, "epochs_trained", 0))
-        if acc is None or ep < epochs - 1e-3:
+        if acc is None or not trained(st, epochs):
             return False, None, None, None
         accs.append(acc)
     return True, statistics.mean(accs), max(accs) - min(accs), accs
@@ -431,9 +437,8 @@ class ConsensusWatch:
             if st is None:
                 self.streak = 0
                 return False
-            ep = cl.st_num(st, "epochs_effective", cl.st_num(st, "epochs_trained", 0))
             ev = cl.st_num(st, "evals", 0)
-            if ep >= self.epochs - 1e-3 and node.name not in self.evals_at_done:
+            if trained(st, self.epochs) and node.name not in self.evals_at_done:
                 self.evals_at_done[node.name] = ev
             sts.append(st)
         ready, mean, spread, accs = consensus(sts, self.epochs)

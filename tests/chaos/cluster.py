@@ -32,8 +32,8 @@ RE_SANITIZER = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtim
                           r"SOTTO_ASSERT|assertion failed)")
 MARK = "=== chaos: "
 
-PHASES = ("invited", "keys", "shares", "masked", "unmask", "initiated", "collect", "result",
-          "apply", "checkpoint")
+PHASES = ("invited", "keys", "shares", "masked", "split", "unmask", "initiated", "splitting",
+          "collect", "result", "apply", "checkpoint")
 
 
 def now():

@@ -1,8 +1,9 @@
 /*
  * fuzz_msg_control.c: libFuzzer harness for the decoders of reasons, member index lists and
- * liveness (DECLINE, ABORT, UNMASK request, PING, STATUS, CHECKED, COMMIT). Shared body and oracle:
- * fuzz_msg.h. Seeds: corpus/fuzz_msg_control/.
+ * liveness (DECLINE, ABORT, SPLIT, SPLIT_SIG, UNMASK request, PING, STATUS, CHECKED, COMMIT).
+ * Shared body and oracle: fuzz_msg.h. Seeds: corpus/fuzz_msg_control/.
  */
 #define FUZZ_MSG_TYPES                                                                             \
-	MSG_DECLINE, MSG_ABORT, MSG_UNMASK_REQ, MSG_PING, MSG_STATUS, MSG_CHECKED, MSG_COMMIT
+	MSG_DECLINE, MSG_ABORT, MSG_SPLIT, MSG_SPLIT_SIG, MSG_UNMASK_REQ, MSG_PING, MSG_STATUS,    \
+	        MSG_CHECKED, MSG_COMMIT
 #include "fuzz_msg.h"

@@ -19,6 +19,7 @@ import nacl.hash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 R = 0x1122334455667788
+MSG_VERSION = 3  # protocol/msg.h
 
 
 def blake2b(data, key=b"", size=32):
@@ -26,11 +27,12 @@ def blake2b(data, key=b"", size=32):
 
 
 def body(t, fields, rid=R, attempt=0):
-    return msgpack.packb([1, t, rid, attempt] + fields, use_bin_type=True)
+    return msgpack.packb([MSG_VERSION, t, rid, attempt] + fields, use_bin_type=True)
 
 
-# mask_pk, share_pk, seed_commit, sig: values only need the right lengths here
-eph = [bytes([0x41] * 32), bytes([0x42] * 32), bytes([0x43] * 32), bytes([0x44] * 64)]
+# flags, mask_pk, share_pk, seed_commit, sig: values only need the right lengths here
+eph = [0, bytes([0x41] * 32), bytes([0x42] * 32), bytes([0x43] * 32), bytes([0x44] * 64)]
+eph_known = [1] + eph[1:]
 codec = [1, 1, 4, 3, 250000, 7, 8, [16, 18, 0.5],
          [[1000, 8, 10, 0, 0.0078125, 0.9921875], [10, 12, 14, 1, 0.001, 2.047]]]
 SEEDS = {
@@ -43,7 +45,7 @@ SEEDS = {
     },
     "fuzz_msg_keys": {
         "accept": body(2, [3] + eph),
-        "keys": body(4, [[[i * 2] + eph for i in range(3)]]),
+        "keys": body(4, [[[i * 2] + (eph_known if i == 1 else eph) for i in range(3)]]),
     },
     "fuzz_msg_shares": {
         "shares_out": body(5, [[[1, 0, bytes(range(100))], [1, 2, bytes(107)]]]),
@@ -58,7 +60,9 @@ SEEDS = {
         "decline": body(3, [1, "in round 77"]),
         "abort": body(10, [5, "2 of 4 left, need 3"]),
         "abort_empty_text": body(10, [1, ""]),  # once UB: memcpy from NULL
-        "unmask_req": body(7, [[0, 1, 3], [2]]),
+        "unmask_req": body(7, [[0, 1, 3], [2], [[i, bytes([0x50 + i] * 64)] for i in (0, 1, 3)]]),
+        "split": body(15, [[0, 1, 3], [2]]),
+        "split_sig": body(16, [3, bytes([0x77] * 64)]),
         "ping": body(11, [9, 123456789], rid=0),
         "status": body(12, [9, 123456789, True, 10, 1, 3600]),
         "checked": body(13, [2]),

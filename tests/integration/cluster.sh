@@ -68,11 +68,13 @@ while :; do
 	: >"$T/poll"
 	for i in $(seq 0 $((N - 1))); do
 		"$SOTTO" status -c "$T/sites/$i/$i.conf" >"$T/status-$i" 2>/dev/null || true
-		awk -v n="$i" '$1=="accuracy"{a=$2} $1=="epochs_trained"{e=$2}
+		awk -v n="$i" '$1=="accuracy"{a=$2} $1=="epochs_trained"{e=$2} $1=="training_done"{d=$2}
 			$1=="rounds_completed"{r=$2} $1=="rejected"{x=$2}
-			END{print n, (a==""?"-":a), e+0, r+0, x+0}' "$T/status-$i" >>"$T/poll"
+			END{print n, (a==""?"-":a), (d==1?6:e+0), r+0, x+0}' "$T/status-$i" >>"$T/poll"
 	done
-	# pass: all evaluated after training ended, mean >= 0.90, spread <= 0.015
+	# pass: all evaluated after training ended (all Epochs, or training_done:
+	# a node whose last local steps could not be averaged privately stops
+	# early, docs/security.md), mean >= 0.90, spread <= 0.015
 	verdict=$(awk '
 		{ if ($2 == "-" || $3 < 5.999) wait = 1; else { s += $2; c++;
 		  if (mn == "" || $2 < mn) mn = $2; if (mx == "" || $2 > mx) mx = $2 } }

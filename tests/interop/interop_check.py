@@ -35,8 +35,8 @@ except ImportError as e:
 MAGIC = b"STO"
 FRAME_VERSION = 1
 HEADER = 112
-MSG_VERSION = 2
-T_INVITE, T_ACCEPT, T_MASKED, T_PING = 1, 2, 6, 11
+MSG_VERSION = 3
+T_INVITE, T_ACCEPT, T_MASKED, T_PING, T_SPLIT_SIG = 1, 2, 6, 11, 16
 
 
 def blake2b(data, key=b"", size=32):
@@ -160,14 +160,21 @@ def main():
         mask_pk = nb.crypto_scalarmult_base(os.urandom(32))
         share_pk = nb.crypto_scalarmult_base(os.urandom(32))
         commit = os.urandom(32)
-        signed = (b"sotto-eph-v1" + struct.pack(">QI", rid, att) + b.pk + mask_pk +
-                  share_pk + commit)
+        flags = 1  # MSG_EPH_F_KNOWN
+        signed = (b"sotto-eph-v2" + struct.pack(">QI", rid, att) + b.pk + bytes([flags]) +
+                  mask_pk + share_pk + commit)
         sig = nb.crypto_sign(signed, b.sk)[:64]
+        # the split {0, 1, 3} alive, {2} dropped over a transcript of 0x5a bytes
+        split = (b"sotto-split-v1" + struct.pack(">QI", rid, att) + b.pk + bytes([0x5a] * 32) +
+                 struct.pack(">II", 0b1011, 0b0100))
+        split_sig = nb.crypto_sign(split, b.sk)[:64]
         vector = os.urandom(200000)
         bodies = [
             (T_PING, 0, [MSG_VERSION, T_PING, 0, 0, 41, 1234567]),
-            (T_ACCEPT, rid, [MSG_VERSION, T_ACCEPT, rid, att, 1, mask_pk, share_pk, commit, sig]),
+            (T_ACCEPT, rid, [MSG_VERSION, T_ACCEPT, rid, att, 1, flags, mask_pk, share_pk, commit,
+                             sig]),
             (T_MASKED, rid, [MSG_VERSION, T_MASKED, rid, att, 1, 50000, 2.5, vector]),
+            (T_SPLIT_SIG, rid, [MSG_VERSION, T_SPLIT_SIG, rid, att, 3, split_sig]),
         ]
         packed = [msgpack.packb(m, use_bin_type=True) for _, _, m in bodies]
         good = [seal(b, a.pk, t, r, i + 1, p) for i, ((t, r, _), p) in enumerate(zip(bodies, packed))]
@@ -193,6 +200,7 @@ def main():
         check("type=2" in lines[1] and "index=1 sig=valid" in lines[1], "ACCEPT signature")
         check("type=6" in lines[2] and "index=1 n_values=50000 weight=2.5" in lines[2] and
               " vector=" + blake2b(vector).hex() in lines[2], "MASKED fields")
+        check("type=16" in lines[3] and "index=3 sig=valid" in lines[3], "SPLIT_SIG signature")
         want = ["replayed frame", "authentication failed", "sender not in the configuration",
                 "unsupported frame version", "unsupported protocol version"]
         for line, w in zip(lines[len(good):], want):

@@ -126,8 +126,20 @@ static void print_msg(const struct msg *m, const struct seal_header *h)
 	case MSG_ACCEPT: {
 		const struct msg_eph_keys *k = &m->u.accept.keys;
 		printf(" index=%u sig=%s", m->u.accept.index,
-		       seal_eph_verify(k->sig, h->sender, m->round_id, m->attempt, k->mask_pk,
+		       seal_eph_verify(k->sig, h->sender, m->round_id, m->attempt, k->flags, k->mask_pk,
 				       k->share_pk, k->seed_commit)
+			       ? "valid"
+			       : "invalid");
+		break;
+	}
+	case MSG_SPLIT_SIG: {
+		/* Checked against the split interop_check.py signs: transcript of
+		 * 32 bytes 0x5a, alive {0, 1, 3}, dropped {2}. */
+		uint8_t transcript[SEAL_DIGEST_BYTES];
+		memset(transcript, 0x5a, sizeof(transcript));
+		printf(" index=%u sig=%s", m->u.split_sig.index,
+		       seal_split_verify(m->u.split_sig.sig, h->sender, m->round_id, m->attempt,
+					 transcript, 0xb, 0x4)
 			       ? "valid"
 			       : "invalid");
 		break;

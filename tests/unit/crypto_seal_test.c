@@ -133,24 +133,47 @@ static void test_known_answer_round_and_signature(void **state)
 	assert_int_equal(h.flags, SEAL_FLAG_ROUND);
 	assert_memory_equal(frame + SEAL_HEADER_BYTES, kat_body, sizeof(kat_body));
 
-	/* The ephemeral key signature, and each input it binds. */
+	/* The ephemeral key signature, and each input it binds (known answers
+	 * computed with PyNaCl from the layout in crypto/seal.h). */
 	memset(commit, 0xcc, sizeof(commit));
 	hex(want_sig,
-	    "1ab844946b2264d26372892a282332b0b3f8eb55052414a58ce3c0b2301df2d2a35994aea47f458db68c19"
-	    "31166776e7ec350e284bdfc4b737b7f73919eb8d00",
+	    "fcd0779c80ea3f4eba54651e5522c41fc1690ae87a8057cb705198262b61d95542b0e99f35ed94a1441c82"
+	    "de7d09e004b71667c807abb34da88c5d0290051d01",
 	    64);
-	seal_eph_sign(sig, p.a, 5, 2, ea.pk, eb.pk, commit);
+	seal_eph_sign(sig, p.a, 5, 2, 1, ea.pk, eb.pk, commit);
 	assert_memory_equal(sig, want_sig, 64);
-	assert_true(seal_eph_verify(sig, p.a->sign_pk, 5, 2, ea.pk, eb.pk, commit));
-	assert_false(seal_eph_verify(sig, p.b->sign_pk, 5, 2, ea.pk, eb.pk, commit));
-	assert_false(seal_eph_verify(sig, p.a->sign_pk, 6, 2, ea.pk, eb.pk, commit));
-	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 3, ea.pk, eb.pk, commit));
-	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, eb.pk, ea.pk, commit));
+	assert_true(seal_eph_verify(sig, p.a->sign_pk, 5, 2, 1, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.b->sign_pk, 5, 2, 1, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.a->sign_pk, 6, 2, 1, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 3, 1, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, 0, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, 1, eb.pk, ea.pk, commit));
 	commit[31] ^= 1;
-	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, 1, ea.pk, eb.pk, commit));
 	commit[31] ^= 1;
 	sig[0] ^= 1;
-	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, ea.pk, eb.pk, commit));
+	assert_false(seal_eph_verify(sig, p.a->sign_pk, 5, 2, 1, ea.pk, eb.pk, commit));
+
+	/* The split signature: transcript 100..131, alive {0,1,3}, dropped {2}. */
+	for (int i = 0; i < 32; i++)
+		commit[i] = (uint8_t)(100 + i);
+	hex(want_sig,
+	    "0201a27a312cb2663fc1fd9316c1abc756e2dd3505e2c523278c4432829d6ec92af0182e00a1cf8567e208"
+	    "df68296c3ea3d8bfa80c24652c90d1fed24a964809",
+	    64);
+	seal_split_sign(sig, p.a, 5, 2, commit, 0xb, 0x4);
+	assert_memory_equal(sig, want_sig, 64);
+	assert_true(seal_split_verify(sig, p.a->sign_pk, 5, 2, commit, 0xb, 0x4));
+	assert_false(seal_split_verify(sig, p.b->sign_pk, 5, 2, commit, 0xb, 0x4));
+	assert_false(seal_split_verify(sig, p.a->sign_pk, 4, 2, commit, 0xb, 0x4));
+	assert_false(seal_split_verify(sig, p.a->sign_pk, 5, 1, commit, 0xb, 0x4));
+	assert_false(seal_split_verify(sig, p.a->sign_pk, 5, 2, commit, 0xf, 0x0));
+	assert_false(seal_split_verify(sig, p.a->sign_pk, 5, 2, commit, 0xb, 0x0));
+	commit[0] ^= 1;
+	assert_false(seal_split_verify(sig, p.a->sign_pk, 5, 2, commit, 0xb, 0x4));
+	commit[0] ^= 1;
+	sig[63] ^= 0x10;
+	assert_false(seal_split_verify(sig, p.a->sign_pk, 5, 2, commit, 0xb, 0x4));
 	pair_fini(&p);
 }
 

@@ -2,7 +2,9 @@
  * protocol_msg_test.c: the wire messages. Every type round-trips field for
  * field; every prefix of every encoding is refused; wrong versions, types,
  * shapes, msgpack types, limits, nesting and inconsistent fields are each
- * refused with their own code; a 10 MB vector decodes without a copy.
+ * refused with their own code; a 10 MB vector decodes without a copy. The
+ * split and its signatures (SPLIT, SPLIT_SIG, the UNMASK request) and the
+ * signed flags of the round keys are covered like the rest.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,6 +67,7 @@ static void sample(struct msg *m, enum msg_type type)
 	}
 	case MSG_ACCEPT:
 		m->u.accept.index = 3;
+		m->u.accept.keys.flags = MSG_EPH_F_KNOWN;
 		memset(m->u.accept.keys.mask_pk, 0xa1, 32);
 		memset(m->u.accept.keys.share_pk, 0xa2, 32);
 		memset(m->u.accept.keys.seed_commit, 0xa3, 32);
@@ -83,6 +86,7 @@ static void sample(struct msg *m, enum msg_type type)
 		for (int i = 0; i < 3; i++) {
 			m->u.keys.entries[i].index = (uint8_t)(i * 2);
 			memset(&m->u.keys.entries[i].keys, 0x30 + i, sizeof(struct msg_eph_keys));
+			m->u.keys.entries[i].keys.flags = (uint8_t)(i & 1);
 		}
 		break;
 	case MSG_SHARES:
@@ -96,13 +100,27 @@ static void sample(struct msg *m, enum msg_type type)
 		m->u.masked.weight = 1.25;
 		m->u.masked.vector = (struct msg_bytes){vec, 3750}; /* 10 bits each */
 		break;
-	case MSG_UNMASK_REQ:
-		m->u.unmask_req.n_alive = 3;
-		m->u.unmask_req.alive[0] = 0;
-		m->u.unmask_req.alive[1] = 1;
-		m->u.unmask_req.alive[2] = 3;
-		m->u.unmask_req.n_dropped = 1;
-		m->u.unmask_req.dropped[0] = 2;
+	case MSG_SPLIT:
+	case MSG_UNMASK_REQ: {
+		struct msg_split *v = type == MSG_SPLIT ? &m->u.split : &m->u.unmask_req.split;
+		v->n_alive = 3;
+		v->alive[0] = 0;
+		v->alive[1] = 1;
+		v->alive[2] = 3;
+		v->n_dropped = 1;
+		v->dropped[0] = 2;
+		if (type == MSG_UNMASK_REQ) {
+			m->u.unmask_req.n_sigs = 3;
+			for (int i = 0; i < 3; i++) {
+				m->u.unmask_req.sigs[i].index = v->alive[i];
+				memset(m->u.unmask_req.sigs[i].sig, 0x50 + i, MSG_SIG_BYTES);
+			}
+		}
+		break;
+	}
+	case MSG_SPLIT_SIG:
+		m->u.split_sig.index = 3;
+		memset(m->u.split_sig.sig, 0x77, MSG_SIG_BYTES);
 		break;
 	case MSG_UNMASK_RESP:
 		m->u.unmask_resp.index = 1;
@@ -236,14 +254,24 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 		assert_true(a->u.masked.weight == b->u.masked.weight);
 		bytes_equal(&a->u.masked.vector, &b->u.masked.vector);
 		break;
-	case MSG_UNMASK_REQ:
-		assert_int_equal(a->u.unmask_req.n_alive, b->u.unmask_req.n_alive);
-		assert_int_equal(a->u.unmask_req.n_dropped, b->u.unmask_req.n_dropped);
-		assert_memory_equal(a->u.unmask_req.alive, b->u.unmask_req.alive,
-		                    a->u.unmask_req.n_alive);
-		if (a->u.unmask_req.n_dropped > 0)
-			assert_memory_equal(a->u.unmask_req.dropped, b->u.unmask_req.dropped,
-			                    a->u.unmask_req.n_dropped);
+	case MSG_SPLIT:
+	case MSG_UNMASK_REQ: {
+		const struct msg_split *x = a->type == MSG_SPLIT ? &a->u.split : &a->u.unmask_req.split;
+		const struct msg_split *y = a->type == MSG_SPLIT ? &b->u.split : &b->u.unmask_req.split;
+		assert_int_equal(x->n_alive, y->n_alive);
+		assert_int_equal(x->n_dropped, y->n_dropped);
+		assert_memory_equal(x->alive, y->alive, x->n_alive);
+		if (x->n_dropped > 0)
+			assert_memory_equal(x->dropped, y->dropped, x->n_dropped);
+		if (a->type == MSG_UNMASK_REQ) {
+			assert_int_equal(a->u.unmask_req.n_sigs, b->u.unmask_req.n_sigs);
+			assert_memory_equal(a->u.unmask_req.sigs, b->u.unmask_req.sigs,
+			                    a->u.unmask_req.n_sigs * sizeof(struct msg_split_sig));
+		}
+		break;
+	}
+	case MSG_SPLIT_SIG:
+		assert_memory_equal(&a->u.split_sig, &b->u.split_sig, sizeof(a->u.split_sig));
 		break;
 	case MSG_UNMASK_RESP:
 		assert_int_equal(a->u.unmask_resp.index, b->u.unmask_resp.index);
@@ -468,8 +496,9 @@ static void test_wrong_msgpack_types(void **state)
 	assert_int_equal(hand_decode(&h), 0); /* the control case */
 
 	/* An ACCEPT with a 31-byte key. */
-	hand_begin(&h, 9, MSG_VERSION, MSG_ACCEPT);
+	hand_begin(&h, 10, MSG_VERSION, MSG_ACCEPT);
 	msgpack_pack_uint8(&h.pk, 1);
+	msgpack_pack_uint8(&h.pk, 0);
 	msgpack_pack_bin_with_body(&h.pk, blob_a, 31);
 	msgpack_pack_bin_with_body(&h.pk, blob_a, 32);
 	msgpack_pack_bin_with_body(&h.pk, blob_a, 32);
@@ -616,15 +645,36 @@ static void test_inconsistent(void **state)
 	m.u.shares.entries[1].to = 0; /* the same pair twice */
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);
 
+	for (int t = MSG_SPLIT; t >= MSG_UNMASK_REQ; t -= MSG_SPLIT - MSG_UNMASK_REQ) {
+		struct msg_split *v = t == MSG_SPLIT ? &m.u.split : &m.u.unmask_req.split;
+		sample(&m, (enum msg_type)t);
+		v->dropped[0] = 1; /* alive and dropped at once */
+		assert_int_equal(msg_validate(&m), MSG_EINVALID);
+		sample(&m, (enum msg_type)t);
+		v->alive[2] = 1; /* not ascending */
+		assert_int_equal(msg_validate(&m), MSG_EINVALID);
+		sample(&m, (enum msg_type)t);
+		v->n_alive = 0;
+		assert_int_equal(msg_validate(&m), MSG_ELIMIT);
+		sample(&m, (enum msg_type)t);
+		v->alive[2] = MSG_MAX_MEMBERS;
+		assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	}
 	sample(&m, MSG_UNMASK_REQ);
-	m.u.unmask_req.dropped[0] = 1; /* alive and dropped at once */
+	m.u.unmask_req.sigs[2].index = 1; /* signers not ascending */
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);
 	sample(&m, MSG_UNMASK_REQ);
-	m.u.unmask_req.alive[2] = 1; /* not ascending */
-	assert_int_equal(msg_validate(&m), MSG_EINVALID);
-	sample(&m, MSG_UNMASK_REQ);
-	m.u.unmask_req.n_alive = 0;
+	m.u.unmask_req.n_sigs = 0;
 	assert_int_equal(msg_validate(&m), MSG_ELIMIT);
+	sample(&m, MSG_SPLIT_SIG);
+	m.u.split_sig.index = MSG_MAX_MEMBERS;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_ACCEPT);
+	m.u.accept.keys.flags = 0x02; /* an unknown statement */
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_KEYS);
+	m.u.keys.entries[1].keys.flags = 0x80;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
 
 	sample(&m, MSG_KEYS);
 	m.u.keys.entries[2].index = 2; /* repeats entry 1's index */
