@@ -26,7 +26,7 @@
 #include "crypto/identity.h"
 #include "learn/model.h"
 #include "node/codec_plan.h"
-#include "node/round.h"
+#include "secagg/round.h"
 #include "protocol/codec.h"
 #include "protocol/msg.h"
 #include "util/log.h"

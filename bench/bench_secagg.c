@@ -23,7 +23,7 @@
 #include "crypto/identity.h"
 #include "crypto/mask.h"
 #include "crypto/shamir.h"
-#include "node/round.h"
+#include "secagg/round.h"
 #include "protocol/codec.h"
 #include "protocol/msg.h"
 #include "util/log.h"

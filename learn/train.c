@@ -238,3 +238,20 @@ out:
 	free(x);
 	return rc;
 }
+
+int train_merge(struct train *t, const float *avg, const float *snap, void (*between)(void))
+{
+	float *x = t->model->params;
+	size_t n = t->model->n_params;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(x[i] + (avg[i] - snap[i])))
+			return -ERANGE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		x[i] += avg[i] - snap[i];
+		if (i == n / 2 && between != NULL)
+			between();
+	}
+	return 0;
+}

@@ -83,6 +83,18 @@ int train_check_data(const struct train *t, const struct dataset *ds)
  */
 int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct train_stats *stats)
         __attribute__((warn_unused_result));
+/*
+ * Merges a gossip result into the model: x += avg - snap on every
+ * parameter, where snap is what this node contributed and avg the result
+ * (equal to snap where the round did not average), so the steps taken while
+ * the round ran are kept. If any merged value would not be finite, nothing
+ * changes and -ERANGE is returned (a NaN never enters the model). 0 or
+ * -ERANGE. between, if not NULL, is called once half the parameters are
+ * merged (a test hook: a process killed there leaves no checkpoint torn).
+ */
+int train_merge(struct train *t, const float *avg, const float *snap, void (*between)(void))
+        __attribute__((warn_unused_result));
+
 /* Runs the steps left in the current epoch (a whole epoch at a boundary). */
 int train_epoch(struct train *t, const struct dataset *ds, struct train_stats *stats)
         __attribute__((warn_unused_result));

@@ -1,14 +1,16 @@
 /*
  * worker.c: the training thread. See worker.h for the contract.
  *
- * One mutex guards the command queue, the event queue, the budget and the
- * published snapshot. The model itself is touched only by this thread
- * (training, applying, evaluating, checkpointing are serialised here), so
- * no step ever sees a half-applied average.
+ * One mutex guards the command queue, the event queue, the pace of
+ * training (node/trainer.h) and the published snapshot. The model itself is
+ * touched only by this thread (training, applying, evaluating,
+ * checkpointing are serialised here), so no step ever sees a half-applied
+ * average.
  */
 #include "node/worker.h"
 
 #include "node/testhooks.h"
+#include "node/trainer.h"
 
 #include "learn/checkpoint.h"
 #include "learn/dataset.h"
@@ -44,18 +46,13 @@ struct worker {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool stop, failed;
-	bool finished; /* worker_finish: no more training, whatever the budget */
+	bool stop;
 
 	struct train *t;
 	const struct dataset *train_ds, *test_ds;
 	char *ckpt_path;
 	int threads;
-	uint64_t steps_per_epoch;
-	uint64_t max_steps; /* 0: no limit */
-
-	uint64_t budget;
-	uint64_t debt; /* steps taken after applies, owed by later grants */
+	struct trainer tr; /* budget, debt, end of training */
 	struct cmd *head, *tail;
 
 	float *snapshot; /* published parameters (n_params) */
@@ -118,39 +115,27 @@ static int run_checkpoint(struct worker *w, const void *extra, size_t extra_len)
 	return rc;
 }
 
+/* Dies half-way through a merge (test hook): the checkpoint file is untouched. */
+static void apply_hook(void)
+{
+	testhook(TEST_PHASE_APPLY);
+}
+
 /* Runs one command on the worker thread (unlocked). */
 static void run_cmd(struct worker *w, struct cmd *c, struct worker_event *ev)
 {
-	float *x = w->t->model->params;
-	size_t n = w->t->model->n_params;
 	struct eval_result er;
 
 	memset(ev, 0, sizeof(*ev));
 	switch (c->type) {
-	case CMD_APPLY: {
-		bool finite = true;
+	case CMD_APPLY:
 		/* x += avg - snapshot: keeps the local progress made meanwhile. */
-		for (size_t i = 0; i < n; i++) {
-			float nx = x[i] + (c->avg[i] - c->snap[i]);
-			if (!isfinite(nx)) {
-				finite = false;
-				break;
-			}
-		}
 		ev->type = WORKER_EV_APPLIED;
 		ev->round_id = c->round_id;
-		if (!finite) {
-			ev->rc = -ERANGE; /* never let a NaN into the model */
-			break;
-		}
-		for (size_t i = 0; i < n; i++) {
-			x[i] += c->avg[i] - c->snap[i];
-			if (i == n / 2)
-				testhook(TEST_PHASE_APPLY); /* dies half-way: the file is untouched */
-		}
-		ev->rc = run_checkpoint(w, c->extra, c->extra_len);
+		ev->rc = train_merge(w->t, c->avg, c->snap, apply_hook);
+		if (ev->rc == 0)
+			ev->rc = run_checkpoint(w, c->extra, c->extra_len);
 		break;
-	}
 	case CMD_EVAL:
 		ev->type = WORKER_EV_EVALUATED;
 		if (w->test_ds == NULL) {
@@ -175,38 +160,28 @@ static void publish(struct worker *w, uint64_t applied)
 	w->snapshot_steps = w->t->steps;
 }
 
-/*
- * One step right after a result was applied, before the model is published
- * again, so that while training continues the node never contributes a
- * model equal to a result its last group-mates know (docs/security.md,
- * "What a small group leaks"). Locked on entry and exit. The step comes out
- * of the budget, or is owed by the next grant (at most an epoch's worth is
- * remembered), so training keeps its pace.
- */
-static void fresh_step(struct worker *w, struct worker_event *ev)
+/* Locked. Runs n steps unlocked and publishes a TRAINED (or FAILED) event. */
+static void train_unlocked(struct worker *w, uint64_t n, uint64_t applied, bool do_publish)
 {
+	struct worker_event ev;
 	struct train_stats ts;
 	int rc;
 
-	if (w->failed || w->finished || (w->max_steps > 0 && w->t->steps >= w->max_steps))
-		return;
-	if (w->budget > 0)
-		w->budget--;
-	else if (w->debt < w->steps_per_epoch)
-		w->debt++;
 	pthread_mutex_unlock(&w->lock);
-	rc = train_steps(w->t, w->train_ds, 1, &ts);
+	rc = train_steps(w->t, w->train_ds, n, &ts);
 	pthread_mutex_lock(&w->lock);
-	memset(ev, 0, sizeof(*ev));
-	ev->type = rc == 0 ? WORKER_EV_TRAINED : WORKER_EV_FAILED;
-	ev->rc = rc;
-	ev->steps = 1;
-	ev->epochs = (double)w->t->steps / (double)w->steps_per_epoch;
-	ev->loss = ts.loss;
-	ev->accuracy = ts.accuracy;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = rc == 0 ? WORKER_EV_TRAINED : WORKER_EV_FAILED;
+	ev.rc = rc;
+	ev.steps = n;
+	ev.epochs = (double)w->t->steps / (double)w->tr.steps_per_epoch;
+	ev.loss = ts.loss;
+	ev.accuracy = ts.accuracy;
 	if (rc != 0)
-		w->failed = true;
-	event_push(w, ev);
+		w->tr.failed = true;
+	if (do_publish)
+		publish(w, applied);
+	event_push(w, &ev);
 }
 
 static void *worker_main(void *arg)
@@ -220,6 +195,7 @@ static void *worker_main(void *arg)
 		struct worker_event ev;
 		struct cmd *c = w->head;
 		uint64_t n;
+
 
 		if (c != NULL) {
 			w->head = c->next;
@@ -238,10 +214,9 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&w->lock);
 			}
 			pthread_mutex_lock(&w->lock);
-			if (c->type == CMD_APPLY && ev.rc != -ERANGE) {
-				struct worker_event ev3;
-				fresh_step(w, &ev3);
-			}
+			/* One step before the model is published again (trainer.h). */
+			if (c->type == CMD_APPLY && ev.rc != -ERANGE && trainer_take_fresh(&w->tr))
+				train_unlocked(w, 1, applied, false);
 			publish(w, applied);
 			event_push(w, &ev);
 			cmd_free(c);
@@ -251,33 +226,12 @@ static void *worker_main(void *arg)
 		}
 		if (w->stop)
 			break;
-		if (w->finished || (w->max_steps > 0 && w->t->steps >= w->max_steps))
-			w->budget = 0; /* trained enough: only average from now on */
-		if (w->budget == 0 || w->failed) {
+		n = trainer_take(&w->tr, WORKER_CHUNK_STEPS);
+		if (n == 0) {
 			pthread_cond_wait(&w->cond, &w->lock);
 			continue;
 		}
-		n = MIN(w->budget, (uint64_t)WORKER_CHUNK_STEPS);
-		if (w->max_steps > 0)
-			n = MIN(n, w->max_steps - w->t->steps);
-		pthread_mutex_unlock(&w->lock);
-		{
-			struct train_stats ts;
-			int rc = train_steps(w->t, w->train_ds, n, &ts);
-			memset(&ev, 0, sizeof(ev));
-			ev.type = rc == 0 ? WORKER_EV_TRAINED : WORKER_EV_FAILED;
-			ev.rc = rc;
-			ev.steps = n;
-			ev.epochs = (double)w->t->steps / (double)w->steps_per_epoch;
-			ev.loss = ts.loss;
-			ev.accuracy = ts.accuracy;
-			pthread_mutex_lock(&w->lock);
-			if (rc != 0)
-				w->failed = true;
-			w->budget -= MIN(w->budget, n);
-			publish(w, applied);
-			event_push(w, &ev);
-		}
+		train_unlocked(w, n, applied, true);
 		if (w->wake != NULL)
 			w->wake(w->wake_arg);
 	}
@@ -299,12 +253,9 @@ int worker_start(struct worker **out, struct train *t, const struct dataset *tra
 	w->train_ds = train_ds;
 	w->test_ds = test_ds;
 	w->threads = threads;
-	w->max_steps = max_steps;
+	trainer_init(&w->tr, t, train_ds, max_steps);
 	w->wake = wake;
 	w->wake_arg = wake_arg;
-	w->steps_per_epoch = train_steps_per_epoch(t, train_ds);
-	if (w->steps_per_epoch == 0)
-		w->steps_per_epoch = 1;
 	w->ckpt_path = strdup(checkpoint_path);
 	w->snapshot = malloc(t->model->n_params * sizeof(float));
 	if (w->ckpt_path == NULL || w->snapshot == NULL) {
@@ -333,12 +284,7 @@ fail:
 void worker_grant(struct worker *w, uint64_t n, uint64_t cap)
 {
 	pthread_mutex_lock(&w->lock);
-	{
-		uint64_t pay = MIN(w->debt, n);
-		w->debt -= pay;
-		n -= pay;
-	}
-	w->budget = MIN(w->budget + n, cap);
+	trainer_grant(&w->tr, n, cap);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -346,8 +292,7 @@ void worker_grant(struct worker *w, uint64_t n, uint64_t cap)
 void worker_finish(struct worker *w)
 {
 	pthread_mutex_lock(&w->lock);
-	w->finished = true;
-	w->budget = 0;
+	trainer_finish(&w->tr);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -357,14 +302,14 @@ bool worker_finished(struct worker *w)
 	bool done;
 
 	pthread_mutex_lock(&w->lock);
-	done = w->finished || (w->max_steps > 0 && w->snapshot_steps >= w->max_steps);
+	done = trainer_done(&w->tr, w->snapshot_steps);
 	pthread_mutex_unlock(&w->lock);
 	return done;
 }
 
 uint64_t worker_steps_per_epoch(const struct worker *w)
 {
-	return w->steps_per_epoch;
+	return w->tr.steps_per_epoch;
 }
 
 size_t worker_n_params(const struct worker *w)

@@ -474,7 +474,8 @@ def effective(node, st):
         return None
     ep = cl.st_num(st, "epochs_trained", 0)
     res = node.cur.resumed() if node.cur is not None else None
-    if res is not None and ep + 1e-3 < res[1]:
+    # The log line prints epochs with 2 decimals: allow its rounding.
+    if res is not None and ep + 0.006 < res[1]:
         EPOCHS_BEHIND[node.name] = (ep, res[1])
         ep = res[1]
     st["epochs_effective"] = "%.3f" % ep

@@ -33,7 +33,8 @@
 #include "crypto/mask.h"
 #include "crypto/seal.h"
 #include "crypto/shamir.h"
-#include "node/round.h"
+#include "protocol/codec_msg.h"
+#include "secagg/round.h"
 #include "protocol/codec.h"
 #include "util/log.h"
 
@@ -876,7 +877,7 @@ static uint32_t run_adversary(size_t k, uint8_t t, const struct strategy *st, ui
 	m.u.invite.threshold = t;
 	memcpy(m.u.invite.members, b.pk, k * MSG_KEY_BYTES);
 	m.u.invite.phase_timeout_ms = PHASE_MS;
-	assert_int_equal(round_codec_to_msg(&m.u.invite.codec, &cp), 0);
+	assert_int_equal(codec_to_msg(&m.u.invite.codec, &cp), 0);
 	for (uint8_t u = 1; u < k; u++) {
 		if (!((st->evil >> u) & 1))
 			adv_push(&b, &a, 0, u, MSG_INVITE, &m);
@@ -966,7 +967,7 @@ static uint32_t run_adversary(size_t k, uint8_t t, const struct strategy *st, ui
 			iv.u.invite.threshold = t;
 			memcpy(iv.u.invite.members, b.pk, k * MSG_KEY_BYTES);
 			iv.u.invite.phase_timeout_ms = PHASE_MS;
-			assert_int_equal(round_codec_to_msg(&iv.u.invite.codec, &cp), 0);
+			assert_int_equal(codec_to_msg(&iv.u.invite.codec, &cp), 0);
 			sz = msg_encoded_size(&iv);
 			buf = malloc(sz);
 			assert_non_null(buf);

@@ -42,8 +42,8 @@
  * Not here: encoding messages (protocol/msg.h), sealing (crypto/seal.h),
  * picking peers or retrying with a new attempt (the node does that).
  */
-#ifndef SOTTO_NODE_ROUND_H
-#define SOTTO_NODE_ROUND_H
+#ifndef SOTTO_SECAGG_ROUND_H
+#define SOTTO_SECAGG_ROUND_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -187,15 +187,24 @@ const struct codec_params *round_codec(const struct round *r);
 const struct codec_stats *round_decode_stats(const struct round *r);
 
 /*
- * The result of a ROUND_DONE round: the average on the codec's kept
- * coordinates written into avg (codec dim floats; other coordinates are left
- * as they are), the total weight and the number of counted members. A
- * modular segment decodes against the snapshot this member contributed.
- * Returns 0, -EAGAIN (not done), or the codec's error (-ERANGE: the sum
- * cannot be right; never apply it).
+ * The result of a ROUND_DONE round, as this member decoded and verified it
+ * before it said CHECKED (decoded once): the average into avg (codec dim
+ * floats; coordinates the codec does not average hold this member's
+ * snapshot), the total weight and the number of counted members. A modular
+ * segment decodes against the snapshot this member contributed. Returns 0 or
+ * -EAGAIN (not done, or the result was taken).
  */
 int round_result(const struct round *r, float *avg, float *rho_sum, uint32_t *members)
         __attribute__((warn_unused_result));
+/*
+ * The same, without a copy: hands over the malloc'd average and the snapshot
+ * this member contributed (the caller frees both; the round no longer has
+ * them). 0 or -EAGAIN.
+ */
+int round_take_result(struct round *r, float **avg, float **snapshot, float *rho_sum,
+                      uint32_t *members) __attribute__((warn_unused_result));
+/* The snapshot this member contributed (codec dim floats), or NULL once taken. */
+const float *round_snapshot(const struct round *r);
 /* The ring sum of the counted inputs (codec_ring_len elements), or NULL. */
 const uint32_t *round_result_ring(const struct round *r);
 /* This member's own encoded input before masking (for tests), or NULL. */
@@ -216,11 +225,5 @@ size_t round_transport_keys(const struct round *r, struct seal_eph *mine,
 
 /* Wipes the round's secrets and frees it. Accepts NULL. */
 void round_free(struct round *r);
-
-/* codec_params <-> the INVITE's msg_codec. 0 or -EINVAL. */
-int round_codec_to_msg(struct msg_codec *m, const struct codec_params *p)
-        __attribute__((warn_unused_result));
-int round_codec_from_msg(struct codec_params *p, const struct msg_codec *m)
-        __attribute__((warn_unused_result));
 
 #endif

@@ -16,7 +16,7 @@
  * that same split (Bonawitz's ConsistencyCheck, strengthened: all of U3, not
  * t of them). Not here: sockets, encoding, retries.
  */
-#include "node/round.h"
+#include "secagg/round.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,6 +29,7 @@
 #include "crypto/mask.h"
 #include "crypto/seal.h"
 #include "crypto/shamir.h"
+#include "protocol/codec_msg.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -98,7 +99,9 @@ struct round {
 	/* member part */
 	enum mphase mphase;
 	uint64_t mdeadline;
-	float *snapshot;
+	float *snapshot; /* what this member contributed (codec dim floats) */
+	float *avg;      /* its verified decode of the RESULT, then the result */
+	float rho_sum;   /* the total weight the RESULT decoded to */
 	uint8_t mask_pk[MASK_PK_BYTES], share_pk[32], commit[SHAMIR_COMMIT_BYTES];
 	uint8_t flags; /* MSG_EPH_F_*: what this member states about its input */
 	struct member_secrets *sec;
@@ -325,84 +328,6 @@ static void reason_text(struct msg_reason_text *rt, enum msg_reason reason, cons
 	snprintf(rt->text, sizeof(rt->text), "%s", text);
 }
 
-/* --- codec params in the INVITE ------------------------------------------ */
-
-int round_codec_to_msg(struct msg_codec *m, const struct codec_params *p)
-{
-	if (codec_params_check(p) != 0 || p->nseg > MSG_MAX_SEGMENTS)
-		return -EINVAL;
-	memset(m, 0, sizeof(*m));
-	m->id = p->id;
-	m->version = p->version;
-	m->k = p->k;
-	m->flags = p->flags;
-	m->keep_ppm = p->keep_ppm;
-	m->sample_seed = p->sample_seed;
-	m->dither_seed = p->dither_seed;
-	m->weight_bits = p->weight_bits;
-	m->weight_width = p->weight_width;
-	m->weight_scale = p->weight_quantum;
-	m->n_segments = (uint16_t)p->nseg;
-	for (uint32_t i = 0; i < p->nseg; i++) {
-		const struct codec_segment *s = &p->seg[i];
-		double lmax = (double)((1u << (s->bits - 1)) - 1u);
-
-		m->segments[i].length = s->length;
-		m->segments[i].bits = s->bits;
-		m->segments[i].width = s->width;
-		m->segments[i].mode = s->mode;
-		m->segments[i].scale = s->quantum;
-		m->segments[i].clip = lmax * s->quantum;
-	}
-	return 0;
-}
-
-int round_codec_from_msg(struct codec_params *p, const struct msg_codec *m)
-{
-	uint64_t off = 0;
-
-	memset(p, 0, sizeof(*p));
-	if (m->n_segments < 1 || m->n_segments > CODEC_MAX_SEGMENTS || m->flags > UINT16_MAX)
-		return -EINVAL;
-	if ((double)(float)m->weight_scale != m->weight_scale)
-		return -EINVAL;
-	p->id = m->id;
-	p->version = m->version;
-	p->k = m->k;
-	p->flags = (uint16_t)m->flags;
-	p->keep_ppm = m->keep_ppm;
-	p->sample_seed = m->sample_seed;
-	p->dither_seed = m->dither_seed;
-	p->weight_bits = m->weight_bits;
-	p->weight_width = m->weight_width;
-	p->weight_quantum = (float)m->weight_scale;
-	p->nseg = m->n_segments;
-	for (uint32_t i = 0; i < p->nseg; i++) {
-		const struct msg_segment *ms = &m->segments[i];
-		struct codec_segment *s = &p->seg[i];
-		double lmax;
-
-		/* The quantum must be a float exactly, and the clip must be the
-		 * one the codec implies, so every member computes the same. */
-		if (ms->bits < 2 || ms->bits > CODEC_MAX_BITS || ms->width > CODEC_MAX_WIDTH ||
-		    !isfinite(ms->scale) || (double)(float)ms->scale != ms->scale ||
-		    off + ms->length > CODEC_MAX_DIM)
-			return -EINVAL;
-		lmax = (double)((1u << (ms->bits - 1)) - 1u);
-		if (!(fabs(ms->clip - lmax * ms->scale) <= 1e-6 * fabs(ms->clip)))
-			return -EINVAL;
-		s->offset = (uint32_t)off;
-		s->length = ms->length;
-		s->bits = ms->bits;
-		s->width = ms->width;
-		s->mode = ms->mode;
-		s->quantum = (float)ms->scale;
-		off += ms->length;
-	}
-	p->dim = (uint32_t)off;
-	return codec_params_check(p);
-}
-
 /* --- allocation ----------------------------------------------------------- */
 
 static int round_alloc(struct round **out, const struct identity *id, uint64_t rid,
@@ -479,6 +404,7 @@ void round_free(struct round *r)
 	}
 	if (r->snapshot != NULL)
 		sodium_memzero(r->snapshot, (size_t)r->cp.dim * sizeof(float));
+	free(r->avg);
 	if (r->input_ring != NULL)
 		sodium_memzero(r->input_ring, r->n * sizeof(uint32_t));
 	free(r->snapshot);
@@ -825,7 +751,6 @@ static void member_on_result(struct round *r, struct round_outbox *ob, const str
                              uint64_t now)
 {
 	bool counted[MAXM] = {false};
-	float *avg;
 	struct msg m;
 	int rc;
 
@@ -850,15 +775,16 @@ static void member_on_result(struct round *r, struct round_outbox *ob, const str
 	 * Decode now, against the snapshot, and verify (range and checksum):
 	 * nobody applies until every counted member said its decode is right.
 	 */
-	avg = malloc((size_t)r->cp.dim * sizeof(float));
-	if (avg == NULL) {
+	r->avg = malloc((size_t)r->cp.dim * sizeof(float));
+	if (r->avg == NULL) {
 		member_abort(r, ob, MSG_REASON_INTERNAL, "out of memory", true);
 		return;
 	}
-	memcpy(avg, r->snapshot, (size_t)r->cp.dim * sizeof(float));
+	/* Coordinates the round does not average keep the snapshot: delta 0. */
+	memcpy(r->avg, r->snapshot, (size_t)r->cp.dim * sizeof(float));
 	memset(&r->st, 0, sizeof(r->st));
-	rc = codec_decode_sum(avg, NULL, &r->cp, r->result, r->n_counted, r->snapshot, &r->st);
-	free(avg);
+	rc = codec_decode_sum(r->avg, &r->rho_sum, &r->cp, r->result, r->n_counted, r->snapshot,
+	                      &r->st);
 	if (rc == -ERANGE) {
 		log_info("round %016llx: member %u cannot decode the sum (wrapped, %llu checksum "
 		         "failures): nobody applies it",
@@ -1501,7 +1427,7 @@ int round_initiate(struct round **out, const struct identity *id, const struct r
 	m.type = MSG_INVITE;
 	m.round_id = plan->round_id;
 	m.attempt = plan->attempt;
-	if (round_codec_to_msg(&m.u.invite.codec, plan->codec) != 0)
+	if (codec_to_msg(&m.u.invite.codec, plan->codec) != 0)
 		return -EINVAL;
 	rc = round_alloc(&r, id, plan->round_id, plan->attempt, plan->k, plan->t, plan->members,
 	                 plan->codec, plan->phase_timeout_ms, 0, in);
@@ -1582,7 +1508,7 @@ int round_join(struct round **out, const struct identity *id, const uint8_t from
 		if (memcmp(iv->members[i], id->sign_pk, MSG_KEY_BYTES) == 0)
 			me = i;
 	}
-	if (me < 1 || round_codec_from_msg(cp, &iv->codec) != 0 || cp->k != iv->n_members)
+	if (me < 1 || codec_from_msg(cp, &iv->codec) != 0 || cp->k != iv->n_members)
 		goto decline;
 	rc = round_alloc(&r, id, invite->round_id, invite->attempt, iv->n_members, iv->threshold,
 	                 (const uint8_t(*)[MSG_KEY_BYTES])iv->members, cp, iv->phase_timeout_ms, me,
@@ -1706,11 +1632,33 @@ const struct codec_stats *round_decode_stats(const struct round *r)
 
 int round_result(const struct round *r, float *avg, float *rho_sum, uint32_t *members)
 {
-	if (r->status != ROUND_DONE)
+	if (r->status != ROUND_DONE || r->avg == NULL)
 		return -EAGAIN;
 	if (members != NULL)
 		*members = r->n_counted;
-	return codec_decode_sum(avg, rho_sum, &r->cp, r->result, r->n_counted, r->snapshot, NULL);
+	if (rho_sum != NULL)
+		*rho_sum = r->rho_sum;
+	memcpy(avg, r->avg, (size_t)r->cp.dim * sizeof(float));
+	return 0;
+}
+
+int round_take_result(struct round *r, float **avg, float **snapshot, float *rho_sum,
+                      uint32_t *members)
+{
+	if (r->status != ROUND_DONE || r->avg == NULL)
+		return -EAGAIN;
+	*avg = r->avg;
+	*snapshot = r->snapshot;
+	*rho_sum = r->rho_sum;
+	*members = r->n_counted;
+	r->avg = NULL;
+	r->snapshot = NULL;
+	return 0;
+}
+
+const float *round_snapshot(const struct round *r)
+{
+	return r->snapshot;
 }
 
 const uint32_t *round_result_ring(const struct round *r)

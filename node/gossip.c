@@ -1,0 +1,1191 @@
+/*
+ * gossip.c: the node's decisions (see gossip.h).
+ *
+ * A round's life, from this node's side, lives here and reads top to bottom:
+ *
+ *   plan_next -> initiate: pick k-1 peers, snapshot, codec plan, round_initiate
+ *   on_invite: decline (busy, unknown member, codec, timeout) or round_join
+ *   step(): every event that touches the round goes through it: call the
+ *           round, record the input once, turn its outbox into SEND and KEYS
+ *           actions, then finish() if the round ended
+ *   finish(): DONE -> APPLY (x += avg - snapshot) with the checkpoint extra;
+ *             ABORTED -> nothing changes (a wrap plans wider and redoes it,
+ *             a privacy refusal may settle())
+ *
+ * As in OpenBSD ntpd, the loop is elsewhere (node/daemon.c, sim/); this file
+ * is the per-node machine. Not here: I/O of any kind.
+ */
+#include "node/gossip.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "crypto/identity.h"
+#include "learn/checkpoint.h"
+#include "learn/model.h"
+#include "node/codec_plan.h"
+#include "protocol/codec.h"
+#include "protocol/codec_msg.h"
+#include "secagg/round.h"
+#include "util/log.h"
+#include "util/rng.h"
+#include "util/util.h"
+
+#define PERSIST_MAGIC     0x534e5031u /* "SNP1": the node's part of a checkpoint */
+#define PERSIST_BYTES     72
+#define PERSIST_V1        64  /* before known_steps and flags: still read */
+#define PERSIST_F_SETTLED 0x1u /* training ended early: see settle() */
+#define KEY_SLOTS         64   /* rounds whose transport keys wait to be wiped */
+/*
+ * Rounds refused in a row because this node's input would be too exposed
+ * before it settles (stops training and goes back to its last result).
+ */
+#define SETTLE_AFTER_ABORTS 3
+
+/* What the node keeps across restarts, inside the checkpoint. */
+struct persist {
+	double rho; /* push-sum weight */
+	uint64_t rounds_completed, rounds_aborted, rounds_initiated, restarts;
+	double epochs;
+	/*
+	 * Training steps in the snapshot this node contributed to the last
+	 * round it applied. While the model has taken no step since, it is that
+	 * round's result, which its members know: the round input says so
+	 * (round_input.known). 0 at the start: the shared initial model.
+	 */
+	uint64_t known_steps;
+	uint64_t flags; /* PERSIST_F_* */
+};
+
+struct peer {
+	const struct config_peer *cfg;
+	uint64_t backoff_until; /* ms: do not invite before */
+	uint32_t failures;      /* consecutive declines / timeouts */
+};
+
+/* The round in flight. */
+struct cur {
+	struct round *r;
+	bool input_recorded; /* record_input done */
+	bool keys_installed; /* KEYS_SET went out for this round */
+	bool initiator;
+	bool known; /* our input was the last result, unchanged */
+	uint8_t k;
+	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
+	uint64_t snap_steps; /* training steps in our snapshot */
+	uint64_t id;
+	uint64_t started;
+};
+
+struct gossip {
+	const struct config *cfg;
+	const struct identity *id;
+	const struct model *model;
+	size_t n_params;
+	struct gossip_ops ops;
+	uint64_t steps_per_epoch;
+	bool silent_after_accept; /* test: join rounds, then say nothing */
+
+	struct peer *peers;
+	size_t n_peers;
+	struct status_peer *st_peers;
+	struct node_status st;
+	struct persist ps;
+
+	struct cur cur;
+	struct round *retired; /* the last round: SEND actions may still point into it */
+	struct codec_plan plan;
+	uint64_t apply_seq;     /* of the last APPLY posted */
+	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
+	uint64_t last_peer_seen, last_eval, last_alone_log; /* ms */
+	double eval_epochs;
+	uint64_t next_initiate; /* ms; UINT64_MAX: not planned */
+	bool started, stopping;
+	float *last_result;      /* the last result applied (all coordinates), or NULL */
+	unsigned privacy_aborts; /* rounds in a row refused as too exposing for our input */
+
+	struct {
+		uint64_t rid; /* 0: empty */
+		uint64_t at;  /* ms: wipe its transport keys */
+	} keys[KEY_SLOTS];
+	size_t keys_head;
+
+	struct rng rng;
+	struct round_out *outbuf;
+	size_t outcap;
+
+	struct gossip_act *acts;
+	size_t n_acts, cap_acts;
+	uint8_t *extra; /* gossip_checkpoint_extra's buffer */
+	size_t extra_cap;
+	uint8_t *apply_extra; /* the APPLY's extra (one APPLY per call at most) */
+	size_t apply_extra_cap;
+};
+
+/* --- persistence --------------------------------------------------------- */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void persist_encode(uint8_t out[PERSIST_BYTES], const struct persist *ps)
+{
+	uint64_t bits;
+
+	memset(out, 0, PERSIST_BYTES);
+	put_u64(out, PERSIST_MAGIC);
+	memcpy(&bits, &ps->rho, 8);
+	put_u64(out + 8, bits);
+	put_u64(out + 16, ps->rounds_completed);
+	put_u64(out + 24, ps->rounds_aborted);
+	put_u64(out + 32, ps->rounds_initiated);
+	put_u64(out + 40, ps->restarts);
+	memcpy(&bits, &ps->epochs, 8);
+	put_u64(out + 48, bits);
+	put_u64(out + 56, ps->known_steps);
+	put_u64(out + 64, ps->flags);
+}
+
+/*
+ * The node's part of a checkpoint: PERSIST_BYTES of counters, then the last
+ * result it applied (n_params floats, host order like the checkpoint's) if
+ * it had one. Version-1 blobs (64 bytes) still load. *last is set to the
+ * result inside `in`, or NULL.
+ */
+static int persist_decode(struct persist *ps, const uint8_t **last, const uint8_t *in, size_t len,
+                          size_t n_params)
+{
+	uint64_t bits;
+
+	*last = NULL;
+	memset(ps, 0, sizeof(*ps));
+	if ((len != PERSIST_V1 && len != PERSIST_BYTES &&
+	     len != PERSIST_BYTES + n_params * sizeof(float)) ||
+	    get_u64(in) != PERSIST_MAGIC)
+		return -EINVAL;
+	bits = get_u64(in + 8);
+	memcpy(&ps->rho, &bits, 8);
+	ps->rounds_completed = get_u64(in + 16);
+	ps->rounds_aborted = get_u64(in + 24);
+	ps->rounds_initiated = get_u64(in + 32);
+	ps->restarts = get_u64(in + 40);
+	bits = get_u64(in + 48);
+	memcpy(&ps->epochs, &bits, 8);
+	ps->known_steps = UINT64_MAX; /* not recorded: assume fresh */
+	if (len >= PERSIST_BYTES) {
+		ps->known_steps = get_u64(in + 56);
+		ps->flags = get_u64(in + 64);
+		if (len > PERSIST_BYTES)
+			*last = in + PERSIST_BYTES;
+	}
+	if (!isfinite(ps->rho) || ps->rho <= 0 || ps->rho > 128 || !isfinite(ps->epochs))
+		return -EINVAL;
+	return 0;
+}
+
+/* Into g->extra (grown as needed); *len 0 only if out of memory. */
+static const uint8_t *extra_build(struct gossip *g, uint8_t **buf, size_t *cap, size_t *len)
+{
+	size_t bytes = g->n_params * sizeof(float);
+	size_t want = PERSIST_BYTES;
+
+	if (g->last_result != NULL && PERSIST_BYTES + bytes <= CHECKPOINT_MAX_EXTRA)
+		want += bytes;
+	if (*cap < want) {
+		uint8_t *p = realloc(*buf, want);
+		if (p == NULL && want > PERSIST_BYTES)
+			want = PERSIST_BYTES, p = realloc(*buf, want);
+		if (p == NULL) {
+			*len = 0;
+			return NULL;
+		}
+		*buf = p;
+		*cap = want;
+	}
+	persist_encode(*buf, &g->ps);
+	if (want > PERSIST_BYTES)
+		memcpy(*buf + PERSIST_BYTES, g->last_result, bytes);
+	*len = want;
+	return *buf;
+}
+
+const uint8_t *gossip_checkpoint_extra(struct gossip *g, size_t *len)
+{
+	return extra_build(g, &g->extra, &g->extra_cap, len);
+}
+
+/* --- actions ------------------------------------------------------------- */
+
+static struct gossip_act *act_push(struct gossip *g, enum gossip_act_type type)
+{
+	struct gossip_act *a;
+
+	if (g->n_acts == g->cap_acts) {
+		size_t cap = g->cap_acts ? 2 * g->cap_acts : 64;
+		struct gossip_act *p = realloc(g->acts, cap * sizeof(*p));
+		SOTTO_ASSERT(p != NULL); /* a few KB; the node cannot go on without it */
+		g->acts = p;
+		g->cap_acts = cap;
+	}
+	a = &g->acts[g->n_acts++];
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	return a;
+}
+
+/* Each event call starts with an empty action list. */
+static void acts_reset(struct gossip *g)
+{
+	for (size_t i = 0; i < g->n_acts; i++)
+		sodium_memzero(&g->acts[i].mine, sizeof(g->acts[i].mine));
+	g->n_acts = 0;
+	round_free(g->retired);
+	g->retired = NULL;
+}
+
+const struct gossip_act *gossip_actions(const struct gossip *g, size_t *n)
+{
+	*n = g->n_acts;
+	return g->acts;
+}
+
+static void send_msg(struct gossip *g, const uint8_t pk[32], const struct msg *m)
+{
+	struct gossip_act *a = act_push(g, GOSSIP_SEND);
+
+	memcpy(a->peer, pk, 32);
+	a->msg = *m;
+}
+
+/* A test kill point, in order with the actions around it. */
+static void phase(struct gossip *g, enum test_phase p)
+{
+	act_push(g, GOSSIP_PHASE)->phase = p;
+}
+
+/* --- peers --------------------------------------------------------------- */
+
+static struct peer *peer_find(struct gossip *g, const uint8_t pk[32])
+{
+	for (size_t i = 0; i < g->n_peers; i++) {
+		if (sodium_memcmp(g->peers[i].cfg->public_key_bin, pk, 32) == 0)
+			return &g->peers[i];
+	}
+	return NULL;
+}
+
+static const char *peer_name(struct gossip *g, const uint8_t pk[32])
+{
+	struct peer *p = peer_find(g, pk);
+
+	return p != NULL ? p->cfg->name : "?";
+}
+
+static bool connected(struct gossip *g, const uint8_t pk[32])
+{
+	return g->ops.peer_connected == NULL || g->ops.peer_connected(g->ops.arg, pk);
+}
+
+static void peer_seen(struct gossip *g, uint64_t now, const uint8_t pk[32])
+{
+	struct peer *p = peer_find(g, pk);
+
+	if (p == NULL)
+		return;
+	g->st_peers[p - g->peers].last_seen = (double)g->ops.wall_ms(g->ops.arg) / 1000.0;
+	g->last_peer_seen = now;
+}
+
+static void peer_penalise(struct gossip *g, uint64_t now, const uint8_t pk[32])
+{
+	struct peer *p = peer_find(g, pk);
+	double base = g->cfg->gossip.interval * 1000.0;
+
+	if (p == NULL)
+		return;
+	if (p->failures < 6)
+		p->failures++;
+	/* Exponential backoff with jitter, so busy peers are not hammered. */
+	p->backoff_until = now + (uint64_t)(base * (double)(1u << (p->failures - 1)) *
+	                                    (0.5 + rng_uniform(&g->rng)));
+}
+
+/* --- the round in flight ------------------------------------------------- */
+
+/*
+ * Forward secrecy for model data: from the roster on, frames of the round
+ * are sealed with keys that mix the members' signed ephemeral keys
+ * (crypto/seal.h), wiped a grace period after the round.
+ */
+static void keys_install(struct gossip *g)
+{
+	uint8_t idx[MSG_MAX_MEMBERS], pks[MSG_MAX_MEMBERS][32];
+	struct seal_eph mine;
+	size_t m;
+
+	if (g->cur.r == NULL || g->cur.keys_installed)
+		return;
+	m = round_transport_keys(g->cur.r, &mine, idx, pks);
+	for (size_t i = 0; i < m; i++) {
+		struct gossip_act *a;
+
+		if (idx[i] >= g->cur.k)
+			continue;
+		a = act_push(g, GOSSIP_KEYS_SET);
+		a->round_id = g->cur.id;
+		memcpy(a->peer, g->cur.members[idx[i]], 32);
+		a->mine = mine;
+		memcpy(a->peer_eph, pks[i], 32);
+	}
+	sodium_memzero(&mine, sizeof(mine));
+	g->cur.keys_installed = m > 0;
+}
+
+/* Record this node's plaintext input once it exists (verification). */
+static void record_input(struct gossip *g)
+{
+	const uint32_t *in;
+
+	if (g->ops.record_input == NULL || g->cur.r == NULL || g->cur.input_recorded)
+		return;
+	in = round_input_ring(g->cur.r);
+	if (in == NULL)
+		return;
+	g->ops.record_input(g->ops.arg, g->cur.id, round_attempt(g->cur.r), round_codec(g->cur.r),
+	                    in);
+	g->cur.input_recorded = true;
+}
+
+/* The round's outbox becomes SEND actions; keys go in once the roster is known. */
+static void flush(struct gossip *g, struct round_outbox *ob)
+{
+	bool sent[MSG_TYPE_MAX + 1] = {false};
+
+	/* A member's frames after KEYS go round-sealed; the initiator's KEYS must not. */
+	if (g->cur.r != NULL && !g->cur.initiator)
+		keys_install(g);
+	for (size_t i = 0; i < ob->n; i++) {
+		const struct round_out *o = &ob->out[i];
+
+		if (o->to >= g->cur.k || sodium_memcmp(g->cur.members[o->to], g->id->sign_pk, 32) == 0)
+			continue;
+		if (g->silent_after_accept && !g->cur.initiator && o->msg.type != MSG_ACCEPT &&
+		    o->msg.type != MSG_DECLINE)
+			continue;
+		send_msg(g, g->cur.members[o->to], &o->msg);
+		sent[o->msg.type] = true;
+	}
+	ob->n = 0;
+	keys_install(g);
+	/* Test-only kill points right after a phase's messages went out. */
+	if (sent[MSG_INVITE])
+		phase(g, TEST_PHASE_INITIATED);
+	if (sent[MSG_SHARES])
+		phase(g, TEST_PHASE_SHARES);
+	if (sent[MSG_MASKED])
+		phase(g, TEST_PHASE_MASKED);
+	if (sent[MSG_SPLIT])
+		phase(g, TEST_PHASE_SPLITTING);
+	if (sent[MSG_UNMASK_REQ])
+		phase(g, TEST_PHASE_COLLECT);
+	if (sent[MSG_RESULT])
+		phase(g, TEST_PHASE_RESULT);
+}
+
+static void outbox_init(struct gossip *g, struct round_outbox *ob)
+{
+	ob->out = g->outbuf;
+	ob->cap = g->outcap;
+	ob->n = 0;
+}
+
+static void round_clear(struct gossip *g, uint64_t now)
+{
+	if (g->cur.keys_installed) {
+		/*
+		 * Late frames of this round still open for a while; then the keys
+		 * go. A slot still holding a round (a burst of short rounds) has
+		 * that round's keys wiped now, a little early, never left behind.
+		 */
+		if (g->keys[g->keys_head].rid != 0)
+			act_push(g, GOSSIP_KEYS_CLEAR)->round_id = g->keys[g->keys_head].rid;
+		g->keys[g->keys_head].rid = g->cur.id;
+		g->keys[g->keys_head].at =
+		        now + (uint64_t)(2000.0 * g->cfg->gossip.round_timeout) + 5000;
+		g->keys_head = (g->keys_head + 1) % KEY_SLOTS;
+	}
+	round_free(g->retired);
+	g->retired = g->cur.r; /* SEND actions of this call may point into it */
+	memset(&g->cur, 0, sizeof(g->cur));
+	g->st.state = g->stopping ? "stopping" : "idle";
+	g->st.round_phase = "-";
+	g->st.round_id = 0;
+	log_set_round(0);
+}
+
+static void initiate(struct gossip *g, uint64_t now);
+
+/*
+ * No group can average this node's input without leaving it nearly alone
+ * among inputs its members know (the others have stopped training): the
+ * rounds it tries abort with reason "privacy". Once its own training is over
+ * too, or after a few such rounds in a row, it stops training and goes back
+ * to the last result it applied, which its group-mates know already, so it
+ * rejoins the averaging. What it trained since that result never leaves the
+ * site (docs/security.md, "What a small group leaks").
+ */
+static void settle(struct gossip *g)
+{
+	struct gossip_act *a;
+	uint64_t steps = 0;
+	float *x, *avg;
+	size_t len;
+
+	if (g->last_result == NULL) {
+		log_warnx("this node's training cannot be averaged without exposing it and there is "
+		          "no earlier group result to go back to: training on alone");
+		return;
+	}
+	x = malloc(g->n_params * sizeof(float));
+	avg = malloc(g->n_params * sizeof(float));
+	if (x == NULL || avg == NULL ||
+	    g->ops.snapshot(g->ops.arg, x, &steps) != g->apply_seq) {
+		free(x);
+		free(avg);
+		return;
+	}
+	act_push(g, GOSSIP_FINISH);
+	memcpy(avg, g->last_result, g->n_params * sizeof(float));
+	log_info("training stops at %.2f epochs: no group can average what this node learnt "
+	         "alone without exposing it; back to the last group result",
+	         g->ps.epochs);
+	g->ps.known_steps = steps;
+	g->ps.flags |= PERSIST_F_SETTLED;
+	g->privacy_aborts = 0;
+	a = act_push(g, GOSSIP_APPLY);
+	a->avg = avg;
+	a->snapshot = x;
+	a->extra = extra_build(g, &g->apply_extra, &g->apply_extra_cap, &len);
+	a->extra_len = len;
+	a->seq = ++g->apply_seq;
+}
+
+static void finish_aborted(struct gossip *g, uint64_t now)
+{
+	struct cur *c = &g->cur;
+	int reason = round_abort_reason(c->r);
+
+	if (g->ops.record_outcome != NULL) {
+		char why[64];
+		snprintf(why, sizeof(why), "aborted %s", msg_reason_name(reason));
+		g->ops.record_outcome(g->ops.arg, c->id, round_attempt(c->r), why);
+	}
+	g->ps.rounds_aborted++;
+	log_info("round aborted (%s) after %.2fs; model unchanged", msg_reason_name(reason),
+	         (double)(now - c->started) / 1000.0);
+	if (c->initiator && reason == MSG_REASON_TOO_FEW) {
+		/* Peers that never answered get a rest before we invite them again. */
+		for (uint8_t i = 1; i < c->k; i++)
+			peer_penalise(g, now, c->members[i]);
+	}
+	if (reason == MSG_REASON_PRIVACY && !c->known &&
+	    ++g->privacy_aborts >=
+	            (g->ops.training_done(g->ops.arg) ? 1u : (unsigned)SETTLE_AFTER_ABORTS)) {
+		round_clear(g, now);
+		settle(g);
+		return;
+	}
+	if (reason == MSG_REASON_WRAP) {
+		/* Plan wider from now on; an initiator redoes the round at once. */
+		bool redo = c->initiator && !g->stopping;
+		codec_plan_observe(&g->plan, round_codec(c->r), NULL, true);
+		round_clear(g, now);
+		if (redo)
+			initiate(g, now);
+		return;
+	}
+	round_clear(g, now);
+}
+
+static void finish_done(struct gossip *g, uint64_t now)
+{
+	struct cur *c = &g->cur;
+	uint8_t counted[MSG_MAX_MEMBERS];
+	struct gossip_act *a;
+	float *avg = NULL, *snap = NULL;
+	float rho_sum = 0;
+	uint32_t members = 0;
+	bool evaluate;
+	size_t nc, len;
+
+	codec_plan_observe(&g->plan, round_codec(c->r), round_decode_stats(c->r), false);
+	nc = round_counted(c->r, counted);
+	if (g->ops.record_applied != NULL && round_result_ring(c->r) != NULL) {
+		uint8_t keys[MSG_MAX_MEMBERS][32];
+		for (size_t i = 0; i < nc; i++)
+			memcpy(keys[i], c->members[counted[i]], 32);
+		g->ops.record_applied(g->ops.arg, c->id, round_attempt(c->r), round_codec(c->r),
+		                      round_result_ring(c->r), (const uint8_t(*)[32])keys, nc);
+	}
+	if (g->ops.record_outcome != NULL)
+		g->ops.record_outcome(g->ops.arg, c->id, round_attempt(c->r), "done");
+	if (round_take_result(c->r, &avg, &snap, &rho_sum, &members) != 0 || members == 0 ||
+	    !(rho_sum > 0)) {
+		log_warnx("round result cannot be used (weight %g): not applied", (double)rho_sum);
+		free(avg);
+		free(snap);
+		g->ps.rounds_aborted++;
+		round_clear(g, now);
+		return;
+	}
+	for (size_t i = 0; i < nc; i++) {
+		struct peer *p = peer_find(g, c->members[counted[i]]);
+		if (p != NULL) {
+			g->st_peers[p - g->peers].rounds++;
+			p->failures = 0;
+		}
+	}
+	/* Push-sum: every counted member leaves with the group's mean weight. */
+	g->ps.rho = MIN((double)rho_sum / members, 127.0);
+	g->ps.known_steps = c->snap_steps;
+	g->ps.rounds_completed++;
+	g->privacy_aborts = 0;
+	if (g->last_result == NULL)
+		g->last_result = malloc(g->n_params * sizeof(float));
+	if (g->last_result != NULL)
+		memcpy(g->last_result, avg, g->n_params * sizeof(float));
+	/* Evaluate the freshly averaged model every EvalEvery rounds. */
+	evaluate = g->cfg->training.test_set[0] != '\0' &&
+	           g->ps.rounds_completed >= g->eval_at_round + (uint64_t)g->cfg->gossip.eval_every;
+	if (evaluate)
+		g->eval_at_round = g->ps.rounds_completed;
+	a = act_push(g, GOSSIP_APPLY);
+	a->round_id = c->id;
+	a->avg = avg;
+	a->snapshot = snap;
+	a->extra = extra_build(g, &g->apply_extra, &g->apply_extra_cap, &len);
+	a->extra_len = len;
+	a->evaluate = evaluate;
+	a->seq = ++g->apply_seq;
+	log_info("round done in %.2fs: %u members, weight %.3f", (double)(now - c->started) / 1000.0,
+	         members, (double)rho_sum);
+	round_clear(g, now);
+	if (g->cfg->gossip.rounds > 0 && g->ps.rounds_completed >= (uint64_t)g->cfg->gossip.rounds) {
+		log_info("completed %llu rounds (Rounds = %d): stopping",
+		         (unsigned long long)g->ps.rounds_completed, g->cfg->gossip.rounds);
+		act_push(g, GOSSIP_STOP);
+	}
+}
+
+/*
+ * The one tail of every event that touches the round: record the input,
+ * send what the round queued, finish it if it ended.
+ */
+static void step_tail(struct gossip *g, struct round_outbox *ob, uint64_t now)
+{
+	record_input(g);
+	flush(g, ob);
+	if (g->cur.r == NULL)
+		return;
+	switch (round_status(g->cur.r)) {
+	case ROUND_RUNNING:
+		break;
+	case ROUND_DONE:
+		finish_done(g, now);
+		break;
+	case ROUND_ABORTED:
+		finish_aborted(g, now);
+		break;
+	}
+}
+
+static void round_begin(struct gossip *g, struct round *r, const uint8_t (*members)[32],
+                        uint8_t k, uint64_t snap_steps, bool initiator, uint64_t now)
+{
+	g->cur.r = r;
+	g->cur.k = k;
+	memcpy(g->cur.members, members, (size_t)k * 32);
+	g->cur.snap_steps = snap_steps;
+	g->cur.known = snap_steps == g->ps.known_steps;
+	g->cur.id = round_id(r);
+	g->cur.started = now;
+	g->cur.initiator = initiator;
+	g->st.state = initiator ? "initiator" : "member";
+	g->st.round_phase = "keys";
+	g->st.round_id = g->cur.id;
+	log_set_round(g->cur.id);
+}
+
+/* A copy of the model and its training steps, or NULL if an apply is still pending. */
+static float *snapshot_take(struct gossip *g, uint64_t *steps)
+{
+	float *x = malloc(g->n_params * sizeof(float));
+
+	if (x == NULL)
+		return NULL;
+	if (g->ops.snapshot(g->ops.arg, x, steps) != g->apply_seq) {
+		free(x); /* the last result is not in the model yet */
+		return NULL;
+	}
+	return x;
+}
+
+static void initiate(struct gossip *g, uint64_t now)
+{
+	uint8_t members[MSG_MAX_MEMBERS][32];
+	size_t *cand = NULL;
+	struct codec_params *cp = NULL;
+	struct round_outbox ob;
+	struct round_plan plan;
+	struct round_input in;
+	struct round *r = NULL;
+	uint8_t k = (uint8_t)g->cfg->gossip.group_size;
+	uint64_t steps = 0;
+	size_t nc = 0;
+	float *x = NULL;
+	int rc;
+
+	cand = malloc((g->n_peers ? g->n_peers : 1) * sizeof(*cand));
+	if (cand == NULL)
+		return;
+	/* Peers out of backoff, connected ones only if there are enough of those
+	 * (an unconnected peer may be down: its invitation would wait). */
+	for (int conn = 1; conn >= 0 && nc < (size_t)(k - 1); conn--) {
+		nc = 0;
+		for (size_t i = 0; i < g->n_peers; i++) {
+			if (g->peers[i].backoff_until <= now &&
+			    (!conn || connected(g, g->peers[i].cfg->public_key_bin)))
+				cand[nc++] = i;
+		}
+	}
+	if (nc < (size_t)(k - 1)) {
+		log_debug("only %zu peers available for a group of %u: not starting a round", nc,
+		          k);
+		goto out;
+	}
+	x = snapshot_take(g, &steps);
+	cp = malloc(sizeof(*cp));
+	if (x == NULL || cp == NULL)
+		goto out;
+	memcpy(members[0], g->id->sign_pk, 32);
+	for (uint8_t j = 1; j < k; j++) { /* partial Fisher-Yates: k-1 distinct peers */
+		size_t pick = j - 1 + (size_t)(rng_next(&g->rng) % (nc - (j - 1)));
+		size_t tmp = cand[j - 1];
+		cand[j - 1] = cand[pick];
+		cand[pick] = tmp;
+		memcpy(members[j], g->peers[cand[j - 1]].cfg->public_key_bin, 32);
+	}
+	rc = codec_plan_make(cp, &g->plan, g->model, x, g->ps.rho, k, g->cfg);
+	if (rc != 0) {
+		log_warnx("cannot plan codec parameters: %s", strerror(-rc));
+		goto out;
+	}
+	memset(&plan, 0, sizeof(plan));
+	do
+		randombytes_buf(&plan.round_id, sizeof(plan.round_id));
+	while (plan.round_id == 0);
+	plan.k = k;
+	plan.t = (uint8_t)MAX(g->cfg->gossip.threshold, round_min_threshold(k));
+	plan.members = (const uint8_t(*)[MSG_KEY_BYTES])members;
+	plan.codec = cp;
+	plan.phase_timeout_ms = (uint32_t)(g->cfg->gossip.round_timeout * 1000.0);
+	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
+	memset(&in, 0, sizeof(in));
+	in.x = x;
+	in.rho = (float)g->ps.rho;
+	in.known = steps == g->ps.known_steps;
+	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	outbox_init(g, &ob);
+	rc = round_initiate(&r, g->id, &plan, &in, now, &ob);
+	if (rc != 0) {
+		log_warnx("cannot start a round: %s", strerror(-rc));
+		goto out;
+	}
+	g->ps.rounds_initiated++;
+	round_begin(g, r, (const uint8_t(*)[32])members, k, steps, true, now);
+	{
+		char names[256];
+		size_t o = 0;
+		for (uint8_t j = 1; j < k && o < sizeof(names); j++) {
+			int w = snprintf(names + o, sizeof(names) - o, "%s%s", j > 1 ? "," : "",
+			                 peer_name(g, members[j]));
+			if (w > 0)
+				o += (size_t)w;
+		}
+		log_info("round started as initiator with %s", names);
+	}
+	step_tail(g, &ob, now);
+out:
+	free(cand);
+	free(cp);
+	free(x);
+}
+
+/* The member keys of an INVITE must all be pinned peers (or this node). */
+static bool invite_members_known(struct gossip *g, const struct msg_invite *iv)
+{
+	for (uint8_t i = 0; i < iv->n_members; i++) {
+		if (sodium_memcmp(iv->members[i], g->id->sign_pk, 32) != 0 &&
+		    peer_find(g, iv->members[i]) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/* The codec must describe exactly this node's model. */
+static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv)
+{
+	struct codec_params *cp = malloc(sizeof(*cp));
+	bool ok;
+
+	if (cp == NULL)
+		return false;
+	ok = codec_from_msg(cp, &iv->codec) == 0 && codec_plan_fits(cp, g->model);
+	free(cp);
+	return ok;
+}
+
+static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32],
+                      const struct msg *m)
+{
+	const struct msg_invite *iv = &m->u.invite;
+	struct round_outbox ob;
+	struct round_input in;
+	struct round *r = NULL;
+	enum msg_reason why = MSG_REASON_OTHER;
+	uint64_t steps = 0;
+	float *x = NULL;
+	int rc;
+
+	outbox_init(g, &ob);
+	phase(g, TEST_PHASE_INVITED);
+	if (g->cur.r != NULL || g->stopping)
+		why = g->stopping ? MSG_REASON_SHUTDOWN : MSG_REASON_BUSY;
+	else if (!invite_members_known(g, iv))
+		why = MSG_REASON_UNKNOWN_PEER;
+	else if (!invite_codec_fits(g, iv))
+		why = MSG_REASON_PARAMS;
+	else if (iv->phase_timeout_ms > (uint32_t)(g->cfg->gossip.round_timeout * 1000.0)) {
+		/* A member waits twice a phase: never longer than its own RoundTimeout allows. */
+		why = MSG_REASON_PARAMS;
+		log_info("declined an invitation from %s: phase timeout %.1fs is above this "
+		         "node's RoundTimeout %.1fs",
+		         peer_name(g, from), iv->phase_timeout_ms / 1000.0,
+		         g->cfg->gossip.round_timeout);
+	} else if ((x = snapshot_take(g, &steps)) == NULL)
+		why = MSG_REASON_BUSY; /* the last result is still being applied */
+	if (x == NULL) {
+		round_decline(m, why, &ob);
+		if (why == MSG_REASON_BUSY)
+			g->st.invites_declined++;
+		log_debug("declined an invitation from %s: %s", peer_name(g, from),
+		          msg_reason_name(why));
+		for (size_t i = 0; i < ob.n; i++)
+			send_msg(g, from, &ob.out[i].msg);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.x = x;
+	in.rho = (float)g->ps.rho;
+	in.known = steps == g->ps.known_steps;
+	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	rc = round_join(&r, g->id, from, m, &in, now, &ob);
+	free(x); /* the round keeps its own copy */
+	if (rc != 0) {
+		log_info("refused an invitation from %s: %s", peer_name(g, from), strerror(-rc));
+		for (size_t i = 0; i < ob.n; i++)
+			send_msg(g, from, &ob.out[i].msg);
+		return;
+	}
+	round_begin(g, r, (const uint8_t(*)[32])iv->members, iv->n_members, steps, false, now);
+	log_info("joined a round of %u started by %s", iv->n_members, peer_name(g, from));
+	step_tail(g, &ob, now);
+}
+
+static const char *phase_of(enum msg_type t)
+{
+	switch (t) {
+	case MSG_ACCEPT:
+	case MSG_KEYS:
+		return "keys";
+	case MSG_SHARES:
+		return "shares";
+	case MSG_MASKED:
+		return "masked";
+	case MSG_SPLIT:
+	case MSG_SPLIT_SIG:
+		return "split";
+	case MSG_UNMASK_REQ:
+	case MSG_UNMASK_RESP:
+		return "unmask";
+	case MSG_RESULT:
+		return "result";
+	default:
+		return NULL;
+	}
+}
+
+/* --- events -------------------------------------------------------------- */
+
+void gossip_on_msg(struct gossip *g, uint64_t now, const uint8_t pk[32], const struct msg *m,
+                   bool round_sealed)
+{
+	struct round_outbox ob;
+
+	acts_reset(g);
+	peer_seen(g, now, pk);
+	if (round_sealed)
+		g->st.msgs_round_sealed++;
+	switch (m->type) {
+	case MSG_INVITE:
+		on_invite(g, now, pk, m);
+		return;
+	case MSG_PING: {
+		struct msg s;
+		memset(&s, 0, sizeof(s));
+		s.type = MSG_STATUS;
+		s.round_id = g->cur.id;
+		s.u.status.seq = m->u.ping.seq;
+		s.u.status.time_ms = m->u.ping.time_ms;
+		s.u.status.busy = g->cur.r != NULL;
+		s.u.status.rounds_ok = g->ps.rounds_completed;
+		s.u.status.rounds_aborted = g->ps.rounds_aborted;
+		s.u.status.uptime_s =
+		        (uint64_t)MAX((double)g->ops.wall_ms(g->ops.arg) / 1000.0 - g->st.started, 0.0);
+		send_msg(g, pk, &s);
+		return;
+	}
+	case MSG_STATUS:
+		return;
+	default:
+		break;
+	}
+	if (m->type == MSG_DECLINE)
+		peer_penalise(g, now, pk);
+	if (g->cur.r == NULL || m->round_id != g->cur.id) {
+		g->st.msgs_stale++;
+		return;
+	}
+	if (!g->cur.initiator && m->type == MSG_KEYS)
+		phase(g, TEST_PHASE_KEYS);
+	if (!g->cur.initiator && m->type == MSG_SPLIT)
+		phase(g, TEST_PHASE_SPLIT);
+	if (!g->cur.initiator && m->type == MSG_UNMASK_REQ)
+		phase(g, TEST_PHASE_UNMASK);
+	outbox_init(g, &ob);
+	if (round_on_msg(g->cur.r, pk, m, now, &ob) != 0)
+		log_warnx("out of memory in a round");
+	if (phase_of(m->type) != NULL)
+		g->st.round_phase = phase_of(m->type);
+	step_tail(g, &ob, now);
+}
+
+/*
+ * The connection to a peer went away. If it is in our round, the round stops
+ * waiting for it now instead of at the phase deadline: a killed member costs
+ * a round milliseconds rather than RoundTimeout. A peer that merely
+ * reconnects loses at most its part in this round.
+ */
+void gossip_on_link_lost(struct gossip *g, uint64_t now, const uint8_t pk[32])
+{
+	struct round_outbox ob;
+	bool member = false;
+
+	acts_reset(g);
+	if (g->cur.r == NULL)
+		return;
+	for (uint8_t i = 0; i < g->cur.k; i++)
+		member = member || sodium_memcmp(g->cur.members[i], pk, 32) == 0;
+	if (!member)
+		return;
+	peer_penalise(g, now, pk);
+	log_info("lost the connection to %s, a member of this round: not waiting for it",
+	         peer_name(g, pk));
+	outbox_init(g, &ob);
+	if (round_on_peer_lost(g->cur.r, pk, now, &ob) != 0)
+		log_warnx("out of memory in a round");
+	step_tail(g, &ob, now);
+}
+
+static uint64_t local_steps(const struct gossip *g)
+{
+	uint64_t s = (uint64_t)ceil(g->cfg->training.local_epochs * (double)g->steps_per_epoch);
+	return MAX(s, 1);
+}
+
+/* Uniform in [0.5, 1.5] x Interval: nodes drift apart, never in lockstep. */
+static void plan_next(struct gossip *g, uint64_t now)
+{
+	double d = g->cfg->gossip.interval * (0.5 + rng_uniform(&g->rng));
+	g->next_initiate = now + (uint64_t)(d * 1000.0);
+}
+
+/* LocalEpochs of training steps, at most twice that banked. */
+static void grant(struct gossip *g)
+{
+	struct gossip_act *a = act_push(g, GOSSIP_GRANT);
+
+	a->steps = local_steps(g);
+	a->cap = 2 * a->steps;
+}
+
+/* The schedule: LocalEpochs of training per interval, and a round to start. */
+static void on_schedule(struct gossip *g, uint64_t now)
+{
+	double interval_ms = g->cfg->gossip.interval * 1000.0;
+
+	grant(g);
+	if (g->cur.r == NULL)
+		initiate(g, now);
+	/* Without rounds (no reachable peers) still evaluate now and then. */
+	if (g->cfg->training.test_set[0] != '\0' && g->ps.epochs > g->eval_epochs &&
+	    (double)(now - g->last_eval) > 4.0 * g->cfg->gossip.eval_every * interval_ms) {
+		g->last_eval = now;
+		g->eval_epochs = g->ps.epochs;
+		act_push(g, GOSSIP_EVALUATE);
+	}
+	if ((double)(now - g->last_peer_seen) > 6 * interval_ms + 30000.0 &&
+	    now - g->last_alone_log > 60000) {
+		log_warnx("no peer has been heard from in %.0fs: training locally until one is "
+		          "reachable",
+		          (double)(now - g->last_peer_seen) / 1000.0);
+		g->last_alone_log = now;
+	}
+	plan_next(g, now);
+}
+
+void gossip_on_timer(struct gossip *g, uint64_t now)
+{
+	struct round_outbox ob;
+
+	acts_reset(g);
+	for (size_t i = 0; i < KEY_SLOTS; i++) {
+		if (g->keys[i].rid != 0 && g->keys[i].at <= now) {
+			act_push(g, GOSSIP_KEYS_CLEAR)->round_id = g->keys[i].rid;
+			g->keys[i].rid = 0;
+		}
+	}
+	if (g->cur.r != NULL && round_next_deadline(g->cur.r) != 0 &&
+	    round_next_deadline(g->cur.r) <= now) {
+		outbox_init(g, &ob);
+		if (round_on_tick(g->cur.r, now, &ob) != 0)
+			log_warnx("out of memory in a round");
+		step_tail(g, &ob, now);
+	}
+	if (g->started && !g->stopping && now >= g->next_initiate)
+		on_schedule(g, now);
+}
+
+uint64_t gossip_next_timer(const struct gossip *g)
+{
+	uint64_t t = g->started && !g->stopping ? g->next_initiate : UINT64_MAX;
+
+	if (g->cur.r != NULL && round_next_deadline(g->cur.r) != 0)
+		t = MIN(t, round_next_deadline(g->cur.r));
+	for (size_t i = 0; i < KEY_SLOTS; i++) {
+		if (g->keys[i].rid != 0)
+			t = MIN(t, g->keys[i].at);
+	}
+	return t;
+}
+
+void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event type, int rc,
+                      uint64_t round_id, double epochs, double accuracy, double loss)
+{
+	acts_reset(g);
+	switch (type) {
+	case GOSSIP_WORKER_TRAINED:
+		g->ps.epochs = epochs;
+		break;
+	case GOSSIP_WORKER_APPLIED:
+		if (rc != 0)
+			log_warnx("result of round %016llx applied but not checkpointed: %s",
+			          (unsigned long long)round_id, strerror(rc < 0 ? -rc : rc));
+		break;
+	case GOSSIP_WORKER_EVALUATED:
+		g->last_eval = now;
+		if (rc == 0) {
+			g->st.accuracy = accuracy;
+			g->st.loss = loss;
+			g->st.evals++;
+			log_info("eval: accuracy %.4f loss %.4f after %llu rounds, %.2f epochs", accuracy,
+			         loss, (unsigned long long)g->ps.rounds_completed, g->ps.epochs);
+		}
+		break;
+	case GOSSIP_WORKER_FAILED:
+		log_errorx("training failed (%d)", rc);
+		break;
+	}
+}
+
+void gossip_start(struct gossip *g, uint64_t now)
+{
+	acts_reset(g);
+	g->started = true;
+	g->last_peer_seen = now;
+	g->last_eval = now;
+	if (g->ps.flags & PERSIST_F_SETTLED) {
+		act_push(g, GOSSIP_FINISH);
+		log_info("training ended earlier (settled on the last group result): averaging "
+		         "only");
+	}
+	/* Start training at once; the first round comes after a jittered interval. */
+	grant(g);
+	if (g->cfg->training.test_set[0] != '\0')
+		act_push(g, GOSSIP_EVALUATE);
+	plan_next(g, now);
+}
+
+void gossip_stop(struct gossip *g, uint64_t now)
+{
+	acts_reset(g);
+	g->stopping = true;
+	g->st.state = "stopping";
+	if (g->cur.r != NULL) {
+		/* Tell the others; nobody applies anything from this round. */
+		struct msg m;
+		memset(&m, 0, sizeof(m));
+		m.type = MSG_ABORT;
+		m.round_id = g->cur.id;
+		m.attempt = round_attempt(g->cur.r);
+		m.u.abort.reason = MSG_REASON_SHUTDOWN;
+		snprintf(m.u.abort.text, sizeof(m.u.abort.text), "node stopping");
+		for (uint8_t i = 0; i < g->cur.k; i++) {
+			if (sodium_memcmp(g->cur.members[i], g->id->sign_pk, 32) != 0)
+				send_msg(g, g->cur.members[i], &m);
+		}
+		g->ps.rounds_aborted++;
+		round_clear(g, now);
+	}
+	act_push(g, GOSSIP_KEYS_CLEAR)->round_id = 0;
+}
+
+/* --- set-up, status -------------------------------------------------------- */
+
+int gossip_alloc(struct gossip **out, const struct config *cfg, const struct identity *id,
+                 const struct model *m, const struct gossip_ops *ops, const uint8_t *extra,
+                 size_t extra_len, uint64_t rows, uint64_t steps_per_epoch)
+{
+	struct gossip *g;
+	const uint8_t *last = NULL;
+	uint64_t seed;
+
+	*out = NULL;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return -ENOMEM;
+	g->cfg = cfg;
+	g->id = id;
+	g->model = m;
+	g->n_params = m->n_params;
+	g->ops = *ops;
+	g->steps_per_epoch = MAX(steps_per_epoch, 1);
+	g->n_peers = cfg->n_peers;
+	g->peers = calloc(g->n_peers ? g->n_peers : 1, sizeof(*g->peers));
+	g->st_peers = calloc(g->n_peers ? g->n_peers : 1, sizeof(*g->st_peers));
+	g->outcap = 2 * ROUND_OUTBOX_MIN;
+	g->outbuf = calloc(g->outcap, sizeof(*g->outbuf));
+	if (g->peers == NULL || g->st_peers == NULL || g->outbuf == NULL)
+		goto nomem;
+	for (size_t i = 0; i < g->n_peers; i++) {
+		g->peers[i].cfg = &cfg->peers[i];
+		snprintf(g->st_peers[i].name, sizeof(g->st_peers[i].name), "%s", cfg->peers[i].name);
+	}
+	if (extra != NULL) {
+		if (persist_decode(&g->ps, &last, extra, extra_len, g->n_params) != 0) {
+			gossip_free(g);
+			return -EINVAL;
+		}
+		if (last != NULL) {
+			g->last_result = malloc(g->n_params * sizeof(float));
+			if (g->last_result == NULL)
+				goto nomem;
+			memcpy(g->last_result, last, g->n_params * sizeof(float));
+		}
+		g->ps.restarts++;
+	} else {
+		/* Sample-weighted push-sum: the weight starts at this node's rows / 1000. */
+		g->ps.rho = MIN(MAX((double)rows / 1000.0, 0.01), 64.0);
+	}
+	codec_plan_init(&g->plan);
+	randombytes_buf(&seed, sizeof(seed));
+	rng_seed(&g->rng, seed);
+	g->next_initiate = UINT64_MAX;
+	g->st.state = "idle";
+	g->st.round_phase = "-";
+	g->st.started = (double)ops->wall_ms(ops->arg) / 1000.0;
+	snprintf(g->st.name, sizeof(g->st.name), "%s", cfg->node.name);
+	g->st.peers = g->st_peers;
+	g->st.n_peers = g->n_peers;
+	*out = g;
+	return 0;
+nomem:
+	gossip_free(g);
+	return -ENOMEM;
+}
+
+void gossip_set_silent(struct gossip *g, bool silent)
+{
+	g->silent_after_accept = silent;
+}
+
+void gossip_free(struct gossip *g)
+{
+	if (g == NULL)
+		return;
+	acts_reset(g);
+	round_free(g->cur.r);
+	free(g->acts);
+	free(g->peers);
+	free(g->st_peers);
+	free(g->outbuf);
+	free(g->last_result);
+	free(g->extra);
+	free(g->apply_extra);
+	sodium_memzero(g, sizeof(*g));
+	free(g);
+}
+
+void gossip_status(struct gossip *g, struct node_status *st)
+{
+	g->st.rounds_completed = g->ps.rounds_completed;
+	g->st.rounds_aborted = g->ps.rounds_aborted;
+	g->st.rounds_initiated = g->ps.rounds_initiated;
+	g->st.restarts = g->ps.restarts;
+	g->st.epochs_trained = g->ps.epochs;
+	g->st.training_done = g->ops.training_done(g->ops.arg);
+	g->st.weight = g->ps.rho;
+	for (size_t i = 0; i < g->n_peers; i++)
+		g->st_peers[i].connected = connected(g, g->peers[i].cfg->public_key_bin);
+	*st = g->st;
+}
+
+bool gossip_busy(const struct gossip *g)
+{
+	return g->cur.r != NULL;
+}
+
+uint64_t gossip_round_id(const struct gossip *g)
+{
+	return g->cur.id;
+}
+
+uint64_t gossip_rounds_completed(const struct gossip *g)
+{
+	return g->ps.rounds_completed;
+}
