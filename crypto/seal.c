@@ -14,6 +14,7 @@
 
 #include "crypto/identity.h"
 #include "crypto/replay.h"
+#include "util/err.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -604,32 +605,8 @@ void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out)
 	*out = ctx->stats;
 }
 
+/* Kept for compatibility with callers not yet on err_str(). */
 const char *seal_strerror(int rc)
 {
-	switch (rc) {
-	case 0:
-		return "ok";
-	case SEAL_EMALFORMED:
-		return "malformed frame";
-	case SEAL_EVERSION:
-		return "unsupported frame version";
-	case SEAL_EOVERSIZE:
-		return "frame too large";
-	case SEAL_EMISDIRECTED:
-		return "frame addressed to another node";
-	case SEAL_EUNKNOWN:
-		return "sender not in the configuration";
-	case SEAL_ENOROUNDKEY:
-		return "no key for the frame's round";
-	case SEAL_EREPLAYED:
-		return "replayed frame";
-	case SEAL_ETOOOLD:
-		return "frame too old (below the replay window)";
-	case SEAL_EFORGED:
-		return "authentication failed (tampered or wrong key)";
-	case REPLAY_ECORRUPT:
-		return "replay state file is damaged";
-	default:
-		return rc < 0 ? strerror(-rc) : "unknown error";
-	}
+	return err_str(rc);
 }

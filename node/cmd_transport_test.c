@@ -22,6 +22,7 @@
 #include "node/cli.h"
 #include "node/transport.h"
 #include "protocol/msg.h"
+#include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -95,7 +96,7 @@ static void on_rx(void *arg, const struct transport_rx *rx)
 		ack.u.status.seq = digest64(v->ptr, v->len);
 		rc = transport_send(tt->t, rx->sender, &ack);
 		if (rc != 0)
-			log_warnx("transport-test: cannot acknowledge: %s", seal_strerror(rc));
+			log_warnx("transport-test: cannot acknowledge: %s", err_str(rc));
 		log_info("transport-test: %zu-byte vector from %s", v->len, rx->sender_name);
 	} else if (m->type == MSG_STATUS && tt->send_to != NULL &&
 	           memcmp(rx->sender, tt->send_to, SEAL_KEY_BYTES) == 0 && tt->need_ack &&
@@ -140,7 +141,7 @@ static bool tt_send(struct tt *tt)
 	rc = transport_send(tt->t, tt->send_to, &m);
 	free(v);
 	if (rc != 0)
-		log_errorx("transport-test: send: %s", seal_strerror(rc));
+		log_errorx("transport-test: send: %s", err_str(rc));
 	return rc == 0;
 }
 
@@ -251,7 +252,7 @@ int cmd_transport_test(int argc, char **argv)
 	sopt.state_path = state_path;
 	rc = seal_ctx_alloc(&seal, id, &sopt);
 	if (rc != 0) {
-		log_errorx("transport-test: %s: %s", state_path, seal_strerror(rc));
+		log_errorx("transport-test: %s: %s", state_path, err_str(rc));
 		goto out;
 	}
 	util_nofile_raise();
@@ -269,7 +270,7 @@ int cmd_transport_test(int argc, char **argv)
 	if (rc == 0)
 		rc = transport_start(tt.t);
 	if (rc != 0) {
-		log_errorx("transport-test: transport: %s", seal_strerror(rc));
+		log_errorx("transport-test: transport: %s", err_str(rc));
 		goto out;
 	}
 	if (send_name != NULL && tt.send_to == NULL) {

@@ -27,6 +27,7 @@
 
 #include "node/status.h"
 #include "protocol/msg.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -373,7 +374,7 @@ static nng_msg *hello_build(struct peer *p)
 	rc = body == 0 ? MSG_EINVALID : frame_build(t, p->pk, &m, body, &nm);
 	if (rc != 0) {
 		t->st.send_errors++;
-		log_warnx("transport: cannot seal the hello to %s: %s", p->name, seal_strerror(rc));
+		log_warnx("transport: cannot seal the hello to %s: %s", p->name, err_str(rc));
 		return NULL;
 	}
 	return nm;
@@ -756,13 +757,13 @@ static void frame_refused(struct transport *t, int rc, const uint8_t *frame, siz
 	pipe_addr_format(from, sizeof(from), pipe);
 	if (level == LOG_LEVEL_WARN)
 		log_warnx("transport: dropped a frame from %s via %s: %s (%zu bytes)", key, from,
-		          seal_strerror(rc), len);
+		          err_str(rc), len);
 	else if (level == LOG_LEVEL_INFO)
 		log_info("transport: dropped a frame from %s via %s: %s (%zu bytes; %llu so far)",
-		         key, from, seal_strerror(rc), len, (unsigned long long)so_far);
+		         key, from, err_str(rc), len, (unsigned long long)so_far);
 	else
 		log_debug("transport: dropped a frame from %s via %s: %s (%zu bytes)", key, from,
-		          seal_strerror(rc), len);
+		          err_str(rc), len);
 }
 
 static void frame_deliver(struct transport *t, nng_msg *nm)
@@ -790,7 +791,7 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 			t->st.dropped_version++;
 		if (log_allowed(t, LOG_DECODE))
 			log_warnx("transport: dropped a message from %s: %s",
-			          p != NULL ? p->name : "?", msg_strerror(rc));
+			          p != NULL ? p->name : "?", err_str(rc));
 		return;
 	}
 	if ((int)t->rx_msg.type != hdr.type || t->rx_msg.round_id != hdr.round_id) {

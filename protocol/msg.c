@@ -13,6 +13,7 @@
  */
 #include "protocol/msg.h"
 
+#include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -1078,22 +1079,8 @@ const char *msg_reason_name(int reason)
 	return names[reason];
 }
 
+/* Kept for compatibility with callers not yet on err_str(). */
 const char *msg_strerror(int rc)
 {
-	switch (rc) {
-	case 0:
-		return "ok";
-	case MSG_EMALFORMED:
-		return "malformed message";
-	case MSG_EVERSION:
-		return "unsupported protocol version";
-	case MSG_ELIMIT:
-		return "message exceeds a protocol limit";
-	case MSG_EINVALID:
-		return "inconsistent message";
-	case MSG_ETYPE:
-		return "unknown message type";
-	default:
-		return rc < 0 ? strerror(-rc) : "unknown error";
-	}
+	return err_str(rc);
 }

@@ -14,6 +14,7 @@
 #include "crypto/identity.h"
 #include "crypto/seal.h"
 #include "protocol/msg.h"
+#include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 
@@ -179,8 +180,7 @@ static int open_all(struct seal_ctx *ctx, uint8_t *buf, size_t len)
 		if (rc == 0)
 			print_msg(m, &h);
 		else
-			printf("refused reason=%s\n",
-			       rc <= -2300 ? msg_strerror(rc) : seal_strerror(rc));
+			printf("refused reason=%s\n", err_str(rc));
 		off += flen;
 	}
 	free(m);

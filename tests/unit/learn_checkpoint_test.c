@@ -16,6 +16,7 @@
 #include "learn/dataset.h"
 #include "learn/learn.h"
 #include "learn/train.h"
+#include "util/err.h"
 #include "util/file.h"
 
 #include <dirent.h>
@@ -117,8 +118,7 @@ static void expect(const uint8_t *buf, size_t len, int want)
 	size_t xl = 5;
 	int rc = checkpoint_load_mem(buf, len, &t, &x, &xl);
 	if (rc != want)
-		fail_msg("expected %d (%s), got %d (%s)", want, learn_strerror(want), rc,
-		         learn_strerror(rc));
+		fail_msg("expected %d (%s), got %d (%s)", want, err_str(want), rc, err_str(rc));
 	assert_null(t);
 	assert_null(x);
 	assert_int_equal(xl, 0);

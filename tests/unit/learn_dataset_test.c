@@ -16,6 +16,7 @@
 #include "learn/import.h"
 #include "learn/learn.h"
 #include "learn/partition.h"
+#include "util/err.h"
 #include "util/file.h"
 
 #include <errno.h>
@@ -137,8 +138,7 @@ static void expect(const uint8_t *buf, size_t len, int want)
 	struct dataset *ds = (struct dataset *)&ds; /* must come back NULL */
 	int rc = dataset_load_mem(&ds, buf, len);
 	if (rc != want)
-		fail_msg("expected %d (%s), got %d (%s)", want, learn_strerror(want), rc,
-		         learn_strerror(rc));
+		fail_msg("expected %d (%s), got %d (%s)", want, err_str(want), rc, err_str(rc));
 	assert_null(ds);
 }
 
