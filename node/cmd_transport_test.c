@@ -22,6 +22,7 @@
 #include "node/cli.h"
 #include "node/transport.h"
 #include "protocol/msg.h"
+#include "util/bytes.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -70,12 +71,9 @@ static uint8_t *pattern(size_t n)
 static uint64_t digest64(const uint8_t *p, size_t n)
 {
 	uint8_t h[32];
-	uint64_t v = 0;
 
 	crypto_generichash(h, sizeof(h), p, n, NULL, 0);
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | h[i];
-	return v;
+	return bytes_get_be64(h);
 }
 
 static void on_rx(void *arg, const struct transport_rx *rx)

@@ -13,6 +13,7 @@
  */
 #include "protocol/msg.h"
 
+#include "util/bytes.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -27,12 +28,22 @@
 
 /* --- the bounded scanner -------------------------------------------------- */
 
+/* A big-endian unsigned of n = 0, 1, 2, 4 or 8 bytes (msgpack lengths, uints). */
 static uint64_t be_read(const uint8_t *p, size_t n)
 {
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
+	switch (n) {
+	case 0:
+		return 0;
+	case 1:
+		return p[0];
+	case 2:
+		return bytes_get_be16(p);
+	case 4:
+		return bytes_get_be32(p);
+	default:
+		SOTTO_ASSERT(n == 8);
+		return bytes_get_be64(p);
+	}
 }
 
 enum fmt_kind { FMT_BAD, FMT_SCALAR, FMT_BYTES, FMT_ARRAY, FMT_MAP };
