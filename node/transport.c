@@ -29,6 +29,7 @@
 #include "protocol/msg.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/rng.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -541,13 +542,10 @@ static void send_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* --- fault injection ---------------------------------------------------------- */
 
+/* Uniform in [0, 1): the top 53 bits of the next splitmix64 word of the seed. */
 static double fault_uniform(struct transport *t)
 {
-	uint64_t z = (t->fault_rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	z ^= z >> 31;
-	return (double)(z >> 11) * 0x1.0p-53;
+	return (double)(rng_splitmix64(&t->fault_rng) >> 11) * 0x1.0p-53;
 }
 
 static void delayed_unlink(struct transport *t, struct delayed *d)
