@@ -10,6 +10,7 @@
  */
 #include "config/config.h"
 
+#include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -862,7 +863,7 @@ int config_load(struct config *out, const char *path)
 	rc = file_read_all(path, CONFIG_FILE_MAX, &text, &len);
 	if (rc != 0) {
 		config_error_add(out, 0, path, "cannot read configuration (%s)",
-				 rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
+		                 rc == -EFBIG ? "larger than 1 MiB" : err_str(rc));
 		return rc;
 	}
 	rc = config_parse(out, (const char *)text, len);

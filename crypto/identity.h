@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 #define IDENTITY_SEED_BYTES 32
 #define IDENTITY_PUBLIC_BYTES 32
 /* base64 (original variant, padded) of 32 bytes: 44 chars + NUL. */
@@ -32,9 +34,12 @@ struct identity {
 	uint8_t dh_sk[32];   /* X25519 secret key, derived from sign_sk */
 };
 
-/* Errors specific to loading a key file, beyond -errno values. */
-#define IDENTITY_EMODE (-1001)  /* group or others can access the file */
-#define IDENTITY_EFORMAT (-1002) /* not exactly one base64 key line */
+/*
+ * Errors specific to loading a key file, beyond -errno values (values and
+ * messages in util/err.h):
+ *   IDENTITY_EMODE    group or others can access the file
+ *   IDENTITY_EFORMAT  not exactly one base64 key line
+ */
 
 /* Makes a fresh identity from the system CSPRNG. NULL on allocation failure. */
 struct identity *identity_generate(void) __attribute__((warn_unused_result));

@@ -8,6 +8,7 @@
  */
 #include "crypto/replay.h"
 
+#include "util/bytes.h"
 #include "util/file.h"
 
 #include <errno.h>
@@ -94,34 +95,6 @@ void replay_window_update(struct replay_window *w, uint64_t c)
 #define STATE_RECORD  40u
 #define STATE_SUM     16u
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 size_t replay_state_size(size_t n_peers)
 {
 	return STATE_HEAD + n_peers * STATE_RECORD + STATE_SUM;
@@ -132,13 +105,13 @@ void replay_state_encode(uint8_t *buf, const struct replay_state *st)
 	size_t off = STATE_HEAD;
 
 	memcpy(buf, STATE_MAGIC, 4);
-	put_u32(buf + 4, STATE_VERSION);
-	put_u64(buf + 8, st->tx_reserved);
-	put_u32(buf + 16, (uint32_t)st->n_peers);
-	put_u32(buf + 20, 0);
+	bytes_put_le32(buf + 4, STATE_VERSION);
+	bytes_put_le64(buf + 8, st->tx_reserved);
+	bytes_put_le32(buf + 16, (uint32_t)st->n_peers);
+	bytes_put_le32(buf + 20, 0);
 	for (size_t i = 0; i < st->n_peers; i++) {
 		memcpy(buf + off, st->peers[i].peer, REPLAY_PEER_KEY_BYTES);
-		put_u64(buf + off + 32, st->peers[i].rx_top);
+		bytes_put_le64(buf + off + 32, st->peers[i].rx_top);
 		off += STATE_RECORD;
 	}
 	crypto_generichash(buf + off, STATE_SUM, buf, off, NULL, 0);
@@ -151,9 +124,9 @@ int replay_state_decode(struct replay_state *st, const uint8_t *buf, size_t len)
 
 	memset(st, 0, sizeof(*st));
 	if (len < replay_state_size(0) || memcmp(buf, STATE_MAGIC, 4) != 0 ||
-	    get_u32(buf + 4) != STATE_VERSION || get_u32(buf + 20) != 0)
+	    bytes_get_le32(buf + 4) != STATE_VERSION || bytes_get_le32(buf + 20) != 0)
 		return REPLAY_ECORRUPT;
-	n = get_u32(buf + 16);
+	n = bytes_get_le32(buf + 16);
 	if (n > REPLAY_STATE_MAX_PEERS || len != replay_state_size(n))
 		return REPLAY_ECORRUPT;
 	crypto_generichash(sum, sizeof(sum), buf, len - STATE_SUM, NULL, 0);
@@ -166,11 +139,11 @@ int replay_state_decode(struct replay_state *st, const uint8_t *buf, size_t len)
 	}
 	for (size_t i = 0; i < n; i++) {
 		memcpy(st->peers[i].peer, buf + off, REPLAY_PEER_KEY_BYTES);
-		st->peers[i].rx_top = get_u64(buf + off + 32);
+		st->peers[i].rx_top = bytes_get_le64(buf + off + 32);
 		off += STATE_RECORD;
 	}
 	st->n_peers = n;
-	st->tx_reserved = get_u64(buf + 8);
+	st->tx_reserved = bytes_get_le64(buf + 8);
 	return 0;
 }
 

@@ -24,16 +24,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 #define REPLAY_WINDOW_BITS    1024
 #define REPLAY_PEER_KEY_BYTES 32
 /* A state file is refused beyond this many peer records (config bound). */
 #define REPLAY_STATE_MAX_PEERS 4096
 
-/* Errors of replay_window_check() (negative, distinct from -errno). */
-#define REPLAY_EREPLAYED (-2101) /* counter already accepted */
-#define REPLAY_ETOOOLD   (-2102) /* counter below the window (or 0) */
-/* Errors of replay_state_load(). */
-#define REPLAY_ECORRUPT (-2103) /* bad magic, version, size or checksum */
+/*
+ * Errors (negative, distinct from -errno; values and messages in
+ * util/err.h). Of replay_window_check():
+ *   REPLAY_EREPLAYED  counter already accepted
+ *   REPLAY_ETOOOLD    counter below the window (or 0)
+ * Of replay_state_load():
+ *   REPLAY_ECORRUPT   bad magic, version, size or checksum
+ */
 
 /*
  * Receive window of one sender. Counters start at 1; 0 is never valid.

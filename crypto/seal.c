@@ -14,6 +14,8 @@
 
 #include "crypto/identity.h"
 #include "crypto/replay.h"
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -77,22 +79,6 @@ struct seal_ctx {
 	size_t n_floors;
 	struct seal_stats stats;
 };
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static struct seal_peer *peer_find(const struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
 {
@@ -283,8 +269,8 @@ static void header_write(uint8_t *f, uint8_t type, uint8_t flags, const uint8_t 
 	f[7] = 0;
 	memcpy(f + 8, sender, SEAL_KEY_BYTES);
 	memcpy(f + 40, recipient, SEAL_KEY_BYTES);
-	put_be64(f + 72, round_id);
-	put_be64(f + 80, counter);
+	bytes_put_be64(f + 72, round_id);
+	bytes_put_be64(f + 80, counter);
 	memcpy(f + 88, nonce, SEAL_NONCE_BYTES);
 }
 
@@ -301,8 +287,8 @@ int seal_header_parse(struct seal_header *hdr, const uint8_t *f, size_t len)
 	hdr->flags = f[5];
 	memcpy(hdr->sender, f + 8, SEAL_KEY_BYTES);
 	memcpy(hdr->recipient, f + 40, SEAL_KEY_BYTES);
-	hdr->round_id = get_be64(f + 72);
-	hdr->counter = get_be64(f + 80);
+	hdr->round_id = bytes_get_be64(f + 72);
+	hdr->counter = bytes_get_be64(f + 80);
 	memcpy(hdr->nonce, f + 88, SEAL_NONCE_BYTES);
 	return 0;
 }
@@ -345,7 +331,7 @@ static int frame_seal(struct seal_ctx *ctx, uint8_t *frame, size_t len,
 		memcpy(nonce, kat_nonce, SEAL_NONCE_BYTES);
 	} else {
 		memcpy(nonce, ctx->nonce_prefix, sizeof(ctx->nonce_prefix));
-		put_be64(nonce + sizeof(ctx->nonce_prefix), counter);
+		bytes_put_be64(nonce + sizeof(ctx->nonce_prefix), counter);
 	}
 	key = p->tx;
 	rk = round_key_find(p, round_id);
@@ -449,7 +435,7 @@ static size_t put_round(uint8_t *m, const char *label, size_t label_len, uint64_
                         uint32_t attempt)
 {
 	memcpy(m, label, label_len);
-	put_be64(m + label_len, round_id);
+	bytes_put_be64(m + label_len, round_id);
 	for (int i = 0; i < 4; i++)
 		m[label_len + 8 + (size_t)i] = (uint8_t)(attempt >> (24 - 8 * i));
 	return label_len + 12;
@@ -558,7 +544,7 @@ int seal_round_set(struct seal_ctx *ctx, const uint8_t peer[SEAL_KEY_BYTES], uin
 		sodium_memzero(ikm, sizeof(ikm));
 		return -EINVAL;
 	}
-	put_be64(rid, round_id);
+	bytes_put_be64(rid, round_id);
 	for (dir = 0; dir < 2; dir++) {
 		/* dir 0: self -> peer (tx); dir 1: peer -> self (rx). */
 		const uint8_t *from = dir == 0 ? ctx->self_pk : peer;
@@ -604,32 +590,8 @@ void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out)
 	*out = ctx->stats;
 }
 
+/* Kept for compatibility with callers not yet on err_str(). */
 const char *seal_strerror(int rc)
 {
-	switch (rc) {
-	case 0:
-		return "ok";
-	case SEAL_EMALFORMED:
-		return "malformed frame";
-	case SEAL_EVERSION:
-		return "unsupported frame version";
-	case SEAL_EOVERSIZE:
-		return "frame too large";
-	case SEAL_EMISDIRECTED:
-		return "frame addressed to another node";
-	case SEAL_EUNKNOWN:
-		return "sender not in the configuration";
-	case SEAL_ENOROUNDKEY:
-		return "no key for the frame's round";
-	case SEAL_EREPLAYED:
-		return "replayed frame";
-	case SEAL_ETOOOLD:
-		return "frame too old (below the replay window)";
-	case SEAL_EFORGED:
-		return "authentication failed (tampered or wrong key)";
-	case REPLAY_ECORRUPT:
-		return "replay state file is damaged";
-	default:
-		return rc < 0 ? strerror(-rc) : "unknown error";
-	}
+	return err_str(rc);
 }

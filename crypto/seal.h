@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 struct identity;
 struct seal_ctx;
 
@@ -61,16 +63,19 @@ struct seal_ctx;
 #define SEAL_DEFAULT_MAX_PEERS  1024
 #define SEAL_DEFAULT_TX_RESERVE 65536u
 
-/* Why seal_open() refused a frame (negative, distinct from -errno). */
-#define SEAL_EMALFORMED   (-2201) /* truncated, bad magic, reserved bits set */
-#define SEAL_EVERSION     (-2202) /* frame version this build does not speak */
-#define SEAL_EOVERSIZE    (-2203) /* longer than max_frame */
-#define SEAL_EMISDIRECTED (-2204) /* recipient is not this node */
-#define SEAL_EUNKNOWN     (-2205) /* sender not pinned */
-#define SEAL_ENOROUNDKEY  (-2206) /* round-sealed, but no key for that round */
-#define SEAL_EREPLAYED    (-2207) /* counter already accepted */
-#define SEAL_ETOOOLD      (-2208) /* counter below the replay window */
-#define SEAL_EFORGED      (-2209) /* authentication failed: tampered or wrong key */
+/*
+ * Why seal_open() refused a frame (negative, distinct from -errno; values
+ * and messages in util/err.h):
+ *   SEAL_EMALFORMED    truncated, bad magic, reserved bits set
+ *   SEAL_EVERSION      frame version this build does not speak
+ *   SEAL_EOVERSIZE     longer than max_frame
+ *   SEAL_EMISDIRECTED  recipient is not this node
+ *   SEAL_EUNKNOWN      sender not pinned
+ *   SEAL_ENOROUNDKEY   round-sealed, but no key for that round
+ *   SEAL_EREPLAYED     counter already accepted
+ *   SEAL_ETOOOLD       counter below the replay window
+ *   SEAL_EFORGED       authentication failed: tampered or wrong key
+ */
 
 struct seal_header {
 	uint8_t version;
@@ -252,7 +257,10 @@ void seal_round_clear(struct seal_ctx *ctx, uint64_t round_id);
 /* Saves the replay state now (0 without a state path). 0 or -errno. */
 int seal_state_save(struct seal_ctx *ctx) __attribute__((warn_unused_result));
 void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out);
-/* Short description of a SEAL_E* / REPLAY_E* code or -errno. */
+/*
+ * Kept for compatibility (node/daemon.c still calls it): returns
+ * err_str(rc) (util/err.h). New code calls err_str.
+ */
 const char *seal_strerror(int rc);
 
 #endif

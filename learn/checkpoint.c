@@ -5,9 +5,9 @@
  */
 #include "learn/checkpoint.h"
 
-#include "learn/bytes.h"
 #include "learn/learn.h"
 #include "learn/train.h"
+#include "util/bytes.h"
 #include "util/file.h"
 #include "util/util.h"
 
@@ -54,41 +54,41 @@ int checkpoint_save(const char *path, const struct train *t, const void *extra, 
 		return -ENOMEM;
 	memset(buf, 0, CHECKPOINT_HEADER_BYTES);
 	memcpy(buf, CHECKPOINT_MAGIC, 8);
-	le_put32(buf + 8, CHECKPOINT_VERSION);
+	bytes_put_le32(buf + 8, CHECKPOINT_VERSION);
 	p = buf + 12;
-	le_put32(p, (uint32_t)s->type);
-	le_put32(p + 4, s->channels);
-	le_put32(p + 8, s->height);
-	le_put32(p + 12, s->width);
-	le_put32(p + 16, s->classes);
-	le_put32(p + 20, s->n_hidden);
+	bytes_put_le32(p, (uint32_t)s->type);
+	bytes_put_le32(p + 4, s->channels);
+	bytes_put_le32(p + 8, s->height);
+	bytes_put_le32(p + 12, s->width);
+	bytes_put_le32(p + 16, s->classes);
+	bytes_put_le32(p + 20, s->n_hidden);
 	for (int i = 0; i < MODEL_MAX_HIDDEN; i++)
-		le_put32(p + 24 + 4 * i, s->hidden[i]);
-	le_put32(p + 56, s->conv[0]);
-	le_put32(p + 60, s->conv[1]);
+		bytes_put_le32(p + 24 + 4 * i, s->hidden[i]);
+	bytes_put_le32(p + 56, s->conv[0]);
+	bytes_put_le32(p + 60, s->conv[1]);
 	p = buf + 76;
-	le_put32(p, (uint32_t)op->type);
-	le_putf(p + 4, op->lr);
-	le_putf(p + 8, op->momentum);
-	le_putf(p + 12, op->beta2);
-	le_putf(p + 16, op->eps);
-	le_putf(p + 20, op->weight_decay);
-	le_put32(buf + 100, t->batch);
-	le_put32(buf + 104, t->cursor);
-	le_put64(buf + 108, t->data_seed);
-	le_put64(buf + 116, t->epoch);
-	le_put64(buf + 124, t->steps);
-	le_put64(buf + 132, t->optim.t);
-	le_put64(buf + 140, (uint64_t)n);
-	le_put64(buf + 148, (uint64_t)extra_len);
+	bytes_put_le32(p, (uint32_t)op->type);
+	bytes_put_le_float(p + 4, op->lr);
+	bytes_put_le_float(p + 8, op->momentum);
+	bytes_put_le_float(p + 12, op->beta2);
+	bytes_put_le_float(p + 16, op->eps);
+	bytes_put_le_float(p + 20, op->weight_decay);
+	bytes_put_le32(buf + 100, t->batch);
+	bytes_put_le32(buf + 104, t->cursor);
+	bytes_put_le64(buf + 108, t->data_seed);
+	bytes_put_le64(buf + 116, t->epoch);
+	bytes_put_le64(buf + 124, t->steps);
+	bytes_put_le64(buf + 132, t->optim.t);
+	bytes_put_le64(buf + 140, (uint64_t)n);
+	bytes_put_le64(buf + 148, (uint64_t)extra_len);
 	p = buf + CHECKPOINT_HEADER_BYTES;
 	for (size_t v = 0; v < nv; v++)
 		for (size_t i = 0; i < n; i++, p += 4)
-			le_putf(p, vecs[v][i]);
+			bytes_put_le_float(p, vecs[v][i]);
 	if (extra_len > 0)
 		memcpy(p, extra, extra_len);
 	p += extra_len;
-	le_put32(p, crc(buf, len - 4));
+	bytes_put_le32(p, crc(buf, len - 4));
 	rc = file_write_atomic(path, buf, len, 0600);
 	free(buf);
 	return rc;
@@ -116,39 +116,39 @@ int checkpoint_load_mem(const void *data, size_t len, struct train **out, uint8_
 		return LEARN_EMAGIC;
 	if (len < 12)
 		return LEARN_ETRUNC;
-	if (le_get32(buf + 8) != CHECKPOINT_VERSION)
+	if (bytes_get_le32(buf + 8) != CHECKPOINT_VERSION)
 		return LEARN_EVERSION;
 	if (len < CHECKPOINT_HEADER_BYTES + 4)
 		return LEARN_ETRUNC;
 
 	memset(&s, 0, sizeof(s));
 	p = buf + 12;
-	if (le_get32(p) > MODEL_CNN)
+	if (bytes_get_le32(p) > MODEL_CNN)
 		return LEARN_EBOUNDS;
-	s.type = (enum model_type)le_get32(p);
-	s.channels = le_get32(p + 4);
-	s.height = le_get32(p + 8);
-	s.width = le_get32(p + 12);
-	s.classes = le_get32(p + 16);
-	s.n_hidden = le_get32(p + 20);
+	s.type = (enum model_type)bytes_get_le32(p);
+	s.channels = bytes_get_le32(p + 4);
+	s.height = bytes_get_le32(p + 8);
+	s.width = bytes_get_le32(p + 12);
+	s.classes = bytes_get_le32(p + 16);
+	s.n_hidden = bytes_get_le32(p + 20);
 	for (int i = 0; i < MODEL_MAX_HIDDEN; i++)
-		s.hidden[i] = le_get32(p + 24 + 4 * i);
-	s.conv[0] = le_get32(p + 56);
-	s.conv[1] = le_get32(p + 60);
+		s.hidden[i] = bytes_get_le32(p + 24 + 4 * i);
+	s.conv[0] = bytes_get_le32(p + 56);
+	s.conv[1] = bytes_get_le32(p + 60);
 	p = buf + 76;
 	memset(&op, 0, sizeof(op));
-	if (le_get32(p) > OPTIM_ADAM)
+	if (bytes_get_le32(p) > OPTIM_ADAM)
 		return LEARN_EBOUNDS;
-	op.type = (enum optim_type)le_get32(p);
-	op.lr = le_getf(p + 4);
-	op.momentum = le_getf(p + 8);
-	op.beta2 = le_getf(p + 12);
-	op.eps = le_getf(p + 16);
-	op.weight_decay = le_getf(p + 20);
-	batch = le_get32(buf + 100);
-	cursor = le_get32(buf + 104);
-	n = le_get64(buf + 140);
-	xlen = le_get64(buf + 148);
+	op.type = (enum optim_type)bytes_get_le32(p);
+	op.lr = bytes_get_le_float(p + 4);
+	op.momentum = bytes_get_le_float(p + 8);
+	op.beta2 = bytes_get_le_float(p + 12);
+	op.eps = bytes_get_le_float(p + 16);
+	op.weight_decay = bytes_get_le_float(p + 20);
+	batch = bytes_get_le32(buf + 100);
+	cursor = bytes_get_le32(buf + 104);
+	n = bytes_get_le64(buf + 140);
+	xlen = bytes_get_le64(buf + 148);
 
 	/* Shape checks first: they bound the sizes that the length check uses. */
 	if (model_spec_check(&s) != 0 || optim_params_check(&op) != 0 || batch == 0 ||
@@ -162,22 +162,22 @@ int checkpoint_load_mem(const void *data, size_t len, struct train **out, uint8_
 		return LEARN_ETRUNC;
 	if (len > need)
 		return LEARN_ECORRUPT;
-	if (le_get32(buf + len - 4) != crc(buf, len - 4))
+	if (bytes_get_le32(buf + len - 4) != crc(buf, len - 4))
 		return LEARN_ECORRUPT;
 
-	rc = train_alloc(&t, &s, 0, &op, batch, le_get64(buf + 108));
+	rc = train_alloc(&t, &s, 0, &op, batch, bytes_get_le64(buf + 108));
 	if (rc != 0)
 		goto out;
 	t->cursor = cursor;
-	t->epoch = le_get64(buf + 116);
-	t->steps = le_get64(buf + 124);
-	t->optim.t = le_get64(buf + 132);
+	t->epoch = bytes_get_le64(buf + 116);
+	t->steps = bytes_get_le64(buf + 124);
+	t->optim.t = bytes_get_le64(buf + 132);
 	p = buf + CHECKPOINT_HEADER_BYTES;
 	{
 		float *vecs[3] = {t->model->params, t->optim.m, t->optim.v};
 		for (size_t v = 0; v < nv; v++)
 			for (size_t i = 0; i < n; i++, p += 4) {
-				vecs[v][i] = le_getf(p);
+				vecs[v][i] = bytes_get_le_float(p);
 				if (!isfinite(vecs[v][i])) {
 					rc = LEARN_EBOUNDS;
 					goto out;

@@ -45,7 +45,7 @@ int checkpoint_save(const char *path, const struct train *t, const void *extra, 
  * Loads a checkpoint into a new trainer (*out, train_free() it) and a copy
  * of the extra blob (*extra, malloc'd, free() it; NULL when extra_len is
  * 0). extra and extra_len may be NULL if the caller has none. Returns 0 or
- * an error of learn.h (learn_strerror()); nothing is returned on error.
+ * an error of learn.h (err_str()); nothing is returned on error.
  */
 int checkpoint_load(const char *path, struct train **out, uint8_t **extra, size_t *extra_len)
         __attribute__((warn_unused_result));

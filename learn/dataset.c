@@ -8,8 +8,8 @@
  */
 #include "learn/dataset.h"
 
-#include "learn/bytes.h"
 #include "learn/learn.h"
+#include "util/bytes.h"
 #include "util/file.h"
 #include "util/util.h"
 
@@ -225,23 +225,23 @@ static int parse(struct dataset **out, struct source *src)
 		rc = LEARN_EMAGIC;
 		goto out;
 	}
-	version = le_get32(h + 8);
+	version = bytes_get_le32(h + 8);
 	if (version != DATASET_VERSION) {
 		rc = LEARN_EVERSION;
 		goto out;
 	}
-	rows = le_get32(h + 12);
-	dims = le_get32(h + 16);
-	classes = le_get32(h + 20);
-	elem = le_get32(h + 24);
-	c = le_get32(h + 28);
-	hh = le_get32(h + 32);
-	w = le_get32(h + 36);
-	flags = le_get32(h + 40);
+	rows = bytes_get_le32(h + 12);
+	dims = bytes_get_le32(h + 16);
+	classes = bytes_get_le32(h + 20);
+	elem = bytes_get_le32(h + 24);
+	c = bytes_get_le32(h + 28);
+	hh = bytes_get_le32(h + 32);
+	w = bytes_get_le32(h + 36);
+	flags = bytes_get_le32(h + 40);
 	rc = shape_check(rows, dims, classes, elem);
 	if (rc != 0)
 		goto out;
-	if ((flags & ~1u) != 0 || le_get32(h + 44) != 0) {
+	if ((flags & ~1u) != 0 || bytes_get_le32(h + 44) != 0) {
 		rc = LEARN_EBOUNDS;
 		goto out;
 	}
@@ -269,8 +269,8 @@ static int parse(struct dataset **out, struct source *src)
 		}
 		rc = read_exact(src, buf, (size_t)dims * 8);
 		for (uint32_t i = 0; rc == 0 && i < dims; i++) {
-			ds->mean[i] = le_getf(buf + 4 * i);
-			ds->std[i] = le_getf(buf + 4 * ((size_t)dims + i));
+			ds->mean[i] = bytes_get_le_float(buf + 4 * i);
+			ds->std[i] = bytes_get_le_float(buf + 4 * ((size_t)dims + i));
 			if (!isfinite(ds->mean[i]) || !isfinite(ds->std[i]) || !(ds->std[i] > 0))
 				rc = LEARN_EBOUNDS;
 		}
@@ -304,7 +304,7 @@ static int parse(struct dataset **out, struct source *src)
 		} else {
 			float *x = ds->x_f32 + (size_t)r * dims;
 			for (uint32_t i = 0; i < dims; i++)
-				x[i] = le_getf(rowbuf + 1 + 4 * (size_t)i);
+				x[i] = bytes_get_le_float(rowbuf + 1 + 4 * (size_t)i);
 			if (!finite_all(x, dims)) {
 				rc = LEARN_EBOUNDS;
 				goto out;
@@ -431,21 +431,21 @@ int dataset_save(const struct dataset *ds, const char *path)
 	if (buf == NULL)
 		return -ENOMEM;
 	memcpy(buf, DATASET_MAGIC, 8);
-	le_put32(buf + 8, DATASET_VERSION);
-	le_put32(buf + 12, ds->rows);
-	le_put32(buf + 16, ds->dims);
-	le_put32(buf + 20, ds->classes);
-	le_put32(buf + 24, (uint32_t)ds->elem);
-	le_put32(buf + 28, ds->channels);
-	le_put32(buf + 32, ds->height);
-	le_put32(buf + 36, ds->width);
-	le_put32(buf + 40, ds->mean != NULL ? 1u : 0u);
-	le_put32(buf + 44, 0);
+	bytes_put_le32(buf + 8, DATASET_VERSION);
+	bytes_put_le32(buf + 12, ds->rows);
+	bytes_put_le32(buf + 16, ds->dims);
+	bytes_put_le32(buf + 20, ds->classes);
+	bytes_put_le32(buf + 24, (uint32_t)ds->elem);
+	bytes_put_le32(buf + 28, ds->channels);
+	bytes_put_le32(buf + 32, ds->height);
+	bytes_put_le32(buf + 36, ds->width);
+	bytes_put_le32(buf + 40, ds->mean != NULL ? 1u : 0u);
+	bytes_put_le32(buf + 44, 0);
 	p = buf + DATASET_HEADER_BYTES;
 	if (ds->mean != NULL) {
 		for (uint32_t i = 0; i < ds->dims; i++) {
-			le_putf(p + 4 * (size_t)i, ds->mean[i]);
-			le_putf(p + 4 * ((size_t)ds->dims + i), ds->std[i]);
+			bytes_put_le_float(p + 4 * (size_t)i, ds->mean[i]);
+			bytes_put_le_float(p + 4 * ((size_t)ds->dims + i), ds->std[i]);
 		}
 		p += stats;
 	}
@@ -456,7 +456,7 @@ int dataset_save(const struct dataset *ds, const char *path)
 		} else {
 			const float *x = ds->x_f32 + (size_t)r * ds->dims;
 			for (uint32_t i = 0; i < ds->dims; i++)
-				le_putf(p + 1 + 4 * (size_t)i, x[i]);
+				bytes_put_le_float(p + 1 + 4 * (size_t)i, x[i]);
 		}
 	}
 	if (ends_with(path, ".gz")) {

@@ -64,7 +64,7 @@ void dataset_free(struct dataset *ds);
  * header field is checked before anything is allocated, and memory grows
  * only with data actually read, so a lying header cannot make us allocate
  * much. Returns 0 and a new dataset in *out, or an error of learn.h
- * (learn_strerror() says which); *out is NULL then.
+ * (err_str() says which); *out is NULL then.
  */
 int dataset_load(struct dataset **out, const char *path) __attribute__((warn_unused_result));
 /* The same from memory (gzip or plain), for fuzzing and tests. */

@@ -7,6 +7,7 @@
 
 #include "learn/dataset.h"
 #include "learn/learn.h"
+#include "util/err.h"
 #include "util/file.h"
 #include "util/util.h"
 
@@ -45,7 +46,7 @@ static int mnist_digit(const char *path, uint8_t **px, size_t *n_px, char *why, 
 
 	rc = file_read_all(path, 64u << 20, &text, &len);
 	if (rc != 0) {
-		say(why, why_len, "%s: %s", path, strerror(-rc));
+		say(why, why_len, "%s: %s", path, err_str(rc));
 		goto out;
 	}
 	p = strstr((const char *)text, "\"data\"");
@@ -192,7 +193,7 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 	*out = NULL;
 	rc = file_read_all(path, IMPORT_MAX_FILE, &text, &len);
 	if (rc != 0) {
-		say(why, why_len, "%s: %s", path, strerror(-rc));
+		say(why, why_len, "%s: %s", path, err_str(rc));
 		goto out;
 	}
 	/* Pass 1: the shape. */

@@ -1,6 +1,6 @@
 /*
- * learn.h: what every part of learn/ shares: its error codes and their
- * messages, and the BLAS thread setting.
+ * learn.h: what every part of learn/ shares: its error codes (defined with
+ * their messages in util/err.h), and the BLAS thread setting.
  *
  * learn/ is the local learning engine: datasets, models over one flat
  * parameter vector, optimizers, training, evaluation, checkpoints. It uses
@@ -12,18 +12,24 @@
 #ifndef SOTTO_LEARN_LEARN_H
 #define SOTTO_LEARN_LEARN_H
 
+#include "util/err.h"
+
 /*
  * Errors of learn/ are negative: -errno values for system failures, or one
- * of these for files that are not what they claim to be.
+ * of these for files that are not what they claim to be (values and
+ * messages in util/err.h):
+ *   LEARN_EMAGIC     not a sotto dataset / checkpoint
+ *   LEARN_EVERSION   a newer (or older) format version
+ *   LEARN_ETRUNC     the file ends early
+ *   LEARN_ECORRUPT   checksum mismatch or trailing bytes
+ *   LEARN_EBOUNDS    a header field is out of range
+ *   LEARN_EMISMATCH  valid, but not for this model / data
  */
-#define LEARN_EMAGIC    (-2001) /* not a sotto dataset / checkpoint */
-#define LEARN_EVERSION  (-2002) /* a newer (or older) format version */
-#define LEARN_ETRUNC    (-2003) /* the file ends early */
-#define LEARN_ECORRUPT  (-2004) /* checksum mismatch or trailing bytes */
-#define LEARN_EBOUNDS   (-2005) /* a header field is out of range */
-#define LEARN_EMISMATCH (-2006) /* valid, but not for this model / data */
 
-/* A message for any error of learn/ (also plain -errno). Never NULL. */
+/*
+ * Kept for compatibility (node/daemon.c and node/worker.c still call it):
+ * returns err_str(rc) (util/err.h). New code calls err_str.
+ */
 const char *learn_strerror(int rc);
 
 /*

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "crypto/identity.h"
 #include "node/cli.h"
+#include "util/err.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -48,8 +49,8 @@ int node_config_load(struct config *cfg, const char *path, struct identity **id_
 					 "line from `sotto keygen`)");
 		else if (r != 0 && r != IDENTITY_EMODE) /* EMODE: already reported */
 			config_error_add(cfg, cfg->node.line_private_key_file,
-					 cfg->node.private_key_file, "cannot read PrivateKeyFile (%s)",
-					 strerror(-r));
+			                 cfg->node.private_key_file,
+			                 "cannot read PrivateKeyFile (%s)", err_str(r));
 	}
 	if (id != NULL) {
 		for (size_t i = 0; i < cfg->n_peers; i++) {

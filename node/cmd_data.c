@@ -10,6 +10,7 @@
 #include "learn/learn.h"
 #include "learn/partition.h"
 #include "node/cli.h"
+#include "util/err.h"
 #include "util/rng.h"
 #include "util/util.h"
 
@@ -87,7 +88,7 @@ static int load(struct dataset **ds, const char *path)
 	int rc = dataset_load(ds, path);
 
 	if (rc != 0)
-		fprintf(stderr, "sotto data: %s: %s\n", path, learn_strerror(rc));
+		fprintf(stderr, "sotto data: %s: %s\n", path, err_str(rc));
 	return rc;
 }
 
@@ -96,7 +97,7 @@ static int save(const struct dataset *ds, const char *path)
 	int rc = dataset_save(ds, path);
 
 	if (rc != 0)
-		fprintf(stderr, "sotto data: cannot write %s: %s\n", path, learn_strerror(rc));
+		fprintf(stderr, "sotto data: cannot write %s: %s\n", path, err_str(rc));
 	return rc;
 }
 
@@ -137,7 +138,7 @@ static int data_import_mnist(int argc, char **argv)
 	}
 	rc = import_mnist_json(&all, dir, why, sizeof(why));
 	if (rc != 0) {
-		fprintf(stderr, "sotto data: %s\n", why[0] ? why : learn_strerror(rc));
+		fprintf(stderr, "sotto data: %s\n", why[0] ? why : err_str(rc));
 		goto out;
 	}
 	if ((uint64_t)n_test >= all->rows) {
@@ -202,7 +203,7 @@ static int data_import_csv(int argc, char **argv)
 	rc = import_csv(&ds, in, (int)label, opt_flag(argc, argv, "--header"), stats,
 	                (uint32_t)classes, why, sizeof(why));
 	if (rc != 0) {
-		fprintf(stderr, "sotto data: %s\n", why[0] ? why : learn_strerror(rc));
+		fprintf(stderr, "sotto data: %s\n", why[0] ? why : err_str(rc));
 		goto out;
 	}
 	if (save(ds, outp) != 0)
@@ -254,7 +255,7 @@ static int data_split(int argc, char **argv)
 	rc = partition_make(&part, ds, (enum partition_kind)kind, (uint32_t)nodes, alpha,
 	                    (uint32_t)cpn, (uint64_t)seed);
 	if (rc != 0) {
-		fprintf(stderr, "sotto data: split failed: %s\n", learn_strerror(rc));
+		fprintf(stderr, "sotto data: split failed: %s\n", err_str(rc));
 		goto out;
 	}
 	printf("%s: %u rows into %lld shards (%s", in, ds->rows, (long long)nodes,

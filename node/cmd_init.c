@@ -14,6 +14,7 @@
  */
 #include "crypto/identity.h"
 #include "node/cli.h"
+#include "util/err.h"
 #include "util/file.h"
 
 #include <ctype.h>
@@ -210,7 +211,7 @@ int cmd_init(int argc, char **argv)
 		int r = file_read_all(tpl_path, INIT_TEMPLATE_MAX, &tpl, &tpl_len);
 		if (r != 0) {
 			fprintf(stderr, "sotto init: cannot read template %s: %s\n", tpl_path,
-				r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+			        r == -EFBIG ? "larger than 64 KiB" : err_str(r));
 			goto out;
 		}
 		if (has_section((char *)tpl, "Node") || has_section((char *)tpl, "Peer")) {
@@ -247,7 +248,7 @@ int cmd_init(int argc, char **argv)
 		identity_public_encode(sites[i].pub, id->sign_pk);
 		identity_free(id);
 		if (r != 0) {
-			fprintf(stderr, "sotto init: cannot write %s: %s\n", path, strerror(-r));
+			fprintf(stderr, "sotto init: cannot write %s: %s\n", path, err_str(r));
 			goto out;
 		}
 	}
@@ -257,7 +258,7 @@ int cmd_init(int argc, char **argv)
 		int r = write_config(dir, sites, n, i, (const char *)tpl, listen_any, seed);
 		if (r != 0) {
 			fprintf(stderr, "sotto init: cannot write the config of %s: %s\n",
-				sites[i].name, strerror(-r));
+			        sites[i].name, err_str(r));
 			goto out;
 		}
 		printf("%s/%s/%s.conf  %s  %s\n", dir, sites[i].name, sites[i].name,

@@ -6,6 +6,7 @@
  */
 #include "crypto/identity.h"
 #include "node/cli.h"
+#include "util/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,8 +76,7 @@ int cmd_keygen(int argc, char **argv)
 			fprintf(stderr, "sotto keygen: %s exists; refusing to overwrite it\n",
 				argv[1]);
 		else if (r != 0)
-			fprintf(stderr, "sotto keygen: cannot write %s: %s\n", argv[1],
-				strerror(-r));
+			fprintf(stderr, "sotto keygen: cannot write %s: %s\n", argv[1], err_str(r));
 		identity_free(id);
 		return r == 0 ? 0 : 1;
 	}

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "node/cli.h"
 #include "node/control.h"
+#include "util/err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,8 +43,8 @@ int cmd_status(int argc, char **argv)
 	rc = control_request(cfg.node.control_socket, cmd, 5.0, &answer);
 	if (rc != 0) {
 		fprintf(stderr, "sotto status: no node answers on %s (%s)%s\n",
-			cfg.node.control_socket, strerror(-rc),
-			rc == -ENOENT || rc == -ECONNREFUSED ? ": is `sotto run` running?" : "");
+		        cfg.node.control_socket, err_str(rc),
+		        rc == -ENOENT || rc == -ECONNREFUSED ? ": is `sotto run` running?" : "");
 		config_fini(&cfg);
 		return 1;
 	}

@@ -16,6 +16,7 @@
 #include "learn/optim.h"
 #include "learn/train.h"
 #include "node/cli.h"
+#include "util/err.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -148,15 +149,14 @@ int cmd_train(int argc, char **argv)
 	learn_set_threads(cfg.training.threads);
 	rc = dataset_load(&train_ds, cfg.training.dataset);
 	if (rc != 0) {
-		fprintf(stderr, "sotto train: Dataset %s: %s\n", cfg.training.dataset,
-		        learn_strerror(rc));
+		fprintf(stderr, "sotto train: Dataset %s: %s\n", cfg.training.dataset, err_str(rc));
 		goto out;
 	}
 	if (cfg.training.test_set[0] != '\0') {
 		rc = dataset_load(&test_ds, cfg.training.test_set);
 		if (rc != 0) {
 			fprintf(stderr, "sotto train: TestSet %s: %s\n", cfg.training.test_set,
-			        learn_strerror(rc));
+			        err_str(rc));
 			goto out;
 		}
 	}
@@ -178,15 +178,14 @@ int cmd_train(int argc, char **argv)
 		if (rc == 0 && memcmp(&t->model->spec, &spec, sizeof(spec)) != 0)
 			rc = LEARN_EMISMATCH;
 		if (rc != 0) {
-			fprintf(stderr, "sotto train: --resume %s: %s\n", resume,
-			        learn_strerror(rc));
+			fprintf(stderr, "sotto train: --resume %s: %s\n", resume, err_str(rc));
 			goto out;
 		}
 	} else {
 		rc = train_alloc(&t, &spec, cfg.model.seed, &op, (uint32_t)cfg.training.batch_size,
 		                 cfg.training.seed);
 		if (rc != 0) {
-			fprintf(stderr, "sotto train: %s\n", learn_strerror(rc));
+			fprintf(stderr, "sotto train: %s\n", err_str(rc));
 			goto out;
 		}
 	}
@@ -217,7 +216,7 @@ int cmd_train(int argc, char **argv)
 		rc = train_epoch(t, train_ds, &st);
 		dt = util_now() - t0;
 		if (rc != 0) {
-			fprintf(stderr, "sotto train: %s\n", learn_strerror(rc));
+			fprintf(stderr, "sotto train: %s\n", err_str(rc));
 			goto out;
 		}
 		printf("epoch %3lld/%lld  train loss %.4f acc %6.2f%%", (long long)t->epoch,
@@ -225,7 +224,7 @@ int cmd_train(int argc, char **argv)
 		if (test_ds != NULL) {
 			rc = model_evaluate(t->model, test_ds, &ev, confusion);
 			if (rc != 0) {
-				fprintf(stderr, "\nsotto train: %s\n", learn_strerror(rc));
+				fprintf(stderr, "\nsotto train: %s\n", err_str(rc));
 				goto out;
 			}
 			printf("  test loss %.4f acc %6.2f%%", ev.loss, 100.0 * ev.accuracy);
@@ -239,8 +238,7 @@ int cmd_train(int argc, char **argv)
 		if (save != NULL) {
 			rc = checkpoint_save(save, t, NULL, 0);
 			if (rc != 0) {
-				fprintf(stderr, "sotto train: --save %s: %s\n", save,
-				        learn_strerror(rc));
+				fprintf(stderr, "sotto train: --save %s: %s\n", save, err_str(rc));
 				goto out;
 			}
 		}

@@ -22,6 +22,8 @@
 #include "node/cli.h"
 #include "node/transport.h"
 #include "protocol/msg.h"
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -69,12 +71,9 @@ static uint8_t *pattern(size_t n)
 static uint64_t digest64(const uint8_t *p, size_t n)
 {
 	uint8_t h[32];
-	uint64_t v = 0;
 
 	crypto_generichash(h, sizeof(h), p, n, NULL, 0);
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | h[i];
-	return v;
+	return bytes_get_be64(h);
 }
 
 static void on_rx(void *arg, const struct transport_rx *rx)
@@ -95,7 +94,7 @@ static void on_rx(void *arg, const struct transport_rx *rx)
 		ack.u.status.seq = digest64(v->ptr, v->len);
 		rc = transport_send(tt->t, rx->sender, &ack);
 		if (rc != 0)
-			log_warnx("transport-test: cannot acknowledge: %s", seal_strerror(rc));
+			log_warnx("transport-test: cannot acknowledge: %s", err_str(rc));
 		log_info("transport-test: %zu-byte vector from %s", v->len, rx->sender_name);
 	} else if (m->type == MSG_STATUS && tt->send_to != NULL &&
 	           memcmp(rx->sender, tt->send_to, SEAL_KEY_BYTES) == 0 && tt->need_ack &&
@@ -140,7 +139,7 @@ static bool tt_send(struct tt *tt)
 	rc = transport_send(tt->t, tt->send_to, &m);
 	free(v);
 	if (rc != 0)
-		log_errorx("transport-test: send: %s", seal_strerror(rc));
+		log_errorx("transport-test: send: %s", err_str(rc));
 	return rc == 0;
 }
 
@@ -251,7 +250,7 @@ int cmd_transport_test(int argc, char **argv)
 	sopt.state_path = state_path;
 	rc = seal_ctx_alloc(&seal, id, &sopt);
 	if (rc != 0) {
-		log_errorx("transport-test: %s: %s", state_path, seal_strerror(rc));
+		log_errorx("transport-test: %s: %s", state_path, err_str(rc));
 		goto out;
 	}
 	util_nofile_raise();
@@ -269,7 +268,7 @@ int cmd_transport_test(int argc, char **argv)
 	if (rc == 0)
 		rc = transport_start(tt.t);
 	if (rc != 0) {
-		log_errorx("transport-test: transport: %s", seal_strerror(rc));
+		log_errorx("transport-test: transport: %s", err_str(rc));
 		goto out;
 	}
 	if (send_name != NULL && tt.send_to == NULL) {

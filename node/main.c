@@ -4,11 +4,10 @@
  * Only main() exits; subcommands return the exit status.
  */
 #include "node/cli.h"
+#include "version.h" /* generated: SOTTO_VERSION from project() in CMakeLists.txt */
 
 #include <stdio.h>
 #include <string.h>
-
-#define SOTTO_VERSION "0.1.0"
 
 struct command {
 	const char *name;

@@ -10,6 +10,7 @@
 
 #include "node/transport.h"
 #include "protocol/codec.h"
+#include "util/bytes.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -267,12 +268,8 @@ static void record_ring(const char *name, const struct codec_params *cp, const u
 
 	if (buf == NULL)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		buf[4 * i] = (uint8_t)ring[i];
-		buf[4 * i + 1] = (uint8_t)(ring[i] >> 8);
-		buf[4 * i + 2] = (uint8_t)(ring[i] >> 16);
-		buf[4 * i + 3] = (uint8_t)(ring[i] >> 24);
-	}
+	for (size_t i = 0; i < n; i++)
+		bytes_put_le32(buf + 4 * i, ring[i]);
 	record(name, buf, n * 4);
 	free(buf);
 }

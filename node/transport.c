@@ -27,7 +27,9 @@
 
 #include "node/status.h"
 #include "protocol/msg.h"
+#include "util/err.h"
 #include "util/log.h"
+#include "util/rng.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -373,7 +375,7 @@ static nng_msg *hello_build(struct peer *p)
 	rc = body == 0 ? MSG_EINVALID : frame_build(t, p->pk, &m, body, &nm);
 	if (rc != 0) {
 		t->st.send_errors++;
-		log_warnx("transport: cannot seal the hello to %s: %s", p->name, seal_strerror(rc));
+		log_warnx("transport: cannot seal the hello to %s: %s", p->name, err_str(rc));
 		return NULL;
 	}
 	return nm;
@@ -540,13 +542,10 @@ static void send_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* --- fault injection ---------------------------------------------------------- */
 
+/* Uniform in [0, 1): the top 53 bits of the next splitmix64 word of the seed. */
 static double fault_uniform(struct transport *t)
 {
-	uint64_t z = (t->fault_rng += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	z ^= z >> 31;
-	return (double)(z >> 11) * 0x1.0p-53;
+	return (double)(rng_splitmix64(&t->fault_rng) >> 11) * 0x1.0p-53;
 }
 
 static void delayed_unlink(struct transport *t, struct delayed *d)
@@ -756,13 +755,13 @@ static void frame_refused(struct transport *t, int rc, const uint8_t *frame, siz
 	pipe_addr_format(from, sizeof(from), pipe);
 	if (level == LOG_LEVEL_WARN)
 		log_warnx("transport: dropped a frame from %s via %s: %s (%zu bytes)", key, from,
-		          seal_strerror(rc), len);
+		          err_str(rc), len);
 	else if (level == LOG_LEVEL_INFO)
 		log_info("transport: dropped a frame from %s via %s: %s (%zu bytes; %llu so far)",
-		         key, from, seal_strerror(rc), len, (unsigned long long)so_far);
+		         key, from, err_str(rc), len, (unsigned long long)so_far);
 	else
 		log_debug("transport: dropped a frame from %s via %s: %s (%zu bytes)", key, from,
-		          seal_strerror(rc), len);
+		          err_str(rc), len);
 }
 
 static void frame_deliver(struct transport *t, nng_msg *nm)
@@ -790,7 +789,7 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 			t->st.dropped_version++;
 		if (log_allowed(t, LOG_DECODE))
 			log_warnx("transport: dropped a message from %s: %s",
-			          p != NULL ? p->name : "?", msg_strerror(rc));
+			          p != NULL ? p->name : "?", err_str(rc));
 		return;
 	}
 	if ((int)t->rx_msg.type != hdr.type || t->rx_msg.round_id != hdr.round_id) {

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "util/bytes.h"
 #include "util/util.h"
 
 /* The public stream of segment `i` for a purpose (subset or dither). */
@@ -576,63 +577,6 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 
 /* --- params byte form --------------------------------------------------- */
 
-static void put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)v;
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *b, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *b, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *b)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | b[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *b)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | b[i];
-	return v;
-}
-
-static uint32_t float_bits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static float bits_float(uint32_t u)
-{
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
 int codec_params_encode(uint8_t *buf, size_t cap, size_t *len, const struct codec_params *p)
 {
 	size_t need;
@@ -643,31 +587,31 @@ int codec_params_encode(uint8_t *buf, size_t cap, size_t *len, const struct code
 	if (cap < need)
 		return -ENOBUFS;
 	memset(buf, 0, need);
-	put16(buf + 0, p->id);
-	put16(buf + 2, p->version);
-	put16(buf + 4, p->k);
-	put16(buf + 6, p->flags);
-	put32(buf + 8, p->dim);
-	put32(buf + 12, p->keep_ppm);
-	put64(buf + 16, p->sample_seed);
-	put64(buf + 24, p->dither_seed);
+	bytes_put_le16(buf + 0, p->id);
+	bytes_put_le16(buf + 2, p->version);
+	bytes_put_le16(buf + 4, p->k);
+	bytes_put_le16(buf + 6, p->flags);
+	bytes_put_le32(buf + 8, p->dim);
+	bytes_put_le32(buf + 12, p->keep_ppm);
+	bytes_put_le64(buf + 16, p->sample_seed);
+	bytes_put_le64(buf + 24, p->dither_seed);
 	buf[32] = p->weight_bits;
 	buf[33] = p->weight_width;
 	/* 34..35 reserved, zero */
-	put32(buf + 36, float_bits(p->weight_quantum));
-	put32(buf + 40, p->nseg);
+	bytes_put_le_float(buf + 36, p->weight_quantum);
+	bytes_put_le32(buf + 40, p->nseg);
 	for (uint32_t i = 0; i < p->nseg; i++) {
 		uint8_t *b =
 		        buf + CODEC_PARAMS_HEADER_BYTES + (size_t)i * CODEC_PARAMS_SEGMENT_BYTES;
 		const struct codec_segment *s = &p->seg[i];
 
-		put32(b + 0, s->offset);
-		put32(b + 4, s->length);
+		bytes_put_le32(b + 0, s->offset);
+		bytes_put_le32(b + 4, s->length);
 		b[8] = s->bits;
 		b[9] = s->width;
 		b[10] = s->mode;
 		/* 11 reserved, zero */
-		put32(b + 12, float_bits(s->quantum));
+		bytes_put_le_float(b + 12, s->quantum);
 	}
 	*len = need;
 	return 0;
@@ -680,23 +624,23 @@ int codec_params_decode(struct codec_params *p, const uint8_t *buf, size_t len)
 	memset(p, 0, sizeof(*p));
 	if (len < CODEC_PARAMS_HEADER_BYTES)
 		return -EINVAL;
-	nseg = get32(buf + 40);
+	nseg = bytes_get_le32(buf + 40);
 	if (nseg < 1 || nseg > CODEC_MAX_SEGMENTS ||
 	    len != CODEC_PARAMS_HEADER_BYTES + (size_t)nseg * CODEC_PARAMS_SEGMENT_BYTES)
 		return -EINVAL;
 	if (buf[34] != 0 || buf[35] != 0)
 		return -EINVAL;
-	p->id = get16(buf + 0);
-	p->version = get16(buf + 2);
-	p->k = get16(buf + 4);
-	p->flags = get16(buf + 6);
-	p->dim = get32(buf + 8);
-	p->keep_ppm = get32(buf + 12);
-	p->sample_seed = get64(buf + 16);
-	p->dither_seed = get64(buf + 24);
+	p->id = bytes_get_le16(buf + 0);
+	p->version = bytes_get_le16(buf + 2);
+	p->k = bytes_get_le16(buf + 4);
+	p->flags = bytes_get_le16(buf + 6);
+	p->dim = bytes_get_le32(buf + 8);
+	p->keep_ppm = bytes_get_le32(buf + 12);
+	p->sample_seed = bytes_get_le64(buf + 16);
+	p->dither_seed = bytes_get_le64(buf + 24);
 	p->weight_bits = buf[32];
 	p->weight_width = buf[33];
-	p->weight_quantum = bits_float(get32(buf + 36));
+	p->weight_quantum = bytes_get_le_float(buf + 36);
 	p->nseg = nseg;
 	for (uint32_t i = 0; i < nseg; i++) {
 		const uint8_t *b =
@@ -705,12 +649,12 @@ int codec_params_decode(struct codec_params *p, const uint8_t *buf, size_t len)
 
 		if (b[11] != 0)
 			return -EINVAL;
-		s->offset = get32(b + 0);
-		s->length = get32(b + 4);
+		s->offset = bytes_get_le32(b + 0);
+		s->length = bytes_get_le32(b + 4);
 		s->bits = b[8];
 		s->width = b[9];
 		s->mode = b[10];
-		s->quantum = bits_float(get32(b + 12));
+		s->quantum = bytes_get_le_float(b + 12);
 	}
 	return codec_params_check(p);
 }

@@ -13,6 +13,8 @@
  */
 #include "protocol/msg.h"
 
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -26,12 +28,22 @@
 
 /* --- the bounded scanner -------------------------------------------------- */
 
+/* A big-endian unsigned of n = 0, 1, 2, 4 or 8 bytes (msgpack lengths, uints). */
 static uint64_t be_read(const uint8_t *p, size_t n)
 {
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
+	switch (n) {
+	case 0:
+		return 0;
+	case 1:
+		return p[0];
+	case 2:
+		return bytes_get_be16(p);
+	case 4:
+		return bytes_get_be32(p);
+	default:
+		SOTTO_ASSERT(n == 8);
+		return bytes_get_be64(p);
+	}
 }
 
 enum fmt_kind { FMT_BAD, FMT_SCALAR, FMT_BYTES, FMT_ARRAY, FMT_MAP };
@@ -1078,22 +1090,8 @@ const char *msg_reason_name(int reason)
 	return names[reason];
 }
 
+/* Kept for compatibility with callers not yet on err_str(). */
 const char *msg_strerror(int rc)
 {
-	switch (rc) {
-	case 0:
-		return "ok";
-	case MSG_EMALFORMED:
-		return "malformed message";
-	case MSG_EVERSION:
-		return "unsupported protocol version";
-	case MSG_ELIMIT:
-		return "message exceeds a protocol limit";
-	case MSG_EINVALID:
-		return "inconsistent message";
-	case MSG_ETYPE:
-		return "unknown message type";
-	default:
-		return rc < 0 ? strerror(-rc) : "unknown error";
-	}
+	return err_str(rc);
 }

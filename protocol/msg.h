@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 /*
  * Version of the protocol: message bodies and what a round computes. A
  * different one is refused, with a log line. 2: masks read keystream in
@@ -70,12 +72,15 @@
 /* Largest body: a vector plus a generous allowance for the rest. */
 #define MSG_MAX_BODY_BYTES ((size_t)MSG_MAX_VECTOR_BYTES + 65536)
 
-/* Decoder errors (negative, distinct from -errno and the SEAL_E* codes). */
-#define MSG_EMALFORMED (-2301) /* not msgpack, wrong type or shape, trailing bytes */
-#define MSG_EVERSION   (-2302) /* a protocol version this build does not speak */
-#define MSG_ELIMIT     (-2303) /* a size, count, length or depth over its limit */
-#define MSG_EINVALID   (-2304) /* well formed but inconsistent (duplicates, ranges) */
-#define MSG_ETYPE      (-2305) /* unknown message type */
+/*
+ * Decoder errors (negative, distinct from -errno and the SEAL_E* codes;
+ * values and messages in util/err.h):
+ *   MSG_EMALFORMED  not msgpack, wrong type or shape, trailing bytes
+ *   MSG_EVERSION    a protocol version this build does not speak
+ *   MSG_ELIMIT      a size, count, length or depth over its limit
+ *   MSG_EINVALID    well formed but inconsistent (duplicates, ranges)
+ *   MSG_ETYPE       unknown message type
+ */
 
 enum msg_type {
 	MSG_INVITE = 1,
@@ -334,7 +339,10 @@ int msg_decode(struct msg *m, const uint8_t *buf, size_t len) __attribute__((war
 
 const char *msg_type_name(int type);
 const char *msg_reason_name(int reason);
-/* Short description of a MSG_E* code (or -errno). */
+/*
+ * Kept for compatibility (node/daemon.c and tests/unit/sa_round_test.c
+ * still call it): returns err_str(rc) (util/err.h). New code calls err_str.
+ */
 const char *msg_strerror(int rc);
 
 #endif

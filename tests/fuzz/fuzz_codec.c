@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bytes.h"
 #include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	plen = (size_t)data[0] | (size_t)data[1] << 8;
+	plen = bytes_get_le16(data);
 	if (plen > size - 2)
 		return 0;
 	p = malloc(sizeof(*p));

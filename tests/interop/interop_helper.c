@@ -14,6 +14,8 @@
 #include "crypto/identity.h"
 #include "crypto/seal.h"
 #include "protocol/msg.h"
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/file.h"
 #include "util/log.h"
 
@@ -165,8 +167,7 @@ static int open_all(struct seal_ctx *ctx, uint8_t *buf, size_t len)
 		return -1;
 	while (len - off >= 4) {
 		struct seal_header h;
-		size_t flen = (size_t)buf[off] << 24 | (size_t)buf[off + 1] << 16 |
-			      (size_t)buf[off + 2] << 8 | buf[off + 3];
+		size_t flen = bytes_get_be32(buf + off);
 		int rc;
 		off += 4;
 		if (flen > len - off) {
@@ -179,8 +180,7 @@ static int open_all(struct seal_ctx *ctx, uint8_t *buf, size_t len)
 		if (rc == 0)
 			print_msg(m, &h);
 		else
-			printf("refused reason=%s\n",
-			       rc <= -2300 ? msg_strerror(rc) : seal_strerror(rc));
+			printf("refused reason=%s\n", err_str(rc));
 		off += flen;
 	}
 	free(m);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "crypto/replay.h"
+#include "util/rng.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,15 +63,6 @@ static void test_window_floor(void **state)
 	assert_int_equal(replay_window_check(&w, 5000), REPLAY_EREPLAYED);
 }
 
-/* splitmix64: a reproducible stream for the randomised test. */
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 #define MODEL_MAX 8000000
 
 /* The reference: a plain array of accepted flags and the top. */
@@ -85,27 +77,29 @@ static void test_window_against_model(void **state)
 {
 	uint8_t *seen = calloc(MODEL_MAX + 1, 1);
 	struct replay_window w;
-	uint64_t s = 12345, top = 0, next = 1;
+	uint64_t s = 12345, top = 0, next = 1; /* s: a splitmix64 stream (util/rng.h) */
 	int accepted = 0, refused = 0;
 	(void)state;
 	assert_non_null(seen);
 	replay_window_init(&w, 0);
 	for (int i = 0; i < 200000; i++) {
-		uint64_t r = rnd(&s), c;
+		uint64_t r = rng_splitmix64(&s), c;
 		int want, got;
 		/* Mostly near the front, some far back, some big jumps. */
 		switch (r % 8) {
 		case 0:
-			c = next + rnd(&s) % 200; /* jumps of up to 3 words */
+			c = next + rng_splitmix64(&s) % 200; /* jumps of up to 3 words */
 			break;
 		case 1:
-			c = top > 2000 ? top - 2000 + rnd(&s) % 2000 : 1 + rnd(&s) % 2000;
+			c = top > 2000 ? top - 2000 + rng_splitmix64(&s) % 2000
+			               : 1 + rng_splitmix64(&s) % 2000;
 			break;
 		case 2:
-			c = top + 1 + rnd(&s) % 63;
+			c = top + 1 + rng_splitmix64(&s) % 63;
 			break;
 		default:
-			c = top >= 1100 ? top - rnd(&s) % 1100 : 1 + rnd(&s) % 1100;
+			c = top >= 1100 ? top - rng_splitmix64(&s) % 1100
+			                : 1 + rng_splitmix64(&s) % 1100;
 			break;
 		}
 		if (c > MODEL_MAX)

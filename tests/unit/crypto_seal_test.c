@@ -17,6 +17,7 @@
 #include "crypto/identity.h"
 #include "crypto/replay.h"
 #include "crypto/seal.h"
+#include "util/err.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -381,7 +382,7 @@ static void test_truncated_oversized_version(void **state)
 	assert_int_equal(seal_header_parse(&h, f, 200), SEAL_EVERSION);
 	seal_stats_get(p.cb, &st);
 	assert_true(st.malformed == SEAL_OVERHEAD && st.oversized == 1 && st.bad_version == 2);
-	assert_string_equal(seal_strerror(SEAL_EVERSION), "unsupported frame version");
+	assert_string_equal(err_str(SEAL_EVERSION), "unsupported frame version");
 	free(f);
 	free(big);
 	pair_fini(&p);

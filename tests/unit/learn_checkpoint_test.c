@@ -11,11 +11,12 @@
 
 #include <cmocka.h>
 
-#include "learn/bytes.h"
 #include "learn/checkpoint.h"
 #include "learn/dataset.h"
 #include "learn/learn.h"
 #include "learn/train.h"
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/file.h"
 
 #include <dirent.h>
@@ -117,8 +118,7 @@ static void expect(const uint8_t *buf, size_t len, int want)
 	size_t xl = 5;
 	int rc = checkpoint_load_mem(buf, len, &t, &x, &xl);
 	if (rc != want)
-		fail_msg("expected %d (%s), got %d (%s)", want, learn_strerror(want), rc,
-		         learn_strerror(rc));
+		fail_msg("expected %d (%s), got %d (%s)", want, err_str(want), rc, err_str(rc));
 	assert_null(t);
 	assert_null(x);
 	assert_int_equal(xl, 0);
@@ -135,7 +135,7 @@ static void reseal(uint8_t *b, size_t len)
 		for (int k = 0; k < 8; k++)
 			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
 	}
-	le_put32(b + len - 4, ~c);
+	bytes_put_le32(b + len - 4, ~c);
 }
 
 static void expect_fail(const uint8_t *buf, size_t len)
@@ -197,18 +197,19 @@ static void test_corrupt(void **state)
 		reseal(b, len);                                                                    \
 		expect(b, len, want);                                                              \
 	} while (0)
-	MUTATE(12, le_put32, 7u, LEARN_EBOUNDS);          /* model type */
-	MUTATE(12 + 16, le_put32, 1u, LEARN_EBOUNDS);     /* one class */
-	MUTATE(12 + 24, le_put32, 9u, LEARN_EMISMATCH);   /* hidden width: n_params differ */
-	MUTATE(76, le_put32, 5u, LEARN_EBOUNDS);          /* optimizer type */
-	MUTATE(80, le_putf, -1.0f, LEARN_EBOUNDS);        /* learning rate */
-	MUTATE(100, le_put32, 0u, LEARN_EBOUNDS);         /* batch */
-	MUTATE(100, le_put32, 1u << 20, LEARN_EBOUNDS);   /* batch */
-	MUTATE(140, le_put64, 5u, LEARN_EMISMATCH);       /* n_params */
-	MUTATE(148, le_put64, 1ull << 40, LEARN_EBOUNDS); /* extra length */
-	MUTATE(148, le_put64, 3u, LEARN_ETRUNC);          /* extra length */
-	MUTATE(CHECKPOINT_HEADER_BYTES, le_putf, 1.0f / 0.0f, LEARN_EBOUNDS); /* inf param */
-	MUTATE(8, le_put32, 2u, LEARN_EVERSION);
+	MUTATE(12, bytes_put_le32, 7u, LEARN_EBOUNDS);          /* model type */
+	MUTATE(12 + 16, bytes_put_le32, 1u, LEARN_EBOUNDS);     /* one class */
+	MUTATE(12 + 24, bytes_put_le32, 9u, LEARN_EMISMATCH);   /* hidden width: n_params differ */
+	MUTATE(76, bytes_put_le32, 5u, LEARN_EBOUNDS);          /* optimizer type */
+	MUTATE(80, bytes_put_le_float, -1.0f, LEARN_EBOUNDS);   /* learning rate */
+	MUTATE(100, bytes_put_le32, 0u, LEARN_EBOUNDS);         /* batch */
+	MUTATE(100, bytes_put_le32, 1u << 20, LEARN_EBOUNDS);   /* batch */
+	MUTATE(140, bytes_put_le64, 5u, LEARN_EMISMATCH);       /* n_params */
+	MUTATE(148, bytes_put_le64, 1ull << 40, LEARN_EBOUNDS); /* extra length */
+	MUTATE(148, bytes_put_le64, 3u, LEARN_ETRUNC);          /* extra length */
+	/* An infinite parameter. */
+	MUTATE(CHECKPOINT_HEADER_BYTES, bytes_put_le_float, 1.0f / 0.0f, LEARN_EBOUNDS);
+	MUTATE(8, bytes_put_le32, 2u, LEARN_EVERSION);
 #undef MUTATE
 	/* Foreign files: a dataset, a text file. */
 	{

@@ -11,11 +11,12 @@
 
 #include <cmocka.h>
 
-#include "learn/bytes.h"
 #include "learn/dataset.h"
 #include "learn/import.h"
 #include "learn/learn.h"
 #include "learn/partition.h"
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/file.h"
 
 #include <errno.h>
@@ -137,8 +138,7 @@ static void expect(const uint8_t *buf, size_t len, int want)
 	struct dataset *ds = (struct dataset *)&ds; /* must come back NULL */
 	int rc = dataset_load_mem(&ds, buf, len);
 	if (rc != want)
-		fail_msg("expected %d (%s), got %d (%s)", want, learn_strerror(want), rc,
-		         learn_strerror(rc));
+		fail_msg("expected %d (%s), got %d (%s)", want, err_str(want), rc, err_str(rc));
 	assert_null(ds);
 }
 
@@ -168,27 +168,27 @@ static void test_corrupt(void **state)
 		put(b + (off), val);                                                               \
 		expect(b, len, want);                                                              \
 	} while (0)
-	MUTATE(0, le_put32, 0x58585858u, LEARN_EMAGIC);
-	MUTATE(8, le_put32, 2u, LEARN_EVERSION);
-	MUTATE(16, le_put32, 0u, LEARN_EBOUNDS);                   /* dims 0 */
-	MUTATE(16, le_put32, DATASET_MAX_DIMS + 1, LEARN_EBOUNDS); /* dims */
-	MUTATE(20, le_put32, 1u, LEARN_EBOUNDS);                   /* 1 class */
-	MUTATE(20, le_put32, 257u, LEARN_EBOUNDS);                 /* classes */
-	MUTATE(24, le_put32, 3u, LEARN_EBOUNDS);                   /* element type */
-	MUTATE(28, le_put32, 2u, LEARN_EBOUNDS);                   /* c*h*w != dims */
-	MUTATE(40, le_put32, 4u, LEARN_EBOUNDS);                   /* unknown flag */
-	MUTATE(44, le_put32, 1u, LEARN_EBOUNDS);                   /* reserved */
-	MUTATE(48, put8, 3, LEARN_EBOUNDS);                        /* label >= classes */
-	MUTATE(49, le_putf, NAN, LEARN_EBOUNDS);                   /* NaN feature */
-	MUTATE(12, le_put32, DATASET_MAX_ROWS, LEARN_ETRUNC);      /* lying row count */
-	MUTATE(12, le_put32, DATASET_MAX_ROWS + 1, LEARN_EBOUNDS); /* too many rows */
-	MUTATE(12, le_put32, 3u, LEARN_ECORRUPT);                  /* trailing row */
-	MUTATE(40, le_put32, 1u, LEARN_EBOUNDS);                   /* stats: std <= 0 */
+	MUTATE(0, bytes_put_le32, 0x58585858u, LEARN_EMAGIC);
+	MUTATE(8, bytes_put_le32, 2u, LEARN_EVERSION);
+	MUTATE(16, bytes_put_le32, 0u, LEARN_EBOUNDS);                   /* dims 0 */
+	MUTATE(16, bytes_put_le32, DATASET_MAX_DIMS + 1, LEARN_EBOUNDS); /* dims */
+	MUTATE(20, bytes_put_le32, 1u, LEARN_EBOUNDS);                   /* 1 class */
+	MUTATE(20, bytes_put_le32, 257u, LEARN_EBOUNDS);                 /* classes */
+	MUTATE(24, bytes_put_le32, 3u, LEARN_EBOUNDS);                   /* element type */
+	MUTATE(28, bytes_put_le32, 2u, LEARN_EBOUNDS);                   /* c*h*w != dims */
+	MUTATE(40, bytes_put_le32, 4u, LEARN_EBOUNDS);                   /* unknown flag */
+	MUTATE(44, bytes_put_le32, 1u, LEARN_EBOUNDS);                   /* reserved */
+	MUTATE(48, put8, 3, LEARN_EBOUNDS);                              /* label >= classes */
+	MUTATE(49, bytes_put_le_float, NAN, LEARN_EBOUNDS);              /* NaN feature */
+	MUTATE(12, bytes_put_le32, DATASET_MAX_ROWS, LEARN_ETRUNC);      /* lying row count */
+	MUTATE(12, bytes_put_le32, DATASET_MAX_ROWS + 1, LEARN_EBOUNDS); /* too many rows */
+	MUTATE(12, bytes_put_le32, 3u, LEARN_ECORRUPT);                  /* trailing row */
+	MUTATE(40, bytes_put_le32, 1u, LEARN_EBOUNDS);                   /* stats: std <= 0 */
 #undef MUTATE
 	/* Rows * dims * 4 above the byte limit. */
 	memcpy(b, good, len);
-	le_put32(b + 12, DATASET_MAX_ROWS);
-	le_put32(b + 16, DATASET_MAX_DIMS);
+	bytes_put_le32(b + 12, DATASET_MAX_ROWS);
+	bytes_put_le32(b + 16, DATASET_MAX_DIMS);
 	expect(b, len, LEARN_EBOUNDS);
 	/* A damaged gzip stream. */
 	{
@@ -231,11 +231,11 @@ static void test_lying_header_allocates_little(void **state)
 	(void)state;
 	memset(h, 0, sizeof(h));
 	memcpy(h, DATASET_MAGIC, 8);
-	le_put32(h + 8, DATASET_VERSION);
-	le_put32(h + 12, 512);              /* rows */
-	le_put32(h + 16, DATASET_MAX_DIMS); /* 512 x 2^20 x 4 = 2 GiB */
-	le_put32(h + 20, 10);
-	le_put32(h + 24, DATASET_F32);
+	bytes_put_le32(h + 8, DATASET_VERSION);
+	bytes_put_le32(h + 12, 512);              /* rows */
+	bytes_put_le32(h + 16, DATASET_MAX_DIMS); /* 512 x 2^20 x 4 = 2 GiB */
+	bytes_put_le32(h + 20, 10);
+	bytes_put_le32(h + 24, DATASET_F32);
 	assert_int_equal(dataset_load_mem(&ds, h, sizeof(h)), LEARN_ETRUNC);
 	assert_null(ds);
 #ifndef UNDER_ASAN

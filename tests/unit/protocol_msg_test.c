@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "protocol/msg.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -550,11 +551,9 @@ static void test_limits(void **state)
 		size_t n = MSG_MAX_OBJECTS + 10, len = 0;
 		uint8_t *b = malloc(n + 16);
 		assert_non_null(b);
-		b[len++] = 0xdd;
-		b[len++] = 0;
-		b[len++] = (uint8_t)((n + 4) >> 16);
-		b[len++] = (uint8_t)((n + 4) >> 8);
-		b[len++] = (uint8_t)(n + 4);
+		b[len++] = 0xdd; /* array32 */
+		bytes_put_be32(b + len, (uint32_t)(n + 4));
+		len += 4;
 		b[len++] = MSG_VERSION;
 		b[len++] = 0x0b;
 		b[len++] = 0x00;
