@@ -590,8 +590,3 @@ void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out)
 	*out = ctx->stats;
 }
 
-/* Kept for compatibility with callers not yet on err_str(). */
-const char *seal_strerror(int rc)
-{
-	return err_str(rc);
-}

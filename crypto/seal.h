@@ -257,10 +257,5 @@ void seal_round_clear(struct seal_ctx *ctx, uint64_t round_id);
 /* Saves the replay state now (0 without a state path). 0 or -errno. */
 int seal_state_save(struct seal_ctx *ctx) __attribute__((warn_unused_result));
 void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out);
-/*
- * Kept for compatibility (node/daemon.c still calls it): returns
- * err_str(rc) (util/err.h). New code calls err_str.
- */
-const char *seal_strerror(int rc);
 
 #endif

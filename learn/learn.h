@@ -26,11 +26,6 @@
  *   LEARN_EMISMATCH  valid, but not for this model / data
  */
 
-/*
- * Kept for compatibility (node/daemon.c and node/worker.c still call it):
- * returns err_str(rc) (util/err.h). New code calls err_str.
- */
-const char *learn_strerror(int rc);
 
 /*
  * Sets the number of threads OpenBLAS uses, process-wide (OpenBLAS has no

@@ -34,6 +34,7 @@
 #include "protocol/msg.h"
 #include "secagg/round.h"
 #include "util/file.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -138,7 +139,7 @@ static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
 	int rc = transport_send(n->tp, pk, m);
 
 	if (rc != 0)
-		log_debug("send %s: %s", msg_type_name(m->type), msg_strerror(rc));
+		log_debug("send %s: %s", msg_type_name(m->type), err_str(rc));
 }
 
 /*
@@ -354,7 +355,7 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 	*extra_len = 0;
 	rc = train_setup_from_config(&spec, &op, &n->cfg, n->train_ds);
 	if (rc != 0) {
-		log_errorx("model: %s", learn_strerror(rc));
+		log_errorx("model: %s", err_str(rc));
 		return rc;
 	}
 	rc = checkpoint_load(n->ckpt_path, t, extra, extra_len);
@@ -374,13 +375,13 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 	}
 	if (rc != -ENOENT) {
 		log_errorx("%s: %s (the file is kept; move it away to start over)", n->ckpt_path,
-		           learn_strerror(rc));
+		           err_str(rc));
 		return rc;
 	}
 	rc = train_alloc(t, &spec, n->cfg.model.seed, &op, (uint32_t)n->cfg.training.batch_size,
 	                 n->cfg.training.seed);
 	if (rc != 0) {
-		log_errorx("model: %s", learn_strerror(rc));
+		log_errorx("model: %s", err_str(rc));
 		return rc;
 	}
 	log_info("new model: %s, %zu parameters", model_type_name(spec.type),
@@ -471,13 +472,13 @@ static int node_open(struct node *n, const char *config_path)
 
 	rc = dataset_load(&n->train_ds, n->cfg.training.dataset);
 	if (rc != 0) {
-		log_errorx("Dataset %s: %s", n->cfg.training.dataset, learn_strerror(rc));
+		log_errorx("Dataset %s: %s", n->cfg.training.dataset, err_str(rc));
 		return 1;
 	}
 	if (n->cfg.training.test_set[0] != '\0') {
 		rc = dataset_load(&n->test_ds, n->cfg.training.test_set);
 		if (rc != 0) {
-			log_errorx("TestSet %s: %s", n->cfg.training.test_set, learn_strerror(rc));
+			log_errorx("TestSet %s: %s", n->cfg.training.test_set, err_str(rc));
 			return 1;
 		}
 	}
@@ -495,7 +496,7 @@ static int node_open(struct node *n, const char *config_path)
 	                  wake_cb, n);
 	if (rc != 0) {
 		train_free(t);
-		log_errorx("cannot start the training thread: %s", strerror(-rc));
+		log_errorx("cannot start the training thread: %s", err_str(rc));
 		return 1;
 	}
 
@@ -511,7 +512,7 @@ static int node_open(struct node *n, const char *config_path)
 	sopt.max_frame = MAX((size_t)1 << 20, 4 * worker_n_params(n->worker) + ((size_t)64 << 10));
 	rc = seal_ctx_alloc(&n->seal, n->id, &sopt);
 	if (rc != 0) {
-		log_errorx("replay state %s: %s", path, seal_strerror(rc));
+		log_errorx("replay state %s: %s", path, err_str(rc));
 		return 1;
 	}
 	util_nofile_raise(); /* before the transport budgets descriptors */
@@ -519,7 +520,7 @@ static int node_open(struct node *n, const char *config_path)
 	topt.listen_url = n->cfg.node.listen;
 	rc = transport_alloc(&n->tp, n->loop, n->seal, &topt, on_message_cb, n);
 	if (rc != 0) {
-		log_errorx("transport: %s", strerror(-rc));
+		log_errorx("transport: %s", err_str(rc));
 		return 1;
 	}
 	transport_set_lost_cb(n->tp, on_peer_lost_cb, n);
@@ -539,19 +540,19 @@ static int node_open(struct node *n, const char *config_path)
 		rc = transport_peer_add(n->tp, n->cfg.peers[i].public_key_bin,
 		                        n->cfg.peers[i].endpoint, n->cfg.peers[i].name);
 		if (rc != 0) {
-			log_errorx("peer %s: %s", n->cfg.peers[i].name, strerror(-rc));
+			log_errorx("peer %s: %s", n->cfg.peers[i].name, err_str(rc));
 			return 1;
 		}
 	}
 	rc = transport_start(n->tp);
 	if (rc != 0) {
-		log_errorx("cannot listen on %s: %s", n->cfg.node.listen, strerror(-rc));
+		log_errorx("cannot listen on %s: %s", n->cfg.node.listen, err_str(rc));
 		return 1;
 	}
 	rc = control_start(&n->ctl, n->loop, n->cfg.node.control_socket, control_answer_cb, n);
 	if (rc != 0) {
 		log_errorx("control socket %s: %s", n->cfg.node.control_socket,
-		           rc == -EADDRINUSE ? "a node is already running there" : strerror(-rc));
+		           rc == -EADDRINUSE ? "a node is already running there" : err_str(rc));
 		return 1;
 	}
 	if (n->cfg.node.metrics_listen[0] != '\0' &&

@@ -32,6 +32,8 @@
 #include "protocol/codec.h"
 #include "protocol/codec_msg.h"
 #include "secagg/round.h"
+#include "util/bytes.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/rng.h"
 #include "util/util.h"
@@ -129,36 +131,22 @@ struct gossip {
 
 /* --- persistence --------------------------------------------------------- */
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 static void persist_encode(uint8_t out[PERSIST_BYTES], const struct persist *ps)
 {
 	uint64_t bits;
 
 	memset(out, 0, PERSIST_BYTES);
-	put_u64(out, PERSIST_MAGIC);
+	bytes_put_le64(out, PERSIST_MAGIC);
 	memcpy(&bits, &ps->rho, 8);
-	put_u64(out + 8, bits);
-	put_u64(out + 16, ps->rounds_completed);
-	put_u64(out + 24, ps->rounds_aborted);
-	put_u64(out + 32, ps->rounds_initiated);
-	put_u64(out + 40, ps->restarts);
+	bytes_put_le64(out + 8, bits);
+	bytes_put_le64(out + 16, ps->rounds_completed);
+	bytes_put_le64(out + 24, ps->rounds_aborted);
+	bytes_put_le64(out + 32, ps->rounds_initiated);
+	bytes_put_le64(out + 40, ps->restarts);
 	memcpy(&bits, &ps->epochs, 8);
-	put_u64(out + 48, bits);
-	put_u64(out + 56, ps->known_steps);
-	put_u64(out + 64, ps->flags);
+	bytes_put_le64(out + 48, bits);
+	bytes_put_le64(out + 56, ps->known_steps);
+	bytes_put_le64(out + 64, ps->flags);
 }
 
 /*
@@ -176,20 +164,20 @@ static int persist_decode(struct persist *ps, const uint8_t **last, const uint8_
 	memset(ps, 0, sizeof(*ps));
 	if ((len != PERSIST_V1 && len != PERSIST_BYTES &&
 	     len != PERSIST_BYTES + n_params * sizeof(float)) ||
-	    get_u64(in) != PERSIST_MAGIC)
+	    bytes_get_le64(in) != PERSIST_MAGIC)
 		return -EINVAL;
-	bits = get_u64(in + 8);
+	bits = bytes_get_le64(in + 8);
 	memcpy(&ps->rho, &bits, 8);
-	ps->rounds_completed = get_u64(in + 16);
-	ps->rounds_aborted = get_u64(in + 24);
-	ps->rounds_initiated = get_u64(in + 32);
-	ps->restarts = get_u64(in + 40);
-	bits = get_u64(in + 48);
+	ps->rounds_completed = bytes_get_le64(in + 16);
+	ps->rounds_aborted = bytes_get_le64(in + 24);
+	ps->rounds_initiated = bytes_get_le64(in + 32);
+	ps->restarts = bytes_get_le64(in + 40);
+	bits = bytes_get_le64(in + 48);
 	memcpy(&ps->epochs, &bits, 8);
 	ps->known_steps = UINT64_MAX; /* not recorded: assume fresh */
 	if (len >= PERSIST_BYTES) {
-		ps->known_steps = get_u64(in + 56);
-		ps->flags = get_u64(in + 64);
+		ps->known_steps = bytes_get_le64(in + 56);
+		ps->flags = bytes_get_le64(in + 64);
 		if (len > PERSIST_BYTES)
 			*last = in + PERSIST_BYTES;
 	}
@@ -692,7 +680,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	}
 	rc = codec_plan_make(cp, &g->plan, g->model, x, g->ps.rho, k, g->cfg);
 	if (rc != 0) {
-		log_warnx("cannot plan codec parameters: %s", strerror(-rc));
+		log_warnx("cannot plan codec parameters: %s", err_str(rc));
 		goto out;
 	}
 	memset(&plan, 0, sizeof(plan));
@@ -713,7 +701,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	outbox_init(g, &ob);
 	rc = round_initiate(&r, g->id, &plan, &in, now, &ob);
 	if (rc != 0) {
-		log_warnx("cannot start a round: %s", strerror(-rc));
+		log_warnx("cannot start a round: %s", err_str(rc));
 		goto out;
 	}
 	g->ps.rounds_initiated++;
@@ -807,7 +795,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32],
 	rc = round_join(&r, g->id, from, m, &in, now, &ob);
 	free(x); /* the round keeps its own copy */
 	if (rc != 0) {
-		log_info("refused an invitation from %s: %s", peer_name(g, from), strerror(-rc));
+		log_info("refused an invitation from %s: %s", peer_name(g, from), err_str(rc));
 		for (size_t i = 0; i < ob.n; i++)
 			send_msg(g, from, &ob.out[i].msg);
 		return;

@@ -16,6 +16,7 @@
 #include "learn/dataset.h"
 #include "learn/learn.h"
 #include "learn/train.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -111,7 +112,7 @@ static int run_checkpoint(struct worker *w, const void *extra, size_t extra_len)
 {
 	int rc = checkpoint_save(w->ckpt_path, w->t, extra, extra_len);
 	if (rc != 0)
-		log_warnx("checkpoint %s: %s", w->ckpt_path, learn_strerror(rc));
+		log_warnx("checkpoint %s: %s", w->ckpt_path, err_str(rc));
 	return rc;
 }
 

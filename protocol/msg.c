@@ -1090,8 +1090,3 @@ const char *msg_reason_name(int reason)
 	return names[reason];
 }
 
-/* Kept for compatibility with callers not yet on err_str(). */
-const char *msg_strerror(int rc)
-{
-	return err_str(rc);
-}

@@ -339,10 +339,5 @@ int msg_decode(struct msg *m, const uint8_t *buf, size_t len) __attribute__((war
 
 const char *msg_type_name(int type);
 const char *msg_reason_name(int reason);
-/*
- * Kept for compatibility (node/daemon.c and tests/unit/sa_round_test.c
- * still call it): returns err_str(rc) (util/err.h). New code calls err_str.
- */
-const char *msg_strerror(int rc);
 
 #endif

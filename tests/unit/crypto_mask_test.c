@@ -194,7 +194,6 @@ static void run_cancel(uint32_t seed, size_t k, const struct mask_seg *segs, siz
 	bool *alive = malloc(k);
 	uint8_t rseed[randombytes_SEEDBYTES] = {0};
 	uint8_t key[32];
-	size_t nalive = 0;
 
 	assert_true(pk && sk && bs && x && y && agg && plain && alive);
 	memcpy(rseed, &seed, sizeof(seed));
@@ -203,7 +202,6 @@ static void run_cancel(uint32_t seed, size_t k, const struct mask_seg *segs, siz
 		randombytes_buf_deterministic(bs[i], 32, rseed);
 		rseed[4]++;
 		alive[i] = !dropouts || ((seed >> (i % 32)) & 3) != 0;
-		nalive += alive[i];
 	}
 	for (size_t i = 0; i < k; i++) {
 		size_t off = 0;

@@ -36,6 +36,7 @@
 #include "protocol/codec_msg.h"
 #include "secagg/round.h"
 #include "protocol/codec.h"
+#include "util/err.h"
 #include "util/log.h"
 
 #define KMAX     12 /* largest group the tests build */
@@ -97,7 +98,7 @@ static void bus_push(struct bus *b, uint8_t from, uint8_t to, const struct msg *
 	assert_non_null(e);
 	if (size == 0)
 		fail_msg("message type %d does not validate: %s", (int)m->type,
-		         msg_strerror(msg_validate(m)));
+		         err_str(msg_validate(m)));
 	e->from = from;
 	e->to = to;
 	e->bytes = malloc(size);
@@ -106,7 +107,7 @@ static void bus_push(struct bus *b, uint8_t from, uint8_t to, const struct msg *
 	assert_int_equal(len, size);
 	rc = msg_decode(&e->m, e->bytes, len);
 	if (rc != 0)
-		fail_msg("decode of type %d: %s", (int)m->type, msg_strerror(rc));
+		fail_msg("decode of type %d: %s", (int)m->type, err_str(rc));
 	if (b->tail)
 		b->tail->next = e;
 	else

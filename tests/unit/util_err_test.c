@@ -117,26 +117,6 @@ static void test_same_as_before(void **state)
 	assert_string_equal(err_str(0), "ok");
 }
 
-/* The old names are err_str under another name, for every value. */
-static void test_wrappers(void **state)
-{
-	static const int others[] = {0, -ENOENT, -EFBIG, -2999, 1};
-
-	(void)state;
-	for (size_t i = 0; i < ARRAY_LEN(table); i++) {
-		int rc = table[i].code;
-		assert_string_equal(seal_strerror(rc), err_str(rc));
-		assert_string_equal(msg_strerror(rc), err_str(rc));
-		assert_string_equal(learn_strerror(rc), err_str(rc));
-	}
-	for (size_t i = 0; i < ARRAY_LEN(others); i++) {
-		int rc = others[i];
-		assert_string_equal(seal_strerror(rc), err_str(rc));
-		assert_string_equal(msg_strerror(rc), err_str(rc));
-		assert_string_equal(learn_strerror(rc), err_str(rc));
-	}
-}
-
 static void test_errno(void **state)
 {
 	static const int errs[] = {ENOENT, EACCES, EFBIG, EINVAL, EADDRINUSE, ENOMEM};
@@ -163,8 +143,9 @@ static void test_unknown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_table_distinct), cmocka_unit_test(test_same_as_before),
-	        cmocka_unit_test(test_wrappers),       cmocka_unit_test(test_errno),
+	        cmocka_unit_test(test_table_distinct),
+	        cmocka_unit_test(test_same_as_before),
+	        cmocka_unit_test(test_errno),
 	        cmocka_unit_test(test_unknown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
