@@ -700,7 +700,7 @@ static void config_finish(struct parse_state *st)
 			    (int)sizeof(cfg->node.control_socket))
 			config_error_add(cfg, cfg->node.line, cfg->node.data_dir,
 					 "DataDir too long for the control socket path");
-		if (cfg->node.private_key_file[0] != '\0') {
+		if (cfg->node.private_key_file[0] != '\0' && !cfg->virtual_paths) {
 			struct stat sb;
 			int line = cfg->node.line_private_key_file;
 			if (stat(cfg->node.private_key_file, &sb) != 0 ||
@@ -720,10 +720,10 @@ static void config_finish(struct parse_state *st)
 		}
 	}
 
-	if (cfg->training.dataset[0] != '\0')
+	if (cfg->training.dataset[0] != '\0' && !cfg->virtual_paths)
 		check_readable(cfg, key_line(st, SEC_TRAINING, "Dataset"), "Dataset",
 			       cfg->training.dataset);
-	if (cfg->training.test_set[0] != '\0')
+	if (cfg->training.test_set[0] != '\0' && !cfg->virtual_paths)
 		check_readable(cfg, key_line(st, SEC_TRAINING, "TestSet"), "TestSet",
 			       cfg->training.test_set);
 
@@ -874,6 +874,15 @@ int config_load(struct config *out, const char *path)
 int config_load_string(struct config *out, const char *name, const char *text)
 {
 	memset(out, 0, sizeof(*out));
+	config_init_paths(out, name);
+	snprintf(out->dir, sizeof(out->dir), ".");
+	return config_parse(out, text, strlen(text));
+}
+
+int config_load_virtual(struct config *out, const char *name, const char *text)
+{
+	memset(out, 0, sizeof(*out));
+	out->virtual_paths = true;
 	config_init_paths(out, name);
 	snprintf(out->dir, sizeof(out->dir), ".");
 	return config_parse(out, text, strlen(text));

@@ -53,6 +53,7 @@ struct config {
 	char dir[CONFIG_PATH_MAX];  /* relative paths inside resolve from here */
 
 	bool has_node; /* false: a local-training-only config */
+	bool virtual_paths; /* config_load_virtual: paths not checked on disk */
 	struct {
 		char name[CONFIG_NAME_MAX + 1];
 		char private_key_file[CONFIG_PATH_MAX];
@@ -117,6 +118,13 @@ struct config {
 int config_load(struct config *out, const char *path) __attribute__((warn_unused_result));
 /* Same from a string (fuzzing and tests); name is used in messages. */
 int config_load_string(struct config *out, const char *name, const char *text)
+	__attribute__((warn_unused_result));
+/*
+ * Same from a string, without looking at the file system: the Dataset,
+ * TestSet and PrivateKeyFile paths are not checked (the simulator's sites
+ * live in memory).
+ */
+int config_load_virtual(struct config *out, const char *name, const char *text)
 	__attribute__((warn_unused_result));
 void config_fini(struct config *cfg);
 

@@ -35,7 +35,8 @@ static size_t state_vectors(enum optim_type type)
 	return type == OPTIM_ADAM ? 3 : 2; /* params, m, [v] */
 }
 
-int checkpoint_save(const char *path, const struct train *t, const void *extra, size_t extra_len)
+int checkpoint_encode(uint8_t **out, size_t *out_len, const struct train *t, const void *extra,
+                      size_t extra_len)
 {
 	const struct model *m = t->model;
 	const struct model_spec *s = &m->spec;
@@ -44,7 +45,6 @@ int checkpoint_save(const char *path, const struct train *t, const void *extra, 
 	size_t len, n = m->n_params;
 	uint8_t *buf, *p;
 	const float *vecs[3] = {m->params, t->optim.m, t->optim.v};
-	int rc;
 
 	if (extra_len > CHECKPOINT_MAX_EXTRA)
 		return -EFBIG;
@@ -89,7 +89,19 @@ int checkpoint_save(const char *path, const struct train *t, const void *extra, 
 		memcpy(p, extra, extra_len);
 	p += extra_len;
 	bytes_put_le32(p, crc(buf, len - 4));
-	rc = file_write_atomic(path, buf, len, 0600);
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int checkpoint_save(const char *path, const struct train *t, const void *extra, size_t extra_len)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = checkpoint_encode(&buf, &len, t, extra, extra_len);
+
+	if (rc == 0)
+		rc = file_write_atomic(path, buf, len, 0600);
 	free(buf);
 	return rc;
 }

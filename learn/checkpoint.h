@@ -37,6 +37,9 @@ struct train;
 #define CHECKPOINT_MAX_EXTRA    (16u << 20)
 #define CHECKPOINT_MAX_FILE     (3ull * 4 * (1u << 27) + CHECKPOINT_MAX_EXTRA + 4096)
 
+/* The checkpoint of t and extra as bytes: *out malloc'd (free it). 0, -EFBIG or -ENOMEM. */
+int checkpoint_encode(uint8_t **out, size_t *out_len, const struct train *t, const void *extra,
+                      size_t extra_len) __attribute__((warn_unused_result));
 /* Saves t and extra (extra_len bytes, may be 0) to path atomically. 0 or -errno. */
 int checkpoint_save(const char *path, const struct train *t, const void *extra, size_t extra_len)
         __attribute__((warn_unused_result));
