@@ -53,6 +53,7 @@ enum key_type {
 	K_ENUM,
 	K_INTLIST,
 	K_PUBKEY,
+	K_CIRCLES, /* comma-separated names, into config.circles and config_peer.circles */
 };
 
 static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
@@ -164,6 +165,12 @@ static const struct key_spec key_specs[] = {
 	{SEC_PEER, "Endpoint", K_ENDPOINT, PEER(endpoint), 0, 0, NULL, NULL, true,
 	 "host:port, tcp://host:port or ipc:///path", "Where the peer listens.",
 	 offsetof(struct config_peer, line_endpoint)},
+	{SEC_PEER, "Circles", K_CIRCLES, PEER(circles), 0, 0, NULL, NULL, false,
+	 "comma-separated names, each 1-32 of [A-Za-z0-9._-]",
+	 "Circles this peer shares with the node: sites that all know each other. With "
+	 "circles, a round's members come from one circle. Default: none (every peer may be "
+	 "grouped with every other).",
+	 offsetof(struct config_peer, line_circles)},
 };
 
 #define N_SPECS ARRAY_LEN(key_specs)
@@ -370,6 +377,50 @@ static int decode_pubkey(uint8_t out[32], const char *v)
 	return 0;
 }
 
+/* "a, b,c" -> the peer's circle bits; new names join the node's table. */
+static int parse_circles(struct config *cfg, uint32_t *bits, const char *v, const char **why)
+{
+	char name[CONFIG_NAME_MAX + 1];
+
+	*bits = 0;
+	for (const char *q = v;;) {
+		size_t n = strcspn(q, ", \t"), c;
+
+		if (n > 0) {
+			if (n > CONFIG_NAME_MAX) {
+				*why = "has a circle name longer than 32 characters";
+				return -EINVAL;
+			}
+			memcpy(name, q, n);
+			name[n] = '\0';
+			if (!name_valid(name)) {
+				*why = "must be comma-separated names of A-Z a-z 0-9 . _ -";
+				return -EINVAL;
+			}
+			for (c = 0; c < cfg->n_circles && strcmp(cfg->circles[c], name) != 0; c++)
+				;
+			if (c == cfg->n_circles) {
+				if (c == CONFIG_MAX_CIRCLES) {
+					*why = "names more than 32 distinct circles in this file";
+					return -EINVAL;
+				}
+				snprintf(cfg->circles[c], sizeof(cfg->circles[c]), "%s", name);
+				cfg->n_circles++;
+			}
+			*bits |= 1u << c;
+		}
+		q += n;
+		if (*q == '\0')
+			break;
+		q++;
+	}
+	if (*bits == 0) {
+		*why = "must name at least one circle";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /*
  * Sets one key from its text. base is struct config or struct config_peer.
  * On a bad value records an error (when line > 0) and returns -EINVAL.
@@ -451,6 +502,9 @@ static int spec_set(struct config *cfg, const struct key_spec *s, void *base, co
 				   (int)s->max);
 		if (rc != 0)
 			why = "must be a comma-separated list of";
+		break;
+	case K_CIRCLES:
+		rc = parse_circles(cfg, (uint32_t *)(void *)dst, v, &why);
 		break;
 	case K_PUBKEY:
 		rc = decode_pubkey(((struct config_peer *)base)->public_key_bin, v);

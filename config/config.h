@@ -25,6 +25,7 @@
 #define CONFIG_PATH_MAX 1024	  /* resolved file paths */
 #define CONFIG_KEY_B64_MAX 64	  /* base64 public key text */
 #define CONFIG_MAX_PEERS 1024	  /* bound on [Peer] sections */
+#define CONFIG_MAX_CIRCLES 32	  /* bound on distinct [Peer] Circles names */
 #define CONFIG_MAX_HIDDEN 8	  /* bound on MLP hidden layers */
 #define CONFIG_MAX_ERRORS 200	  /* errors kept; the rest are counted */
 #define CONFIG_MAX_LINES 100000	  /* a config longer than this is refused */
@@ -38,8 +39,9 @@ struct config_peer {
 	char public_key[CONFIG_KEY_B64_MAX + 1]; /* base64, checked syntactically */
 	uint8_t public_key_bin[32];
 	char endpoint[CONFIG_URL_MAX + 1]; /* normalised NNG URL */
+	uint32_t circles; /* bit c: the peer is in the node's circle c (config.circles) */
 	int line;			   /* line of the [Peer] header */
-	int line_name, line_public_key, line_endpoint;
+	int line_name, line_public_key, line_endpoint, line_circles;
 };
 
 struct config_error {
@@ -103,6 +105,13 @@ struct config {
 
 	struct config_peer *peers;
 	size_t n_peers;
+	/*
+	 * Circles (partial views, `sotto init --degree`): groups of sites that
+	 * all know each other. When any [Peer] names circles, a round's members
+	 * are drawn from one circle, so every member knows every other.
+	 */
+	char circles[CONFIG_MAX_CIRCLES][CONFIG_NAME_MAX + 1];
+	size_t n_circles;
 
 	struct config_error *errors;
 	size_t n_errors;

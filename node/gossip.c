@@ -633,6 +633,34 @@ static float *snapshot_take(struct gossip *g, uint64_t *steps)
 	return x;
 }
 
+/*
+ * Partial views: keeps only the candidates of one circle (sites that all
+ * know each other), drawn uniformly among the circles with enough of them.
+ * Returns how many candidates remain (0 if no circle has `need`).
+ */
+static size_t circle_pick(struct gossip *g, size_t *cand, size_t nc, size_t need)
+{
+	uint32_t ok[CONFIG_MAX_CIRCLES];
+	size_t n_ok = 0, m = 0;
+	uint32_t c;
+
+	for (c = 0; c < g->cfg->n_circles; c++) {
+		size_t have = 0;
+		for (size_t i = 0; i < nc; i++)
+			have += (g->peers[cand[i]].cfg->circles >> c) & 1u;
+		if (have >= need)
+			ok[n_ok++] = c;
+	}
+	if (n_ok == 0)
+		return 0;
+	c = ok[rng_next(&g->rng) % n_ok];
+	for (size_t i = 0; i < nc; i++) {
+		if ((g->peers[cand[i]].cfg->circles >> c) & 1u)
+			cand[m++] = cand[i];
+	}
+	return m;
+}
+
 static void initiate(struct gossip *g, uint64_t now)
 {
 	uint8_t members[MSG_MAX_MEMBERS][32];
@@ -661,6 +689,8 @@ static void initiate(struct gossip *g, uint64_t now)
 				cand[nc++] = i;
 		}
 	}
+	if (g->cfg->n_circles > 0)
+		nc = circle_pick(g, cand, nc, (size_t)(k - 1));
 	if (nc < (size_t)(k - 1)) {
 		log_debug("only %zu peers available for a group of %u: not starting a round", nc,
 		          k);

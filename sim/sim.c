@@ -37,8 +37,10 @@
 #include "crypto/identity.h"
 #include "learn/checkpoint.h"
 #include "learn/dataset.h"
+#include "learn/learn.h"
 #include "learn/model.h"
 #include "learn/train.h"
+#include "node/circles.h"
 #include "node/cli.h"
 #include "node/gossip.h"
 #include "node/trainer.h"
@@ -235,6 +237,7 @@ struct sim {
 	uint64_t ps_gen;
 	uint64_t work_seq;
 	/* verification */
+	struct circles circles; /* the overlay (n_circles 0: everyone) */
 	struct vround *vr; /* open addressing on (rid, attempt) */
 	size_t vr_cap, vr_used;
 	bool broken; /* --break did its one corruption */
@@ -707,7 +710,7 @@ static void net_send(struct sim *s, uint32_t a, uint32_t b, const struct msg *m)
 {
 	struct snode *na = &s->nodes[a], *nb = &s->nodes[b];
 	size_t size = msg_encoded_size(m), frame;
-	uint64_t wire, t;
+	uint64_t wire, t, start;
 	int copies = 1;
 	struct packet *p;
 
@@ -720,6 +723,7 @@ static void net_send(struct sim *s, uint32_t a, uint32_t b, const struct msg *m)
 	s->res->messages++;
 	/* The uplink is busy with it whether it arrives or not. */
 	t = MAX(s->now, na->up_free);
+	start = t;
 	na->up_free = t + xfer_ns(wire, na->up.rate_bps);
 	na->up_busy += na->up_free - t;
 	if (!reachable(s, a, b))
@@ -729,12 +733,20 @@ static void net_send(struct sim *s, uint32_t a, uint32_t b, const struct msg *m)
 	if (chance(s, na->up.dup) || chance(s, s->o->fault.dup))
 		copies = 2;
 	for (int c = 0; c < copies; c++) {
-		uint64_t arrive = na->up_free + secs(na->up.latency_s + nb->down.latency_s);
-		uint64_t done;
+		uint64_t lat = secs(na->up.latency_s + nb->down.latency_s);
+		uint64_t arrive = na->up_free + lat, done;
 
-		if (chance(s, s->o->fault.delay))
-			arrive += secs(rng_uniform(&s->rng) * s->o->fault.delay_max_s);
-		done = MAX(arrive, nb->down_free) + xfer_ns(wire, nb->down.rate_bps);
+		if (chance(s, s->o->fault.delay)) {
+			uint64_t d = secs(rng_uniform(&s->rng) * s->o->fault.delay_max_s);
+			arrive += d;
+			lat += d;
+		}
+		/*
+		 * Cut-through, as packets pipeline: the downlink starts on the
+		 * frame when its first bytes arrive (or when it is free) and
+		 * cannot finish before the last byte has left the uplink.
+		 */
+		done = MAX(arrive, MAX(start + lat, nb->down_free) + xfer_ns(wire, nb->down.rate_bps));
 		nb->down_free = done;
 		p = calloc(1, sizeof(*p));
 		SOTTO_ASSERT(p != NULL);
@@ -1217,41 +1229,22 @@ static void append_merged(char **buf, size_t *len, size_t *cap, const char *defa
 	append_keys(buf, len, cap, keys);
 }
 
-/* The peers of every node: everyone, or a random D-regular overlay (configuration model). */
+/* The peers of every node: everyone, or circles of about D (node/circles.h). */
 static int make_overlay(struct sim *s)
 {
-	uint32_t n = s->n, d = s->o->degree;
+	uint32_t n = s->n;
+	int rc = circles_make(&s->circles, n, s->o->degree, s->o->seed);
 
+	if (rc != 0) {
+		fprintf(stderr, "sotto-sim: no overlay of degree %u for %u nodes: %s\n",
+		        s->o->degree, n, err_str(rc));
+		return rc;
+	}
 	for (uint32_t i = 0; i < n; i++) {
-		s->nodes[i].peers = calloc(d == 0 || d >= n - 1 ? n : d + 2, sizeof(uint32_t));
+		s->nodes[i].peers = calloc(n, sizeof(uint32_t));
 		if (s->nodes[i].peers == NULL)
 			return -ENOMEM;
-	}
-	if (d == 0 || d >= n - 1) {
-		for (uint32_t i = 0; i < n; i++)
-			for (uint32_t j = 0; j < n; j++)
-				if (j != i)
-					s->nodes[i].peers[s->nodes[i].n_peers++] = j;
-		return 0;
-	}
-	/* Ring first (connected), then random chords until every node has d. */
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t j = (i + 1) % n;
-		s->nodes[i].peers[s->nodes[i].n_peers++] = j;
-		s->nodes[j].peers[s->nodes[j].n_peers++] = i;
-	}
-	for (uint64_t tries = 0; tries < (uint64_t)n * d * 50; tries++) {
-		uint32_t a = rng_below(&s->rng, n), b = rng_below(&s->rng, n);
-		bool dup = a == b;
-
-		if (s->nodes[a].n_peers >= d || s->nodes[b].n_peers >= d)
-			continue;
-		for (uint32_t k = 0; !dup && k < s->nodes[a].n_peers; k++)
-			dup = s->nodes[a].peers[k] == b;
-		if (dup)
-			continue;
-		s->nodes[a].peers[s->nodes[a].n_peers++] = b;
-		s->nodes[b].peers[s->nodes[b].n_peers++] = a;
+		s->nodes[i].n_peers = circles_peers(&s->circles, i, s->nodes[i].peers);
 	}
 	return 0;
 }
@@ -1280,6 +1273,18 @@ static int node_config(struct sim *s, struct snode *nd)
 		identity_public_encode(b64, p->id->sign_pk);
 		append(&t, &len, &cap, "\n[Peer]\nName = %s\nPublicKey = %s\nEndpoint = ipc:///sim/%u\n",
 		       p->name, b64, p->idx);
+		if (s->circles.n_circles > 0) {
+			uint32_t bits = circles_shared(&s->circles, nd->idx, p->idx);
+			const char *sep = "Circles = ";
+			for (uint32_t j = 0; j < CIRCLES_PER_SITE; j++) {
+				if (bits & (1u << j)) {
+					append(&t, &len, &cap, "%sc%u", sep,
+					       s->circles.of[nd->idx * CIRCLES_PER_SITE + j]);
+					sep = ",";
+				}
+			}
+			append(&t, &len, &cap, "\n");
+		}
 	}
 	rc = config_load_virtual(&nd->cfg, nd->name, t);
 	if (rc != 0) {
@@ -1616,6 +1621,7 @@ static void sim_free(struct sim *s)
 		free(nd->ckpt);
 	}
 	free(s->nodes);
+	circles_free(&s->circles);
 	free(s->by_pk);
 	while (s->h.n > 0) {
 		struct event e;
@@ -1657,6 +1663,8 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 	s.n = o->nodes;
 	cur_sim = &s;
 	log_set_level((enum log_level)o->log_level);
+	/* One simulated thread at a time: OpenBLAS's own threads would only spin. */
+	learn_set_threads(1);
 	sim_rand_seed(o->seed);
 	rng_seed3(&s.rng, o->seed, 0x5173, 0);
 	memset(&dsp, 0, sizeof(dsp));
