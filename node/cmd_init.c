@@ -1,21 +1,29 @@
 /*
  * cmd_init.c: `sotto init`, the multi-site set-up.
  *
- *     sotto init -o DIR [-t TEMPLATE] [--listen-any] NAME=HOST:PORT ...
+ *     sotto init -o DIR [-t TEMPLATE] [--listen-any]
+ *                [--degree D [--overlay-seed S]] NAME=HOST:PORT ...
  *
  * (NAME=ipc:///path also works, for clusters on one machine.)
  *
  * writes DIR/NAME/NAME.key (mode 0600) and DIR/NAME/NAME.conf for every
- * site, each config listing every other site as a [Peer]. DIR/NAME/ is what
- * gets copied to that site, next to the identical sotto binary. The
- * template supplies the [Model], [Training] and [Gossip] sections shared by
- * all sites; "{site}" in it becomes each site's name (e.g. for per-site
- * dataset paths). Not a deployment tool: it never copies anything anywhere.
+ * site, each config listing every other site as a [Peer], or with --degree
+ * only its D neighbours in a random connected D-regular overlay
+ * (node/overlay.h). DIR/NAME/ is what gets copied to that site, next to the
+ * identical sotto binary. The template supplies the [Model], [Training] and
+ * [Gossip] sections shared by all sites; "{site}" in it becomes each site's
+ * name (e.g. for per-site dataset paths). Everything is checked before
+ * anything is written: the arguments, the template as each site's config
+ * will hold it, and that GroupSize - 1 peers fit in what each site lists.
+ * Not a deployment tool: it never copies anything anywhere.
  */
+#include "config/config.h"
 #include "crypto/identity.h"
 #include "node/cli.h"
+#include "node/overlay.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,8 +34,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define INIT_MAX_SITES 1024
-#define INIT_TEMPLATE_MAX (64 * 1024)
+#define INIT_MAX_SITES     1024
+#define INIT_TEMPLATE_MAX  (64 * 1024)
+#define INIT_GROUP_DEFAULT 4 /* [Gossip] GroupSize when the config does not set it */
+
+struct init_args {
+	const char *dir, *tpl_path;
+	bool listen_any, has_degree;
+	int64_t degree;       /* 0: every site lists every other */
+	int64_t overlay_seed; /* -1: drawn at random */
+};
 
 struct site {
 	const char *name;
@@ -53,9 +69,10 @@ static int site_parse(struct site *s, char *arg)
 	char *eq = strchr(arg, '='), *colon;
 
 	if (eq == NULL || !site_name_ok(arg, (size_t)(eq - arg))) {
-		fprintf(stderr, "sotto init: '%s' is not NAME=HOST:PORT (NAME: 1-32 of "
-				"A-Z a-z 0-9 . _ -)\n",
-			arg);
+		fprintf(stderr,
+		        "sotto init: '%s' is not NAME=HOST:PORT (NAME: 1-32 of "
+		        "A-Z a-z 0-9 . _ -)\n",
+		        arg);
 		return -EINVAL;
 	}
 	*eq = '\0';
@@ -101,42 +118,59 @@ static bool has_section(const char *tpl, const char *sec)
 	return false;
 }
 
-static int write_config(const char *dir, const struct site *sites, size_t n, size_t me,
-			const char *tpl, bool listen_any, uint64_t seed)
+/*
+ * What every site's config shares: the template, then what it lacks of
+ * [Model], [Training] and [Gossip]. group > 0: the GroupSize written when
+ * the template has no [Gossip] (sites with at most 4 peers put all of them
+ * in every round; the default 4 needs 3).
+ */
+static void put_shared(FILE *f, const char *tpl, const char *name, uint64_t seed, int group)
 {
-	char path[1024];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s/%s.conf", dir, sites[me].name, sites[me].name);
-	f = fopen(path, "wx");
-	if (f == NULL)
-		return -errno;
-	fprintf(f, "# %s: written by `sotto init` for a cluster of %zu sites.\n", sites[me].name,
-		n);
-	fprintf(f, "# Copy this directory to the site; check with: sotto check -c %s.conf\n\n",
-		sites[me].name);
-	fprintf(f, "[Node]\nName = %s\nPrivateKeyFile = %s.key\n", sites[me].name, sites[me].name);
-	if (listen_any && sites[me].port[0] != '\0')
-		fprintf(f, "Listen = *:%s\n", sites[me].port);
-	else
-		fprintf(f, "Listen = %s\n", sites[me].endpoint);
-	fprintf(f, "DataDir = state\n\n");
 	if (tpl != NULL) {
-		put_template(f, tpl, sites[me].name);
+		put_template(f, tpl, name);
 		fputc('\n', f);
 	}
 	if (tpl == NULL || !has_section(tpl, "Model"))
 		fprintf(f, "[Model]\nType = mlp\nSeed = %llu ; identical on every site\n\n",
-			(unsigned long long)seed);
+		        (unsigned long long)seed);
 	if (tpl == NULL || !has_section(tpl, "Training"))
 		fprintf(f, "[Training]\nDataset = train.sdat ; this site's data\n\n");
-	if ((tpl == NULL || !has_section(tpl, "Gossip")) && n < 5)
-		fprintf(f, "[Gossip]\nGroupSize = %zu\n\n", n);
-	for (size_t i = 0; i < n; i++) {
-		if (i == me)
-			continue;
-		fprintf(f, "[Peer]\nName = %s\nPublicKey = %s\nEndpoint = %s\n\n", sites[i].name,
-			sites[i].pub, sites[i].endpoint);
+	if ((tpl == NULL || !has_section(tpl, "Gossip")) && group > 0)
+		fprintf(f, "[Gossip]\nGroupSize = %d\n\n", group);
+}
+
+static int write_config(const struct init_args *a, const struct site *sites, size_t n, size_t me,
+                        const struct overlay *o, const char *tpl, uint64_t seed, int group)
+{
+	const uint32_t *peer = overlay_peers(o, (uint32_t)me);
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s.conf", a->dir, sites[me].name, sites[me].name);
+	f = fopen(path, "wx");
+	if (f == NULL)
+		return -errno;
+	fprintf(f, "# %s: written by `sotto init` for a cluster of %zu sites.\n", sites[me].name,
+	        n);
+	if (a->degree != 0)
+		fprintf(f,
+		        "# Peers: %u of the %zu others, a random overlay (--degree %lld "
+		        "--overlay-seed %lld).\n",
+		        overlay_degree(o, (uint32_t)me), n - 1, (long long)a->degree,
+		        (long long)a->overlay_seed);
+	fprintf(f, "# Copy this directory to the site; check with: sotto check -c %s.conf\n\n",
+	        sites[me].name);
+	fprintf(f, "[Node]\nName = %s\nPrivateKeyFile = %s.key\n", sites[me].name, sites[me].name);
+	if (a->listen_any && sites[me].port[0] != '\0')
+		fprintf(f, "Listen = *:%s\n", sites[me].port);
+	else
+		fprintf(f, "Listen = %s\n", sites[me].endpoint);
+	fprintf(f, "DataDir = state\n\n");
+	put_shared(f, tpl, sites[me].name, seed, group);
+	for (uint32_t k = 0; k < overlay_degree(o, (uint32_t)me); k++) {
+		const struct site *s = &sites[peer[k]];
+		fprintf(f, "[Peer]\nName = %s\nPublicKey = %s\nEndpoint = %s\n\n", s->name, s->pub,
+		        s->endpoint);
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		int e = errno;
@@ -146,129 +180,302 @@ static int write_config(const char *dir, const struct site *sites, size_t n, siz
 	return fclose(f) == 0 ? 0 : -errno;
 }
 
+static void group_too_big(const struct init_args *a, int k, size_t n, uint32_t peers)
+{
+	if (a->degree != 0)
+		fprintf(stderr,
+		        "sotto init: GroupSize %d needs %d peers per site, but --degree %lld lists "
+		        "only %u: use a larger --degree or a smaller GroupSize\n",
+		        k, k - 1, (long long)a->degree, peers);
+	else
+		fprintf(stderr,
+		        "sotto init: GroupSize %d needs %d peers per site, but %zu sites list only "
+		        "%u each: use more sites or a smaller GroupSize\n",
+		        k, k - 1, n, peers);
+}
+
+/*
+ * Before anything is written: the shared part of each site's config must
+ * parse on its own (the template's errors, with its line numbers), and its
+ * GroupSize k must fit the peers every site lists (k - 1 <= peers), which
+ * `sotto check` would otherwise refuse on every site.
+ */
+static int check_shared(const struct init_args *a, const struct site *sites, size_t n,
+                        const char *tpl, uint64_t seed, uint32_t peers, int group)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct config cfg;
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		int r;
+
+		if (f == NULL) {
+			fprintf(stderr, "sotto init: %s\n", strerror(errno));
+			return -ENOMEM;
+		}
+		put_shared(f, tpl, sites[i].name, seed, group);
+		if (fclose(f) != 0) {
+			fprintf(stderr, "sotto init: %s\n", strerror(errno));
+			free(text);
+			return -ENOMEM;
+		}
+		r = config_load_virtual(&cfg, a->tpl_path != NULL ? a->tpl_path : "defaults", text);
+		if (r != 0) {
+			fprintf(stderr, "sotto init: the template gives site %s these errors:\n",
+			        sites[i].name);
+			config_errors_print(&cfg, stderr);
+		} else if ((uint32_t)(cfg.gossip.group_size - 1) > peers) {
+			group_too_big(a, cfg.gossip.group_size, n, peers);
+			r = -EINVAL;
+		}
+		config_fini(&cfg);
+		free(text);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static void init_usage(void)
 {
 	fprintf(stderr,
-		"usage: sotto init -o DIR [-t TEMPLATE] [--listen-any] NAME=HOST:PORT ...\n"
-		"  Writes DIR/NAME/NAME.key and DIR/NAME/NAME.conf for each site (at least 3).\n"
-		"  TEMPLATE: [Model]/[Training]/[Gossip] sections shared by all sites;\n"
-		"  {site} in it is replaced by each site's name.\n"
-		"  --listen-any: listen on all addresses (*:PORT) instead of HOST:PORT.\n");
+	        "usage: sotto init -o DIR [-t TEMPLATE] [--listen-any]\n"
+	        "                  [--degree D [--overlay-seed S]] NAME=HOST:PORT ...\n"
+	        "  Writes DIR/NAME/NAME.key and DIR/NAME/NAME.conf for each site (at least 3).\n"
+	        "  TEMPLATE: [Model]/[Training]/[Gossip] sections shared by all sites;\n"
+	        "  {site} in it is replaced by each site's name.\n"
+	        "  --listen-any: listen on all addresses (*:PORT) instead of HOST:PORT.\n"
+	        "  --degree D: each site lists D random peers (a connected random D-regular\n"
+	        "  overlay; D >= 2), not every other site. --overlay-seed S (0..2^63-1)\n"
+	        "  makes the same overlay again; by default it is drawn at random.\n");
 }
 
-int cmd_init(int argc, char **argv)
+/* "--degree D" and "--overlay-seed S": numbers here, checked against n later. */
+static int parse_number(int64_t *out, const char *opt, const char *s)
 {
-	const char *dir = NULL, *tpl_path = NULL;
-	uint8_t *tpl = NULL;
-	size_t tpl_len = 0, n = 0;
-	struct site *sites = NULL;
-	bool listen_any = false;
-	uint64_t seed;
-	int rc = 2;
+	if (util_parse_i64(out, s, 0, INT64_MAX) != 0) {
+		fprintf(stderr, "sotto init: %s wants a number in 0..2^63-1, not '%s'\n", opt, s);
+		return -EINVAL;
+	}
+	return 0;
+}
 
-	sites = calloc(INIT_MAX_SITES, sizeof(*sites));
-	if (sites == NULL)
-		return 1;
+static int parse_site(struct site *sites, size_t n, char *arg)
+{
+	if (n >= INIT_MAX_SITES) {
+		fprintf(stderr, "sotto init: at most %d sites\n", INIT_MAX_SITES);
+		return -EINVAL;
+	}
+	if (site_parse(&sites[n], arg) != 0)
+		return -EINVAL;
+	for (size_t j = 0; j < n; j++) {
+		if (strcmp(sites[j].name, sites[n].name) == 0 ||
+		    strcmp(sites[j].endpoint, sites[n].endpoint) == 0) {
+			fprintf(stderr, "sotto init: site %s repeats a name or endpoint\n",
+			        sites[n].name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int parse_args(struct init_args *a, struct site *sites, size_t *n, int argc, char **argv)
+{
 	for (int i = 1; i < argc; i++) {
+		int r = 0;
+
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-			dir = argv[++i];
+			a->dir = argv[++i];
 		} else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
-			tpl_path = argv[++i];
+			a->tpl_path = argv[++i];
 		} else if (strcmp(argv[i], "--listen-any") == 0) {
-			listen_any = true;
+			a->listen_any = true;
+		} else if (strcmp(argv[i], "--degree") == 0 && i + 1 < argc) {
+			r = parse_number(&a->degree, "--degree", argv[++i]);
+			a->has_degree = true;
+		} else if (strcmp(argv[i], "--overlay-seed") == 0 && i + 1 < argc) {
+			r = parse_number(&a->overlay_seed, "--overlay-seed", argv[++i]);
 		} else if (argv[i][0] == '-') {
 			init_usage();
-			goto out;
+			return -EINVAL;
 		} else {
-			if (n >= INIT_MAX_SITES) {
-				fprintf(stderr, "sotto init: at most %d sites\n", INIT_MAX_SITES);
-				goto out;
-			}
-			if (site_parse(&sites[n], argv[i]) != 0)
-				goto out;
-			for (size_t j = 0; j < n; j++) {
-				if (strcmp(sites[j].name, sites[n].name) == 0 ||
-				    strcmp(sites[j].endpoint, sites[n].endpoint) == 0) {
-					fprintf(stderr, "sotto init: site %s repeats a name or "
-							"endpoint\n",
-						sites[n].name);
-					goto out;
-				}
-			}
-			n++;
+			r = parse_site(sites, *n, argv[i]);
+			*n += r == 0;
 		}
+		if (r != 0)
+			return r;
 	}
-	if (dir == NULL || n == 0) {
+	if (a->dir == NULL || *n == 0) {
 		init_usage();
-		goto out;
+		return -EINVAL;
 	}
-	if (n < 3) {
-		fprintf(stderr, "sotto init: need at least 3 sites: a secure round has k >= 3 "
-				"members (k = 2 would reveal each update to the other member)\n");
-		goto out;
-	}
-	if (tpl_path != NULL) {
-		int r = file_read_all(tpl_path, INIT_TEMPLATE_MAX, &tpl, &tpl_len);
-		if (r != 0) {
-			fprintf(stderr, "sotto init: cannot read template %s: %s\n", tpl_path,
-			        r == -EFBIG ? "larger than 64 KiB" : err_str(r));
-			goto out;
+	return 0;
+}
+
+/*
+ * The degree against the number of sites. Below 2 is refused: a round has
+ * k >= 3 members, so a site needs 2 peers, and 1 peer each cannot connect
+ * the sites. n - 1 or more is every site (a note says so; degree becomes 0).
+ */
+static int check_degree(struct init_args *a, size_t n)
+{
+	if (!a->has_degree) {
+		if (a->overlay_seed >= 0) {
+			fprintf(stderr, "sotto init: --overlay-seed needs --degree\n");
+			return -EINVAL;
 		}
-		if (has_section((char *)tpl, "Node") || has_section((char *)tpl, "Peer")) {
-			fprintf(stderr, "sotto init: the template may not contain [Node] or "
-					"[Peer]; init writes those\n");
-			goto out;
-		}
+		return 0;
 	}
-	rc = 1;
-	if (file_mkdirs(dir) != 0) {
-		fprintf(stderr, "sotto init: cannot create %s: %s\n", dir, strerror(errno));
-		goto out;
+	if (a->degree < 2) {
+		fprintf(stderr,
+		        "sotto init: --degree %lld: each site needs at least 2 peers (a "
+		        "secure round has k >= 3 members); leave --degree out to list every "
+		        "site\n",
+		        (long long)a->degree);
+		return -EINVAL;
 	}
-	/* Keys first: every config needs every other site's public key. */
+	if ((uint64_t)a->degree >= n - 1) {
+		fprintf(stderr,
+		        "sotto init: note: --degree %lld with %zu sites: every site "
+		        "lists every other site\n",
+		        (long long)a->degree, n);
+		a->degree = 0;
+	}
+	return 0;
+}
+
+/* The overlay's summary (cmd_init asserted it connected), for partial views. */
+static void print_overlay(const struct init_args *a, const struct overlay_summary *sum, size_t n)
+{
+	printf("overlay: each site lists %u of the %zu others", sum->min_degree, n - 1);
+	if (sum->max_degree != sum->min_degree)
+		printf(" (one lists %u)", sum->max_degree);
+	printf(", %llu links, connected; again with --degree %lld --overlay-seed %lld\n",
+	       (unsigned long long)sum->links, (long long)a->degree, (long long)a->overlay_seed);
+	fprintf(stderr, "sotto init: warning: the members of a round must all pin one another, "
+	                "and a site's overlay neighbours seldom do: most invitations will be "
+	                "declined (unknown peer) until nodes choose groups with that in mind\n");
+}
+
+/* DIR/NAME/ and NAME.key for every site; every config needs every public key. */
+static int write_keys(const char *dir, struct site *sites, size_t n)
+{
+	int r = file_mkdirs(dir);
+
+	if (r != 0) {
+		fprintf(stderr, "sotto init: cannot create %s: %s\n", dir, err_str(r));
+		return r;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char path[1024];
 		struct identity *id;
-		int r;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, sites[i].name);
 		if (mkdir(path, 0700) != 0) {
+			r = -errno;
 			fprintf(stderr, "sotto init: cannot create %s: %s\n", path,
-				errno == EEXIST ? "it exists (init never overwrites a site)"
-						: strerror(errno));
-			goto out;
+			        r == -EEXIST ? "it exists (init never overwrites a site)"
+			                     : err_str(r));
+			return r;
 		}
 		snprintf(path, sizeof(path), "%s/%s/%s.key", dir, sites[i].name, sites[i].name);
 		id = identity_generate();
 		if (id == NULL) {
 			fprintf(stderr, "sotto init: cannot initialise libsodium\n");
-			goto out;
+			return -ENOMEM;
 		}
 		r = keys_write_new(path, id);
 		identity_public_encode(sites[i].pub, id->sign_pk);
 		identity_free(id);
 		if (r != 0) {
 			fprintf(stderr, "sotto init: cannot write %s: %s\n", path, err_str(r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static uint64_t random_seed(void)
+{
+	uint64_t seed;
+
+	randombytes_buf(&seed, sizeof(seed));
+	return seed >> 1; /* readable, and any value in 0..2^63 is fine */
+}
+
+int cmd_init(int argc, char **argv)
+{
+	struct init_args a = {.overlay_seed = -1};
+	struct overlay_summary sum;
+	struct overlay *o = NULL;
+	struct site *sites = NULL;
+	uint8_t *tpl = NULL;
+	size_t tpl_len = 0, n = 0;
+	uint64_t seed;
+	int rc = 2, r, group;
+
+	sites = calloc(INIT_MAX_SITES, sizeof(*sites));
+	if (sites == NULL)
+		return 1;
+	if (parse_args(&a, sites, &n, argc, argv) != 0)
+		goto out;
+	if (n < 3) {
+		fprintf(stderr, "sotto init: need at least 3 sites: a secure round has k >= 3 "
+		                "members (k = 2 would reveal each update to the other member)\n");
+		goto out;
+	}
+	if (check_degree(&a, n) != 0)
+		goto out;
+	if (a.tpl_path != NULL) {
+		r = file_read_all(a.tpl_path, INIT_TEMPLATE_MAX, &tpl, &tpl_len);
+		if (r != 0) {
+			fprintf(stderr, "sotto init: cannot read template %s: %s\n", a.tpl_path,
+			        r == -EFBIG ? "larger than 64 KiB" : err_str(r));
+			goto out;
+		}
+		if (has_section((char *)tpl, "Node") || has_section((char *)tpl, "Peer")) {
+			fprintf(stderr, "sotto init: the template may not contain [Node] or "
+			                "[Peer]; init writes those\n");
 			goto out;
 		}
 	}
-	randombytes_buf(&seed, sizeof(seed));
-	seed >>= 1; /* readable, and any value in 0..2^63 is fine */
+	if (a.degree != 0 && a.overlay_seed < 0)
+		a.overlay_seed = (int64_t)random_seed();
+	r = overlay_alloc(&o, (uint32_t)n, (uint32_t)a.degree, (uint64_t)a.overlay_seed);
+	if (r == 0)
+		r = overlay_summarize(&sum, o);
+	if (r != 0) {
+		fprintf(stderr, "sotto init: cannot make the overlay: %s\n", err_str(r));
+		rc = 1;
+		goto out;
+	}
+	SOTTO_ASSERT(sum.simple && sum.connected && sum.min_degree >= 2);
+	group = sum.min_degree < INIT_GROUP_DEFAULT ? (int)sum.min_degree + 1 : 0;
+	seed = random_seed();
+	if (check_shared(&a, sites, n, (const char *)tpl, seed, sum.min_degree, group) != 0)
+		goto out;
+	rc = 1;
+	if (write_keys(a.dir, sites, n) != 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
-		int r = write_config(dir, sites, n, i, (const char *)tpl, listen_any, seed);
+		r = write_config(&a, sites, n, i, o, (const char *)tpl, seed, group);
 		if (r != 0) {
 			fprintf(stderr, "sotto init: cannot write the config of %s: %s\n",
 			        sites[i].name, err_str(r));
 			goto out;
 		}
-		printf("%s/%s/%s.conf  %s  %s\n", dir, sites[i].name, sites[i].name,
+		printf("%s/%s/%s.conf  %s  %s\n", a.dir, sites[i].name, sites[i].name,
 		       sites[i].endpoint, sites[i].pub);
 	}
+	if (a.degree != 0)
+		print_overlay(&a, &sum, n);
 	printf("wrote %zu sites; copy each %s/NAME/ directory to its site and run\n"
 	       "  sotto check -c NAME.conf && sotto run -c NAME.conf\n",
-	       n, dir);
+	       n, a.dir);
 	rc = 0;
 out:
+	overlay_free(o);
 	free(tpl);
 	free(sites);
 	return rc;
