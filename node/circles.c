@@ -95,7 +95,7 @@ int circles_make(struct circles *c, uint32_t n, uint32_t degree, uint64_t seed)
 		return -EINVAL;
 	slots = m * n;
 	size = degree / m + 1;
-	n_circles = (slots + size - 1) / size;
+	n_circles = slots / size; /* >= 4, as degree < n - 1; sizes >= size */
 	slot = malloc(slots * sizeof(uint32_t));
 	start = malloc((n_circles + 1) * sizeof(uint32_t));
 	up = malloc(n * sizeof(uint32_t));

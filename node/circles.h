@@ -6,9 +6,9 @@
  * member's key against its own [Peer] list, or an initiator could invent
  * members (security.md). A random D-regular graph has almost no groups of
  * four sites that all know each other, so the partial views are built from
- * circles instead: every site is in CIRCLES_PER_SITE circles of
- * D / CIRCLES_PER_SITE + 1 sites, and its peers are the other members of
- * its circles (about D of them). A round is drawn inside one circle
+ * circles instead: every site is in CIRCLES_PER_SITE circles of at least
+ * D / CIRCLES_PER_SITE + 1 sites (sizes differ by at most one), and its
+ * peers are the other members of its circles (about D of them). A round is drawn inside one circle
  * ([Peer] Circles), and models mix across the network through the sites
  * that every circle shares with others. The circles are a random
  * assignment, redrawn until the sites are connected.

@@ -8,19 +8,20 @@
  *
  * writes DIR/NAME/NAME.key (mode 0600) and DIR/NAME/NAME.conf for every
  * site, each config listing every other site as a [Peer], or with --degree
- * only its D neighbours in a random connected D-regular overlay
- * (node/overlay.h). DIR/NAME/ is what gets copied to that site, next to the
+ * about D of them: the other members of its two circles (node/circles.h),
+ * each [Peer] tagged with the circles it shares, so that a round is drawn
+ * inside one circle and its members all know each other. DIR/NAME/ is what gets copied to that site, next to the
  * identical sotto binary. The template supplies the [Model], [Training] and
  * [Gossip] sections shared by all sites; "{site}" in it becomes each site's
  * name (e.g. for per-site dataset paths). Everything is checked before
  * anything is written: the arguments, the template as each site's config
- * will hold it, and that GroupSize - 1 peers fit in what each site lists.
+ * will hold it, and that a group of GroupSize fits in every circle.
  * Not a deployment tool: it never copies anything anywhere.
  */
 #include "config/config.h"
 #include "crypto/identity.h"
 #include "node/cli.h"
-#include "node/overlay.h"
+#include "node/circles.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/util.h"
@@ -140,9 +141,10 @@ static void put_shared(FILE *f, const char *tpl, const char *name, uint64_t seed
 }
 
 static int write_config(const struct init_args *a, const struct site *sites, size_t n, size_t me,
-                        const struct overlay *o, const char *tpl, uint64_t seed, int group)
+                        const struct circles *c, uint32_t *peer, const char *tpl, uint64_t seed,
+                        int group)
 {
-	const uint32_t *peer = overlay_peers(o, (uint32_t)me);
+	uint32_t np = circles_peers(c, (uint32_t)me, peer);
 	char path[1024];
 	FILE *f;
 
@@ -154,10 +156,10 @@ static int write_config(const struct init_args *a, const struct site *sites, siz
 	        n);
 	if (a->degree != 0)
 		fprintf(f,
-		        "# Peers: %u of the %zu others, a random overlay (--degree %lld "
-		        "--overlay-seed %lld).\n",
-		        overlay_degree(o, (uint32_t)me), n - 1, (long long)a->degree,
-		        (long long)a->overlay_seed);
+		        "# Peers: %u of the %zu others, the sites of its circles c%u and c%u "
+		        "(--degree %lld --overlay-seed %lld).\n",
+		        np, n - 1, c->of[me * CIRCLES_PER_SITE], c->of[me * CIRCLES_PER_SITE + 1],
+		        (long long)a->degree, (long long)a->overlay_seed);
 	fprintf(f, "# Copy this directory to the site; check with: sotto check -c %s.conf\n\n",
 	        sites[me].name);
 	fprintf(f, "[Node]\nName = %s\nPrivateKeyFile = %s.key\n", sites[me].name, sites[me].name);
@@ -167,10 +169,20 @@ static int write_config(const struct init_args *a, const struct site *sites, siz
 		fprintf(f, "Listen = %s\n", sites[me].endpoint);
 	fprintf(f, "DataDir = state\n\n");
 	put_shared(f, tpl, sites[me].name, seed, group);
-	for (uint32_t k = 0; k < overlay_degree(o, (uint32_t)me); k++) {
+	for (uint32_t k = 0; k < np; k++) {
 		const struct site *s = &sites[peer[k]];
-		fprintf(f, "[Peer]\nName = %s\nPublicKey = %s\nEndpoint = %s\n\n", s->name, s->pub,
+		uint32_t bits = circles_shared(c, (uint32_t)me, peer[k]);
+		const char *sep = "Circles = ";
+
+		fprintf(f, "[Peer]\nName = %s\nPublicKey = %s\nEndpoint = %s\n", s->name, s->pub,
 		        s->endpoint);
+		for (uint32_t j = 0; j < CIRCLES_PER_SITE; j++) {
+			if (bits & (1u << j)) {
+				fprintf(f, "%sc%u", sep, c->of[me * CIRCLES_PER_SITE + j]);
+				sep = ",";
+			}
+		}
+		fprintf(f, "%s\n", bits != 0 ? "\n" : "");
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		int e = errno;
@@ -184,9 +196,10 @@ static void group_too_big(const struct init_args *a, int k, size_t n, uint32_t p
 {
 	if (a->degree != 0)
 		fprintf(stderr,
-		        "sotto init: GroupSize %d needs %d peers per site, but --degree %lld lists "
-		        "only %u: use a larger --degree or a smaller GroupSize\n",
-		        k, k - 1, (long long)a->degree, peers);
+		        "sotto init: GroupSize %d needs circles of %d sites, but with --degree %lld "
+		        "the smallest circle holds %u: use --degree %d or more, or a smaller "
+		        "GroupSize\n",
+		        k, k, (long long)a->degree, peers + 1, 2 * (k - 1));
 	else
 		fprintf(stderr,
 		        "sotto init: GroupSize %d needs %d peers per site, but %zu sites list only "
@@ -314,9 +327,9 @@ static int parse_args(struct init_args *a, struct site *sites, size_t *n, int ar
 }
 
 /*
- * The degree against the number of sites. Below 2 is refused: a round has
- * k >= 3 members, so a site needs 2 peers, and 1 peer each cannot connect
- * the sites. n - 1 or more is every site (a note says so; degree becomes 0).
+ * The degree against the number of sites. Below 4 is refused: a round has
+ * k >= 3 members drawn from one circle, and a site is in two circles of
+ * D / 2 + 1. n - 1 or more is every site (a note says so; degree becomes 0).
  */
 static int check_degree(struct init_args *a, size_t n)
 {
@@ -326,6 +339,14 @@ static int check_degree(struct init_args *a, size_t n)
 			return -EINVAL;
 		}
 		return 0;
+	}
+	if (a->degree < 4 && (uint64_t)a->degree < n - 1) {
+		fprintf(stderr,
+		        "sotto init: --degree %lld: each site needs at least 4 peers (two "
+		        "circles of 3: a secure round has k >= 3 members from one circle) "
+		        "or every site; leave --degree out to list every site\n",
+		        (long long)a->degree);
+		return -EINVAL;
 	}
 	if (a->degree < 2) {
 		fprintf(stderr,
@@ -345,17 +366,44 @@ static int check_degree(struct init_args *a, size_t n)
 	return 0;
 }
 
-/* The overlay's summary (cmd_init asserted it connected), for partial views. */
-static void print_overlay(const struct init_args *a, const struct overlay_summary *sum, size_t n)
+struct circles_summary {
+	uint32_t min_peers, max_peers, min_size, max_size;
+	uint64_t links;
+};
+
+static void summarize(struct circles_summary *sum, const struct circles *c, uint32_t *peer)
 {
-	printf("overlay: each site lists %u of the %zu others", sum->min_degree, n - 1);
-	if (sum->max_degree != sum->min_degree)
-		printf(" (one lists %u)", sum->max_degree);
-	printf(", %llu links, connected; again with --degree %lld --overlay-seed %lld\n",
-	       (unsigned long long)sum->links, (long long)a->degree, (long long)a->overlay_seed);
-	fprintf(stderr, "sotto init: warning: the members of a round must all pin one another, "
-	                "and a site's overlay neighbours seldom do: most invitations will be "
-	                "declined (unknown peer) until nodes choose groups with that in mind\n");
+	memset(sum, 0, sizeof(*sum));
+	sum->min_peers = sum->min_size = UINT32_MAX;
+	for (uint32_t i = 0; i < c->n; i++) {
+		uint32_t np = circles_peers(c, i, peer);
+		sum->min_peers = MIN(sum->min_peers, np);
+		sum->max_peers = MAX(sum->max_peers, np);
+		sum->links += np;
+	}
+	sum->links /= 2;
+	for (uint32_t k = 0; k < c->n_circles; k++) {
+		sum->min_size = MIN(sum->min_size, c->start[k + 1] - c->start[k]);
+		sum->max_size = MAX(sum->max_size, c->start[k + 1] - c->start[k]);
+	}
+	if (c->n_circles == 0) /* everyone: one circle of all */
+		sum->min_size = sum->max_size = c->n;
+}
+
+/* The circles' summary (circles_make made them connected), for partial views. */
+static void print_circles(const struct init_args *a, const struct circles_summary *sum,
+                          const struct circles *c, size_t n)
+{
+	printf("overlay: %u circles of %u", c->n_circles, sum->min_size);
+	if (sum->max_size != sum->min_size)
+		printf("-%u", sum->max_size);
+	printf(" sites, each site in %d; each lists %u", CIRCLES_PER_SITE, sum->min_peers);
+	if (sum->max_peers != sum->min_peers)
+		printf("-%u", sum->max_peers);
+	printf(" of the %zu others, %llu links, connected; again with --degree %lld "
+	       "--overlay-seed %lld\n",
+	       n - 1, (unsigned long long)sum->links, (long long)a->degree,
+	       (long long)a->overlay_seed);
 }
 
 /* DIR/NAME/ and NAME.key for every site; every config needs every public key. */
@@ -407,8 +455,9 @@ static uint64_t random_seed(void)
 int cmd_init(int argc, char **argv)
 {
 	struct init_args a = {.overlay_seed = -1};
-	struct overlay_summary sum;
-	struct overlay *o = NULL;
+	struct circles_summary sum;
+	struct circles c = {0};
+	uint32_t *peer = NULL;
 	struct site *sites = NULL;
 	uint8_t *tpl = NULL;
 	size_t tpl_len = 0, n = 0;
@@ -442,24 +491,26 @@ int cmd_init(int argc, char **argv)
 	}
 	if (a.degree != 0 && a.overlay_seed < 0)
 		a.overlay_seed = (int64_t)random_seed();
-	r = overlay_alloc(&o, (uint32_t)n, (uint32_t)a.degree, (uint64_t)a.overlay_seed);
-	if (r == 0)
-		r = overlay_summarize(&sum, o);
+	peer = calloc(n, sizeof(*peer));
+	r = peer == NULL ? -ENOMEM
+	                 : circles_make(&c, (uint32_t)n, (uint32_t)a.degree, (uint64_t)a.overlay_seed);
 	if (r != 0) {
-		fprintf(stderr, "sotto init: cannot make the overlay: %s\n", err_str(r));
+		fprintf(stderr, "sotto init: cannot make circles of degree %lld for %zu sites: %s\n",
+		        (long long)a.degree, n, err_str(r));
 		rc = 1;
 		goto out;
 	}
-	SOTTO_ASSERT(sum.simple && sum.connected && sum.min_degree >= 2);
-	group = sum.min_degree < INIT_GROUP_DEFAULT ? (int)sum.min_degree + 1 : 0;
+	summarize(&sum, &c, peer);
+	/* A round is drawn inside one circle: GroupSize fits the smallest one. */
+	group = sum.min_size - 1 < INIT_GROUP_DEFAULT ? (int)sum.min_size : 0;
 	seed = random_seed();
-	if (check_shared(&a, sites, n, (const char *)tpl, seed, sum.min_degree, group) != 0)
+	if (check_shared(&a, sites, n, (const char *)tpl, seed, sum.min_size - 1, group) != 0)
 		goto out;
 	rc = 1;
 	if (write_keys(a.dir, sites, n) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		r = write_config(&a, sites, n, i, o, (const char *)tpl, seed, group);
+		r = write_config(&a, sites, n, i, &c, peer, (const char *)tpl, seed, group);
 		if (r != 0) {
 			fprintf(stderr, "sotto init: cannot write the config of %s: %s\n",
 			        sites[i].name, err_str(r));
@@ -469,13 +520,14 @@ int cmd_init(int argc, char **argv)
 		       sites[i].endpoint, sites[i].pub);
 	}
 	if (a.degree != 0)
-		print_overlay(&a, &sum, n);
+		print_circles(&a, &sum, &c, n);
 	printf("wrote %zu sites; copy each %s/NAME/ directory to its site and run\n"
 	       "  sotto check -c NAME.conf && sotto run -c NAME.conf\n",
 	       n, a.dir);
 	rc = 0;
 out:
-	overlay_free(o);
+	circles_free(&c);
+	free(peer);
 	free(tpl);
 	free(sites);
 	return rc;
