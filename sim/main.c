@@ -37,6 +37,9 @@ static void usage(FILE *f)
 	        "      --seed S           the run's seed (1): same seed, same run\n"
 	        "  -g, --gossip 'K = V;..' extra [Gossip] keys (as bench/cluster.sh -g)\n"
 	        "  -e, --epochs E         [Training] Epochs (20)\n"
+	        "      --schedule bench|config  bench/cluster.sh's schedule (Interval 1, RoundTimeout\n"
+	        "                         5, EvalEvery 2, LocalEpochs 0.25) or the config defaults\n"
+	        "                         (Interval 10, RoundTimeout 30, EvalEvery 5, LocalEpochs 1)\n"
 	        "      --training 'K = V;..' [Training] keys instead of the bench's\n"
 	        "      --model 'K = V;..' [Model] keys instead of MLP 784-128-10\n"
 	        "      --data mnist|synth the bundled MNIST split, or the synthetic task\n"
@@ -179,6 +182,7 @@ static const struct option longopts[] = {
         {"seeds", required_argument, NULL, 24},
         {"first", required_argument, NULL, 25},
         {"break", required_argument, NULL, 26},
+        {"schedule", required_argument, NULL, 27},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -334,6 +338,14 @@ static int parse(struct cli *c, int argc, char **argv)
 			else
 				return -1;
 			break;
+		case 27:
+			if (strcmp(optarg, "bench") == 0)
+				c->o.config_schedule = false;
+			else if (strcmp(optarg, "config") == 0)
+				c->o.config_schedule = true;
+			else
+				return -1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -348,8 +360,9 @@ static int parse(struct cli *c, int argc, char **argv)
 static int training_keys(struct cli *c)
 {
 	char buf[1024];
-	const char *base = c->training != NULL
-	                           ? c->training
+	const char *base = c->training != NULL ? c->training
+	                   : c->o.config_schedule
+	                           ? "LearningRate = 0.05;Momentum = 0.9"
 	                           : "LearningRate = 0.05;Momentum = 0.9;BatchSize = 32;"
 	                             "LocalEpochs = 0.25";
 

@@ -194,6 +194,7 @@ struct snode {
 	double acc;
 	uint64_t evals;
 	uint64_t round_since; /* ms: the current round started (stuck check) */
+	bool nonfinite;       /* a published model held a NaN or Inf */
 	uint64_t round_id;
 };
 
@@ -1012,6 +1013,12 @@ static void publish(struct snode *nd)
 	memcpy(nd->pub, nd->t->model->params, nd->t->model->n_params * sizeof(float));
 	nd->pub_steps = nd->t->steps;
 	nd->pub_seq = nd->w_seq;
+	for (size_t k = 0; k < nd->t->model->n_params; k++) {
+		if (!isfinite(nd->pub[k])) {
+			nd->nonfinite = true;
+			break;
+		}
+	}
 }
 
 static void worker_event(struct snode *nd, enum gossip_worker_event wev, int rc, uint64_t rid,
@@ -1267,7 +1274,7 @@ static int node_config(struct sim *s, struct snode *nd)
 	       o->model_keys != NULL ? o->model_keys : default_model,
 	       o->training_keys != NULL ? o->training_keys : default_training);
 	append(&t, &len, &cap, "[Gossip]\n");
-	append_merged(&t, &len, &cap, default_gossip, o->gossip_keys);
+	append_merged(&t, &len, &cap, o->config_schedule ? "" : default_gossip, o->gossip_keys);
 	for (uint32_t k = 0; k < nd->n_peers; k++) {
 		struct snode *p = &s->nodes[nd->peers[k]];
 		identity_public_encode(b64, p->id->sign_pk);
@@ -1512,15 +1519,13 @@ static void probe_take(struct sim *s, struct probe *p)
 			}
 			if (s->o->breakage == SIM_BREAK_NAN && !s->broken && nd->pub != NULL &&
 			    s->now > 10 * NS) {
-				nd->pub[0] = NAN;
+				nd->nonfinite = true; /* as if publish() had found a NaN */
 				s->broken = true;
 			}
-			for (size_t k = 0; nd->pub != NULL && k < nd->t->model->n_params; k++) {
-				if (!isfinite(nd->pub[k])) {
-					violation(s, &s->res->verify.nonfinite, "node %s: NaN/Inf in its model",
-					          nd->name);
-					break;
-				}
+			if (nd->nonfinite) { /* publish() checks every model the worker publishes */
+				violation(s, &s->res->verify.nonfinite, "node %s: NaN/Inf in its model",
+				          nd->name);
+				nd->nonfinite = false;
 			}
 		}
 		p->bytes += nd->bytes_out;
@@ -1559,6 +1564,14 @@ static bool on_probe(struct sim *s)
 		r->target_bytes = p.bytes;
 		r->target_rounds = p.rounds;
 		r->target_epochs = p.epochs;
+	}
+	/* Agreement: from when on every node's last evaluation is within 0.5 points. */
+	if (p.evaluated < s->n || p.max - p.min >= 0.005) {
+		r->agree_time = -1;
+	} else if (r->agree_time < 0) {
+		r->agree_time = p.t;
+		r->agree_rounds = p.rounds;
+		r->agree_mean = p.mean;
 	}
 	r->final_time = p.t;
 	r->final_mean = p.mean;
@@ -1655,6 +1668,7 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 	memset(&s, 0, sizeof(s));
 	memset(res, 0, sizeof(*res));
 	res->target_time = res->target_bytes = res->target_rounds = res->target_epochs = -1;
+	res->agree_time = -1;
 	if (o->nodes < 3 || o->nodes > SIM_MAX_NODES)
 		return -EINVAL;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
@@ -1871,6 +1885,11 @@ void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result
 	        "final_rounds %.2f\nfinal_epochs %.3f\nfinal_aborted %.2f\n",
 	        r->final_time, r->final_mean, r->final_min, r->final_max, r->final_bytes,
 	        r->final_rounds, r->final_epochs, r->final_aborted);
+	if (r->agree_time >= 0)
+		fprintf(f, "agree_time %.1f\nagree_rounds %.2f\nagree_mean %.4f\n", r->agree_time,
+		        r->agree_rounds, r->agree_mean);
+	else
+		fprintf(f, "agree_time -\nagree_rounds -\nagree_mean -\n");
 	fprintf(f, "rounds_per_node_min %.0f\nrounds_per_node_max %.0f\n", r->rounds_min,
 	        r->rounds_max);
 	fprintf(f, "bytes_per_node_min %.0f\nbytes_per_node_max %.0f\n", r->bytes_min, r->bytes_max);
