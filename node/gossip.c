@@ -92,6 +92,7 @@ struct gossip {
 	struct gossip_ops ops;
 	uint64_t steps_per_epoch;
 	bool silent_after_accept; /* test: join rounds, then say nothing */
+	bool warned_alone;        /* settle() found no group result to go back to */
 
 	struct peer *peers;
 	size_t n_peers;
@@ -445,8 +446,10 @@ static void settle(struct gossip *g)
 	size_t len;
 
 	if (g->last_result == NULL) {
-		log_warnx("this node's training cannot be averaged without exposing it and there is "
-		          "no earlier group result to go back to: training on alone");
+		if (!g->warned_alone) /* once: it is asked again after every privacy abort */
+			log_warnx("this node's training cannot be averaged without exposing it and "
+			          "there is no earlier group result to go back to: training on alone");
+		g->warned_alone = true;
 		return;
 	}
 	x = malloc(g->n_params * sizeof(float));

@@ -470,6 +470,12 @@ void codec_ring_add(uint32_t *acc, const uint32_t *v, const struct codec_params 
 
 /* --- decode ------------------------------------------------------------- */
 
+/* fmax without the call (b NaN: a, as fmax; a is never NaN here). */
+static inline double max_d(double a, double b)
+{
+	return b > a ? b : a;
+}
+
 int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
                      const uint32_t *ring_sum, uint32_t members, const float *reference,
                      struct codec_stats *st)
@@ -523,7 +529,7 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 				if (reference != NULL && isfinite(reference[j])) {
 					double pr = (double)reference[j] * denom / s->quantum;
 
-					use = fmax(use, fabs((double)sum - pr) / half);
+					use = max_d(use, fabs((double)sum - pr) / half);
 				}
 			} else {
 				/* Predicted sum in levels, then the representative of
@@ -533,12 +539,12 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 
 				if (!isfinite(pred))
 					return -EINVAL;
-				pred = fmax(fmin(pred, (double)bound), (double)-bound);
+				pred = pred > (double)bound ? (double)bound : pred < (double)-bound ? (double)-bound : pred;
 				r = (int64_t)llround(pred);
 				d = signed_of(ring_of((int64_t)v - r, s->width), s->width);
 				if ((double)(d < 0 ? -d : d) > 0.75 * half)
 					near++;
-				use = fmax(use, fabs((double)d + (double)r - pred) / half);
+				use = max_d(use, fabs((double)d + (double)r - pred) / half);
 				sum = r + d;
 			}
 			if (sum > bound || sum < -bound)
@@ -547,7 +553,7 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 				check_add(&ck, sum);
 			out[j] = (float)((double)sum * s->quantum / denom);
 			if (reference != NULL)
-				dev = fmax(dev, fabs((double)out[j] - (double)reference[j]));
+				dev = max_d(dev, fabs((double)out[j] - (double)reference[j]));
 			values++;
 		}
 		max_dev[i] = (float)dev;

@@ -65,6 +65,7 @@ static void usage(FILE *f)
 	        "  -t, --target A         mean accuracy target (0.93); -x: stop there\n"
 	        "  -o, --out DIR          write DIR/progress.dat and DIR/summary.txt\n"
 	        "  -q, --quiet            no progress lines; -v: the nodes' info log\n"
+	        "      --no-verify        do not record inputs nor check applied rounds (faster)\n"
 	        "checking the checker:\n"
 	        "      --break sum|differ|abort|nan  corrupt one record or model on purpose:\n"
 	        "                         the run must then report a violation and exit 3\n");
@@ -183,6 +184,7 @@ static const struct option longopts[] = {
         {"first", required_argument, NULL, 25},
         {"break", required_argument, NULL, 26},
         {"schedule", required_argument, NULL, 27},
+        {"no-verify", no_argument, NULL, 28},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -314,7 +316,7 @@ static int parse(struct cli *c, int argc, char **argv)
 			c->quiet = true;
 			break;
 		case 'v':
-			c->o.log_level = LOG_LEVEL_INFO;
+			c->o.log_level = c->o.log_level == LOG_LEVEL_INFO ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 			break;
 		case 'x':
 			c->o.stop_at_target = true;
@@ -337,6 +339,9 @@ static int parse(struct cli *c, int argc, char **argv)
 				c->o.breakage = SIM_BREAK_NAN;
 			else
 				return -1;
+			break;
+		case 28:
+			c->o.verify = false;
 			break;
 		case 27:
 			if (strcmp(optarg, "bench") == 0)
@@ -437,7 +442,8 @@ static int cmd_vopr(struct cli *c)
 		rng_seed3(&g, seed, 0x0, 0x7);
 		o.seed = seed;
 		o.nodes = 4 + rng_below(&g, 5);
-		k = 3 + rng_below(&g, MIN(o.nodes - 2, 4));
+		/* k <= n - 1: with k = n every busy or dead node blocks every round */
+		k = 3 + rng_below(&g, MIN(o.nodes - 3, 4));
 		snprintf(gossip, sizeof(gossip),
 		         "GroupSize = %u;Interval = 0.5;RoundTimeout = %.1f;EvalEvery = 50%s", k,
 		         0.5 + 2.0 * rng_uniform(&g),
@@ -454,7 +460,8 @@ static int cmd_vopr(struct cli *c)
 		o.restart_after_s = 1.0 + 4.0 * rng_uniform(&g);
 		o.partition_rate = rng_below(&g, 2) ? 2.0 * rng_uniform(&g) : 0;
 		o.partition_s = 2.0 + 8.0 * rng_uniform(&g);
-		o.silent_frac = rng_below(&g, 4) == 0 ? 0.2 : 0;
+		/* one silent member, when the others can still form a group */
+		o.silent_frac = rng_below(&g, 4) == 0 && o.nodes - 1 >= k ? 1.0 / o.nodes : 0;
 		o.fault.loss = 0.01 * rng_uniform(&g);
 		o.fault.dup = 0.02 * rng_uniform(&g);
 		o.fault.delay = 0.05 * rng_uniform(&g);
@@ -463,6 +470,8 @@ static int cmd_vopr(struct cli *c)
 		o.target = 2; /* never: run the whole time */
 		o.progress = NULL;
 		o.log = NULL;
+		if (o.log_level > LOG_LEVEL_INFO)
+			o.log_level = LOG_LEVEL_ERROR; /* the nodes' warnings only with -v */
 		o.verify = true;
 		rc = sim_run(&o, &r);
 		wall += r.wall_s;

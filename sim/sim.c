@@ -1074,8 +1074,11 @@ static int node_checkpoint(struct snode *nd, const uint8_t *extra, size_t len)
 {
 	uint8_t *buf = NULL;
 	size_t blen = 0;
-	int rc = checkpoint_encode(&buf, &blen, nd->t, extra, len);
+	int rc;
 
+	if (cur_sim->o->kill_rate <= 0)
+		return 0; /* no kill is scheduled: nothing will ever restart from it */
+	rc = checkpoint_encode(&buf, &blen, nd->t, extra, len);
 	if (rc != 0)
 		return rc;
 	free(nd->ckpt);
@@ -1735,7 +1738,14 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 		nd->ds = s.data.shards[i];
 		nd->up = nd->down = i < o->slow_nodes ? o->slow_link : o->link;
 		nd->kill_phase = -1;
-		nd->silent = o->silent_frac > 0 && rng_uniform(&s.rng) < o->silent_frac;
+	}
+	/* Exactly round(silent_frac * n) silent nodes, drawn without replacement. */
+	for (uint32_t want = (uint32_t)(o->silent_frac * s.n + 0.5), got = 0; got < want && got < s.n;) {
+		struct snode *nd = &s.nodes[rng_below(&s.rng, s.n)];
+		if (!nd->silent) {
+			nd->silent = true;
+			got++;
+		}
 	}
 	s.by_pk = malloc(s.n * sizeof(uint32_t));
 	if (s.by_pk == NULL) {
