@@ -26,9 +26,9 @@
 #include "crypto/identity.h"
 #include "learn/model.h"
 #include "node/codec_plan.h"
-#include "secagg/round.h"
 #include "protocol/codec.h"
 #include "protocol/msg.h"
+#include "secagg/round.h"
 #include "util/log.h"
 #include "util/util.h"
 

@@ -23,9 +23,9 @@
 #include "crypto/identity.h"
 #include "crypto/mask.h"
 #include "crypto/shamir.h"
-#include "secagg/round.h"
 #include "protocol/codec.h"
 #include "protocol/msg.h"
+#include "secagg/round.h"
 #include "util/log.h"
 #include "util/util.h"
 

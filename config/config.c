@@ -39,12 +39,11 @@ enum section {
 	SEC_COUNT,
 };
 
-static const char *const section_names[SEC_COUNT] = {"Node", "Model", "Training", "Gossip",
-						     "Peer"};
+static const char *const section_names[SEC_COUNT] = {"Node", "Model", "Training", "Gossip", "Peer"};
 
 enum key_type {
-	K_NAME,	    /* [A-Za-z0-9._-]{1,32} */
-	K_PATH,	    /* resolved against the config file's directory */
+	K_NAME,     /* [A-Za-z0-9._-]{1,32} */
+	K_PATH,     /* resolved against the config file's directory */
 	K_LISTEN,   /* NNG URL we listen on; host may be a wildcard */
 	K_ENDPOINT, /* NNG URL we dial */
 	K_INT,
@@ -69,108 +68,106 @@ struct key_spec {
 	size_t size;   /* bytes of the destination for strings */
 	double min, max;
 	const char *const *names; /* K_ENUM */
-	const char *def;	  /* default, parsed like a value; NULL: none */
+	const char *def;          /* default, parsed like a value; NULL: none */
 	bool required;
 	const char *range; /* for docs and messages */
 	const char *help;
 	ptrdiff_t line_offset; /* where to store the key's line, or -1 */
 };
 
-#define CFG(member) offsetof(struct config, member), sizeof(((struct config *)0)->member)
-#define PEER(member)                                                                               \
-	offsetof(struct config_peer, member), sizeof(((struct config_peer *)0)->member)
-#define NOLINE (-1)
+#define CFG(member)  offsetof(struct config, member), sizeof(((struct config *)0)->member)
+#define PEER(member) offsetof(struct config_peer, member), sizeof(((struct config_peer *)0)->member)
+#define NOLINE       (-1)
 
 static const struct key_spec key_specs[] = {
-	{SEC_NODE, "Name", K_NAME, CFG(node.name), 0, 0, NULL, NULL, true, "1-32 of [A-Za-z0-9._-]",
-	 "This site's name, shown in logs and to peers.", NOLINE},
-	{SEC_NODE, "PrivateKeyFile", K_PATH, CFG(node.private_key_file), 0, 0, NULL, NULL, true,
-	 "file of mode 0600", "Identity key written by `sotto keygen`.",
-	 offsetof(struct config, node.line_private_key_file)},
-	{SEC_NODE, "Listen", K_LISTEN, CFG(node.listen), 0, 0, NULL, NULL, true,
-	 "host:port, tcp://host:port or ipc:///path", "Where peers reach this node.", NOLINE},
-	{SEC_NODE, "DataDir", K_PATH, CFG(node.data_dir), 0, 0, NULL, NULL, true, "directory",
-	 "Checkpoints, replay counters and round state (created 0700).", NOLINE},
-	{SEC_NODE, "ControlSocket", K_PATH, CFG(node.control_socket), 0, 0, NULL, NULL, false,
-	 "path", "Unix socket for `sotto status`. Default: DataDir/control.sock.", NOLINE},
-	{SEC_NODE, "MetricsListen", K_LISTEN, CFG(node.metrics_listen), 0, 0, NULL, NULL, false,
-	 "host:port or tcp://host:port", "Prometheus /metrics endpoint. Default: off.", NOLINE},
-	{SEC_NODE, "LogLevel", K_ENUM, CFG(node.log_level), 0, 0, loglevel_names, "info", false,
-	 "debug, info, warn, error", "Least severe log level printed.", NOLINE},
+        {SEC_NODE, "Name", K_NAME, CFG(node.name), 0, 0, NULL, NULL, true, "1-32 of [A-Za-z0-9._-]",
+         "This site's name, shown in logs and to peers.", NOLINE},
+        {SEC_NODE, "PrivateKeyFile", K_PATH, CFG(node.private_key_file), 0, 0, NULL, NULL, true,
+         "file of mode 0600", "Identity key written by `sotto keygen`.",
+         offsetof(struct config, node.line_private_key_file)},
+        {SEC_NODE, "Listen", K_LISTEN, CFG(node.listen), 0, 0, NULL, NULL, true,
+         "host:port, tcp://host:port or ipc:///path", "Where peers reach this node.", NOLINE},
+        {SEC_NODE, "DataDir", K_PATH, CFG(node.data_dir), 0, 0, NULL, NULL, true, "directory",
+         "Checkpoints, replay counters and round state (created 0700).", NOLINE},
+        {SEC_NODE, "ControlSocket", K_PATH, CFG(node.control_socket), 0, 0, NULL, NULL, false,
+         "path", "Unix socket for `sotto status`. Default: DataDir/control.sock.", NOLINE},
+        {SEC_NODE, "MetricsListen", K_LISTEN, CFG(node.metrics_listen), 0, 0, NULL, NULL, false,
+         "host:port or tcp://host:port", "Prometheus /metrics endpoint. Default: off.", NOLINE},
+        {SEC_NODE, "LogLevel", K_ENUM, CFG(node.log_level), 0, 0, loglevel_names, "info", false,
+         "debug, info, warn, error", "Least severe log level printed.", NOLINE},
 
-	{SEC_MODEL, "Type", K_ENUM, CFG(model.type), 0, 0, model_names, "mlp", false,
-	 "logreg, mlp, cnn", "Model architecture.", NOLINE},
-	{SEC_MODEL, "Hidden", K_INTLIST, CFG(model.hidden), 1, 65536, NULL, "128", false,
-	 "1-8 sizes in 1..65536", "MLP hidden layer widths, comma separated (mlp only).", NOLINE},
-	{SEC_MODEL, "Seed", K_U64, CFG(model.seed), 0, 0, NULL, "1", false, "0..2^64-1",
-	 "Initialisation seed; every site of a cluster must use the same one.", NOLINE},
+        {SEC_MODEL, "Type", K_ENUM, CFG(model.type), 0, 0, model_names, "mlp", false,
+         "logreg, mlp, cnn", "Model architecture.", NOLINE},
+        {SEC_MODEL, "Hidden", K_INTLIST, CFG(model.hidden), 1, 65536, NULL, "128", false,
+         "1-8 sizes in 1..65536", "MLP hidden layer widths, comma separated (mlp only).", NOLINE},
+        {SEC_MODEL, "Seed", K_U64, CFG(model.seed), 0, 0, NULL, "1", false, "0..2^64-1",
+         "Initialisation seed; every site of a cluster must use the same one.", NOLINE},
 
-	{SEC_TRAINING, "Dataset", K_PATH, CFG(training.dataset), 0, 0, NULL, NULL, true,
-	 "readable dataset file", "This site's training data.", NOLINE},
-	{SEC_TRAINING, "TestSet", K_PATH, CFG(training.test_set), 0, 0, NULL, NULL, false,
-	 "readable dataset file", "Evaluation data. Default: none (no accuracy figures).",
-	 NOLINE},
-	{SEC_TRAINING, "Optimizer", K_ENUM, CFG(training.optimizer), 0, 0, optimizer_names, "sgd",
-	 false, "sgd, adam", "Local optimizer.", NOLINE},
-	{SEC_TRAINING, "LearningRate", K_DOUBLE, CFG(training.learning_rate), 1e-7, 10, NULL,
-	 "0.05", false, "1e-7..10", "Step size.", NOLINE},
-	{SEC_TRAINING, "Momentum", K_DOUBLE, CFG(training.momentum), 0, 0.999, NULL, "0.9", false,
-	 "0..0.999", "SGD momentum (Adam: beta1).", NOLINE},
-	{SEC_TRAINING, "WeightDecay", K_DOUBLE, CFG(training.weight_decay), 0, 1, NULL, "0", false,
-	 "0..1", "L2 weight decay.", NOLINE},
-	{SEC_TRAINING, "BatchSize", K_INT, CFG(training.batch_size), 1, 65536, NULL, "32", false,
-	 "1..65536", "Mini-batch size.", NOLINE},
-	{SEC_TRAINING, "Epochs", K_INT, CFG(training.epochs), 1, 100000, NULL, "20", false,
-	 "1..100000",
-	 "Epochs of local training: `sotto train` runs this many; `sotto run` stops training "
-	 "after this many in total and keeps averaging.",
-	 NOLINE},
-	{SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
-	 false, "0.01..100", "Epochs of local training between two gossip rounds.", NOLINE},
-	{SEC_TRAINING, "Threads", K_INT, CFG(training.threads), 1, 64, NULL, "1", false, "1..64",
-	 "BLAS threads for training.", NOLINE},
-	{SEC_TRAINING, "Seed", K_U64, CFG(training.seed), 0, 0, NULL, "1", false, "0..2^64-1",
-	 "Seed of this site's data order.", NOLINE},
+        {SEC_TRAINING, "Dataset", K_PATH, CFG(training.dataset), 0, 0, NULL, NULL, true,
+         "readable dataset file", "This site's training data.", NOLINE},
+        {SEC_TRAINING, "TestSet", K_PATH, CFG(training.test_set), 0, 0, NULL, NULL, false,
+         "readable dataset file", "Evaluation data. Default: none (no accuracy figures).", NOLINE},
+        {SEC_TRAINING, "Optimizer", K_ENUM, CFG(training.optimizer), 0, 0, optimizer_names, "sgd",
+         false, "sgd, adam", "Local optimizer.", NOLINE},
+        {SEC_TRAINING, "LearningRate", K_DOUBLE, CFG(training.learning_rate), 1e-7, 10, NULL,
+         "0.05", false, "1e-7..10", "Step size.", NOLINE},
+        {SEC_TRAINING, "Momentum", K_DOUBLE, CFG(training.momentum), 0, 0.999, NULL, "0.9", false,
+         "0..0.999", "SGD momentum (Adam: beta1).", NOLINE},
+        {SEC_TRAINING, "WeightDecay", K_DOUBLE, CFG(training.weight_decay), 0, 1, NULL, "0", false,
+         "0..1", "L2 weight decay.", NOLINE},
+        {SEC_TRAINING, "BatchSize", K_INT, CFG(training.batch_size), 1, 65536, NULL, "32", false,
+         "1..65536", "Mini-batch size.", NOLINE},
+        {SEC_TRAINING, "Epochs", K_INT, CFG(training.epochs), 1, 100000, NULL, "20", false,
+         "1..100000",
+         "Epochs of local training: `sotto train` runs this many; `sotto run` stops training "
+         "after this many in total and keeps averaging.",
+         NOLINE},
+        {SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
+         false, "0.01..100", "Epochs of local training between two gossip rounds.", NOLINE},
+        {SEC_TRAINING, "Threads", K_INT, CFG(training.threads), 1, 64, NULL, "1", false, "1..64",
+         "BLAS threads for training.", NOLINE},
+        {SEC_TRAINING, "Seed", K_U64, CFG(training.seed), 0, 0, NULL, "1", false, "0..2^64-1",
+         "Seed of this site's data order.", NOLINE},
 
-	{SEC_GOSSIP, "GroupSize", K_INT, CFG(gossip.group_size), 3, 32, NULL, "4", false, "3..32",
-	 "Members per secure round, initiator included (k >= 3: see docs/security.md).",
-	 offsetof(struct config, gossip.line_group_size)},
-	{SEC_GOSSIP, "Threshold", K_INT, CFG(gossip.threshold), 0, 32, NULL, "0", false,
-	 "0 or max(3, ceil((GroupSize+2)/2))..GroupSize",
-	 "Survivors needed to finish a round (t of k). 0: the smallest safe value.", NOLINE},
-	{SEC_GOSSIP, "Interval", K_DOUBLE, CFG(gossip.interval), 0.1, 86400, NULL, "10", false,
-	 "0.1..86400 seconds", "Mean time between rounds this node starts (jittered).", NOLINE},
-	{SEC_GOSSIP, "RoundTimeout", K_DOUBLE, CFG(gossip.round_timeout), 0.5, 3600, NULL, "30",
-	 false, "0.5..3600 seconds", "Deadline of each phase of a round.", NOLINE},
-	{SEC_GOSSIP, "Codec", K_ENUM, CFG(gossip.codec), 0, 0, codec_names, "modular", false,
-	 "fixed, float32, modular", "Update encoding on the wire (docs/codec.md).", NOLINE},
-	{SEC_GOSSIP, "Bits", K_INT, CFG(gossip.bits), 2, 32, NULL, "8", false, "2..32",
-	 "Bits per value of the fixed-point codec (and of modular warm-up rounds).", NOLINE},
-	{SEC_GOSSIP, "Width", K_INT, CFG(gossip.width), 1, 16, NULL, "6", false, "1..16",
-	 "Modular codec: ring width, the bits per value on the wire.", NOLINE},
-	{SEC_GOSSIP, "Keep", K_DOUBLE, CFG(gossip.keep), 0.001, 1, NULL, "1", false, "0.001..1",
-	 "Fraction of the large layers averaged per round (a public random subset).", NOLINE},
-	{SEC_GOSSIP, "WarmupRounds", K_INT, CFG(gossip.warmup_rounds), 0, 1000000, NULL, "4",
-	 false, "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
-	{SEC_GOSSIP, "Rounds", K_INT, CFG(gossip.rounds), 0, 100000000, NULL, "0", false,
-	 "0..10^8", "Stop after this many completed rounds; 0: run until stopped.", NOLINE},
-	{SEC_GOSSIP, "EvalEvery", K_INT, CFG(gossip.eval_every), 1, 100000, NULL, "5", false,
-	 "1..100000", "Evaluate on TestSet every this many rounds.", NOLINE},
+        {SEC_GOSSIP, "GroupSize", K_INT, CFG(gossip.group_size), 3, 32, NULL, "4", false, "3..32",
+         "Members per secure round, initiator included (k >= 3: see docs/security.md).",
+         offsetof(struct config, gossip.line_group_size)},
+        {SEC_GOSSIP, "Threshold", K_INT, CFG(gossip.threshold), 0, 32, NULL, "0", false,
+         "0 or max(3, ceil((GroupSize+2)/2))..GroupSize",
+         "Survivors needed to finish a round (t of k). 0: the smallest safe value.", NOLINE},
+        {SEC_GOSSIP, "Interval", K_DOUBLE, CFG(gossip.interval), 0.1, 86400, NULL, "10", false,
+         "0.1..86400 seconds", "Mean time between rounds this node starts (jittered).", NOLINE},
+        {SEC_GOSSIP, "RoundTimeout", K_DOUBLE, CFG(gossip.round_timeout), 0.5, 3600, NULL, "30",
+         false, "0.5..3600 seconds", "Deadline of each phase of a round.", NOLINE},
+        {SEC_GOSSIP, "Codec", K_ENUM, CFG(gossip.codec), 0, 0, codec_names, "modular", false,
+         "fixed, float32, modular", "Update encoding on the wire (docs/codec.md).", NOLINE},
+        {SEC_GOSSIP, "Bits", K_INT, CFG(gossip.bits), 2, 32, NULL, "8", false, "2..32",
+         "Bits per value of the fixed-point codec (and of modular warm-up rounds).", NOLINE},
+        {SEC_GOSSIP, "Width", K_INT, CFG(gossip.width), 1, 16, NULL, "6", false, "1..16",
+         "Modular codec: ring width, the bits per value on the wire.", NOLINE},
+        {SEC_GOSSIP, "Keep", K_DOUBLE, CFG(gossip.keep), 0.001, 1, NULL, "1", false, "0.001..1",
+         "Fraction of the large layers averaged per round (a public random subset).", NOLINE},
+        {SEC_GOSSIP, "WarmupRounds", K_INT, CFG(gossip.warmup_rounds), 0, 1000000, NULL, "4", false,
+         "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
+        {SEC_GOSSIP, "Rounds", K_INT, CFG(gossip.rounds), 0, 100000000, NULL, "0", false, "0..10^8",
+         "Stop after this many completed rounds; 0: run until stopped.", NOLINE},
+        {SEC_GOSSIP, "EvalEvery", K_INT, CFG(gossip.eval_every), 1, 100000, NULL, "5", false,
+         "1..100000", "Evaluate on TestSet every this many rounds.", NOLINE},
 
-	{SEC_PEER, "Name", K_NAME, PEER(name), 0, 0, NULL, NULL, true, "1-32 of [A-Za-z0-9._-]",
-	 "The peer's name (unique).", offsetof(struct config_peer, line_name)},
-	{SEC_PEER, "PublicKey", K_PUBKEY, PEER(public_key), 0, 0, NULL, NULL, true,
-	 "base64 key from `sotto pubkey`", "Pins the peer: only this key can talk as it.",
-	 offsetof(struct config_peer, line_public_key)},
-	{SEC_PEER, "Endpoint", K_ENDPOINT, PEER(endpoint), 0, 0, NULL, NULL, true,
-	 "host:port, tcp://host:port or ipc:///path", "Where the peer listens.",
-	 offsetof(struct config_peer, line_endpoint)},
-	{SEC_PEER, "Circles", K_CIRCLES, PEER(circles), 0, 0, NULL, NULL, false,
-	 "comma-separated names, each 1-32 of [A-Za-z0-9._-]",
-	 "Circles this peer shares with the node: sites that all know each other. With "
-	 "circles, a round's members come from one circle. Default: none (every peer may be "
-	 "grouped with every other).",
-	 offsetof(struct config_peer, line_circles)},
+        {SEC_PEER, "Name", K_NAME, PEER(name), 0, 0, NULL, NULL, true, "1-32 of [A-Za-z0-9._-]",
+         "The peer's name (unique).", offsetof(struct config_peer, line_name)},
+        {SEC_PEER, "PublicKey", K_PUBKEY, PEER(public_key), 0, 0, NULL, NULL, true,
+         "base64 key from `sotto pubkey`", "Pins the peer: only this key can talk as it.",
+         offsetof(struct config_peer, line_public_key)},
+        {SEC_PEER, "Endpoint", K_ENDPOINT, PEER(endpoint), 0, 0, NULL, NULL, true,
+         "host:port, tcp://host:port or ipc:///path", "Where the peer listens.",
+         offsetof(struct config_peer, line_endpoint)},
+        {SEC_PEER, "Circles", K_CIRCLES, PEER(circles), 0, 0, NULL, NULL, false,
+         "comma-separated names, each 1-32 of [A-Za-z0-9._-]",
+         "Circles this peer shares with the node: sites that all know each other. With "
+         "circles, a round's members come from one circle. Default: none (every peer may be "
+         "grouped with every other).",
+         offsetof(struct config_peer, line_circles)},
 };
 
 #define N_SPECS ARRAY_LEN(key_specs)
@@ -182,7 +179,7 @@ struct parse_state {
 	int line;
 	enum section cur;
 	int section_line[SEC_COUNT]; /* first header line of each section */
-	int seen[N_SPECS];	     /* line a global key was set on, 0: not yet */
+	int seen[N_SPECS];           /* line a global key was set on, 0: not yet */
 	size_t peers_cap;
 	bool stopped;
 };
@@ -328,7 +325,7 @@ static int parse_url(char *dst, size_t cap, const char *v, bool listen, const ch
 		}
 	}
 	if (!listen && (hlen == 0 || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 ||
-			strcmp(host, "[::]") == 0)) {
+	                strcmp(host, "[::]") == 0)) {
 		*why = "endpoint needs a host to connect to, not a wildcard";
 		return -EINVAL;
 	}
@@ -371,7 +368,7 @@ static int decode_pubkey(uint8_t out[32], const char *v)
 	if (strlen(v) != 44)
 		return -EINVAL;
 	if (sodium_base642bin(out, 32, v, 44, NULL, &bin_len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    bin_len != 32 || end != v + 44)
 		return -EINVAL;
 	return 0;
@@ -426,7 +423,7 @@ static int parse_circles(struct config *cfg, uint32_t *bits, const char *v, cons
  * On a bad value records an error (when line > 0) and returns -EINVAL.
  */
 static int spec_set(struct config *cfg, const struct key_spec *s, void *base, const char *v,
-		    int line)
+                    int line)
 {
 	char *dst = (char *)base + s->offset;
 	const char *why = NULL;
@@ -499,7 +496,7 @@ static int spec_set(struct config *cfg, const struct key_spec *s, void *base, co
 		break;
 	case K_INTLIST:
 		rc = parse_intlist((int *)(void *)dst, &cfg->model.n_hidden, v, (int)s->min,
-				   (int)s->max);
+		                   (int)s->max);
 		if (rc != 0)
 			why = "must be a comma-separated list of";
 		break;
@@ -518,12 +515,13 @@ static int spec_set(struct config *cfg, const struct key_spec *s, void *base, co
 	if (rc != 0 && line > 0) {
 		/* Messages that end in "in"/"of" get the documented range. */
 		size_t wl = strlen(why);
-		if (wl > 3 && (strcmp(why + wl - 3, " in") == 0 || strcmp(why + wl - 3, " of") == 0))
+		if (wl > 3 &&
+		    (strcmp(why + wl - 3, " in") == 0 || strcmp(why + wl - 3, " of") == 0))
 			config_error_add(cfg, line, v, "[%s] %s %s %s", section_names[s->section],
-					 s->key, why, s->range);
+			                 s->key, why, s->range);
 		else
 			config_error_add(cfg, line, v, "[%s] %s %s", section_names[s->section],
-					 s->key, why);
+			                 s->key, why);
 	}
 	return rc != 0 ? -EINVAL : 0;
 }
@@ -562,8 +560,9 @@ static void reader_section(struct parse_state *st, char *p)
 			sec = i;
 	}
 	if (sec < 0) {
-		config_error_add(cfg, st->line, p + 1,
-				 "unknown section (expected Node, Model, Training, Gossip or Peer)");
+		config_error_add(
+		        cfg, st->line, p + 1,
+		        "unknown section (expected Node, Model, Training, Gossip or Peer)");
 		st->cur = SEC_SKIP;
 		return;
 	}
@@ -571,7 +570,7 @@ static void reader_section(struct parse_state *st, char *p)
 		struct config_peer *peer;
 		if (cfg->n_peers >= CONFIG_MAX_PEERS) {
 			config_error_add(cfg, st->line, "[Peer]", "too many peers (at most %d)",
-					 CONFIG_MAX_PEERS);
+			                 CONFIG_MAX_PEERS);
 			st->cur = SEC_SKIP;
 			return;
 		}
@@ -591,7 +590,7 @@ static void reader_section(struct parse_state *st, char *p)
 		peer->line = st->line;
 	} else if (st->section_line[sec] != 0) {
 		config_error_add(cfg, st->line, p + 1, "duplicate section (first at line %d)",
-				 st->section_line[sec]);
+		                 st->section_line[sec]);
 		st->cur = SEC_SKIP;
 		return;
 	}
@@ -622,7 +621,7 @@ static char *config_reader(char *str, int num, void *stream)
 	str[0] = '\0';
 	if (st->line > CONFIG_MAX_LINES) {
 		config_error_add(st->cfg, st->line, NULL, "file too long (at most %d lines)",
-				 CONFIG_MAX_LINES);
+		                 CONFIG_MAX_LINES);
 		st->stopped = true;
 		return NULL;
 	}
@@ -632,7 +631,7 @@ static char *config_reader(char *str, int num, void *stream)
 	}
 	if (n + 2 > (size_t)num) {
 		config_error_add(st->cfg, st->line, start, "line too long (at most %d characters)",
-				 num - 3);
+		                 num - 3);
 		return str;
 	}
 	if (st->line == 1 && n >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) { /* UTF-8 BOM */
@@ -683,7 +682,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	s = spec_find(st->cur, name);
 	if (s == NULL) {
 		config_error_add(cfg, st->line, name, "unknown key in [%s]",
-				 section_names[st->cur]);
+		                 section_names[st->cur]);
 		return 1;
 	}
 	if (st->cur == SEC_PEER) {
@@ -702,7 +701,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 		*(int *)(void *)((char *)cfg + s->line_offset) = st->line;
 	if (value[0] == '\0' && s->required) {
 		config_error_add(cfg, st->line, name, "[%s] %s needs a value",
-				 section_names[st->cur], s->key);
+		                 section_names[st->cur], s->key);
 		return 1;
 	}
 	if (value[0] == '\0') /* optional key left empty: keep the default */
@@ -742,49 +741,50 @@ static void config_finish(struct parse_state *st)
 		if (s->section == SEC_NODE && !cfg->has_node)
 			continue;
 		at = st->section_line[s->section];
-		config_error_add(cfg, at != 0 ? at : last, at != 0 ? section_names[s->section] : NULL,
-				 "missing required key %s in [%s]%s", s->key,
-				 section_names[s->section], at != 0 ? "" : " (section absent)");
+		config_error_add(cfg, at != 0 ? at : last,
+		                 at != 0 ? section_names[s->section] : NULL,
+		                 "missing required key %s in [%s]%s", s->key,
+		                 section_names[s->section], at != 0 ? "" : " (section absent)");
 	}
 
 	if (cfg->has_node) {
 		if (cfg->node.control_socket[0] == '\0' && cfg->node.data_dir[0] != '\0' &&
 		    snprintf(cfg->node.control_socket, sizeof(cfg->node.control_socket),
-			     "%s/control.sock", cfg->node.data_dir) >=
-			    (int)sizeof(cfg->node.control_socket))
+		             "%s/control.sock",
+		             cfg->node.data_dir) >= (int)sizeof(cfg->node.control_socket))
 			config_error_add(cfg, cfg->node.line, cfg->node.data_dir,
-					 "DataDir too long for the control socket path");
+			                 "DataDir too long for the control socket path");
 		if (cfg->node.private_key_file[0] != '\0' && !cfg->virtual_paths) {
 			struct stat sb;
 			int line = cfg->node.line_private_key_file;
 			if (stat(cfg->node.private_key_file, &sb) != 0 ||
 			    access(cfg->node.private_key_file, R_OK) != 0)
 				config_error_add(cfg, line, cfg->node.private_key_file,
-						 "cannot read PrivateKeyFile (%s; create it with "
-						 "`sotto keygen FILE`)",
-						 strerror(errno));
+				                 "cannot read PrivateKeyFile (%s; create it with "
+				                 "`sotto keygen FILE`)",
+				                 strerror(errno));
 			else if (!S_ISREG(sb.st_mode))
 				config_error_add(cfg, line, cfg->node.private_key_file,
-						 "PrivateKeyFile is not a regular file");
+				                 "PrivateKeyFile is not a regular file");
 			else if ((sb.st_mode & 077) != 0)
 				config_error_add(cfg, line, cfg->node.private_key_file,
-						 "PrivateKeyFile is accessible by group or others "
-						 "(mode %03o; chmod 600 it)",
-						 (unsigned)(sb.st_mode & 0777));
+				                 "PrivateKeyFile is accessible by group or others "
+				                 "(mode %03o; chmod 600 it)",
+				                 (unsigned)(sb.st_mode & 0777));
 		}
 	}
 
 	if (cfg->training.dataset[0] != '\0' && !cfg->virtual_paths)
 		check_readable(cfg, key_line(st, SEC_TRAINING, "Dataset"), "Dataset",
-			       cfg->training.dataset);
+		               cfg->training.dataset);
 	if (cfg->training.test_set[0] != '\0' && !cfg->virtual_paths)
 		check_readable(cfg, key_line(st, SEC_TRAINING, "TestSet"), "TestSet",
-			       cfg->training.test_set);
+		               cfg->training.test_set);
 
 	if (key_line(st, SEC_MODEL, "Hidden") != 0 && cfg->model.type != CONFIG_MODEL_MLP)
 		config_error_add(cfg, key_line(st, SEC_MODEL, "Hidden"),
-				 config_model_type_name(cfg->model.type),
-				 "[Model] Hidden applies only to Type = mlp");
+		                 config_model_type_name(cfg->model.type),
+		                 "[Model] Hidden applies only to Type = mlp");
 
 	{
 		int k = cfg->gossip.group_size;
@@ -803,52 +803,54 @@ static void config_finish(struct parse_state *st)
 		} else if (t < tmin || t > k) {
 			snprintf(v, sizeof(v), "%d", t);
 			config_error_add(cfg, line, v,
-					 "[Gossip] Threshold must be in %d..%d for GroupSize %d "
-					 "(see docs/security.md)",
-					 tmin, k, k);
+			                 "[Gossip] Threshold must be in %d..%d for GroupSize %d "
+			                 "(see docs/security.md)",
+			                 tmin, k, k);
 		}
 		if (cfg->has_node && (size_t)(k - 1) > cfg->n_peers) {
 			int at = cfg->gossip.line_group_size != 0 ? cfg->gossip.line_group_size
-								  : cfg->node.line;
+			                                          : cfg->node.line;
 			snprintf(v, sizeof(v), "%d", k);
 			config_error_add(cfg, at, v,
-					 "[Gossip] GroupSize %d needs at least %d peers, the file "
-					 "lists %zu",
-					 k, k - 1, cfg->n_peers);
+			                 "[Gossip] GroupSize %d needs at least %d peers, the file "
+			                 "lists %zu",
+			                 k, k - 1, cfg->n_peers);
 		}
 	}
 
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		struct config_peer *p = &cfg->peers[i];
 		if (!cfg->has_node && i == 0)
-			config_error_add(cfg, p->line, "[Peer]", "[Peer] sections need a [Node] section");
+			config_error_add(cfg, p->line, "[Peer]",
+			                 "[Peer] sections need a [Node] section");
 		if (p->line_name == 0)
-			config_error_add(cfg, p->line, "[Peer]", "missing required key Name in [Peer]");
+			config_error_add(cfg, p->line, "[Peer]",
+			                 "missing required key Name in [Peer]");
 		if (p->line_public_key == 0)
 			config_error_add(cfg, p->line, "[Peer]",
-					 "missing required key PublicKey in [Peer]");
+			                 "missing required key PublicKey in [Peer]");
 		if (p->line_endpoint == 0)
 			config_error_add(cfg, p->line, "[Peer]",
-					 "missing required key Endpoint in [Peer]");
+			                 "missing required key Endpoint in [Peer]");
 		if (p->name[0] != '\0' && strcmp(p->name, cfg->node.name) == 0)
 			config_error_add(cfg, p->line_name, p->name,
-					 "peer has the same name as this node");
+			                 "peer has the same name as this node");
 		for (size_t j = 0; j < i; j++) {
 			const struct config_peer *q = &cfg->peers[j];
 			if (p->name[0] != '\0' && strcmp(p->name, q->name) == 0)
 				config_error_add(cfg, p->line_name, p->name,
-						 "duplicate peer name (first at line %d)",
-						 q->line_name);
+				                 "duplicate peer name (first at line %d)",
+				                 q->line_name);
 			if (p->public_key[0] != '\0' &&
 			    sodium_memcmp(p->public_key_bin, q->public_key_bin, 32) == 0 &&
 			    q->public_key[0] != '\0')
 				config_error_add(cfg, p->line_public_key, p->public_key,
-						 "duplicate peer PublicKey (first at line %d)",
-						 q->line_public_key);
+				                 "duplicate peer PublicKey (first at line %d)",
+				                 q->line_public_key);
 			if (p->endpoint[0] != '\0' && strcmp(p->endpoint, q->endpoint) == 0)
 				config_error_add(cfg, p->line_endpoint, p->endpoint,
-						 "duplicate peer Endpoint (first at line %d)",
-						 q->line_endpoint);
+				                 "duplicate peer Endpoint (first at line %d)",
+				                 q->line_endpoint);
 		}
 	}
 }

@@ -20,15 +20,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_NAME_MAX 32	  /* node and peer names: [A-Za-z0-9._-] */
-#define CONFIG_URL_MAX 128	  /* tcp://host:port or ipc:///path */
-#define CONFIG_PATH_MAX 1024	  /* resolved file paths */
-#define CONFIG_KEY_B64_MAX 64	  /* base64 public key text */
-#define CONFIG_MAX_PEERS 1024	  /* bound on [Peer] sections */
-#define CONFIG_MAX_CIRCLES 32	  /* bound on distinct [Peer] Circles names */
-#define CONFIG_MAX_HIDDEN 8	  /* bound on MLP hidden layers */
-#define CONFIG_MAX_ERRORS 200	  /* errors kept; the rest are counted */
-#define CONFIG_MAX_LINES 100000	  /* a config longer than this is refused */
+#define CONFIG_NAME_MAX    32     /* node and peer names: [A-Za-z0-9._-] */
+#define CONFIG_URL_MAX     128    /* tcp://host:port or ipc:///path */
+#define CONFIG_PATH_MAX    1024   /* resolved file paths */
+#define CONFIG_KEY_B64_MAX 64     /* base64 public key text */
+#define CONFIG_MAX_PEERS   1024   /* bound on [Peer] sections */
+#define CONFIG_MAX_CIRCLES 32     /* bound on distinct [Peer] Circles names */
+#define CONFIG_MAX_HIDDEN  8      /* bound on MLP hidden layers */
+#define CONFIG_MAX_ERRORS  200    /* errors kept; the rest are counted */
+#define CONFIG_MAX_LINES   100000 /* a config longer than this is refused */
 
 enum config_model_type { CONFIG_MODEL_LOGREG, CONFIG_MODEL_MLP, CONFIG_MODEL_CNN };
 enum config_optimizer { CONFIG_OPT_SGD, CONFIG_OPT_ADAM };
@@ -40,12 +40,12 @@ struct config_peer {
 	uint8_t public_key_bin[32];
 	char endpoint[CONFIG_URL_MAX + 1]; /* normalised NNG URL */
 	uint32_t circles; /* bit c: the peer is in the node's circle c (config.circles) */
-	int line;			   /* line of the [Peer] header */
+	int line;         /* line of the [Peer] header */
 	int line_name, line_public_key, line_endpoint, line_circles;
 };
 
 struct config_error {
-	int line;	/* 0 when the error concerns the whole file */
+	int line; /* 0 when the error concerns the whole file */
 	char msg[160];
 	char value[96]; /* offending text, sanitised for the terminal */
 };
@@ -54,16 +54,16 @@ struct config {
 	char path[CONFIG_PATH_MAX]; /* the file as given */
 	char dir[CONFIG_PATH_MAX];  /* relative paths inside resolve from here */
 
-	bool has_node; /* false: a local-training-only config */
+	bool has_node;      /* false: a local-training-only config */
 	bool virtual_paths; /* config_load_virtual: paths not checked on disk */
 	struct {
 		char name[CONFIG_NAME_MAX + 1];
 		char private_key_file[CONFIG_PATH_MAX];
 		char listen[CONFIG_URL_MAX + 1];
 		char data_dir[CONFIG_PATH_MAX];
-		char control_socket[CONFIG_PATH_MAX]; /* default: DataDir/control.sock */
+		char control_socket[CONFIG_PATH_MAX];    /* default: DataDir/control.sock */
 		char metrics_listen[CONFIG_URL_MAX + 1]; /* empty: no /metrics */
-		int log_level;				 /* enum log_level */
+		int log_level;                           /* enum log_level */
 		int line, line_private_key_file;
 	} node;
 
@@ -82,23 +82,23 @@ struct config {
 		double momentum;
 		double weight_decay;
 		int batch_size;
-		int epochs;	     /* `sotto train`: epochs to run */
+		int epochs;          /* `sotto train`: epochs to run */
 		double local_epochs; /* gossip: epochs of local training per round */
-		int threads;	     /* BLAS threads of the training worker */
-		uint64_t seed;	     /* data order; model init uses [Model] Seed */
+		int threads;         /* BLAS threads of the training worker */
+		uint64_t seed;       /* data order; model init uses [Model] Seed */
 	} training;
 
 	struct {
 		int group_size; /* k: members per round, initiator included */
-		int threshold;	/* t: shares needed to recover; 0 = majority */
+		int threshold;  /* t: shares needed to recover; 0 = majority */
 		double interval;
 		double round_timeout;
 		enum config_codec codec;
 		int bits;
-		int width;	    /* modular: ring width (wire bits per value) */
-		double keep;	    /* fraction of large layers averaged per round */
-		int warmup_rounds;  /* modular: exact rounds before going modular */
-		int rounds; /* 0: run until stopped */
+		int width;         /* modular: ring width (wire bits per value) */
+		double keep;       /* fraction of large layers averaged per round */
+		int warmup_rounds; /* modular: exact rounds before going modular */
+		int rounds;        /* 0: run until stopped */
 		int eval_every;
 		int line_group_size;
 	} gossip;
@@ -127,19 +127,19 @@ struct config {
 int config_load(struct config *out, const char *path) __attribute__((warn_unused_result));
 /* Same from a string (fuzzing and tests); name is used in messages. */
 int config_load_string(struct config *out, const char *name, const char *text)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /*
  * Same from a string, without looking at the file system: the Dataset,
  * TestSet and PrivateKeyFile paths are not checked (the simulator's sites
  * live in memory).
  */
 int config_load_virtual(struct config *out, const char *name, const char *text)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 void config_fini(struct config *cfg);
 
 /* Records an error; value may be NULL. Used by node/ for identity checks. */
 void config_error_add(struct config *cfg, int line, const char *value, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 /* Prints every error as "FILE:LINE: message: 'value'" to f. */
 void config_errors_print(const struct config *cfg, FILE *f);
 

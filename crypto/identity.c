@@ -64,7 +64,7 @@ static int b64_decode32(uint8_t out[32], const char *text, size_t len)
 	if (len != IDENTITY_B64_BYTES - 1)
 		return -EINVAL;
 	if (sodium_base642bin(out, 32, text, len, NULL, &bin_len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    bin_len != 32 || end != text + len)
 		return -EINVAL;
 	return 0;
@@ -78,8 +78,8 @@ int identity_decode_private(struct identity **out, const char *text, size_t len)
 	if (identity_sodium_init() != 0)
 		return -ENOMEM;
 	/* Accept trailing whitespace (the newline keygen writes), nothing else. */
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-			   text[len - 1] == ' ' || text[len - 1] == '\t'))
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+	                   text[len - 1] == '\t'))
 		len--;
 	if (b64_decode32(seed, text, len) != 0) {
 		sodium_memzero(seed, sizeof(seed));
@@ -97,7 +97,7 @@ void identity_encode_private(char out[IDENTITY_B64_BYTES], const struct identity
 {
 	/* The Ed25519 secret key is seed || public key: the seed is its head. */
 	sodium_bin2base64(out, IDENTITY_B64_BYTES, id->sign_sk, IDENTITY_SEED_BYTES,
-			  sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 }
 
 int identity_load_file(struct identity **out, const char *path)
@@ -150,7 +150,7 @@ out:
 void identity_public_encode(char out[IDENTITY_B64_BYTES], const uint8_t pk[IDENTITY_PUBLIC_BYTES])
 {
 	sodium_bin2base64(out, IDENTITY_B64_BYTES, pk, IDENTITY_PUBLIC_BYTES,
-			  sodium_base64_VARIANT_ORIGINAL);
+	                  sodium_base64_VARIANT_ORIGINAL);
 }
 
 int identity_public_decode(uint8_t pk[IDENTITY_PUBLIC_BYTES], const char *text)

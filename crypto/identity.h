@@ -22,7 +22,7 @@
 
 #include "util/err.h"
 
-#define IDENTITY_SEED_BYTES 32
+#define IDENTITY_SEED_BYTES   32
 #define IDENTITY_PUBLIC_BYTES 32
 /* base64 (original variant, padded) of 32 bytes: 44 chars + NUL. */
 #define IDENTITY_B64_BYTES 45
@@ -45,7 +45,7 @@ struct identity {
 struct identity *identity_generate(void) __attribute__((warn_unused_result));
 /* Derives the identity of a 32-byte seed. NULL on allocation failure. */
 struct identity *identity_from_seed(const uint8_t seed[IDENTITY_SEED_BYTES])
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Wipes and frees; accepts NULL. */
 void identity_free(struct identity *id);
 
@@ -54,7 +54,7 @@ void identity_free(struct identity *id);
  * spaces). Returns 0 and *out, or IDENTITY_EFORMAT. Never logs the input.
  */
 int identity_decode_private(struct identity **out, const char *text, size_t len)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Writes the base64 seed line (no newline) into out. */
 void identity_encode_private(char out[IDENTITY_B64_BYTES], const struct identity *id);
 
@@ -62,18 +62,17 @@ void identity_encode_private(char out[IDENTITY_B64_BYTES], const struct identity
  * Loads a key file: it must be a regular file that only its owner can
  * access (mode & 077 == 0), else IDENTITY_EMODE; unreadable gives -errno.
  */
-int identity_load_file(struct identity **out, const char *path)
-	__attribute__((warn_unused_result));
+int identity_load_file(struct identity **out, const char *path) __attribute__((warn_unused_result));
 
 /* Public keys: base64 of the 32-byte Ed25519 public key. */
 void identity_public_encode(char out[IDENTITY_B64_BYTES], const uint8_t pk[IDENTITY_PUBLIC_BYTES]);
 /* Strict: exactly 44 base64 characters decoding to 32 bytes. 0 or -EINVAL. */
 int identity_public_decode(uint8_t pk[IDENTITY_PUBLIC_BYTES], const char *text)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* Whether pk is a valid Ed25519 point usable as a peer key. */
 bool identity_public_valid(const uint8_t pk[IDENTITY_PUBLIC_BYTES]);
 /* X25519 public key of a peer's Ed25519 public key. 0 or -EINVAL. */
 int identity_public_to_dh(uint8_t dh_pk[32], const uint8_t pk[IDENTITY_PUBLIC_BYTES])
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

@@ -32,9 +32,9 @@ static const uint8_t frame_magic[3] = {'S', 'T', 'O'};
 
 struct seal_peer {
 	uint8_t pk[SEAL_KEY_BYTES];
-	uint8_t ss[32];    /* X25519 of the two identities, kept for round keys */
-	uint8_t tx[32];    /* K(self -> peer) */
-	uint8_t rx[32];    /* K(peer -> self) */
+	uint8_t ss[32]; /* X25519 of the two identities, kept for round keys */
+	uint8_t tx[32]; /* K(self -> peer) */
+	uint8_t rx[32]; /* K(peer -> self) */
 	/*
 	 * Round keys of the last few rounds with this peer: consecutive rounds
 	 * often share members, and a late frame of the previous round must
@@ -42,7 +42,7 @@ struct seal_peer {
 	 */
 	struct seal_round_key {
 		uint64_t round_id; /* 0: empty slot */
-		uint64_t age;	   /* when it was set: the oldest slot is reused */
+		uint64_t age;      /* when it was set: the oldest slot is reused */
 		uint8_t tx[32];
 		uint8_t rx[32];
 	} rk[SEAL_ROUND_SLOTS];
@@ -467,8 +467,7 @@ void seal_eph_sign(uint8_t sig[SEAL_SIG_BYTES], const struct identity *id, uint6
 
 bool seal_eph_verify(const uint8_t sig[SEAL_SIG_BYTES], const uint8_t signer[SEAL_KEY_BYTES],
                      uint64_t round_id, uint32_t attempt, uint8_t flags,
-                     const uint8_t mask_pk[SEAL_KEY_BYTES],
-                     const uint8_t share_pk[SEAL_KEY_BYTES],
+                     const uint8_t mask_pk[SEAL_KEY_BYTES], const uint8_t share_pk[SEAL_KEY_BYTES],
                      const uint8_t seed_commit[SEAL_COMMIT_BYTES])
 {
 	uint8_t m[EPH_MSG_BYTES];
@@ -589,4 +588,3 @@ void seal_stats_get(const struct seal_ctx *ctx, struct seal_stats *out)
 {
 	*out = ctx->stats;
 }
-

@@ -26,7 +26,6 @@
  *   LEARN_EMISMATCH  valid, but not for this model / data
  */
 
-
 /*
  * Sets the number of threads OpenBLAS uses, process-wide (OpenBLAS has no
  * per-call setting). The node calls it once from its training worker.

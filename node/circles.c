@@ -49,7 +49,8 @@ static bool untangle(uint32_t *slot, const uint32_t *start, uint32_t n_circles, 
 
 				while (!(start[d] <= j && j < start[d + 1]))
 					d++;
-				if (d != c && !in_circle(slot, start[c], start[c + 1], slot[j], i) &&
+				if (d != c &&
+				    !in_circle(slot, start[c], start[c + 1], slot[j], i) &&
 				    !in_circle(slot, start[d], start[d + 1], slot[i], j)) {
 					uint32_t t = slot[i];
 					slot[i] = slot[j];
@@ -63,8 +64,8 @@ static bool untangle(uint32_t *slot, const uint32_t *start, uint32_t n_circles, 
 	return true;
 }
 
-static bool connected(const uint32_t *slot, const uint32_t *start, uint32_t n_circles,
-                      uint32_t n, uint32_t *up)
+static bool connected(const uint32_t *slot, const uint32_t *start, uint32_t n_circles, uint32_t n,
+                      uint32_t *up)
 {
 	for (uint32_t s = 0; s < n; s++)
 		up[s] = s;

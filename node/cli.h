@@ -24,8 +24,8 @@ struct optim_params;
 struct dataset;
 /* [Model]/[Training] of cfg as learn/ settings for data ds (cmd_train.c). 0 or LEARN_EBOUNDS. */
 int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
-			    const struct config *cfg, const struct dataset *ds)
-	__attribute__((warn_unused_result));
+                            const struct config *cfg, const struct dataset *ds)
+        __attribute__((warn_unused_result));
 
 /* Creates path (O_EXCL, mode 0600) holding id's private key line. 0 or -errno. */
 int keys_write_new(const char *path, const struct identity *id) __attribute__((warn_unused_result));
@@ -37,7 +37,7 @@ int keys_write_new(const char *path, const struct identity *id) __attribute__((w
  * (identity_free() it). Errors are in cfg->errors either way.
  */
 int node_config_load(struct config *cfg, const char *path, struct identity **id)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Shared option parsing: finds "-c FILE" / "--config FILE"; NULL if absent. */
 const char *cli_config_arg(int argc, char **argv);

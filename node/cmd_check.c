@@ -36,7 +36,7 @@ int node_config_load(struct config *cfg, const char *path, struct identity **id_
 		struct config_peer *p = &cfg->peers[i];
 		if (p->public_key[0] != '\0' && !identity_public_valid(p->public_key_bin))
 			config_error_add(cfg, p->line_public_key, p->public_key,
-					 "PublicKey is not a valid Ed25519 public key");
+			                 "PublicKey is not a valid Ed25519 public key");
 	}
 	/* The key file's mode and readability were checked by config_load(). */
 	if (cfg->has_node && cfg->node.private_key_file[0] != '\0' &&
@@ -44,9 +44,9 @@ int node_config_load(struct config *cfg, const char *path, struct identity **id_
 		int r = identity_load_file(&id, cfg->node.private_key_file);
 		if (r == IDENTITY_EFORMAT)
 			config_error_add(cfg, cfg->node.line_private_key_file,
-					 cfg->node.private_key_file,
-					 "PrivateKeyFile is not a sotto private key (one base64 "
-					 "line from `sotto keygen`)");
+			                 cfg->node.private_key_file,
+			                 "PrivateKeyFile is not a sotto private key (one base64 "
+			                 "line from `sotto keygen`)");
 		else if (r != 0 && r != IDENTITY_EMODE) /* EMODE: already reported */
 			config_error_add(cfg, cfg->node.line_private_key_file,
 			                 cfg->node.private_key_file,
@@ -58,7 +58,8 @@ int node_config_load(struct config *cfg, const char *path, struct identity **id_
 			if (p->public_key[0] != '\0' &&
 			    sodium_memcmp(p->public_key_bin, id->sign_pk, 32) == 0)
 				config_error_add(cfg, p->line_public_key, p->public_key,
-						 "peer '%s' has this node's own public key", p->name);
+				                 "peer '%s' has this node's own public key",
+				                 p->name);
 		}
 	}
 	if (cfg->n_errors > 0 || cfg->n_errors_dropped > 0) {
@@ -102,7 +103,7 @@ int cmd_check(int argc, char **argv)
 	} else {
 		config_errors_print(&cfg, stderr);
 		fprintf(stderr, "%s: %zu error%s\n", path, cfg.n_errors + cfg.n_errors_dropped,
-			cfg.n_errors + cfg.n_errors_dropped == 1 ? "" : "s");
+		        cfg.n_errors + cfg.n_errors_dropped == 1 ? "" : "s");
 	}
 	identity_free(id);
 	config_fini(&cfg);

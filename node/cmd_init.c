@@ -10,8 +10,8 @@
  * site, each config listing every other site as a [Peer], or with --degree
  * about D of them: the other members of its two circles (node/circles.h),
  * each [Peer] tagged with the circles it shares, so that a round is drawn
- * inside one circle and its members all know each other. DIR/NAME/ is what gets copied to that site, next to the
- * identical sotto binary. The template supplies the [Model], [Training] and
+ * inside one circle and its members all know each other. DIR/NAME/ is what gets copied to that
+ * site, next to the identical sotto binary. The template supplies the [Model], [Training] and
  * [Gossip] sections shared by all sites; "{site}" in it becomes each site's
  * name (e.g. for per-site dataset paths). Everything is checked before
  * anything is written: the arguments, the template as each site's config
@@ -20,8 +20,8 @@
  */
 #include "config/config.h"
 #include "crypto/identity.h"
-#include "node/cli.h"
 #include "node/circles.h"
+#include "node/cli.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/util.h"
@@ -196,7 +196,8 @@ static void group_too_big(const struct init_args *a, int k, size_t n, uint32_t p
 {
 	if (a->degree != 0)
 		fprintf(stderr,
-		        "sotto init: GroupSize %d needs circles of %d sites, but with --degree %lld "
+		        "sotto init: GroupSize %d needs circles of %d sites, but with --degree "
+		        "%lld "
 		        "the smallest circle holds %u: use --degree %d or more, or a smaller "
 		        "GroupSize\n",
 		        k, k, (long long)a->degree, peers + 1, 2 * (k - 1));
@@ -492,10 +493,12 @@ int cmd_init(int argc, char **argv)
 	if (a.degree != 0 && a.overlay_seed < 0)
 		a.overlay_seed = (int64_t)random_seed();
 	peer = calloc(n, sizeof(*peer));
-	r = peer == NULL ? -ENOMEM
-	                 : circles_make(&c, (uint32_t)n, (uint32_t)a.degree, (uint64_t)a.overlay_seed);
+	r = peer == NULL
+	            ? -ENOMEM
+	            : circles_make(&c, (uint32_t)n, (uint32_t)a.degree, (uint64_t)a.overlay_seed);
 	if (r != 0) {
-		fprintf(stderr, "sotto init: cannot make circles of degree %lld for %zu sites: %s\n",
+		fprintf(stderr,
+		        "sotto init: cannot make circles of degree %lld for %zu sites: %s\n",
 		        (long long)a.degree, n, err_str(r));
 		rc = 1;
 		goto out;

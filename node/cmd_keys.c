@@ -43,8 +43,7 @@ int keys_write_new(const char *path, const struct identity *id)
 	line[IDENTITY_B64_BYTES - 1] = '\n';
 	line[IDENTITY_B64_BYTES] = '\0';
 	/* The umask may have removed bits but never adds them; be sure. */
-	if (fchmod(fd, 0600) != 0 || write_all(fd, line, IDENTITY_B64_BYTES) != 0 ||
-	    fsync(fd) != 0)
+	if (fchmod(fd, 0600) != 0 || write_all(fd, line, IDENTITY_B64_BYTES) != 0 || fsync(fd) != 0)
 		rc = -errno;
 	sodium_memzero(line, sizeof(line));
 	if (close(fd) != 0 && rc == 0)
@@ -74,7 +73,7 @@ int cmd_keygen(int argc, char **argv)
 		r = keys_write_new(argv[1], id);
 		if (r == -EEXIST)
 			fprintf(stderr, "sotto keygen: %s exists; refusing to overwrite it\n",
-				argv[1]);
+			        argv[1]);
 		else if (r != 0)
 			fprintf(stderr, "sotto keygen: cannot write %s: %s\n", argv[1], err_str(r));
 		identity_free(id);
@@ -82,7 +81,7 @@ int cmd_keygen(int argc, char **argv)
 	}
 	if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
 		fprintf(stderr, "Warning: writing to a file that group or others can read.\n"
-				"Consider setting the umask to 077 and trying again.\n");
+		                "Consider setting the umask to 077 and trying again.\n");
 	identity_encode_private(line, id);
 	line[IDENTITY_B64_BYTES - 1] = '\n';
 	line[IDENTITY_B64_BYTES] = '\0';
@@ -125,7 +124,7 @@ int cmd_pubkey(int argc, char **argv)
 	sodium_memzero(buf, sizeof(buf));
 	if (rc != 0) {
 		fprintf(stderr, "sotto pubkey: standard input is not a private key "
-				"(one base64 line from `sotto keygen`)\n");
+		                "(one base64 line from `sotto keygen`)\n");
 		return 1;
 	}
 	identity_public_encode(pub, id->sign_pk);

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #define CONTROL_MAX_CLIENTS 16
-#define CONTROL_LINE_MAX 128
-#define CONTROL_ANSWER_MAX (1u << 20)
+#define CONTROL_LINE_MAX    128
+#define CONTROL_ANSWER_MAX  (1u << 20)
 
 struct control_client {
 	struct control *ctl;
@@ -118,7 +118,8 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	for (;;) {
-		ssize_t r = recv(c->fd, c->line + c->line_len, sizeof(c->line) - 1 - c->line_len, 0);
+		ssize_t r =
+		        recv(c->fd, c->line + c->line_len, sizeof(c->line) - 1 - c->line_len, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -186,7 +187,7 @@ static int sockaddr_for(struct sockaddr_un *sa, const char *path)
 }
 
 int control_start(struct control **out, struct ev_loop *loop, const char *path, control_cb cb,
-		  void *arg)
+                  void *arg)
 {
 	struct sockaddr_un sa;
 	struct control *ctl;

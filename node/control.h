@@ -23,7 +23,7 @@ typedef char *(*control_cb)(void *arg, const char *cmd);
  * socket file is replaced. On success *out is owned by the caller.
  */
 int control_start(struct control **out, struct ev_loop *loop, const char *path, control_cb cb,
-		  void *arg) __attribute__((warn_unused_result));
+                  void *arg) __attribute__((warn_unused_result));
 /* Closes the socket and every client connection, unlinks path. NULL-safe. */
 void control_stop(struct control *c);
 
@@ -32,6 +32,6 @@ void control_stop(struct control *c);
  * answer (at most 1 MiB) in *out. Waits at most timeout_s. 0 or -errno.
  */
 int control_request(const char *path, const char *cmd, double timeout_s, char **out)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

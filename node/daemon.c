@@ -33,8 +33,8 @@
 #include "node/worker.h"
 #include "protocol/msg.h"
 #include "secagg/round.h"
-#include "util/file.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -263,8 +263,8 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 			default:
 				continue;
 			}
-			gossip_on_worker(n->core, mono_ms(), t, ev[i].rc, ev[i].round_id, ev[i].epochs,
-			                 ev[i].accuracy, ev[i].loss);
+			gossip_on_worker(n->core, mono_ms(), t, ev[i].rc, ev[i].round_id,
+			                 ev[i].epochs, ev[i].accuracy, ev[i].loss);
 			run_actions(n);
 		}
 	}

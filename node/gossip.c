@@ -40,7 +40,7 @@
 
 #define PERSIST_MAGIC     0x534e5031u /* "SNP1": the node's part of a checkpoint */
 #define PERSIST_BYTES     72
-#define PERSIST_V1        64  /* before known_steps and flags: still read */
+#define PERSIST_V1        64   /* before known_steps and flags: still read */
 #define PERSIST_F_SETTLED 0x1u /* training ended early: see settle() */
 #define KEY_SLOTS         64   /* rounds whose transport keys wait to be wiped */
 /*
@@ -371,7 +371,8 @@ static void flush(struct gossip *g, struct round_outbox *ob)
 	for (size_t i = 0; i < ob->n; i++) {
 		const struct round_out *o = &ob->out[i];
 
-		if (o->to >= g->cur.k || sodium_memcmp(g->cur.members[o->to], g->id->sign_pk, 32) == 0)
+		if (o->to >= g->cur.k ||
+		    sodium_memcmp(g->cur.members[o->to], g->id->sign_pk, 32) == 0)
 			continue;
 		if (g->silent_after_accept && !g->cur.initiator && o->msg.type != MSG_ACCEPT &&
 		    o->msg.type != MSG_DECLINE)
@@ -448,14 +449,14 @@ static void settle(struct gossip *g)
 	if (g->last_result == NULL) {
 		if (!g->warned_alone) /* once: it is asked again after every privacy abort */
 			log_warnx("this node's training cannot be averaged without exposing it and "
-			          "there is no earlier group result to go back to: training on alone");
+			          "there is no earlier group result to go back to: training on "
+			          "alone");
 		g->warned_alone = true;
 		return;
 	}
 	x = malloc(g->n_params * sizeof(float));
 	avg = malloc(g->n_params * sizeof(float));
-	if (x == NULL || avg == NULL ||
-	    g->ops.snapshot(g->ops.arg, x, &steps) != g->apply_seq) {
+	if (x == NULL || avg == NULL || g->ops.snapshot(g->ops.arg, x, &steps) != g->apply_seq) {
 		free(x);
 		free(avg);
 		return;
@@ -573,10 +574,11 @@ static void finish_done(struct gossip *g, uint64_t now)
 	a->extra_len = len;
 	a->evaluate = evaluate;
 	a->seq = ++g->apply_seq;
-	log_info("round done in %.2fs: %u members, weight %.3f", (double)(now - c->started) / 1000.0,
-	         members, (double)rho_sum);
+	log_info("round done in %.2fs: %u members, weight %.3f",
+	         (double)(now - c->started) / 1000.0, members, (double)rho_sum);
 	round_clear(g, now);
-	if (g->cfg->gossip.rounds > 0 && g->ps.rounds_completed >= (uint64_t)g->cfg->gossip.rounds) {
+	if (g->cfg->gossip.rounds > 0 &&
+	    g->ps.rounds_completed >= (uint64_t)g->cfg->gossip.rounds) {
 		log_info("completed %llu rounds (Rounds = %d): stopping",
 		         (unsigned long long)g->ps.rounds_completed, g->cfg->gossip.rounds);
 		act_push(g, GOSSIP_STOP);
@@ -605,8 +607,8 @@ static void step_tail(struct gossip *g, struct round_outbox *ob, uint64_t now)
 	}
 }
 
-static void round_begin(struct gossip *g, struct round *r, const uint8_t (*members)[32],
-                        uint8_t k, uint64_t snap_steps, bool initiator, uint64_t now)
+static void round_begin(struct gossip *g, struct round *r, const uint8_t (*members)[32], uint8_t k,
+                        uint64_t snap_steps, bool initiator, uint64_t now)
 {
 	g->cur.r = r;
 	g->cur.k = k;
@@ -781,8 +783,7 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv)
 	return ok;
 }
 
-static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32],
-                      const struct msg *m)
+static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], const struct msg *m)
 {
 	const struct msg_invite *iv = &m->u.invite;
 	struct round_outbox ob;
@@ -886,8 +887,8 @@ void gossip_on_msg(struct gossip *g, uint64_t now, const uint8_t pk[32], const s
 		s.u.status.busy = g->cur.r != NULL;
 		s.u.status.rounds_ok = g->ps.rounds_completed;
 		s.u.status.rounds_aborted = g->ps.rounds_aborted;
-		s.u.status.uptime_s =
-		        (uint64_t)MAX((double)g->ops.wall_ms(g->ops.arg) / 1000.0 - g->st.started, 0.0);
+		s.u.status.uptime_s = (uint64_t)MAX(
+		        (double)g->ops.wall_ms(g->ops.arg) / 1000.0 - g->st.started, 0.0);
 		send_msg(g, pk, &s);
 		return;
 	}
@@ -1044,8 +1045,9 @@ void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event t
 			g->st.accuracy = accuracy;
 			g->st.loss = loss;
 			g->st.evals++;
-			log_info("eval: accuracy %.4f loss %.4f after %llu rounds, %.2f epochs", accuracy,
-			         loss, (unsigned long long)g->ps.rounds_completed, g->ps.epochs);
+			log_info("eval: accuracy %.4f loss %.4f after %llu rounds, %.2f epochs",
+			         accuracy, loss, (unsigned long long)g->ps.rounds_completed,
+			         g->ps.epochs);
 		}
 		break;
 	case GOSSIP_WORKER_FAILED:
@@ -1125,7 +1127,8 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 		goto nomem;
 	for (size_t i = 0; i < g->n_peers; i++) {
 		g->peers[i].cfg = &cfg->peers[i];
-		snprintf(g->st_peers[i].name, sizeof(g->st_peers[i].name), "%s", cfg->peers[i].name);
+		snprintf(g->st_peers[i].name, sizeof(g->st_peers[i].name), "%s",
+		         cfg->peers[i].name);
 	}
 	if (extra != NULL) {
 		if (persist_decode(&g->ps, &last, extra, extra_len, g->n_params) != 0) {

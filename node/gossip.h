@@ -90,9 +90,9 @@ enum gossip_act_type {
 
 struct gossip_act {
 	enum gossip_act_type type;
-	uint8_t peer[32]; /* SEND, KEYS_SET: identity key */
-	struct msg msg;   /* SEND: byte strings borrow the core until the next call */
-	uint64_t round_id;     /* APPLY, KEYS_SET, KEYS_CLEAR */
+	uint8_t peer[32];  /* SEND, KEYS_SET: identity key */
+	struct msg msg;    /* SEND: byte strings borrow the core until the next call */
+	uint64_t round_id; /* APPLY, KEYS_SET, KEYS_CLEAR */
 	/* APPLY: owned by the shell from here (free them); extra: copy it */
 	float *avg, *snapshot;
 	const uint8_t *extra;

@@ -16,21 +16,22 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"keygen", cmd_keygen, "Write a new private key to FILE (mode 0600) or stdout"},
-	{"pubkey", cmd_pubkey, "Read a private key on stdin, print its public key"},
-	{"check", cmd_check, "Check a configuration file: sotto check -c FILE"},
-	{"run", cmd_run, "Run the node daemon: sotto run -c FILE"},
-	{"status", cmd_status, "Ask the running node what it is doing: sotto status -c FILE"},
-	{"init", cmd_init, "Write a key and a config per site: sotto init -o DIR NAME=HOST:PORT..."},
-	{"train", cmd_train, "Train locally, no network: sotto train -c FILE"},
-	{"data", cmd_data, "Dataset tools: sotto data import-mnist|import-csv|split|info ..."},
-	{"transport-test", cmd_transport_test, NULL}, /* test-only, hidden */
+        {"keygen", cmd_keygen, "Write a new private key to FILE (mode 0600) or stdout"},
+        {"pubkey", cmd_pubkey, "Read a private key on stdin, print its public key"},
+        {"check", cmd_check, "Check a configuration file: sotto check -c FILE"},
+        {"run", cmd_run, "Run the node daemon: sotto run -c FILE"},
+        {"status", cmd_status, "Ask the running node what it is doing: sotto status -c FILE"},
+        {"init", cmd_init,
+         "Write a key and a config per site: sotto init -o DIR NAME=HOST:PORT..."},
+        {"train", cmd_train, "Train locally, no network: sotto train -c FILE"},
+        {"data", cmd_data, "Dataset tools: sotto data import-mnist|import-csv|split|info ..."},
+        {"transport-test", cmd_transport_test, NULL}, /* test-only, hidden */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: sotto COMMAND [ARGS]\n\n"
-		   "sotto: secure peer-to-peer gossip learning.\n\ncommands:\n");
+	           "sotto: secure peer-to-peer gossip learning.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (commands[i].help != NULL) /* NULL: hidden, test-only */
 			fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);

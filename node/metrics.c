@@ -66,7 +66,8 @@ int metrics_start(struct metrics **out, const char *url)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
 	metrics_current = m;
-	if ((rv = nng_url_parse(&u, http)) != 0 || (rv = nng_http_server_hold(&m->server, u)) != 0 ||
+	if ((rv = nng_url_parse(&u, http)) != 0 ||
+	    (rv = nng_http_server_hold(&m->server, u)) != 0 ||
 	    (rv = nng_http_handler_alloc(&m->handler, "/metrics", metrics_handle_cb)) != 0 ||
 	    (rv = nng_http_handler_set_method(m->handler, "GET")) != 0 ||
 	    (rv = nng_http_server_add_handler(m->server, m->handler)) != 0) {

@@ -6,8 +6,7 @@
 #include "learn/train.h"
 #include "util/util.h"
 
-void trainer_init(struct trainer *tr, struct train *t, const struct dataset *ds,
-                  uint64_t max_steps)
+void trainer_init(struct trainer *tr, struct train *t, const struct dataset *ds, uint64_t max_steps)
 {
 	tr->t = t;
 	tr->ds = ds;

@@ -29,7 +29,7 @@
 #include <time.h>
 
 #define WORKER_CHUNK_STEPS 16 /* steps between two looks at the command queue */
-#define WORKER_MAX_EVENTS 256
+#define WORKER_MAX_EVENTS  256
 
 enum cmd_type { CMD_APPLY, CMD_EVAL, CMD_CHECKPOINT };
 
@@ -84,7 +84,7 @@ static void event_push(struct worker *w, const struct worker_event *ev)
 		for (size_t i = 0; i < w->n_events; i++) {
 			if (w->events[i].type == WORKER_EV_TRAINED) {
 				memmove(&w->events[i], &w->events[i + 1],
-					(w->n_events - i - 1) * sizeof(*ev));
+				        (w->n_events - i - 1) * sizeof(*ev));
 				w->n_events--;
 				break;
 			}
@@ -197,7 +197,6 @@ static void *worker_main(void *arg)
 		struct cmd *c = w->head;
 		uint64_t n;
 
-
 		if (c != NULL) {
 			w->head = c->next;
 			if (w->head == NULL)
@@ -241,8 +240,8 @@ static void *worker_main(void *arg)
 }
 
 int worker_start(struct worker **out, struct train *t, const struct dataset *train_ds,
-		 const struct dataset *test_ds, const char *checkpoint_path, int threads,
-		 uint64_t max_steps, worker_wake_fn wake, void *wake_arg)
+                 const struct dataset *test_ds, const char *checkpoint_path, int threads,
+                 uint64_t max_steps, worker_wake_fn wake, void *wake_arg)
 {
 	struct worker *w;
 	int rc;
@@ -356,7 +355,7 @@ static struct cmd *cmd_new(enum cmd_type type, const void *extra, size_t extra_l
 }
 
 uint64_t worker_apply(struct worker *w, uint64_t round_id, float *avg, float *snapshot,
-		      const void *extra, size_t extra_len, bool evaluate)
+                      const void *extra, size_t extra_len, bool evaluate)
 {
 	struct cmd *c = cmd_new(CMD_APPLY, extra, extra_len);
 	uint64_t seq;

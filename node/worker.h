@@ -38,10 +38,10 @@ enum worker_event_type {
 struct worker_event {
 	enum worker_event_type type;
 	int rc;
-	uint64_t round_id;      /* APPLIED */
-	uint64_t steps;         /* TRAINED: steps in this chunk */
-	double epochs;          /* TRAINED: epochs trained in total */
-	double loss, accuracy;  /* TRAINED (training batch figures), EVALUATED (test) */
+	uint64_t round_id;     /* APPLIED */
+	uint64_t steps;        /* TRAINED: steps in this chunk */
+	double epochs;         /* TRAINED: epochs trained in total */
+	double loss, accuracy; /* TRAINED (training batch figures), EVALUATED (test) */
 };
 
 /* Called on the worker thread after events were queued: wake the loop. */
@@ -54,9 +54,9 @@ typedef void (*worker_wake_fn)(void *arg);
  * node then only averages. 0 or -errno.
  */
 int worker_start(struct worker **out, struct train *t, const struct dataset *train_ds,
-		 const struct dataset *test_ds, const char *checkpoint_path, int threads,
-		 uint64_t max_steps, worker_wake_fn wake, void *wake_arg)
-	__attribute__((warn_unused_result));
+                 const struct dataset *test_ds, const char *checkpoint_path, int threads,
+                 uint64_t max_steps, worker_wake_fn wake, void *wake_arg)
+        __attribute__((warn_unused_result));
 
 /* Adds n mini-batch steps to the budget, capped at cap steps. */
 void worker_grant(struct worker *w, uint64_t n, uint64_t cap);
@@ -90,7 +90,7 @@ uint64_t worker_snapshot(struct worker *w, float *x, uint64_t *steps);
  * sequence number (worker_snapshot reports it once applied).
  */
 uint64_t worker_apply(struct worker *w, uint64_t round_id, float *avg, float *snapshot,
-		      const void *extra, size_t extra_len, bool evaluate);
+                      const void *extra, size_t extra_len, bool evaluate);
 /* Posts an evaluation on the test set. */
 void worker_evaluate(struct worker *w);
 /* Posts a checkpoint carrying extra (copied). */

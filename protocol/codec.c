@@ -539,7 +539,9 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 
 				if (!isfinite(pred))
 					return -EINVAL;
-				pred = pred > (double)bound ? (double)bound : pred < (double)-bound ? (double)-bound : pred;
+				pred = pred > (double)bound    ? (double)bound
+				       : pred < (double)-bound ? (double)-bound
+				                               : pred;
 				r = (int64_t)llround(pred);
 				d = signed_of(ring_of((int64_t)v - r, s->width), s->width);
 				if ((double)(d < 0 ? -d : d) > 0.75 * half)

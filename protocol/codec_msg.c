@@ -88,4 +88,3 @@ int codec_from_msg(struct codec_params *p, const struct msg_codec *m)
 	p->dim = (uint32_t)off;
 	return codec_params_check(p);
 }
-

@@ -1089,4 +1089,3 @@ const char *msg_reason_name(int reason)
 		return "other";
 	return names[reason];
 }
-

@@ -6,7 +6,7 @@
 # network. Not a general provisioning tool: it knows this project's list.
 set -eu
 
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 libsodium-dev libnng-dev libmsgpack-dev libev-dev libinih-dev
 libopenblas-dev libcmocka-dev zlib1g-dev python3 python3-nacl python3-msgpack
 python3-numpy gnuplot-nox iproute2 procps"

@@ -34,6 +34,11 @@ case "${1:-}" in
 	;;
 esac
 
+if [ "$build" = build ]; then
+	echo "== format (.clang-format)"
+	scripts/format.sh --check
+fi
+
 echo "== build ($build)"
 # shellcheck disable=SC2086
 cmake -S . -B "$build" -DSOTTO_WERROR=ON $opts >/dev/null

@@ -62,8 +62,8 @@ static void synth_row(const struct synth *s, struct rng *r, uint32_t c, float *x
 		x[d] = mu[d] + (float)rng_normal(r);
 }
 
-static int synth_dataset(struct dataset **out, const struct synth *s, struct rng *r,
-                         uint32_t rows, const double *mix)
+static int synth_dataset(struct dataset **out, const struct synth *s, struct rng *r, uint32_t rows,
+                         const double *mix)
 {
 	struct dataset *ds;
 	int rc = dataset_alloc(&ds, rows, s->dims, s->classes, DATASET_F32);

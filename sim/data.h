@@ -11,10 +11,10 @@ struct dataset;
 
 struct sim_data_spec {
 	uint32_t nodes;
-	bool synthetic;    /* else the bundled MNIST, Dirichlet(alpha) over sites */
-	const char *root;  /* repository root, for data/ */
+	bool synthetic;   /* else the bundled MNIST, Dirichlet(alpha) over sites */
+	const char *root; /* repository root, for data/ */
 	double alpha;
-	uint64_t seed;     /* the split's seed, or the synthetic task's */
+	uint64_t seed;                           /* the split's seed, or the synthetic task's */
 	uint32_t dims, classes, rows, test_rows; /* synthetic only */
 };
 

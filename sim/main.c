@@ -37,9 +37,12 @@ static void usage(FILE *f)
 	        "      --seed S           the run's seed (1): same seed, same run\n"
 	        "  -g, --gossip 'K = V;..' extra [Gossip] keys (as bench/cluster.sh -g)\n"
 	        "  -e, --epochs E         [Training] Epochs (20)\n"
-	        "      --schedule bench|config  bench/cluster.sh's schedule (Interval 1, RoundTimeout\n"
-	        "                         5, EvalEvery 2, LocalEpochs 0.25) or the config defaults\n"
-	        "                         (Interval 10, RoundTimeout 30, EvalEvery 5, LocalEpochs 1)\n"
+	        "      --schedule bench|config  bench/cluster.sh's schedule (Interval 1, "
+	        "RoundTimeout\n"
+	        "                         5, EvalEvery 2, LocalEpochs 0.25) or the config "
+	        "defaults\n"
+	        "                         (Interval 10, RoundTimeout 30, EvalEvery 5, LocalEpochs "
+	        "1)\n"
 	        "      --training 'K = V;..' [Training] keys instead of the bench's\n"
 	        "      --model 'K = V;..' [Model] keys instead of MLP 784-128-10\n"
 	        "      --data mnist|synth the bundled MNIST split, or the synthetic task\n"
@@ -125,8 +128,8 @@ static double darg(int ch, const char *s, double lo, double hi)
 	errno = 0;
 	v = strtod(s, &end);
 	if (end == s || *end != '\0' || errno != 0 || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "sotto-sim: --%s: '%s' is not a number in [%g, %g]\n", optname(ch), s,
-		        lo, hi);
+		fprintf(stderr, "sotto-sim: --%s: '%s' is not a number in [%g, %g]\n", optname(ch),
+		        s, lo, hi);
 		exit(2);
 	}
 	return v;
@@ -264,7 +267,8 @@ static int parse(struct cli *c, int argc, char **argv)
 			char *colon = strchr(optarg, ':');
 			if (colon == NULL)
 				return -1;
-			c->o.slow_nodes = (uint32_t)strtoul(optarg, NULL, 10); /* digits up to ':' */
+			c->o.slow_nodes =
+			        (uint32_t)strtoul(optarg, NULL, 10); /* digits up to ':' */
 			c->o.slow_link.rate_bps = parse_rate(colon + 1);
 			if (c->o.slow_link.rate_bps < 0)
 				return -1;
@@ -316,7 +320,8 @@ static int parse(struct cli *c, int argc, char **argv)
 			c->quiet = true;
 			break;
 		case 'v':
-			c->o.log_level = c->o.log_level == LOG_LEVEL_INFO ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+			c->o.log_level =
+			        c->o.log_level == LOG_LEVEL_INFO ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
 			break;
 		case 'x':
 			c->o.stop_at_target = true;
@@ -476,7 +481,8 @@ static int cmd_vopr(struct cli *c)
 		rc = sim_run(&o, &r);
 		wall += r.wall_s;
 		if (rc != 0) {
-			fprintf(stderr, "vopr: seed %llu could not start\n", (unsigned long long)seed);
+			fprintf(stderr, "vopr: seed %llu could not start\n",
+			        (unsigned long long)seed);
 			return 1;
 		}
 		rounds += r.verify.rounds_applied;
@@ -484,15 +490,18 @@ static int cmd_vopr(struct cli *c)
 		kills += r.kills;
 		if (r.verify.violations > 0 || r.verify.rounds_applied == 0) {
 			failed++;
-			printf("vopr: seed %llu FAILED: %s\n  replay: sotto-sim vopr --seeds 1 --first "
+			printf("vopr: seed %llu FAILED: %s\n  replay: sotto-sim vopr --seeds 1 "
+			       "--first "
 			       "%llu -s %g%s%s%s%s -v\n",
 			       (unsigned long long)seed,
-			       r.verify.violations > 0 ? r.verify.first : "no round was ever applied",
+			       r.verify.violations > 0 ? r.verify.first
+			                               : "no round was ever applied",
 			       (unsigned long long)seed, o.seconds, c->o.root[0] ? " --root " : "",
 			       c->o.root, c->break_arg != NULL ? " --break " : "",
 			       c->break_arg != NULL ? c->break_arg : "");
 		} else if (!c->quiet) {
-			printf("vopr: seed %llu ok: %u nodes, k %u, %llu kills, %llu partitions, %llu "
+			printf("vopr: seed %llu ok: %u nodes, k %u, %llu kills, %llu partitions, "
+			       "%llu "
 			       "rounds verified\n",
 			       (unsigned long long)seed, o.nodes, k, (unsigned long long)r.kills,
 			       (unsigned long long)r.partitions,

@@ -229,17 +229,17 @@ struct sim {
 	uint32_t n;
 	struct sim_data_set data;
 	uint32_t *by_pk; /* node indexes sorted by identity key */
-	struct rng rng; /* faults, overlay, partitions: the simulator's own */
+	struct rng rng;  /* faults, overlay, partitions: the simulator's own */
 	/* processor sharing */
 	struct work *ps; /* heap by v_done */
 	size_t ps_n, ps_cap;
-	double ps_v;     /* virtual work clock */
-	uint64_t ps_t;   /* when ps_v was last advanced */
+	double ps_v;   /* virtual work clock */
+	uint64_t ps_t; /* when ps_v was last advanced */
 	uint64_t ps_gen;
 	uint64_t work_seq;
 	/* verification */
 	struct circles circles; /* the overlay (n_circles 0: everyone) */
-	struct vround *vr; /* open addressing on (rid, attempt) */
+	struct vround *vr;      /* open addressing on (rid, attempt) */
 	size_t vr_cap, vr_used;
 	bool broken; /* --break did its one corruption */
 	uint64_t last_done_t;
@@ -361,7 +361,8 @@ static void vround_drop_inputs(struct vround *r)
 
 static size_t vround_slot(const struct vround *tab, size_t cap, uint64_t rid, uint32_t attempt)
 {
-	size_t i = (size_t)((rid ^ ((uint64_t)attempt * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull) &
+	size_t i = (size_t)((rid ^ ((uint64_t)attempt * 0x9e3779b97f4a7c15ull)) *
+	                    0xff51afd7ed558ccdull) &
 	           (cap - 1);
 
 	while (tab[i].used && !(tab[i].rid == rid && tab[i].attempt == attempt))
@@ -524,16 +525,19 @@ static void ops_record_applied(void *arg, uint64_t rid, uint32_t attempt,
 		h[0] ^= 1;
 		s->broken = true;
 	}
-	if (r->applied && s->o->breakage == SIM_BREAK_ABORT && !s->broken && r->init != UINT32_MAX) {
+	if (r->applied && s->o->breakage == SIM_BREAK_ABORT && !s->broken &&
+	    r->init != UINT32_MAX) {
 		ops_record_outcome(&s->nodes[r->init], rid, attempt, "aborted (--break)");
 		s->broken = true;
 	}
 	if (r->init_aborted)
-		violation(s, &v->applied_aborted, "round %016llx: applied although its initiator aborted it",
+		violation(s, &v->applied_aborted,
+		          "round %016llx: applied although its initiator aborted it",
 		          (unsigned long long)rid);
 	if (r->applied) {
 		if (memcmp(h, r->hash, sizeof(h)) != 0)
-			violation(s, &v->result_differs, "round %016llx: nodes applied different sums",
+			violation(s, &v->result_differs,
+			          "round %016llx: nodes applied different sums",
 			          (unsigned long long)rid);
 		return;
 	}
@@ -747,7 +751,8 @@ static void net_send(struct sim *s, uint32_t a, uint32_t b, const struct msg *m)
 		 * frame when its first bytes arrive (or when it is free) and
 		 * cannot finish before the last byte has left the uplink.
 		 */
-		done = MAX(arrive, MAX(start + lat, nb->down_free) + xfer_ns(wire, nb->down.rate_bps));
+		done = MAX(arrive,
+		           MAX(start + lat, nb->down_free) + xfer_ns(wire, nb->down.rate_bps));
 		nb->down_free = done;
 		p = calloc(1, sizeof(*p));
 		SOTTO_ASSERT(p != NULL);
@@ -838,7 +843,8 @@ static double loop_cost(const struct snode *nd, const struct item *it,
 			c += (double)m->u.unmask_req.n_sigs * COST_ASYM;
 			break;
 		case MSG_UNMASK_RESP: /* the last one unmasks: keys and mask expansions */
-			c += (double)m->u.unmask_resp.n * (COST_ASYM / 4 + COST_VALUE * (double)dim / 8);
+			c += (double)m->u.unmask_resp.n *
+			     (COST_ASYM / 4 + COST_VALUE * (double)dim / 8);
 			break;
 		case MSG_RESULT: /* unpack, decode and verify against our snapshot */
 			c += COST_VALUE * (double)ring_values(m);
@@ -1053,7 +1059,8 @@ static void worker_next(struct sim *s, struct snode *nd)
 		nd->w_cur = c;
 		if (c->type == W_APPLY)
 			cost = COST_APPLY * (double)np + COST_CKPT +
-			       (c->evaluate ? COST_EVAL_FLOP * (double)s->eval_rows * (double)np : 0);
+			       (c->evaluate ? COST_EVAL_FLOP * (double)s->eval_rows * (double)np
+			                    : 0);
 		else
 			cost = COST_EVAL_FLOP * (double)s->eval_rows * (double)np;
 		nd->worker_busy = true;
@@ -1141,7 +1148,8 @@ static void worker_done(struct sim *s, struct snode *nd)
 		rc = trainer_steps(&nd->tr, nd->w_steps, &ts);
 		nd->epochs = (double)nd->t->steps / (double)nd->tr.steps_per_epoch;
 		publish(nd);
-		worker_event(nd, rc == 0 ? GOSSIP_WORKER_TRAINED : GOSSIP_WORKER_FAILED, rc, 0, 0, 0);
+		worker_event(nd, rc == 0 ? GOSSIP_WORKER_TRAINED : GOSSIP_WORKER_FAILED, rc, 0, 0,
+		             0);
 	}
 	loop_next(s, nd);
 	worker_next(s, nd);
@@ -1167,11 +1175,11 @@ static void work_done(struct sim *s, const struct work *w)
 
 /* --- nodes: set-up, kill, restart ------------------------------------------------------ */
 
-static const char *default_model =
-        "Type = mlp\nHidden = 128\nSeed = 42\n";
+static const char *default_model = "Type = mlp\nHidden = 128\nSeed = 42\n";
 static const char *default_training =
         "LearningRate = 0.05\nMomentum = 0.9\nBatchSize = 32\nLocalEpochs = 0.25\nEpochs = 20\n";
-static const char *default_gossip = "GroupSize = 4\nInterval = 1\nRoundTimeout = 5\nEvalEvery = 2\n";
+static const char *default_gossip =
+        "GroupSize = 4\nInterval = 1\nRoundTimeout = 5\nEvalEvery = 2\n";
 
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
@@ -1281,8 +1289,9 @@ static int node_config(struct sim *s, struct snode *nd)
 	for (uint32_t k = 0; k < nd->n_peers; k++) {
 		struct snode *p = &s->nodes[nd->peers[k]];
 		identity_public_encode(b64, p->id->sign_pk);
-		append(&t, &len, &cap, "\n[Peer]\nName = %s\nPublicKey = %s\nEndpoint = ipc:///sim/%u\n",
-		       p->name, b64, p->idx);
+		append(&t, &len, &cap,
+		       "\n[Peer]\nName = %s\nPublicKey = %s\nEndpoint = ipc:///sim/%u\n", p->name,
+		       b64, p->idx);
 		if (s->circles.n_circles > 0) {
 			uint32_t bits = circles_shared(&s->circles, nd->idx, p->idx);
 			const char *sep = "Circles = ";
@@ -1298,7 +1307,8 @@ static int node_config(struct sim *s, struct snode *nd)
 	}
 	rc = config_load_virtual(&nd->cfg, nd->name, t);
 	if (rc != 0) {
-		fprintf(stderr, "sotto-sim: the generated config of node %s is refused:\n", nd->name);
+		fprintf(stderr, "sotto-sim: the generated config of node %s is refused:\n",
+		        nd->name);
 		config_errors_print(&nd->cfg, stderr);
 		free(t);
 		return -EINVAL;
@@ -1420,7 +1430,8 @@ static void node_kill(struct sim *s, struct snode *nd, const char *why)
 	for (uint32_t k = 0; k < nd->n_peers; k++) {
 		uint32_t p = nd->peers[k];
 		if (s->nodes[p].alive && s->nodes[p].side == nd->side)
-			heap_push(&s->h, s->now + secs(nd->up.latency_s + s->nodes[p].down.latency_s),
+			heap_push(&s->h,
+			          s->now + secs(nd->up.latency_s + s->nodes[p].down.latency_s),
 			          EV_LOST, p, s->nodes[p].inc, (void *)(uintptr_t)nd->idx);
 	}
 	if (s->o->restart_after_s > 0)
@@ -1437,13 +1448,13 @@ static void schedule_kill(struct sim *s, uint32_t i)
 
 	if (per_s <= 0)
 		return;
-	heap_push(&s->h, s->now + secs(-log(1.0 - rng_uniform(&s->rng)) / per_s), EV_KILL, i,
-	          0, NULL);
+	heap_push(&s->h, s->now + secs(-log(1.0 - rng_uniform(&s->rng)) / per_s), EV_KILL, i, 0,
+	          NULL);
 }
 
 static const enum test_phase kill_phases[] = {
-        TEST_PHASE_INVITED, TEST_PHASE_KEYS,      TEST_PHASE_SHARES,    TEST_PHASE_MASKED,
-        TEST_PHASE_SPLIT,   TEST_PHASE_UNMASK,    TEST_PHASE_INITIATED, TEST_PHASE_SPLITTING,
+        TEST_PHASE_INVITED, TEST_PHASE_KEYS,   TEST_PHASE_SHARES,    TEST_PHASE_MASKED,
+        TEST_PHASE_SPLIT,   TEST_PHASE_UNMASK, TEST_PHASE_INITIATED, TEST_PHASE_SPLITTING,
         TEST_PHASE_COLLECT, TEST_PHASE_RESULT,
 };
 
@@ -1479,8 +1490,8 @@ static void on_partition(struct sim *s, bool start)
 		s->nodes[i].side = 0;
 	s->partitioned = 0;
 	if (per_s > 0)
-		heap_push(&s->h, s->now + secs(-log(1.0 - rng_uniform(&s->rng)) / per_s), EV_PART, 1,
-		          0, NULL);
+		heap_push(&s->h, s->now + secs(-log(1.0 - rng_uniform(&s->rng)) / per_s), EV_PART,
+		          1, 0, NULL);
 }
 
 /* --- progress ------------------------------------------------------------------------------- */
@@ -1510,13 +1521,16 @@ static void probe_take(struct sim *s, struct probe *p)
 			if (nd->round_id == 0 && gossip_busy(nd->core)) {
 				nd->round_id = gossip_round_id(nd->core);
 				nd->round_since = s->now / MS;
-			} else if (!gossip_busy(nd->core) || gossip_round_id(nd->core) != nd->round_id) {
-				nd->round_id = gossip_busy(nd->core) ? gossip_round_id(nd->core) : 0;
+			} else if (!gossip_busy(nd->core) ||
+			           gossip_round_id(nd->core) != nd->round_id) {
+				nd->round_id =
+				        gossip_busy(nd->core) ? gossip_round_id(nd->core) : 0;
 				nd->round_since = s->now / MS;
 			} else if (s->now / MS - nd->round_since >
 			           (uint64_t)(16000.0 * nd->cfg.gossip.round_timeout) + 5000) {
-				violation(s, &s->res->verify.stuck, "node %s in round %016llx for %.0fs",
-				          nd->name, (unsigned long long)nd->round_id,
+				violation(s, &s->res->verify.stuck,
+				          "node %s in round %016llx for %.0fs", nd->name,
+				          (unsigned long long)nd->round_id,
 				          (double)(s->now / MS - nd->round_since) / 1000.0);
 				nd->round_since = s->now / MS;
 			}
@@ -1526,8 +1540,8 @@ static void probe_take(struct sim *s, struct probe *p)
 				s->broken = true;
 			}
 			if (nd->nonfinite) { /* publish() checks every model the worker publishes */
-				violation(s, &s->res->verify.nonfinite, "node %s: NaN/Inf in its model",
-				          nd->name);
+				violation(s, &s->res->verify.nonfinite,
+				          "node %s: NaN/Inf in its model", nd->name);
 				nd->nonfinite = false;
 			}
 		}
@@ -1740,7 +1754,8 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 		nd->kill_phase = -1;
 	}
 	/* Exactly round(silent_frac * n) silent nodes, drawn without replacement. */
-	for (uint32_t want = (uint32_t)(o->silent_frac * s.n + 0.5), got = 0; got < want && got < s.n;) {
+	for (uint32_t want = (uint32_t)(o->silent_frac * s.n + 0.5), got = 0;
+	     got < want && got < s.n;) {
 		struct snode *nd = &s.nodes[rng_below(&s.rng, s.n)];
 		if (!nd->silent) {
 			nd->silent = true;
@@ -1822,8 +1837,8 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 			if (!nd->alive && !nd->stopped && e.gen == nd->inc) {
 				rc = node_boot(&s, nd);
 				if (rc != 0) {
-					fprintf(stderr, "sotto-sim: restart of node %u: %s\n", e.node,
-					        err_str(rc));
+					fprintf(stderr, "sotto-sim: restart of node %u: %s\n",
+					        e.node, err_str(rc));
 					goto out;
 				}
 				res->restarts++;
@@ -1844,27 +1859,26 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 	}
 	s.now = secs(o->seconds);
 	(void)on_probe(&s);
-done:
-	{
-		double rmin = 1e18, rmax = 0, bmin = 1e18, bmax = 0, busy = 0;
-		for (uint32_t i = 0; i < s.n; i++) {
-			struct snode *nd = &s.nodes[i];
-			struct node_status st;
-			if (nd->core == NULL)
-				continue;
-			gossip_status(nd->core, &st);
-			rmin = MIN(rmin, (double)st.rounds_completed);
-			rmax = MAX(rmax, (double)st.rounds_completed);
-			bmin = MIN(bmin, nd->bytes_out);
-			bmax = MAX(bmax, nd->bytes_out);
-			busy += (double)nd->up_busy / (double)MAX(s.now, 1);
-		}
-		res->rounds_min = rmin;
-		res->rounds_max = rmax;
-		res->bytes_min = bmin;
-		res->bytes_max = bmax;
-		res->link_busy = busy / s.n;
+done : {
+	double rmin = 1e18, rmax = 0, bmin = 1e18, bmax = 0, busy = 0;
+	for (uint32_t i = 0; i < s.n; i++) {
+		struct snode *nd = &s.nodes[i];
+		struct node_status st;
+		if (nd->core == NULL)
+			continue;
+		gossip_status(nd->core, &st);
+		rmin = MIN(rmin, (double)st.rounds_completed);
+		rmax = MAX(rmax, (double)st.rounds_completed);
+		bmin = MIN(bmin, nd->bytes_out);
+		bmax = MAX(bmax, nd->bytes_out);
+		busy += (double)nd->up_busy / (double)MAX(s.now, 1);
 	}
+	res->rounds_min = rmin;
+	res->rounds_max = rmax;
+	res->bytes_min = bmin;
+	res->bytes_max = bmax;
+	res->link_busy = busy / s.n;
+}
 	rc = 0;
 out:
 	sim_free(&s);
@@ -1879,19 +1893,22 @@ out:
 void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result *r)
 {
 	fprintf(f, "nodes %u\n", o->nodes);
-	fprintf(f, "gossip %s\n", o->gossip_keys != NULL && o->gossip_keys[0] ? o->gossip_keys
-	                                                                       : "default");
+	fprintf(f, "gossip %s\n",
+	        o->gossip_keys != NULL && o->gossip_keys[0] ? o->gossip_keys : "default");
 	if (o->link.rate_bps > 0)
 		fprintf(f, "rate %.0fbit\n", o->link.rate_bps);
 	else
 		fprintf(f, "rate none\n");
 	if (r->target_time >= 0)
-		fprintf(f, "target_time %.1f\ntarget_bytes %.0f\ntarget_rounds %.2f\ntarget_epochs %.3f\n",
+		fprintf(f,
+		        "target_time %.1f\ntarget_bytes %.0f\ntarget_rounds %.2f\ntarget_epochs "
+		        "%.3f\n",
 		        r->target_time, r->target_bytes, r->target_rounds, r->target_epochs);
 	else
 		fprintf(f, "target_time -\ntarget_bytes -\ntarget_rounds -\ntarget_epochs -\n");
 	fprintf(f,
-	        "final_time %.1f\nfinal_mean %.4f\nfinal_min %.4f\nfinal_max %.4f\nfinal_bytes %.0f\n"
+	        "final_time %.1f\nfinal_mean %.4f\nfinal_min %.4f\nfinal_max %.4f\nfinal_bytes "
+	        "%.0f\n"
 	        "final_rounds %.2f\nfinal_epochs %.3f\nfinal_aborted %.2f\n",
 	        r->final_time, r->final_mean, r->final_min, r->final_max, r->final_bytes,
 	        r->final_rounds, r->final_epochs, r->final_aborted);
@@ -1902,7 +1919,8 @@ void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result
 		fprintf(f, "agree_time -\nagree_rounds -\nagree_mean -\n");
 	fprintf(f, "rounds_per_node_min %.0f\nrounds_per_node_max %.0f\n", r->rounds_min,
 	        r->rounds_max);
-	fprintf(f, "bytes_per_node_min %.0f\nbytes_per_node_max %.0f\n", r->bytes_min, r->bytes_max);
+	fprintf(f, "bytes_per_node_min %.0f\nbytes_per_node_max %.0f\n", r->bytes_min,
+	        r->bytes_max);
 	fprintf(f, "uplink_busy %.3f\n", r->link_busy);
 	fprintf(f, "events %llu\nmessages %llu\nkills %llu\nrestarts %llu\npartitions %llu\n",
 	        (unsigned long long)r->events, (unsigned long long)r->messages,
@@ -1910,7 +1928,8 @@ void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result
 	        (unsigned long long)r->partitions);
 	fprintf(f, "verified_rounds %llu\nverified_applications %llu\nviolations %llu\n",
 	        (unsigned long long)r->verify.rounds_applied,
-	        (unsigned long long)r->verify.applications, (unsigned long long)r->verify.violations);
+	        (unsigned long long)r->verify.applications,
+	        (unsigned long long)r->verify.violations);
 	if (r->verify.violations > 0)
 		fprintf(f, "first_violation %s\n", r->verify.first);
 	fprintf(f, "wall_s %.2f\nrss_kb %zu\n", r->wall_s, r->rss_kb);

@@ -39,11 +39,11 @@
 
 /* One direction of a node's access link. */
 struct sim_link {
-	double rate_bps;   /* 0: unlimited */
-	double latency_s;  /* one way, added once per message */
-	double loss;       /* probability a message is lost */
-	double dup;        /* probability it arrives twice */
-	double delay;      /* probability it is held back by up to delay_max_s */
+	double rate_bps;  /* 0: unlimited */
+	double latency_s; /* one way, added once per message */
+	double loss;      /* probability a message is lost */
+	double dup;       /* probability it arrives twice */
+	double delay;     /* probability it is held back by up to delay_max_s */
 	double delay_max_s;
 };
 
@@ -78,8 +78,8 @@ struct sim_verify {
 struct sim_opts {
 	uint32_t nodes;
 	uint64_t seed;
-	double seconds;      /* virtual seconds to run */
-	const char *root;    /* repository root (for data/); "." by default */
+	double seconds;   /* virtual seconds to run */
+	const char *root; /* repository root (for data/); "." by default */
 	enum sim_data data;
 	double alpha;        /* Dirichlet concentration of the split */
 	uint64_t split_seed; /* 7: bench/cluster.sh's */
@@ -88,28 +88,28 @@ struct sim_opts {
 	const char *model_keys;    /* [Model] body, e.g. "Type = mlp\nHidden = 128\nSeed = 42\n" */
 	const char *training_keys; /* [Training] keys besides Dataset/TestSet */
 	const char *gossip_keys;   /* [Gossip] keys; "Key = Value;Key = Value" also accepted */
-	uint32_t degree;           /* peers per site: 0 = everyone, else a random D-regular overlay */
-	struct sim_link link;      /* every node's uplink and downlink */
-	uint32_t slow_nodes;       /* the first slow_nodes nodes get slow_link instead */
+	uint32_t degree;      /* peers per site: 0 = everyone, else a random D-regular overlay */
+	struct sim_link link; /* every node's uplink and downlink */
+	uint32_t slow_nodes;  /* the first slow_nodes nodes get slow_link instead */
 	struct sim_link slow_link;
-	uint32_t cores;            /* shared processors; 0: every thread has its own */
-	double cpu_scale;          /* multiplies every modelled cost (1: this machine) */
-	uint32_t eval_rows;        /* evaluate on the first eval_rows test rows (0: all) */
-	double probe_every_s;      /* progress lines (2 s, as bench/cluster.sh polls) */
-	double target;             /* mean accuracy target (0.93) */
-	FILE *progress;            /* progress.dat lines (NULL: none) */
-	FILE *log;                 /* human progress (NULL: quiet) */
-	int log_level;             /* nodes' log level (util/log.h), default warn */
-	bool verify;               /* record inputs and check every applied round */
+	uint32_t cores;       /* shared processors; 0: every thread has its own */
+	double cpu_scale;     /* multiplies every modelled cost (1: this machine) */
+	uint32_t eval_rows;   /* evaluate on the first eval_rows test rows (0: all) */
+	double probe_every_s; /* progress lines (2 s, as bench/cluster.sh polls) */
+	double target;        /* mean accuracy target (0.93) */
+	FILE *progress;       /* progress.dat lines (NULL: none) */
+	FILE *log;            /* human progress (NULL: quiet) */
+	int log_level;        /* nodes' log level (util/log.h), default warn */
+	bool verify;          /* record inputs and check every applied round */
 	/* fault exploration (VOPR): 0 disables each */
-	double kill_rate;      /* kills per node per virtual minute (at random phases/times) */
+	double kill_rate;       /* kills per node per virtual minute (at random phases/times) */
 	double restart_after_s; /* mean downtime of a killed node */
 	double partition_rate;  /* partitions per virtual minute */
 	double partition_s;     /* mean duration of a partition */
 	double silent_frac;     /* fraction of nodes that join rounds then go silent */
 	struct sim_link fault;  /* extra message faults on every link */
 	bool stop_at_target;
-	bool config_schedule; /* the config's own [Gossip] defaults, not the bench's */
+	bool config_schedule;    /* the config's own [Gossip] defaults, not the bench's */
 	enum sim_break breakage; /* the checker's own test: corrupt one thing on purpose */
 };
 
@@ -117,9 +117,9 @@ struct sim_result {
 	double target_time, target_bytes, target_rounds, target_epochs; /* -1: not reached */
 	double final_time, final_mean, final_min, final_max, final_bytes, final_rounds;
 	double final_epochs, final_aborted;
-	double rounds_min, rounds_max;        /* completed rounds per node at the end */
-	double bytes_min, bytes_max;          /* bytes sent per node at the end */
-	double link_busy;                     /* mean fraction of time uplinks were sending */
+	double rounds_min, rounds_max; /* completed rounds per node at the end */
+	double bytes_min, bytes_max;   /* bytes sent per node at the end */
+	double link_busy;              /* mean fraction of time uplinks were sending */
 	/* from when on the spread (max - min accuracy) stayed under 0.5 points (-1: never) */
 	double agree_time, agree_rounds, agree_mean;
 	uint64_t events, messages, kills, restarts, partitions;

@@ -48,7 +48,7 @@ static int fsync_dir_of(const char *path)
 }
 
 int file_write_atomic_parts(const char *path, const void *const *parts, const size_t *lens,
-			    size_t n, mode_t mode)
+                            size_t n, mode_t mode)
 {
 	char tmp[PATH_MAX];
 	int fd = -1, rc = 0;

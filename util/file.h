@@ -19,9 +19,9 @@
  * file is untouched and no temporary file is left behind.
  */
 int file_write_atomic_parts(const char *path, const void *const *parts, const size_t *lens,
-			    size_t n, mode_t mode) __attribute__((warn_unused_result));
+                            size_t n, mode_t mode) __attribute__((warn_unused_result));
 int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /*
  * Reads all of path into a new malloc'd buffer (NUL-terminated for
@@ -30,7 +30,7 @@ int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
  * without bound. The caller frees *out.
  */
 int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /*
  * Test-only: if set, called after the temporary file is written and before

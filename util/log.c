@@ -53,7 +53,7 @@ void log_set_round(uint64_t round_id)
 }
 
 __attribute__((format(printf, 3, 0))) static void log_vline(enum log_level level, int errnum,
-							     const char *fmt, va_list ap)
+                                                            const char *fmt, va_list ap)
 {
 	char line[1024];
 	size_t n = 0;
@@ -67,7 +67,7 @@ __attribute__((format(printf, 3, 0))) static void log_vline(enum log_level level
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s", ts.tv_nsec / 1000000L,
-		     level_names[level]);
+	             level_names[level]);
 	if (r > 0)
 		n += (size_t)r;
 	if (log_node[0] != '\0' && n < sizeof(line)) {
@@ -77,7 +77,7 @@ __attribute__((format(printf, 3, 0))) static void log_vline(enum log_level level
 	}
 	if (log_round != 0 && n < sizeof(line)) {
 		r = snprintf(line + n, sizeof(line) - n, " round=%016llx",
-			     (unsigned long long)log_round);
+		             (unsigned long long)log_round);
 		if (r > 0)
 			n += (size_t)r;
 	}

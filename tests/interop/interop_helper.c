@@ -76,17 +76,17 @@ static int seal_fixed(struct seal_ctx *ctx, const uint8_t *to, FILE *out)
 	m[1].u.invite.phase_timeout_ms = 2500;
 	m[1].u.invite.deadline_unix_ms = 1700000000000ULL;
 	m[1].u.invite.codec = (struct msg_codec){
-		.id = 1,
-		.version = 1,
-		.k = 3,
-		.flags = 2,
-		.keep_ppm = 1000000,
-		.sample_seed = 99,
-		.dither_seed = 100,
-		.weight_bits = 12,
-		.weight_width = 14,
-		.weight_scale = 0.25,
-		.n_segments = 2,
+	        .id = 1,
+	        .version = 1,
+	        .k = 3,
+	        .flags = 2,
+	        .keep_ppm = 1000000,
+	        .sample_seed = 99,
+	        .dither_seed = 100,
+	        .weight_bits = 12,
+	        .weight_width = 14,
+	        .weight_scale = 0.25,
+	        .n_segments = 2,
 	};
 	m[1].u.invite.codec.segments[0] = (struct msg_segment){784 * 128, 8, 10, 0, 0.01, 1.27};
 	m[1].u.invite.codec.segments[1] = (struct msg_segment){128, 8, 10, 1, 0.001, 0.127};
@@ -128,10 +128,10 @@ static void print_msg(const struct msg *m, const struct seal_header *h)
 	case MSG_ACCEPT: {
 		const struct msg_eph_keys *k = &m->u.accept.keys;
 		printf(" index=%u sig=%s", m->u.accept.index,
-		       seal_eph_verify(k->sig, h->sender, m->round_id, m->attempt, k->flags, k->mask_pk,
-				       k->share_pk, k->seed_commit)
-			       ? "valid"
-			       : "invalid");
+		       seal_eph_verify(k->sig, h->sender, m->round_id, m->attempt, k->flags,
+		                       k->mask_pk, k->share_pk, k->seed_commit)
+		               ? "valid"
+		               : "invalid");
 		break;
 	}
 	case MSG_SPLIT_SIG: {
@@ -141,9 +141,9 @@ static void print_msg(const struct msg *m, const struct seal_header *h)
 		memset(transcript, 0x5a, sizeof(transcript));
 		printf(" index=%u sig=%s", m->u.split_sig.index,
 		       seal_split_verify(m->u.split_sig.sig, h->sender, m->round_id, m->attempt,
-					 transcript, 0xb, 0x4)
-			       ? "valid"
-			       : "invalid");
+		                         transcript, 0xb, 0x4)
+		               ? "valid"
+		               : "invalid");
 		break;
 	}
 	case MSG_PING:

@@ -88,7 +88,8 @@ static int load(struct config *cfg, const char *body)
 
 	for (const char *p = body; *p != '\0' && o + 64 < sizeof(text);) {
 		if (strncmp(p, "%KEY", 4) == 0 && p[5] == '%') {
-			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s", peer_key[p[4] - '0']);
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s",
+			                      peer_key[p[4] - '0']);
 			p += 6;
 		} else if (strncmp(p, "%OWN%", 5) == 0) {
 			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s", own_pub);
@@ -107,14 +108,14 @@ static int load(struct config *cfg, const char *body)
 
 /* A valid node config: 3 peers, GroupSize 4. Line numbers matter below. */
 #define NODE_HEAD                                                                                  \
-	"[Node]\n"                            /* 1 */                                              \
-	"Name = site-a\n"                     /* 2 */                                              \
-	"PrivateKeyFile = site.key\n"         /* 3 */                                              \
-	"Listen = 127.0.0.1:7000\n"           /* 4 */                                              \
-	"DataDir = state\n"                   /* 5 */                                              \
-	"\n"                                  /* 6 */                                              \
-	"[Training]\n"                        /* 7 */                                              \
-	"Dataset = train.dat\n"               /* 8 */
+	"[Node]\n"                    /* 1 */                                                      \
+	"Name = site-a\n"             /* 2 */                                                      \
+	"PrivateKeyFile = site.key\n" /* 3 */                                                      \
+	"Listen = 127.0.0.1:7000\n"   /* 4 */                                                      \
+	"DataDir = state\n"           /* 5 */                                                      \
+	"\n"                          /* 6 */                                                      \
+	"[Training]\n"                /* 7 */                                                      \
+	"Dataset = train.dat\n"       /* 8 */
 #define PEERS                                                                                      \
 	"[Peer]\nName = b\nPublicKey = %KEY0%\nEndpoint = 127.0.0.1:7001\n"                        \
 	"[Peer]\nName = c\nPublicKey = %KEY1%\nEndpoint = 127.0.0.1:7002\n"                        \
@@ -175,8 +176,8 @@ static void test_missing_required(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = site.key\nDataDir = s\n"
-				    "[Training]\nDataset = train.dat\n" PEERS),
-			 -EINVAL);
+	                            "[Training]\nDataset = train.dat\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 1, "missing required key Listen");
 	config_fini(&cfg);
 	/* A [Peer] without PublicKey: reported at its header. */
@@ -197,19 +198,19 @@ static void test_bad_value(void **state)
 	expect_error(&cfg, 9, "must be one of");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, "[Node]\nName = bad name!\nPrivateKeyFile = site.key\n"
-				    "Listen = 127.0.0.1:7000\nDataDir = s\n"
-				    "[Training]\nDataset = train.dat\n" PEERS),
-			 -EINVAL);
+	                            "Listen = 127.0.0.1:7000\nDataDir = s\n"
+	                            "[Training]\nDataset = train.dat\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 2, "Name must be");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, NODE_HEAD PEERS "[Peer]\nName = e\nPublicKey = abc\n"
-						  "Endpoint = 127.0.0.1:7009\n"),
-			 -EINVAL);
+	                                            "Endpoint = 127.0.0.1:7009\n"),
+	                 -EINVAL);
 	expect_error(&cfg, 23, "PublicKey must be");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, NODE_HEAD PEERS "[Peer]\nName = e\nPublicKey = %OWN%\n"
-						  "Endpoint = 0.0.0.0:7009\n"),
-			 -EINVAL);
+	                                            "Endpoint = 0.0.0.0:7009\n"),
+	                 -EINVAL);
 	expect_error(&cfg, 24, "wildcard");
 	config_fini(&cfg);
 }
@@ -222,9 +223,9 @@ static void test_out_of_range(void **state)
 	expect_error(&cfg, 9, "LearningRate must be a number in 1e-7..10");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = site.key\n"
-				    "Listen = 127.0.0.1:70000\nDataDir = s\n"
-				    "[Training]\nDataset = train.dat\n" PEERS),
-			 -EINVAL);
+	                            "Listen = 127.0.0.1:70000\nDataDir = s\n"
+	                            "[Training]\nDataset = train.dat\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 4, "port must be 1..65535");
 	config_fini(&cfg);
 }
@@ -234,8 +235,8 @@ static void test_duplicate_peer_name(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, NODE_HEAD PEERS "[Peer]\nName = c\nPublicKey = %OWN%\n"
-						  "Endpoint = 127.0.0.1:7009\n"),
-			 -EINVAL);
+	                                            "Endpoint = 127.0.0.1:7009\n"),
+	                 -EINVAL);
 	expect_error(&cfg, 22, "duplicate peer name (first at line 14)");
 	config_fini(&cfg);
 }
@@ -245,8 +246,8 @@ static void test_duplicate_peer_key(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, NODE_HEAD PEERS "[Peer]\nName = e\nPublicKey = %KEY1%\n"
-						  "Endpoint = 127.0.0.1:7009\n"),
-			 -EINVAL);
+	                                            "Endpoint = 127.0.0.1:7009\n"),
+	                 -EINVAL);
 	expect_error(&cfg, 23, "duplicate peer PublicKey (first at line 15)");
 	config_fini(&cfg);
 }
@@ -256,8 +257,8 @@ static void test_own_key_as_peer(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, NODE_HEAD PEERS "[Peer]\nName = e\nPublicKey = %OWN%\n"
-						  "Endpoint = 127.0.0.1:7009\n"),
-			 -EINVAL);
+	                                            "Endpoint = 127.0.0.1:7009\n"),
+	                 -EINVAL);
 	expect_error(&cfg, 23, "own public key");
 	assert_int_equal(cfg.n_errors, 1);
 	config_fini(&cfg);
@@ -268,21 +269,21 @@ static void test_private_key_file(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = missing.key\n"
-				    "Listen = 127.0.0.1:7000\nDataDir = s\n"
-				    "[Training]\nDataset = train.dat\n" PEERS),
-			 -EINVAL);
+	                            "Listen = 127.0.0.1:7000\nDataDir = s\n"
+	                            "[Training]\nDataset = train.dat\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 3, "cannot read PrivateKeyFile");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = open.key\n"
-				    "Listen = 127.0.0.1:7000\nDataDir = s\n"
-				    "[Training]\nDataset = train.dat\n" PEERS),
-			 -EINVAL);
+	                            "Listen = 127.0.0.1:7000\nDataDir = s\n"
+	                            "[Training]\nDataset = train.dat\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 3, "accessible by group or others");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = garbage.key\n"
-				    "Listen = 127.0.0.1:7000\nDataDir = s\n"
-				    "[Training]\nDataset = train.dat\n" PEERS),
-			 -EINVAL);
+	                            "Listen = 127.0.0.1:7000\nDataDir = s\n"
+	                            "[Training]\nDataset = train.dat\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 3, "not a sotto private key");
 	config_fini(&cfg);
 }
@@ -292,8 +293,8 @@ static void test_syntax_and_duplicates(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, NODE_HEAD "just some words\nBatchSize = 8\nBatchSize = 9\n"
-					      "[Training]\n" PEERS),
-			 -EINVAL);
+	                                      "[Training]\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 9, "expected 'Key = Value'");
 	expect_error(&cfg, 11, "duplicate key (first at line 10)");
 	expect_error(&cfg, 12, "duplicate section (first at line 7)");
@@ -308,12 +309,12 @@ static void test_cross_field(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, NODE_HEAD "[Gossip]\nGroupSize = 5\nThreshold = 2\n" PEERS),
-			 -EINVAL);
+	                 -EINVAL);
 	expect_error(&cfg, 11, "Threshold must be in 4..5");
 	expect_error(&cfg, 10, "GroupSize 5 needs at least 4 peers");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, NODE_HEAD "[Model]\nType = logreg\nHidden = 64\n" PEERS),
-			 -EINVAL);
+	                 -EINVAL);
 	expect_error(&cfg, 11, "Hidden applies only to Type = mlp");
 	config_fini(&cfg);
 	assert_int_equal(load(&cfg, "[Training]\nDataset = train.dat\n" PEERS), -EINVAL);
@@ -326,9 +327,9 @@ static void test_every_error_reported(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = open.key\nListen = x\n"
-				    "DataDir = s\nBogus = 1\n[Training]\nDataset = nope.dat\n"
-				    "BatchSize = 0\n" PEERS),
-			 -EINVAL);
+	                            "DataDir = s\nBogus = 1\n[Training]\nDataset = nope.dat\n"
+	                            "BatchSize = 0\n" PEERS),
+	                 -EINVAL);
 	expect_error(&cfg, 3, "accessible by group or others");
 	expect_error(&cfg, 4, "missing :port");
 	expect_error(&cfg, 6, "unknown key");
@@ -362,8 +363,8 @@ static void test_local_only(void **state)
 	struct config cfg;
 	(void)state;
 	assert_int_equal(load(&cfg, "[Model]\nType = cnn\n[Training]\nDataset = train.dat\n"
-				    "Optimizer = adam\nLearningRate = 0.001\n"),
-			 0);
+	                            "Optimizer = adam\nLearningRate = 0.001\n"),
+	                 0);
 	assert_false(cfg.has_node);
 	assert_int_equal(cfg.model.type, CONFIG_MODEL_CNN);
 	assert_int_equal(cfg.training.optimizer, CONFIG_OPT_ADAM);
@@ -379,7 +380,7 @@ static void test_keys_documented(void **state)
 	size_t len = 0;
 	(void)state;
 	assert_int_equal(file_read_all(SOTTO_SOURCE_DIR "/docs/sotto.conf.md", 1 << 20, &md, &len),
-			 0);
+	                 0);
 	for (size_t i = 0; i < n; i++) {
 		char needle[64];
 		snprintf(needle, sizeof(needle), "`%s`", docs[i].key);
@@ -389,7 +390,7 @@ static void test_keys_documented(void **state)
 			snprintf(needle, sizeof(needle), "`%s`", docs[i].def);
 			if (strstr((const char *)md, needle) == NULL)
 				fail_msg("docs/sotto.conf.md lacks the default %s of %s",
-					 docs[i].def, docs[i].key);
+				         docs[i].def, docs[i].key);
 		}
 	}
 	free(md);
@@ -398,22 +399,22 @@ static void test_keys_documented(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid),
-		cmocka_unit_test(test_unknown_section),
-		cmocka_unit_test(test_unknown_key),
-		cmocka_unit_test(test_missing_required),
-		cmocka_unit_test(test_bad_value),
-		cmocka_unit_test(test_out_of_range),
-		cmocka_unit_test(test_duplicate_peer_name),
-		cmocka_unit_test(test_duplicate_peer_key),
-		cmocka_unit_test(test_own_key_as_peer),
-		cmocka_unit_test(test_private_key_file),
-		cmocka_unit_test(test_syntax_and_duplicates),
-		cmocka_unit_test(test_cross_field),
-		cmocka_unit_test(test_every_error_reported),
-		cmocka_unit_test(test_long_line_and_garbage),
-		cmocka_unit_test(test_local_only),
-		cmocka_unit_test(test_keys_documented),
+	        cmocka_unit_test(test_valid),
+	        cmocka_unit_test(test_unknown_section),
+	        cmocka_unit_test(test_unknown_key),
+	        cmocka_unit_test(test_missing_required),
+	        cmocka_unit_test(test_bad_value),
+	        cmocka_unit_test(test_out_of_range),
+	        cmocka_unit_test(test_duplicate_peer_name),
+	        cmocka_unit_test(test_duplicate_peer_key),
+	        cmocka_unit_test(test_own_key_as_peer),
+	        cmocka_unit_test(test_private_key_file),
+	        cmocka_unit_test(test_syntax_and_duplicates),
+	        cmocka_unit_test(test_cross_field),
+	        cmocka_unit_test(test_every_error_reported),
+	        cmocka_unit_test(test_long_line_and_garbage),
+	        cmocka_unit_test(test_local_only),
+	        cmocka_unit_test(test_keys_documented),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

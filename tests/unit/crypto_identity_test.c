@@ -76,19 +76,19 @@ static void test_malformed(void **state)
 	struct identity *id = NULL;
 	char line[IDENTITY_B64_BYTES + 8];
 	static const char *const bad[] = {
-		"",
-		"\n",
-		"AAAA",
-		"not base64 at all, definitely not a key!!!!",
-		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyufw==",	  /* 31 bytes */
-		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=x",  /* junk after */
-		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A= x", /* inner space */
-		"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",	  /* url-safe */
+	        "",
+	        "\n",
+	        "AAAA",
+	        "not base64 at all, definitely not a key!!!!",
+	        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyufw==",   /* 31 bytes */
+	        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=x",  /* junk after */
+	        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A= x", /* inner space */
+	        "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",   /* url-safe */
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(identity_decode_private(&id, bad[i], strlen(bad[i])),
-				 IDENTITY_EFORMAT);
+		                 IDENTITY_EFORMAT);
 		assert_null(id);
 	}
 	/* The valid line, with the newline keygen writes, is accepted. */
@@ -142,11 +142,11 @@ static void test_public_decode_strict(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_answer),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_key_files),
-		cmocka_unit_test(test_public_decode_strict),
+	        cmocka_unit_test(test_known_answer),
+	        cmocka_unit_test(test_round_trip),
+	        cmocka_unit_test(test_malformed),
+	        cmocka_unit_test(test_key_files),
+	        cmocka_unit_test(test_public_decode_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

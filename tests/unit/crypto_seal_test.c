@@ -630,7 +630,7 @@ int main(void)
 	        cmocka_unit_test(test_restart),
 	        cmocka_unit_test(test_rx_sync),
 	        cmocka_unit_test(test_round_keys),
-		cmocka_unit_test(test_round_key_slots),
+	        cmocka_unit_test(test_round_key_slots),
 	        cmocka_unit_test(test_nonces),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

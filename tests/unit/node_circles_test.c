@@ -84,8 +84,9 @@ static void check(uint32_t n, uint32_t d, uint64_t seed)
 				assert_int_not_equal(peer[i], peer[j]);
 			assert_int_not_equal(bits, 0);
 			for (uint32_t j = 0; j < CIRCLES_PER_SITE; j++)
-				assert_int_equal((bits >> j) & 1u,
-				                 member(&c, c.of[s * CIRCLES_PER_SITE + j], peer[i]));
+				assert_int_equal(
+				        (bits >> j) & 1u,
+				        member(&c, c.of[s * CIRCLES_PER_SITE + j], peer[i]));
 			/* symmetric: the peer shares a circle with s too */
 			assert_int_not_equal(circles_shared(&c, peer[i], s), 0);
 		}

@@ -257,8 +257,10 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 		break;
 	case MSG_SPLIT:
 	case MSG_UNMASK_REQ: {
-		const struct msg_split *x = a->type == MSG_SPLIT ? &a->u.split : &a->u.unmask_req.split;
-		const struct msg_split *y = a->type == MSG_SPLIT ? &b->u.split : &b->u.unmask_req.split;
+		const struct msg_split *x =
+		        a->type == MSG_SPLIT ? &a->u.split : &a->u.unmask_req.split;
+		const struct msg_split *y =
+		        a->type == MSG_SPLIT ? &b->u.split : &b->u.unmask_req.split;
 		assert_int_equal(x->n_alive, y->n_alive);
 		assert_int_equal(x->n_dropped, y->n_dropped);
 		assert_memory_equal(x->alive, y->alive, x->n_alive);

@@ -33,9 +33,9 @@
 #include "crypto/mask.h"
 #include "crypto/seal.h"
 #include "crypto/shamir.h"
+#include "protocol/codec.h"
 #include "protocol/codec_msg.h"
 #include "secagg/round.h"
-#include "protocol/codec.h"
 #include "util/err.h"
 #include "util/log.h"
 

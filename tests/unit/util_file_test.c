@@ -68,9 +68,9 @@ static void test_cleanup_tmp(void **state)
 	touch("checkpoint.tmp.AbC123");
 	touch("replay.state.tmp.zzzzzz");
 	touch("checkpoint");
-	touch("notes.tmp.txt");	   /* not mkstemp's pattern */
-	touch(".tmp.abcdef");	   /* no base name */
-	touch("x.tmp.abcdefg");	   /* seven characters */
+	touch("notes.tmp.txt"); /* not mkstemp's pattern */
+	touch(".tmp.abcdef");   /* no base name */
+	touch("x.tmp.abcdefg"); /* seven characters */
 	assert_int_equal(file_cleanup_tmp(dir), 2);
 	assert_false(exists("checkpoint.tmp.AbC123"));
 	assert_false(exists("replay.state.tmp.zzzzzz"));
@@ -98,8 +98,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_atomic_and_bounded),
-		cmocka_unit_test(test_cleanup_tmp),
+	        cmocka_unit_test(test_atomic_and_bounded),
+	        cmocka_unit_test(test_cleanup_tmp),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
