@@ -48,7 +48,8 @@ static void usage(FILE *f)
 	        "      --data mnist|synth the bundled MNIST split, or the synthetic task\n"
 	        "      --rows R --dims D  synthetic: rows per node (500), dimensions (64)\n"
 	        "      --alpha A          Dirichlet concentration of the split (0.5)\n"
-	        "      --degree D         peers per site: a random D-regular overlay (0: all)\n"
+	        "      --degree D         about D peers per site: two circles of D/2+1, as\n"
+	        "                         `sotto init --degree` (0: everyone; at least 4)\n"
 	        "      --root DIR         repository root, for data/ (.)\n"
 	        "network:\n"
 	        "  -r, --rate R           every node's up and down rate: 3mbit, 100kbit, ...\n"
@@ -251,14 +252,25 @@ static int parse(struct cli *c, int argc, char **argv)
 			break;
 		case 8:
 			c->o.degree = (uint32_t)uarg(ch, optarg, 0, SIM_MAX_NODES);
+			if (c->o.degree > 0 && c->o.degree < 4) {
+				fprintf(stderr,
+				        "sotto-sim: --degree: at least 4 (two circles of 3), "
+				        "or 0 for everyone\n");
+				exit(2);
+			}
 			break;
 		case 9:
 			c->o.root = optarg;
 			break;
 		case 'r':
 			c->o.link.rate_bps = parse_rate(optarg);
-			if (c->o.link.rate_bps < 0)
-				return -1;
+			if (c->o.link.rate_bps <= 0) {
+				fprintf(stderr,
+				        "sotto-sim: --rate: '%s' is not a rate (3mbit, 100kbit, "
+				        "...)\n",
+				        optarg);
+				exit(2);
+			}
 			break;
 		case 10:
 			c->o.link.latency_s = darg(ch, optarg, 0, 1e6) / 1000.0;
