@@ -1791,8 +1791,10 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 	while (heap_pop(&s.h, &e)) {
 		struct snode *nd = &s.nodes[e.node];
 
-		if (e.t > secs(o->seconds))
+		if (e.t > secs(o->seconds)) {
+			heap_push(&s.h, e.t, e.type, e.node, e.gen, e.p); /* sim_free frees it */
 			break;
+		}
 		s.now = e.t;
 		res->events++;
 		switch (e.type) {
