@@ -103,9 +103,14 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 			double q = (double)pl->dev[s] * wsum / (CODEC_PLAN_USE * half);
 			unsigned b = 2;
 
-			/* Never finer than 2^-20 of the clip (bits <= 22), rounded
-			 * to a power of two so the plan reveals little. */
+			/* Never finer than 2^-20 of the clip (bits <= 22), nor than
+			 * twice a quantum that wrapped since the last decode (the
+			 * spread estimate alone may not widen: 0 doubles to 0, and
+			 * an estimate under the 2^-20 floor may double and stay
+			 * under it), rounded to a power of two so the plan reveals
+			 * little. */
 			q = MAX(q, clip * 0x1p-20);
+			q = MAX(q, (double)pl->min_q[s]);
 			q = exp2(ceil(log2(q)));
 			/* The fallback: a layer whose members are too far apart for
 			 * the ring at a quantum at most CODEC_PLAN_MAX_COARSE times the
@@ -135,10 +140,17 @@ void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
 	}
 	if (wrapped) {
 		/* Somebody's prediction was off by more than half the ring:
-		 * assume the spread was twice what we thought. */
+		 * assume the spread was twice what we thought, and never plan
+		 * that layer's quantum again as fine as the one that wrapped
+		 * until a decode measures the spread (the initiator redoes the
+		 * round at once, so the redo must differ). A layer that was
+		 * exact in that round cannot have wrapped: its floor stays. */
 		pl->wraps++;
-		for (size_t s = 0; s < pl->n_segs; s++)
-			pl->dev[s] = pl->dev[s] > 0 ? 2 * pl->dev[s] : 0;
+		for (size_t s = 0; s < pl->n_segs; s++) {
+			pl->dev[s] *= 2;
+			if (cp->seg[s].mode == CODEC_SEG_MODULAR)
+				pl->min_q[s] = MAX(pl->min_q[s], 2 * cp->seg[s].quantum);
+		}
 		return;
 	}
 	if (st == NULL)
@@ -146,7 +158,9 @@ void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
 	for (size_t s = 0; s < pl->n_segs; s++) {
 		float obs = st->max_dev[s];
 
-		/* Up at once, down slowly. */
+		/* A measured spread replaces the floor of the last wrap; up at
+		 * once, down slowly. */
+		pl->min_q[s] = 0;
 		if (pl->observed == 0 || obs > pl->dev[s])
 			pl->dev[s] = obs;
 		else

@@ -11,9 +11,12 @@
  * decoded against the member's own model, with a quantum that tracks the
  * spread between group members this node saw in earlier decodes, so the
  * sum's distance to every member's prediction stays near a quarter of the
- * ring; a wrap (caught by the checksum) doubles the spread estimate. A layer
- * whose spread would need a quantum over CODEC_PLAN_MAX_COARSE times the
- * exact codec's stays exact for that round.
+ * ring; a wrap (caught by the checksum) doubles the spread estimate and, until
+ * the next decode, keeps each modular layer's quantum at least twice the one
+ * that wrapped, so a plan made after a wrap is always wider than the one that
+ * wrapped (a spread estimate of 0 doubles to 0). A layer whose spread would
+ * need a quantum over CODEC_PLAN_MAX_COARSE times the exact codec's stays
+ * exact for that round, so wraps in a row end within a few doublings.
  *
  * Not here: the codec itself (protocol/codec.h), the round (node/round.h).
  */
@@ -42,6 +45,12 @@ struct codec_plan {
 	uint64_t observed;             /* decodes seen */
 	uint64_t wraps;                /* wraps reported (rounds not applied) */
 	float dev[MODEL_MAX_SEGMENTS]; /* per model segment: spread estimate, value units */
+	/*
+	 * Per model segment: the smallest quantum the next plans may use (at
+	 * least twice the quantum that last wrapped), value units; 0: none. The
+	 * next decode (a measured spread) clears it.
+	 */
+	float min_q[MODEL_MAX_SEGMENTS];
 };
 
 /* Starts with no observations (the first rounds are exact warm-up rounds). */
@@ -64,6 +73,8 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
  * Records a decode of a round with params cp: st from codec_decode_sum with
  * this node's reference (its max_dev), or wrapped = true when the round was
  * not applied because some member's decode wrapped (st may then be NULL).
+ * After a wrap, every modular layer of the next plan has a quantum at least
+ * twice cp's for it (or is exact), whatever the spread estimate was.
  */
 void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
                         const struct codec_stats *st, bool wrapped);

@@ -9,8 +9,9 @@
  *           round, record the input once, turn its outbox into SEND and KEYS
  *           actions, then finish() if the round ended
  *   finish(): DONE -> APPLY (x += avg - snapshot) with the checkpoint extra;
- *             ABORTED -> nothing changes (a wrap plans wider and redoes it,
- *             a privacy refusal may settle())
+ *             ABORTED -> nothing changes (a wrap plans wider and redoes it at
+ *             once, WRAP_REDOS times in a row at most; a privacy refusal may
+ *             settle())
  *
  * As in OpenBSD ntpd, the loop is elsewhere (node/daemon.c, sim/); this file
  * is the per-node machine. Not here: I/O of any kind.
@@ -48,6 +49,13 @@
  * before it settles (stops training and goes back to its last result).
  */
 #define SETTLE_AFTER_ABORTS 3
+/*
+ * Rounds an initiator redoes at once after a wrap, in a row; after that the
+ * next attempt waits for the schedule. The codec plan widens after every
+ * wrap, so honest wraps end by themselves; this bounds what a member that
+ * claims wraps (any counted member may) can make the initiator spend.
+ */
+#define WRAP_REDOS 3
 
 /* What the node keeps across restarts, inside the checkpoint. */
 struct persist {
@@ -111,6 +119,7 @@ struct gossip {
 	bool started, stopping;
 	float *last_result;      /* the last result applied (all coordinates), or NULL */
 	unsigned privacy_aborts; /* rounds in a row refused as too exposing for our input */
+	unsigned wrap_redos;     /* rounds redone at once after a wrap, in a row */
 
 	struct {
 		uint64_t rid; /* 0: empty */
@@ -488,6 +497,8 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		g->ops.record_outcome(g->ops.arg, c->id, round_attempt(c->r), why);
 	}
 	g->ps.rounds_aborted++;
+	if (reason != MSG_REASON_WRAP)
+		g->wrap_redos = 0;
 	log_info("round aborted (%s) after %.2fs; model unchanged", msg_reason_name(reason),
 	         (double)(now - c->started) / 1000.0);
 	if (c->initiator && reason == MSG_REASON_TOO_FEW) {
@@ -503,9 +514,12 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		return;
 	}
 	if (reason == MSG_REASON_WRAP) {
-		/* Plan wider from now on; an initiator redoes the round at once. */
-		bool redo = c->initiator && !g->stopping;
+		/* Plan wider from now on; an initiator redoes the round at once,
+		 * up to WRAP_REDOS times in a row, then waits for the schedule. */
+		bool redo = c->initiator && !g->stopping && g->wrap_redos < WRAP_REDOS;
 		codec_plan_observe(&g->plan, round_codec(c->r), NULL, true);
+		if (c->initiator)
+			g->wrap_redos = redo ? g->wrap_redos + 1 : 0;
 		round_clear(g, now);
 		if (redo)
 			initiate(g, now);
@@ -526,6 +540,7 @@ static void finish_done(struct gossip *g, uint64_t now)
 	size_t nc, len;
 
 	codec_plan_observe(&g->plan, round_codec(c->r), round_decode_stats(c->r), false);
+	g->wrap_redos = 0;
 	nc = round_counted(c->r, counted);
 	if (g->ops.record_applied != NULL && round_result_ring(c->r) != NULL) {
 		uint8_t keys[MSG_MAX_MEMBERS][32];

@@ -1,8 +1,9 @@
 /*
  * node_codec_plan_test.c: the initiator's choice of codec parameters
  * (node/codec_plan.c): exact codecs, Keep, and the modular codec's warm-up,
- * quantum from the observed spread, and widening after a wrap. Every plan
- * must pass codec_params_check and fit the model.
+ * quantum from the observed spread, and widening after a wrap (also from a
+ * spread estimate of 0). Every plan must pass codec_params_check and fit the
+ * model.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,12 +180,97 @@ static void test_modular_warmup_and_quantum(void **state)
 	model_init(f->m, 42);
 }
 
+/*
+ * A wrap after a spread estimate of exactly 0 (every member's decode so far
+ * on the quantum grid): doubling the estimate leaves it 0, yet the redo must
+ * not repeat the plan that wrapped. Every plan after a wrap has each layer
+ * either exact or modular at twice (at least) the quantum that wrapped, so
+ * wraps in a row end with exact layers (which cannot wrap) within a few
+ * doublings; the next decode measures the spread and lifts the floor.
+ */
+static void test_modular_wrap_from_zero_spread(void **state)
+{
+	struct fixture *f = *state;
+	struct codec_params cp, prev;
+	struct codec_stats st;
+	struct codec_plan pl;
+	unsigned wraps = 0;
+	bool modular = true;
+
+	f->cfg->gossip.codec = CONFIG_CODEC_MODULAR;
+	codec_plan_init(&pl);
+	for (size_t i = 0; i < f->m->n_params; i++) /* clip 1 in every layer */
+		f->m->params[i] = i % 2 ? 0.4f : -0.4f;
+	memset(&st, 0, sizeof(st));   /* max_dev 0 in every layer */
+	for (int r = 0; r < 2; r++) { /* the warm-up rounds */
+		assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+		codec_plan_observe(&pl, &cp, &st, false);
+	}
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	for (uint32_t s = 0; s < cp.nseg; s++) {
+		assert_true(pl.dev[s] == 0.0f);
+		assert_int_equal(cp.seg[s].mode, CODEC_SEG_MODULAR);
+		assert_true(cp.seg[s].quantum == 0x1p-20f); /* the finest allowed */
+	}
+	while (modular) {
+		prev = cp;
+		codec_plan_observe(&pl, &prev, NULL, true);
+		wraps++;
+		assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+		assert_int_equal(codec_params_check(&cp), 0);
+		modular = false;
+		for (uint32_t s = 0; s < cp.nseg; s++) {
+			assert_true(pl.dev[s] == 0.0f); /* the estimate did not move */
+			if (prev.seg[s].mode == CODEC_SEG_EXACT) {
+				assert_int_equal(cp.seg[s].mode, CODEC_SEG_EXACT);
+				continue;
+			}
+			if (cp.seg[s].mode == CODEC_SEG_MODULAR) {
+				/* strictly wider: never the plan that wrapped */
+				if (!(cp.seg[s].quantum >= 2 * prev.seg[s].quantum))
+					fail_msg("wrap %u, layer %u: quantum %g after %g", wraps, s,
+					         (double)cp.seg[s].quantum,
+					         (double)prev.seg[s].quantum);
+				modular = true;
+			}
+		}
+		/* 2^-20 doubles to 2^-6 (twice the exact quantum 1/127), then exact */
+		assert_true(wraps <= 15);
+	}
+	assert_int_equal(wraps, 15);
+	assert_int_equal(pl.wraps, 15);
+	/* a decode measures the spread: the floor goes, the quantum follows the spread */
+	for (size_t s = 0; s < f->m->n_segs; s++)
+		st.max_dev[s] = 0.0005f;
+	codec_plan_observe(&pl, &cp, &st, false);
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	for (uint32_t s = 0; s < cp.nseg; s++) {
+		assert_int_equal(cp.seg[s].mode, CODEC_SEG_MODULAR);
+		assert_true(cp.seg[s].quantum == 0x1p-12f); /* 4 x 0.0005 / 16 = 2^-12.97, up */
+	}
+	/* an estimate under the 2^-20 floor: a wrap still widens the plan */
+	for (size_t s = 0; s < f->m->n_segs; s++)
+		st.max_dev[s] = 1e-9f;
+	codec_plan_init(&pl);
+	for (int r = 0; r < 3; r++)
+		codec_plan_observe(&pl, &cp, &st, false);
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	assert_true(cp.seg[0].quantum == 0x1p-20f);
+	codec_plan_observe(&pl, &cp, NULL, true);
+	assert_true(pl.dev[0] > 0 && pl.dev[0] * 4 / 16 < 0x1p-20f);
+	assert_int_equal(codec_plan_make(&cp, &pl, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	assert_true(cp.seg[0].quantum == 0x1p-19f);
+	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
+	model_init(f->m, 42);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_exact_codecs),
 	        cmocka_unit_test(test_keep),
 	        cmocka_unit_test(test_modular_warmup_and_quantum),
+	        cmocka_unit_test(test_modular_wrap_from_zero_spread),
 	};
 	if (sodium_init() < 0)
 		return 1;

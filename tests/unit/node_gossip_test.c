@@ -1444,6 +1444,90 @@ static void test_initiator_backoff(void **state)
 	net_free(net);
 }
 
+/*
+ * Node 1 answers every RESULT with ABORT "wrap" instead of CHECKED (a lie a
+ * counted member can always tell). Its CHECKED is dropped and the ABORT goes
+ * in its place, under the same round keys.
+ */
+static bool lie_wrap_from_1(struct net *net, uint8_t from, uint8_t to, const struct msg *m)
+{
+	struct msg ab = *m;
+	size_t size, len = 0;
+	struct env *e;
+
+	if (from != 1 || to != 0 || m->type != MSG_CHECKED)
+		return false;
+	ab.type = MSG_ABORT;
+	memset(&ab.u, 0, sizeof(ab.u));
+	ab.u.abort.reason = MSG_REASON_WRAP;
+	snprintf(ab.u.abort.text, sizeof(ab.u.abort.text), "decode wrapped");
+	size = msg_encoded_size(&ab);
+	assert_true(size > 0);
+	e = PUSH(net->q, net->nq);
+	e->at = net->now + net->latency;
+	e->seq = net->qseq++;
+	e->from = from;
+	e->to = to;
+	e->sealed = true;
+	e->bytes = xrealloc(NULL, size);
+	assert_int_equal(msg_encode(e->bytes, size, &len, &ab), 0);
+	e->len = len;
+	return true;
+}
+
+/* Node 0 saw `arg` rounds end (messages may still be in flight). */
+static bool stop_ends_0(struct net *net, uint64_t arg)
+{
+	return net->nd[0].n_ends >= arg;
+}
+
+/*
+ * Every round node 0 starts ends with a member's ABORT "wrap". The codec plan
+ * widens after each wrap, so honest wraps stop by themselves, but a member
+ * that claims them does not: node 0 redoes a wrapped round at once only 3
+ * times in a row (WRAP_REDOS), then the next round waits for the schedule,
+ * [0.5, 1.5] x Interval later. Nobody applies anything.
+ */
+static void test_wrap_redo_bound(void **state)
+{
+	struct opts o = opts_default(4);
+	struct net *net;
+	uint64_t inv[8];
+	size_t n_inv = 0;
+
+	(void)state;
+	o.codec = "modular";
+	net = net_new(&o);
+	net->drop = lie_wrap_from_1;
+	node_start(&net->nd[0]);
+	/* Not stop_ends: without the bound node 0 never lets the queue empty. */
+	net_run(net, T0 + 60000, stop_ends_0, 8);
+	for (size_t i = 0; i < net->nlog && n_inv < ARRAY_LEN(inv); i++) {
+		if (net->log[i].type == MSG_INVITE && net->log[i].to == 1)
+			inv[n_inv++] = net->log[i].at;
+	}
+	assert_int_equal(n_inv, 8);
+	for (size_t j = 0; j < 8; j++) {
+		const struct sent *a = sent_find(net, 0, 2, MSG_ABORT, net->nd[0].ends[j].rid);
+
+		assert_non_null(a);
+		assert_int_equal(a->reason, MSG_REASON_WRAP);
+		assert_int_equal(net->nd[0].ends[j].at, inv[j]); /* no latency: ends at once */
+		if (j % 4 != 0 && inv[j] != inv[j - 1])
+			fail_msg("round %zu was not redone at once after a wrap", j);
+		if (j % 4 == 0 && j > 0 && inv[j] - inv[j - 1] < 500)
+			fail_msg("round %zu came %llu ms after 4 wrapped rounds in a row, not "
+			         "after the schedule",
+			         j, (unsigned long long)(inv[j] - inv[j - 1]));
+	}
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(net->nd[i].n_ap, 0);
+	assert_int_equal(status_of(&net->nd[0]).rounds_aborted, 8);
+	assert_int_equal(status_of(&net->nd[0]).rounds_completed, 0);
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* ===== 4. key-wipe lifetime ============================================================== */
 
 /*
@@ -2042,6 +2126,7 @@ int main(void)
 	        cmocka_unit_test(test_timer_schedule),
 	        cmocka_unit_test(test_member_times_out),
 	        cmocka_unit_test(test_initiator_backoff),
+	        cmocka_unit_test(test_wrap_redo_bound),
 	        cmocka_unit_test(test_key_wipe_burst),
 	        cmocka_unit_test(test_link_lost_member),
 	        cmocka_unit_test(test_link_lost_initiator),
