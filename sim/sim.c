@@ -1258,13 +1258,23 @@ static int make_overlay(struct sim *s)
 		        s->o->degree, n, err_str(rc));
 		return rc;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		s->nodes[i].peers = calloc(n, sizeof(uint32_t));
-		if (s->nodes[i].peers == NULL)
-			return -ENOMEM;
-		s->nodes[i].n_peers = circles_peers(&s->circles, i, s->nodes[i].peers);
+	uint32_t *tmp = malloc(n * sizeof(uint32_t)); /* one scratch list, not n of size n */
+
+	if (tmp == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		uint32_t np = circles_peers(&s->circles, i, tmp);
+
+		s->nodes[i].peers = malloc((np ? np : 1) * sizeof(uint32_t));
+		if (s->nodes[i].peers == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(s->nodes[i].peers, tmp, np * sizeof(uint32_t));
+		s->nodes[i].n_peers = np;
 	}
-	return 0;
+	free(tmp);
+	return rc;
 }
 
 static int node_config(struct sim *s, struct snode *nd)
