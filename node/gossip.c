@@ -75,7 +75,22 @@ struct persist {
 struct peer {
 	const struct config_peer *cfg;
 	uint64_t backoff_until; /* ms: do not invite before */
+	uint64_t busy_until;    /* ms: it said it is in a round until about then */
+	uint64_t free_at;       /* ms: it said it was free (unsolicited STATUS) */
+	uint64_t busy_at;       /* ms: we last knew it to be in a round */
+	bool last_group;        /* it was in our last round */
 	uint32_t failures;      /* consecutive declines / timeouts */
+	/*
+	 * The link as this node's own exchanges with the peer measured it (see
+	 * link_request): a request sent, its answer received. Small answers
+	 * give the round-trip time, bulk ones (a vector) the rate at which that
+	 * vector drained once the round trip is taken off.
+	 */
+	double rtt_ms;     /* smoothed; 0: no sample yet */
+	double rate_Bps;   /* smoothed bytes/s of vectors; 0: no sample yet */
+	uint64_t sent_at;  /* ms: the request awaiting an answer */
+	size_t sent_bytes; /* its frame bytes */
+	uint8_t sent_type; /* its type; 0: none */
 };
 
 /* The round in flight. */
@@ -90,6 +105,7 @@ struct cur {
 	uint64_t snap_steps; /* training steps in our snapshot */
 	uint64_t id;
 	uint64_t started;
+	bool heard[MSG_MAX_MEMBERS]; /* initiator: the member answered in this round */
 };
 
 struct gossip {
@@ -116,6 +132,19 @@ struct gossip {
 	uint64_t last_peer_seen, last_eval, last_alone_log; /* ms */
 	double eval_epochs;
 	uint64_t next_initiate; /* ms; UINT64_MAX: not planned */
+	uint64_t next_grant;    /* ms: the training clock (every Interval) */
+	/*
+	 * Link pacing: a schedule tick that finds the node in a round sets
+	 * want_round, and the round starts when that one ends (initiate_at,
+	 * after a short jitter); a round that finds too few free peers is
+	 * retried when the first of them says it will be free.
+	 */
+	bool want_round;
+	uint64_t initiate_at; /* ms; UINT64_MAX: none */
+	double round_ms;      /* smoothed duration of this node's completed rounds; 0: none */
+	size_t vec_bytes;     /* packed bytes of the last round's vector; 0: none yet */
+	uint64_t slow_log;    /* ms: last "link too slow" line */
+	uint64_t now;         /* of the event being handled */
 	bool started, stopping;
 	float *last_result;      /* the last result applied (all coordinates), or NULL */
 	unsigned privacy_aborts; /* rounds in a row refused as too exposing for our input */
@@ -262,12 +291,15 @@ const struct gossip_act *gossip_actions(const struct gossip *g, size_t *n)
 	return g->acts;
 }
 
+static void link_request(struct gossip *g, const uint8_t pk[32], const struct msg *m);
+
 static void send_msg(struct gossip *g, const uint8_t pk[32], const struct msg *m)
 {
 	struct gossip_act *a = act_push(g, GOSSIP_SEND);
 
 	memcpy(a->peer, pk, 32);
 	a->msg = *m;
+	link_request(g, pk, m);
 }
 
 /* A test kill point, in order with the actions around it. */
@@ -292,6 +324,98 @@ static const char *peer_name(struct gossip *g, const uint8_t pk[32])
 	struct peer *p = peer_find(g, pk);
 
 	return p != NULL ? p->cfg->name : "?";
+}
+
+/* --- links ---------------------------------------------------------------- */
+
+/* A message of at least this many frame bytes is a vector: it samples the rate. */
+#define LINK_BULK_BYTES 4096
+#define LINK_GAIN       0.25 /* weight of a new sample in the smoothed figures */
+
+static double ewma(double old, double sample)
+{
+	return old > 0 ? old + LINK_GAIN * (sample - old) : sample;
+}
+
+static size_t frame_bytes(const struct msg *m)
+{
+	return msg_encoded_size(m) + SEAL_OVERHEAD;
+}
+
+/* The answer that closes a request (what the other side sends next). */
+static bool link_answers(uint8_t req, uint8_t ans)
+{
+	switch (req) {
+	case MSG_INVITE:
+		return ans == MSG_ACCEPT || ans == MSG_DECLINE;
+	case MSG_PING:
+		return ans == MSG_STATUS;
+	case MSG_SHARES: /* the initiator forwarded a member's shares: its vector comes */
+		return ans == MSG_MASKED;
+	case MSG_RESULT:
+		return ans == MSG_CHECKED || ans == MSG_ABORT;
+	case MSG_UNMASK_RESP: /* a member's last message before the sum */
+		return ans == MSG_RESULT;
+	default:
+		return false;
+	}
+}
+
+/* A message to the peer may be a request whose answer times the link. */
+static void link_request(struct gossip *g, const uint8_t pk[32], const struct msg *m)
+{
+	struct peer *p;
+
+	if (m->type != MSG_INVITE && m->type != MSG_PING && m->type != MSG_SHARES &&
+	    m->type != MSG_RESULT && m->type != MSG_UNMASK_RESP)
+		return;
+	if ((p = peer_find(g, pk)) == NULL)
+		return;
+	p->sent_at = g->now;
+	p->sent_type = (uint8_t)m->type;
+	p->sent_bytes = m->type == MSG_RESULT ? frame_bytes(m) : 0;
+}
+
+/*
+ * The peer's message answers our last request: a small exchange is a
+ * round-trip sample; one that moved a vector (either way) a rate sample,
+ * its bytes over the time beyond one round trip. Both include what the
+ * rounds really see (the other members' vectors on the same link, the
+ * peer's own work): the figure that predicts how long a round will take.
+ */
+static void link_response(struct gossip *g, const uint8_t pk[32], const struct msg *m)
+{
+	struct peer *p = peer_find(g, pk);
+	size_t bulk;
+	double dt;
+
+	if (p == NULL || p->sent_type == 0 || !link_answers(p->sent_type, (uint8_t)m->type))
+		return;
+	dt = (double)(g->now - p->sent_at);
+	bulk = p->sent_bytes;
+	if (m->type == MSG_MASKED || m->type == MSG_RESULT)
+		bulk = frame_bytes(m);
+	p->sent_type = 0;
+	if (bulk < LINK_BULK_BYTES) {
+		p->rtt_ms = ewma(p->rtt_ms, MAX(dt, 0.1));
+	} else if (p->rtt_ms > 0) {
+		double t = MAX(dt - p->rtt_ms, 1.0); /* ms */
+		p->rate_Bps = ewma(p->rate_Bps, (double)bulk * 1000.0 / t);
+	}
+	g->st_peers[p - g->peers].rtt_ms = p->rtt_ms;
+	g->st_peers[p - g->peers].rate_Bps = p->rate_Bps;
+}
+
+/*
+ * How long this node expects a round with the peer to take, from the
+ * measured link: the vector both ways plus the round trips of the small
+ * phases (0: not measured yet).
+ */
+static double link_round_ms(const struct peer *p, size_t vector_bytes)
+{
+	if (p->rtt_ms <= 0 || p->rate_Bps <= 0)
+		return 0;
+	return 6.0 * p->rtt_ms + 2.0 * (double)vector_bytes * 1000.0 / p->rate_Bps;
 }
 
 static bool connected(struct gossip *g, const uint8_t pk[32])
@@ -413,6 +537,43 @@ static void outbox_init(struct gossip *g, struct round_outbox *ob)
 	ob->n = 0;
 }
 
+/*
+ * A wanted round starts shortly: after a jitter of up to a tenth of a
+ * round (at least 50 ms), so that the members of a round that just ended do
+ * not all invite at once, and the first to invite finds the others free.
+ */
+static void initiate_soon(struct gossip *g, uint64_t now)
+{
+	double j = MAX(50.0, 0.1 * g->round_ms) * rng_uniform(&g->rng);
+
+	g->initiate_at = MIN(g->initiate_at, now + (uint64_t)j);
+}
+
+/*
+ * Tells peers (up to ANNOUNCE_MAX of them, from a random one on) that this
+ * node is free: an unsolicited STATUS, a hundred bytes each. Initiators
+ * invite free peers first, so fewer invitations meet a busy node.
+ */
+#define ANNOUNCE_MAX 32
+static void announce_free(struct gossip *g)
+{
+	size_t n = MIN(g->n_peers, (size_t)ANNOUNCE_MAX), start;
+	struct msg s;
+
+	if (g->n_peers == 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.type = MSG_STATUS;
+	s.u.status.rounds_ok = g->ps.rounds_completed;
+	s.u.status.rounds_aborted = g->ps.rounds_aborted;
+	start = (size_t)(rng_next(&g->rng) % g->n_peers);
+	for (size_t i = 0; i < n; i++) {
+		const struct peer *p = &g->peers[(start + i) % g->n_peers];
+		if (connected(g, p->cfg->public_key_bin))
+			send_msg(g, p->cfg->public_key_bin, &s);
+	}
+}
+
 static void round_clear(struct gossip *g, uint64_t now)
 {
 	if (g->cur.keys_installed) {
@@ -435,6 +596,11 @@ static void round_clear(struct gossip *g, uint64_t now)
 	g->st.round_phase = "-";
 	g->st.round_id = 0;
 	log_set_round(0);
+	if (!g->stopping) {
+		announce_free(g);
+		if (g->want_round)
+			initiate_soon(g, now);
+	}
 }
 
 static void initiate(struct gossip *g, uint64_t now);
@@ -502,9 +668,12 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 	log_info("round aborted (%s) after %.2fs; model unchanged", msg_reason_name(reason),
 	         (double)(now - c->started) / 1000.0);
 	if (c->initiator && reason == MSG_REASON_TOO_FEW) {
-		/* Peers that never answered get a rest before we invite them again. */
-		for (uint8_t i = 1; i < c->k; i++)
-			peer_penalise(g, now, c->members[i]);
+		/* Peers that never answered get a rest before we invite them again
+		 * (the ones that said they were busy wait as long as they said). */
+		for (uint8_t i = 1; i < c->k; i++) {
+			if (!c->heard[i])
+				peer_penalise(g, now, c->members[i]);
+		}
 	}
 	if (reason == MSG_REASON_PRIVACY && !c->known &&
 	    ++g->privacy_aborts >=
@@ -567,6 +736,7 @@ static void finish_done(struct gossip *g, uint64_t now)
 			p->failures = 0;
 		}
 	}
+	g->round_ms = ewma(g->round_ms, (double)(now - c->started));
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	g->ps.rho = MIN((double)rho_sum / members, 127.0);
 	g->ps.known_steps = c->snap_steps;
@@ -633,6 +803,15 @@ static void round_begin(struct gossip *g, struct round *r, const uint8_t (*membe
 	g->cur.id = round_id(r);
 	g->cur.started = now;
 	g->cur.initiator = initiator;
+	for (size_t i = 0; i < g->n_peers; i++)
+		g->peers[i].last_group = false;
+	for (uint8_t i = 0; i < k; i++) {
+		struct peer *p = peer_find(g, members[i]);
+		if (p != NULL) {
+			p->busy_at = now;
+			p->last_group = true;
+		}
+	}
 	g->st.state = initiator ? "initiator" : "member";
 	g->st.round_phase = "keys";
 	g->st.round_id = g->cur.id;
@@ -681,6 +860,54 @@ static size_t circle_pick(struct gossip *g, size_t *cand, size_t nc, size_t need
 	return m;
 }
 
+/*
+ * Too few peers are free: try again when the first of the busy ones said it
+ * would be done (if that comes before the next scheduled round).
+ */
+static void retry_when_free(struct gossip *g, uint64_t now)
+{
+	uint64_t soon = UINT64_MAX;
+
+	for (size_t i = 0; i < g->n_peers; i++) {
+		const struct peer *p = &g->peers[i];
+		if (p->busy_until > now && p->backoff_until <= p->busy_until)
+			soon = MIN(soon, p->busy_until);
+	}
+	if (soon < g->next_initiate) {
+		g->want_round = true;
+		g->initiate_at =
+		        MIN(g->initiate_at, soon + (uint64_t)(50.0 * rng_uniform(&g->rng)));
+	}
+}
+
+/*
+ * Each phase's deadline: four times what its vector and round trip take
+ * on the slowest measured link of the group, at least 2 s, never more than
+ * RoundTimeout (which it is while any link is unmeasured).
+ */
+static uint32_t phase_timeout(struct gossip *g, const uint8_t (*members)[32], uint8_t k)
+{
+	double cap = g->cfg->gossip.round_timeout * 1000.0, worst = 0;
+
+	for (uint8_t j = 1; j < k; j++) {
+		const struct peer *p = peer_find(g, members[j]);
+		double t = p != NULL ? link_round_ms(p, g->vec_bytes) : 0;
+		if (t <= 0)
+			return (uint32_t)cap;
+		worst = MAX(worst, t);
+	}
+	/* link_round_ms counts the vector twice and six round trips: one phase is half. */
+	return (uint32_t)MIN(cap, MAX(2000.0, 4.0 * worst / 2.0));
+}
+
+/* 0: said it is free since we last knew it busy; 1: unknown; 2: was in our last round. */
+static int peer_tier(const struct peer *p)
+{
+	if (p->last_group)
+		return 2;
+	return p->free_at > p->busy_at ? 0 : 1;
+}
+
 static void initiate(struct gossip *g, uint64_t now)
 {
 	uint8_t members[MSG_MAX_MEMBERS][32];
@@ -691,27 +918,37 @@ static void initiate(struct gossip *g, uint64_t now)
 	struct round_input in;
 	struct round *r = NULL;
 	uint8_t k = (uint8_t)g->cfg->gossip.group_size;
+	double rt_s = g->cfg->gossip.round_timeout;
 	uint64_t steps = 0;
 	size_t nc = 0;
 	float *x = NULL;
 	int rc;
 
+	g->want_round = false;
 	cand = malloc((g->n_peers ? g->n_peers : 1) * sizeof(*cand));
 	if (cand == NULL)
 		return;
-	/* Peers out of backoff, connected ones only if there are enough of those
-	 * (an unconnected peer may be down: its invitation would wait). */
-	for (int conn = 1; conn >= 0 && nc < (size_t)(k - 1); conn--) {
+	/* Peers out of backoff and not busy in another round, connected ones
+	 * only if there are enough of those (an unconnected peer may be down:
+	 * its invitation would wait), then, if there are enough of those, only
+	 * peers whose measured link finishes a round within half RoundTimeout. */
+	for (int pass = 2; pass >= 0 && nc < (size_t)(k - 1); pass--) {
 		nc = 0;
 		for (size_t i = 0; i < g->n_peers; i++) {
-			if (g->peers[i].backoff_until <= now &&
-			    (!conn || connected(g, g->peers[i].cfg->public_key_bin)))
-				cand[nc++] = i;
+			const struct peer *p = &g->peers[i];
+			if (p->backoff_until > now || p->busy_until > now)
+				continue;
+			if (pass >= 1 && !connected(g, p->cfg->public_key_bin))
+				continue;
+			if (pass == 2 && link_round_ms(p, g->vec_bytes) > 500.0 * rt_s)
+				continue;
+			cand[nc++] = i;
 		}
 	}
 	if (g->cfg->n_circles > 0)
 		nc = circle_pick(g, cand, nc, (size_t)(k - 1));
 	if (nc < (size_t)(k - 1)) {
+		retry_when_free(g, now);
 		log_debug("only %zu peers available for a group of %u: not starting a round", nc,
 		          k);
 		goto out;
@@ -721,13 +958,24 @@ static void initiate(struct gossip *g, uint64_t now)
 	if (x == NULL || cp == NULL)
 		goto out;
 	memcpy(members[0], g->id->sign_pk, 32);
-	for (uint8_t j = 1; j < k; j++) { /* partial Fisher-Yates: k-1 distinct peers */
-		size_t pick = j - 1 + (size_t)(rng_next(&g->rng) % (nc - (j - 1)));
-		size_t tmp = cand[j - 1];
-		cand[j - 1] = cand[pick];
+	/* Peers known to be free first, then the rest, our last group last;
+	 * uniformly at random within each tier. */
+	for (size_t i = 0; i + 1 < nc; i++) { /* Fisher-Yates */
+		size_t pick = i + (size_t)(rng_next(&g->rng) % (nc - i));
+		size_t tmp = cand[i];
+		cand[i] = cand[pick];
 		cand[pick] = tmp;
-		memcpy(members[j], g->peers[cand[j - 1]].cfg->public_key_bin, 32);
 	}
+	for (size_t i = 1; i < nc; i++) { /* stable insertion sort by tier */
+		size_t c = cand[i], j = i;
+		while (j > 0 && peer_tier(&g->peers[cand[j - 1]]) > peer_tier(&g->peers[c])) {
+			cand[j] = cand[j - 1];
+			j--;
+		}
+		cand[j] = c;
+	}
+	for (uint8_t j = 1; j < k; j++)
+		memcpy(members[j], g->peers[cand[j - 1]].cfg->public_key_bin, 32);
 	rc = codec_plan_make(cp, &g->plan, g->model, x, g->ps.rho, k, g->cfg);
 	if (rc != 0) {
 		log_warnx("cannot plan codec parameters: %s", err_str(rc));
@@ -741,7 +989,8 @@ static void initiate(struct gossip *g, uint64_t now)
 	plan.t = (uint8_t)MAX(g->cfg->gossip.threshold, round_min_threshold(k));
 	plan.members = (const uint8_t(*)[MSG_KEY_BYTES])members;
 	plan.codec = cp;
-	plan.phase_timeout_ms = (uint32_t)(g->cfg->gossip.round_timeout * 1000.0);
+	g->vec_bytes = codec_packed_bytes(cp);
+	plan.phase_timeout_ms = phase_timeout(g, (const uint8_t(*)[32])members, k);
 	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
 	memset(&in, 0, sizeof(in));
 	in.x = x;
@@ -827,7 +1076,13 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	} else if ((x = snapshot_take(g, &steps)) == NULL)
 		why = MSG_REASON_BUSY; /* the last result is still being applied */
 	if (x == NULL) {
-		round_decline(m, why, &ob);
+		uint32_t busy_ms = 0;
+		if (why == MSG_REASON_BUSY && g->cur.r != NULL && g->round_ms > 0) {
+			/* What is left of our round, as long as ours usually take. */
+			double left = g->round_ms - (double)(now - g->cur.started);
+			busy_ms = (uint32_t)MIN(MAX(left, 0.25 * g->round_ms), 3.0 * g->round_ms);
+		}
+		round_decline(m, why, busy_ms, &ob);
 		if (why == MSG_REASON_BUSY)
 			g->st.invites_declined++;
 		log_debug("declined an invitation from %s: %s", peer_name(g, from),
@@ -885,7 +1140,9 @@ void gossip_on_msg(struct gossip *g, uint64_t now, const uint8_t pk[32], const s
 	struct round_outbox ob;
 
 	acts_reset(g);
+	g->now = now;
 	peer_seen(g, now, pk);
+	link_response(g, pk, m);
 	if (round_sealed)
 		g->st.msgs_round_sealed++;
 	switch (m->type) {
@@ -907,16 +1164,34 @@ void gossip_on_msg(struct gossip *g, uint64_t now, const uint8_t pk[32], const s
 		send_msg(g, pk, &s);
 		return;
 	}
-	case MSG_STATUS:
+	case MSG_STATUS: {
+		/* Unsolicited and not busy: the peer's round ended, it is free now. */
+		struct peer *p = peer_find(g, pk);
+		if (p != NULL && m->u.status.seq == 0 && !m->u.status.busy) {
+			p->free_at = now;
+			p->busy_until = 0;
+		}
 		return;
+	}
 	default:
 		break;
 	}
-	if (m->type == MSG_DECLINE)
-		peer_penalise(g, now, pk);
+	if (m->type == MSG_DECLINE) {
+		struct peer *p = peer_find(g, pk);
+		if (p != NULL && m->u.decline.reason == MSG_REASON_BUSY)
+			p->busy_at = now;
+		if (p != NULL && m->u.decline.reason == MSG_REASON_BUSY && m->u.decline.busy_ms > 0)
+			p->busy_until = now + m->u.decline.busy_ms; /* not a failure: a schedule */
+		else
+			peer_penalise(g, now, pk);
+	}
 	if (g->cur.r == NULL || m->round_id != g->cur.id) {
 		g->st.msgs_stale++;
 		return;
+	}
+	for (uint8_t i = 1; i < g->cur.k && g->cur.initiator; i++) {
+		if (sodium_memcmp(g->cur.members[i], pk, 32) == 0 && m->type != MSG_DECLINE)
+			g->cur.heard[i] = true;
 	}
 	if (!g->cur.initiator && m->type == MSG_KEYS)
 		phase(g, TEST_PHASE_KEYS);
@@ -944,6 +1219,7 @@ void gossip_on_link_lost(struct gossip *g, uint64_t now, const uint8_t pk[32])
 	bool member = false;
 
 	acts_reset(g);
+	g->now = now;
 	if (g->cur.r == NULL)
 		return;
 	for (uint8_t i = 0; i < g->cur.k; i++)
@@ -965,10 +1241,19 @@ static uint64_t local_steps(const struct gossip *g)
 	return MAX(s, 1);
 }
 
-/* Uniform in [0.5, 1.5] x Interval: nodes drift apart, never in lockstep. */
+/*
+ * The next round this node starts, uniform in [0.5, 1.5] x the pace: nodes
+ * drift apart, never in lockstep. The pace is Interval, or GroupSize times
+ * what this node's rounds take if that is longer: a node is a member of
+ * about GroupSize - 1 rounds for each it starts, so on a link that cannot
+ * carry a round per Interval it starts no more rounds than the links can
+ * hold, instead of invitations meeting busy peers.
+ */
 static void plan_next(struct gossip *g, uint64_t now)
 {
-	double d = g->cfg->gossip.interval * (0.5 + rng_uniform(&g->rng));
+	double pace = MAX(g->cfg->gossip.interval,
+	                  (double)g->cfg->gossip.group_size / 2.0 * g->round_ms / 1000.0);
+	double d = pace * (0.5 + rng_uniform(&g->rng));
 	g->next_initiate = now + (uint64_t)(d * 1000.0);
 }
 
@@ -981,14 +1266,12 @@ static void grant(struct gossip *g)
 	a->cap = 2 * a->steps;
 }
 
-/* The schedule: LocalEpochs of training per interval, and a round to start. */
-static void on_schedule(struct gossip *g, uint64_t now)
+/* The training clock: LocalEpochs of training per Interval, whatever the links do. */
+static void on_grant(struct gossip *g, uint64_t now)
 {
 	double interval_ms = g->cfg->gossip.interval * 1000.0;
 
 	grant(g);
-	if (g->cur.r == NULL)
-		initiate(g, now);
 	/* Without rounds (no reachable peers) still evaluate now and then. */
 	if (g->cfg->training.test_set[0] != '\0' && g->ps.epochs > g->eval_epochs &&
 	    (double)(now - g->last_eval) > 4.0 * g->cfg->gossip.eval_every * interval_ms) {
@@ -1003,6 +1286,16 @@ static void on_schedule(struct gossip *g, uint64_t now)
 		          (double)(now - g->last_peer_seen) / 1000.0);
 		g->last_alone_log = now;
 	}
+	g->next_grant = now + (uint64_t)(interval_ms * (0.5 + rng_uniform(&g->rng)));
+}
+
+/* The round clock: start a round now, or as soon as the one in flight ends. */
+static void on_schedule(struct gossip *g, uint64_t now)
+{
+	if (g->cur.r == NULL)
+		initiate(g, now);
+	else
+		g->want_round = true; /* once this round ends: the link is the clock */
 	plan_next(g, now);
 }
 
@@ -1011,6 +1304,7 @@ void gossip_on_timer(struct gossip *g, uint64_t now)
 	struct round_outbox ob;
 
 	acts_reset(g);
+	g->now = now;
 	for (size_t i = 0; i < KEY_SLOTS; i++) {
 		if (g->keys[i].rid != 0 && g->keys[i].at <= now) {
 			act_push(g, GOSSIP_KEYS_CLEAR)->round_id = g->keys[i].rid;
@@ -1024,13 +1318,23 @@ void gossip_on_timer(struct gossip *g, uint64_t now)
 			log_warnx("out of memory in a round");
 		step_tail(g, &ob, now);
 	}
+	if (g->started && !g->stopping && now >= g->next_grant)
+		on_grant(g, now);
 	if (g->started && !g->stopping && now >= g->next_initiate)
 		on_schedule(g, now);
+	if (now >= g->initiate_at) {
+		/* In a round again (it joined one): the end of that round re-arms it. */
+		g->initiate_at = UINT64_MAX;
+		if (g->started && !g->stopping && g->cur.r == NULL && g->want_round)
+			initiate(g, now);
+	}
 }
 
 uint64_t gossip_next_timer(const struct gossip *g)
 {
-	uint64_t t = g->started && !g->stopping ? g->next_initiate : UINT64_MAX;
+	uint64_t t = g->started && !g->stopping
+	                     ? MIN(MIN(g->next_initiate, g->initiate_at), g->next_grant)
+	                     : UINT64_MAX;
 
 	if (g->cur.r != NULL && round_next_deadline(g->cur.r) != 0)
 		t = MIN(t, round_next_deadline(g->cur.r));
@@ -1045,6 +1349,7 @@ void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event t
                       uint64_t round_id, double epochs, double accuracy, double loss)
 {
 	acts_reset(g);
+	g->now = now;
 	switch (type) {
 	case GOSSIP_WORKER_TRAINED:
 		g->ps.epochs = epochs;
@@ -1074,6 +1379,7 @@ void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event t
 void gossip_start(struct gossip *g, uint64_t now)
 {
 	acts_reset(g);
+	g->now = now;
 	g->started = true;
 	g->last_peer_seen = now;
 	g->last_eval = now;
@@ -1087,11 +1393,13 @@ void gossip_start(struct gossip *g, uint64_t now)
 	if (g->cfg->training.test_set[0] != '\0')
 		act_push(g, GOSSIP_EVALUATE);
 	plan_next(g, now);
+	g->next_grant = g->next_initiate; /* both clocks tick first together */
 }
 
 void gossip_stop(struct gossip *g, uint64_t now)
 {
 	acts_reset(g);
+	g->now = now;
 	g->stopping = true;
 	g->st.state = "stopping";
 	if (g->cur.r != NULL) {
@@ -1165,6 +1473,7 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 	randombytes_buf(&seed, sizeof(seed));
 	rng_seed(&g->rng, seed);
 	g->next_initiate = UINT64_MAX;
+	g->initiate_at = UINT64_MAX;
 	g->st.state = "idle";
 	g->st.round_phase = "-";
 	g->st.started = (double)ops->wall_ms(ops->arg) / 1000.0;

@@ -128,12 +128,21 @@ char *status_format_text(const struct node_status *s, double now)
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const struct status_peer *p = &s->peers[i];
 		if (p->last_seen > 0)
-			sb_printf(&b, "peer %s seen %.1fs ago rounds %llu connected %s\n", p->name,
+			sb_printf(&b, "peer %s seen %.1fs ago rounds %llu connected %s", p->name,
 			          now - p->last_seen, (unsigned long long)p->rounds,
 			          p->connected ? "yes" : "no");
 		else
-			sb_printf(&b, "peer %s seen never rounds %llu connected %s\n", p->name,
+			sb_printf(&b, "peer %s seen never rounds %llu connected %s", p->name,
 			          (unsigned long long)p->rounds, p->connected ? "yes" : "no");
+		/* The link as rounds measured it (kB/s of vectors, round trip). */
+		if (p->rate_Bps > 0)
+			sb_printf(&b, " link %.1fkB/s", p->rate_Bps / 1000.0);
+		else
+			sb_printf(&b, " link -");
+		if (p->rtt_ms > 0)
+			sb_printf(&b, " rtt %.1fms\n", p->rtt_ms);
+		else
+			sb_printf(&b, " rtt -\n");
 	}
 	return sb_finish(&b);
 }
@@ -200,6 +209,20 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	for (size_t i = 0; i < s->n_peers; i++)
 		sb_printf(&b, "sotto_peer_connected{node=\"%s\",peer=\"%s\"} %d\n", n,
 		          s->peers[i].name, s->peers[i].connected ? 1 : 0);
+	if (s->n_peers > 0)
+		sb_printf(&b, "# HELP sotto_peer_link_bytes_per_second Measured rate of vectors "
+		              "exchanged with the peer in rounds (0: not measured yet).\n"
+		              "# TYPE sotto_peer_link_bytes_per_second gauge\n");
+	for (size_t i = 0; i < s->n_peers; i++)
+		sb_printf(&b, "sotto_peer_link_bytes_per_second{node=\"%s\",peer=\"%s\"} %.0f\n", n,
+		          s->peers[i].name, s->peers[i].rate_Bps);
+	if (s->n_peers > 0)
+		sb_printf(&b, "# HELP sotto_peer_rtt_seconds Measured round-trip time of small "
+		              "messages to the peer (0: not measured yet).\n"
+		              "# TYPE sotto_peer_rtt_seconds gauge\n");
+	for (size_t i = 0; i < s->n_peers; i++)
+		sb_printf(&b, "sotto_peer_rtt_seconds{node=\"%s\",peer=\"%s\"} %.4f\n", n,
+		          s->peers[i].name, s->peers[i].rtt_ms / 1000.0);
 #undef COUNTER
 #undef GAUGE
 	return sb_finish(&b);

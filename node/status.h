@@ -41,6 +41,8 @@ struct status_peer {
 	double last_seen; /* unix time of the last authenticated message, 0: never */
 	uint64_t rounds;  /* completed rounds shared with this peer */
 	bool connected;   /* our push socket to it is connected now */
+	double rtt_ms;    /* measured round trip of small messages; 0: not yet */
+	double rate_Bps;  /* measured bytes/s of vectors in rounds; 0: not yet */
 };
 
 struct node_status {

@@ -381,7 +381,7 @@ static int decode_split_sigs(struct msg_unmask_req *v, const msgpack_object *o)
 /* Array length of each type's body, common fields included. */
 static const uint8_t body_len[MSG_TYPE_MAX + 1] = {
         [MSG_INVITE] = N_COMMON + 5,     [MSG_ACCEPT] = N_COMMON + 6,
-        [MSG_DECLINE] = N_COMMON + 2,    [MSG_KEYS] = N_COMMON + 1,
+        [MSG_DECLINE] = N_COMMON + 3,    [MSG_KEYS] = N_COMMON + 1,
         [MSG_SHARES] = N_COMMON + 1,     [MSG_MASKED] = N_COMMON + 4,
         [MSG_UNMASK_REQ] = N_COMMON + 3, [MSG_UNMASK_RESP] = N_COMMON + 2,
         [MSG_RESULT] = N_COMMON + 4,     [MSG_ABORT] = N_COMMON + 2,
@@ -420,6 +420,8 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 	case MSG_ABORT: {
 		struct msg_reason_text *v = m->type == MSG_DECLINE ? &m->u.decline : &m->u.abort;
 		GET_UINT(&f[0], UINT8_MAX, v->reason);
+		if (m->type == MSG_DECLINE)
+			GET_UINT(&f[2], MSG_MAX_BUSY_MS, v->busy_ms);
 		return get_text(&f[1], v->text);
 	}
 	case MSG_KEYS: {
@@ -751,6 +753,8 @@ int msg_validate(const struct msg *m)
 		               ? 0
 		               : MSG_EINVALID;
 	case MSG_DECLINE:
+		if (m->u.decline.busy_ms > MSG_MAX_BUSY_MS)
+			return MSG_ELIMIT;
 		return text_ok(m->u.decline.text) ? 0 : MSG_EINVALID;
 	case MSG_ABORT:
 		return text_ok(m->u.abort.text) ? 0 : MSG_EINVALID;
@@ -944,7 +948,8 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 		P(msgpack_pack_uint8(pk, m->u.accept.index));
 		return pack_eph_keys(pk, &m->u.accept.keys);
 	case MSG_DECLINE:
-		return pack_text(pk, &m->u.decline);
+		P(pack_text(pk, &m->u.decline));
+		return msgpack_pack_uint32(pk, m->u.decline.busy_ms);
 	case MSG_ABORT:
 		return pack_text(pk, &m->u.abort);
 	case MSG_KEYS:

@@ -52,9 +52,10 @@
  * 3: the signed split (SPLIT, SPLIT_SIG, signatures in the UNMASK request)
  * and a flags byte in the signed round keys: a version-2 member would
  * reveal shares under rules a dishonest initiator can defeat
- * (docs/security.md, "Versions affected").
+ * (docs/security.md, "Versions affected"). 4: DECLINE says how long the
+ * decliner expects to stay busy (busy_ms), for link-paced scheduling.
  */
-#define MSG_VERSION 3
+#define MSG_VERSION 4
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -68,6 +69,7 @@
 #define MSG_MAX_SHARE_BYTES  512         /* one encrypted or revealed share */
 #define MSG_MAX_TEXT_BYTES   128         /* reason texts: printable ASCII */
 #define MSG_MAX_DEPTH        4           /* msgpack nesting */
+#define MSG_MAX_BUSY_MS      3600000     /* a DECLINE's busy_ms: an hour */
 #define MSG_MAX_OBJECTS      4096        /* msgpack objects in one body */
 /* Largest body: a vector plus a generous allowance for the rest. */
 #define MSG_MAX_BODY_BYTES ((size_t)MSG_MAX_VECTOR_BYTES + 65536)
@@ -195,6 +197,11 @@ struct msg_accept {
 struct msg_reason_text {
 	uint8_t reason;                    /* enum msg_reason */
 	char text[MSG_MAX_TEXT_BYTES + 1]; /* printable ASCII, NUL-terminated */
+	/*
+	 * DECLINE only (not sent in ABORT): how long the decliner expects to stay
+	 * busy, in ms (0: unknown, or not busy); at most MSG_MAX_BUSY_MS.
+	 */
+	uint32_t busy_ms;
 };
 
 /* KEYS: initiator -> every accepted member: the round's roster. */

@@ -1467,7 +1467,8 @@ nomem:
 	return -ENOMEM;
 }
 
-void round_decline(const struct msg *invite, enum msg_reason reason, struct round_outbox *ob)
+void round_decline(const struct msg *invite, enum msg_reason reason, uint32_t busy_ms,
+                   struct round_outbox *ob)
 {
 	struct msg m;
 
@@ -1476,6 +1477,7 @@ void round_decline(const struct msg *invite, enum msg_reason reason, struct roun
 	m.round_id = invite->round_id;
 	m.attempt = invite->attempt;
 	reason_text(&m.u.decline, reason, "declined");
+	m.u.decline.busy_ms = busy_ms < MSG_MAX_BUSY_MS ? busy_ms : MSG_MAX_BUSY_MS;
 	if (ob->n < ob->cap)
 		out_push(ob, 0, &m);
 }
@@ -1526,7 +1528,7 @@ int round_join(struct round **out, const struct identity *id, const uint8_t from
 decline:
 	round_free(r);
 	free(cp);
-	round_decline(invite, rc == -ENOMEM ? MSG_REASON_INTERNAL : MSG_REASON_PARAMS, ob);
+	round_decline(invite, rc == -ENOMEM ? MSG_REASON_INTERNAL : MSG_REASON_PARAMS, 0, ob);
 	return rc == 0 ? -EINVAL : rc;
 }
 

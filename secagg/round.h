@@ -139,8 +139,13 @@ int round_initiate(struct round **out, const struct identity *id, const struct r
 int round_join(struct round **out, const struct identity *id, const uint8_t from_pk[MSG_KEY_BYTES],
                const struct msg *invite, const struct round_input *in, uint64_t now_ms,
                struct round_outbox *ob) __attribute__((warn_unused_result));
-/* Queues a DECLINE (busy) for an INVITE, addressed to index 0. */
-void round_decline(const struct msg *invite, enum msg_reason reason, struct round_outbox *ob);
+/*
+ * Queues a DECLINE for an INVITE, addressed to index 0. busy_ms: how long
+ * this node expects to stay busy (0: unknown), so that the initiator does
+ * not invite it again before then.
+ */
+void round_decline(const struct msg *invite, enum msg_reason reason, uint32_t busy_ms,
+                   struct round_outbox *ob);
 
 /*
  * A message of this round from the peer with identity key from_pk. Messages

@@ -19,7 +19,7 @@ import nacl.hash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 R = 0x1122334455667788
-MSG_VERSION = 3  # protocol/msg.h
+MSG_VERSION = 4  # protocol/msg.h
 
 
 def blake2b(data, key=b"", size=32):
@@ -57,7 +57,7 @@ SEEDS = {
         "result": body(9, [[0, 1, 3], 16, 3.5, bytes(range(64))]),
     },
     "fuzz_msg_control": {
-        "decline": body(3, [1, "in round 77"]),
+        "decline": body(3, [1, "in round 77", 2750]),
         "abort": body(10, [5, "2 of 4 left, need 3"]),
         "abort_empty_text": body(10, [1, ""]),  # once UB: memcpy from NULL
         "unmask_req": body(7, [[0, 1, 3], [2], [[i, bytes([0x50 + i] * 64)] for i in (0, 1, 3)]]),

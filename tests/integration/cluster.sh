@@ -97,7 +97,7 @@ for i in $(seq 0 $((N - 1))); do
 	[ "$rounds" -gt 0 ] || fail "node $i completed no round"
 	[ "$rej" -eq 0 ] || fail "node $i rejected $rej messages"
 	grep -q "round done" "$T/node-$i.log" || fail "node $i log shows no completed round"
-	up=$(grep -c "^peer .* connected yes$" "$T/status-$i" || true)
+	up=$(grep -c "^peer .* connected yes " "$T/status-$i" || true)
 	[ "$up" -eq $((N - 1)) ] || fail "node $i shows $up of $((N - 1)) peer links up"
 done
 echo "integration: $N nodes, mean accuracy $mean% (local-only $local_mean%), spread $spread points, $(awk '{r+=$4} END{print r}' "$T/poll") rounds in total, 0 rejected"

@@ -98,8 +98,9 @@ struct sent {
 	uint8_t from, to;
 	enum msg_type type;
 	uint64_t rid;
-	uint8_t reason; /* DECLINE, ABORT */
-	bool sealed;    /* under the round's keys (a KEYS_SET for this round and peer came first) */
+	uint8_t reason;   /* DECLINE, ABORT */
+	uint32_t busy_ms; /* DECLINE */
+	bool sealed; /* under the round's keys (a KEYS_SET for this round and peer came first) */
 	bool dropped;
 	uint8_t *bytes;
 	size_t len;
@@ -299,8 +300,10 @@ static void net_send(struct net *net, struct tnode *from, const struct gossip_ac
 	s->to = to->idx;
 	s->type = a->msg.type;
 	s->rid = a->msg.round_id;
-	if (a->msg.type == MSG_DECLINE)
+	if (a->msg.type == MSG_DECLINE) {
 		s->reason = a->msg.u.decline.reason;
+		s->busy_ms = a->msg.u.decline.busy_ms;
+	}
 	if (a->msg.type == MSG_ABORT)
 		s->reason = a->msg.u.abort.reason;
 	s->dropped = net->cut || !to->up ||
@@ -1198,15 +1201,24 @@ static void test_invite_rules(void **state)
  * Node 4's round aborts as soon as the three declines are in, without
  * waiting for its deadline; node 0's completes.
  */
+static bool drop_results_of_0(struct net *net, uint8_t from, uint8_t to, const struct msg *m)
+{
+	(void)net;
+	(void)to;
+	return from == 0 && m->type == MSG_RESULT;
+}
+
 static void test_invite_declined_busy(void **state)
 {
 	struct opts o = opts_default(5);
 	struct net *net;
 	uint64_t r0, r4, t;
+	size_t mark, busy;
 	float *in[NMAX];
 
 	(void)state;
 	net = net_new(&o);
+	net->latency = 5; /* rounds that take time, so that their length is measured */
 	inputs_save(net, in);
 	node_sees_only(&net->nd[0], 0xe);
 	node_sees_only(&net->nd[4], 0xe);
@@ -1219,11 +1231,12 @@ static void test_invite_declined_busy(void **state)
 	r0 = first_invite(net, 0);
 	r4 = first_invite(net, 4);
 	assert_true(r0 != r4);
-	net_run(net, t, NULL, 0); /* what happens at once */
+	net_run(net, t + 100, NULL, 0); /* what happens within a few messages */
 	for (uint8_t i = 1; i <= 3; i++) {
 		const struct sent *d = sent_find(net, i, 4, MSG_DECLINE, r4);
 		assert_non_null(d);
 		assert_int_equal(d->reason, MSG_REASON_BUSY);
+		assert_int_equal(d->busy_ms, 0); /* no round measured yet: unknown */
 		assert_non_null(sent_find(net, i, 0, MSG_ACCEPT, r0));
 		assert_int_equal(status_of(&net->nd[i]).invites_declined, 1);
 	}
@@ -1232,6 +1245,41 @@ static void test_invite_declined_busy(void **state)
 	assert_int_equal(status_of(&net->nd[4]).rounds_completed, 0);
 	assert_int_equal(net->nd[4].n_ap, 0);
 	check_round_mean(net, r0, 0xf, in);
+	/* when node 0's round ends, its members announce that they are free */
+	for (uint8_t i = 1; i <= 3; i++)
+		assert_non_null(sent_find(net, i, 4, MSG_STATUS, 0));
+
+	/*
+	 * Two minutes more of nodes 0 and 4 competing for 1-3, with node 0's
+	 * RESULTs lost so that its members stay busy until their deadline:
+	 * now that 1-3 know how long a round takes them, each busy decline
+	 * says how long it expects to stay busy, a quarter to three rounds.
+	 */
+	mark = net->nlog;
+	net->drop = drop_results_of_0;
+	net_run(net, net->now + 120000, NULL, 0);
+	net->drop = NULL;
+	busy = 0;
+	for (size_t j = mark; j < net->nlog; j++) {
+		const struct sent *d = &net->log[j];
+		if (d->type != MSG_DECLINE || d->reason != MSG_REASON_BUSY)
+			continue;
+		assert_true(d->busy_ms > 0 && d->busy_ms <= 3 * 10000);
+		busy++;
+	}
+	assert_true(busy > 0);
+	/* the round trip it measured to each peer: two messages of 5 ms */
+	{
+		struct node_status st = status_of(&net->nd[4]);
+		size_t measured = 0;
+		for (size_t j = 0; j < st.n_peers; j++) {
+			if (st.peers[j].rounds == 0)
+				continue;
+			assert_true(st.peers[j].rtt_ms > 9.5 && st.peers[j].rtt_ms < 10.5);
+			measured++;
+		}
+		assert_int_equal(measured, 3);
+	}
 	inputs_free(net, in);
 	net_free(net);
 }

@@ -77,6 +77,7 @@ static void sample(struct msg *m, enum msg_type type)
 	case MSG_DECLINE:
 		m->u.decline.reason = MSG_REASON_BUSY;
 		snprintf(m->u.decline.text, sizeof(m->u.decline.text), "in round 77");
+		m->u.decline.busy_ms = 2750;
 		break;
 	case MSG_ABORT:
 		m->u.abort.reason = MSG_REASON_TOO_FEW;
@@ -231,6 +232,7 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 		        a->type == MSG_ABORT ? &b->u.abort : &b->u.decline;
 		assert_int_equal(x->reason, y->reason);
 		assert_string_equal(x->text, y->text);
+		assert_int_equal(x->busy_ms, y->busy_ms);
 		break;
 	}
 	case MSG_KEYS:
@@ -710,6 +712,11 @@ static void test_inconsistent(void **state)
 	sample(&m, MSG_DECLINE);
 	m.u.decline.text[0] = (char)0xc3;
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_DECLINE);
+	m.u.decline.busy_ms = MSG_MAX_BUSY_MS + 1; /* busy for longer than an hour */
+	assert_int_equal(msg_validate(&m), MSG_ELIMIT);
+	m.u.decline.busy_ms = MSG_MAX_BUSY_MS;
+	assert_int_equal(msg_validate(&m), 0);
 }
 
 /* Encoded bytes are stable: the Python interop check relies on the layout. */
