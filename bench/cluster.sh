@@ -3,7 +3,7 @@
 #
 #   bench/cluster.sh -b SOTTO -o OUT [-n NODES] [-s SECONDS] [-t TARGET]
 #                    [-g 'Key = Value;Key = Value'] [-e EPOCHS] [-r RATE]
-#                    [-x] [-q]
+#                    [-x] [-q] [-l LR] [-L 'Key = Value;..']
 #
 # Starts NODES `sotto run` processes (MLP 784-128-10, the bundled 8,000 MNIST
 # images split Dirichlet(0.5) with a fixed seed, every node evaluating on the
@@ -17,6 +17,9 @@
 #                     the mean first reached TARGET (all nodes evaluated),
 #                     final mean/min/max, bytes and rounds per node, RSS and
 #                     CPU per node (from /proc), rounds aborted
+#
+# -l LR sets [Training] LearningRate (default 0.05), -L adds [Training] keys
+# (Schedule, MomentumRule, ...).
 #
 # -e EPOCHS caps local training (default 20 = 80 s of the schedule); after it
 # the nodes only average, so the final figures are a consensus. -x stops as
@@ -43,7 +46,9 @@ RATE=""
 STOP_AT_TARGET=0
 QUIET=0
 TIMEOUT=5
-while getopts "b:o:n:s:t:g:e:r:xqT:" opt; do
+LR=0.05
+TRAINING=""
+while getopts "b:o:n:s:t:g:e:r:xqT:l:L:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) OUT=$OPTARG ;;
@@ -56,10 +61,12 @@ while getopts "b:o:n:s:t:g:e:r:xqT:" opt; do
 	x) STOP_AT_TARGET=1 ;;
 	q) QUIET=1 ;;
 	T) TIMEOUT=$OPTARG ;;
-	*) sed -n '2,30p' "$0" >&2; exit 2 ;;
+	l) LR=$OPTARG ;;
+	L) TRAINING=$OPTARG ;;
+	*) sed -n '2,33p' "$0" >&2; exit 2 ;;
 	esac
 done
-[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,30p' "$0" >&2; exit 2; }
+[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,33p' "$0" >&2; exit 2; }
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 SOTTO=$(cd "$(dirname "$SOTTO")" && pwd)/$(basename "$SOTTO")
 mkdir -p "$OUT"
@@ -108,7 +115,8 @@ for i in $(seq 0 $((N - 1))); do
 	fi
 done
 # shellcheck disable=SC2086
-"$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -g "$GOSSIP" $sites
+"$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -g "$GOSSIP" \
+	-l "$LR" -L "$TRAINING" $sites
 
 if [ -n "$NS" ]; then
 	ip netns add "$NS-hub"

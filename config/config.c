@@ -58,6 +58,8 @@ enum key_type {
 static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
 static const char *const optimizer_names[] = {"sgd", "adam", NULL};
 static const char *const codec_names[] = {"fixed", "float32", "modular", NULL};
+static const char *const schedule_names[] = {"constant", "cosine", "step", NULL};
+static const char *const momentum_rule_names[] = {"keep", "reset", "quasi-global", NULL};
 static const char *const loglevel_names[] = {"debug", "info", "warn", "error", NULL};
 
 struct key_spec {
@@ -122,6 +124,19 @@ static const struct key_spec key_specs[] = {
          "Epochs of local training: `sotto train` runs this many; `sotto run` stops training "
          "after this many in total and keeps averaging.",
          NOLINE},
+        {SEC_TRAINING, "Schedule", K_ENUM, CFG(training.schedule), 0, 0, schedule_names, "constant",
+         false, "constant, cosine, step",
+         "Learning rate over Epochs: warm-up, then cosine or step decay down to "
+         "LearningRateFloor.",
+         NOLINE},
+        {SEC_TRAINING, "Warmup", K_DOUBLE, CFG(training.warmup), 0, 100000, NULL, "0", false,
+         "0..100000, less than Epochs", "Epochs of linear warm-up from a tenth of LearningRate.",
+         NOLINE},
+        {SEC_TRAINING, "LearningRateFloor", K_DOUBLE, CFG(training.lr_floor), 1e-4, 1, NULL, "0.01",
+         false, "1e-4..1", "Fraction of LearningRate a decay ends at, at Epochs.", NOLINE},
+        {SEC_TRAINING, "MomentumRule", K_ENUM, CFG(training.momentum_rule), 0, 0,
+         momentum_rule_names, "keep", false, "keep, reset, quasi-global",
+         "What SGD momentum does when a gossip average is applied.", NOLINE},
         {SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
          false, "0.01..100", "Epochs of local training between two gossip rounds.", NOLINE},
         {SEC_TRAINING, "Threads", K_INT, CFG(training.threads), 1, 64, NULL, "1", false, "1..64",
@@ -780,6 +795,14 @@ static void config_finish(struct parse_state *st)
 	if (cfg->training.test_set[0] != '\0' && !cfg->virtual_paths)
 		check_readable(cfg, key_line(st, SEC_TRAINING, "TestSet"), "TestSet",
 		               cfg->training.test_set);
+
+	if (cfg->training.warmup >= cfg->training.epochs && cfg->training.warmup > 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "%g", cfg->training.warmup);
+		config_error_add(cfg, key_line(st, SEC_TRAINING, "Warmup"), v,
+		                 "[Training] Warmup must be less than Epochs (%d)",
+		                 cfg->training.epochs);
+	}
 
 	if (key_line(st, SEC_MODEL, "Hidden") != 0 && cfg->model.type != CONFIG_MODEL_MLP)
 		config_error_add(cfg, key_line(st, SEC_MODEL, "Hidden"),

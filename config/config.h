@@ -32,6 +32,8 @@
 
 enum config_model_type { CONFIG_MODEL_LOGREG, CONFIG_MODEL_MLP, CONFIG_MODEL_CNN };
 enum config_optimizer { CONFIG_OPT_SGD, CONFIG_OPT_ADAM };
+enum config_schedule { CONFIG_SCHED_CONSTANT, CONFIG_SCHED_COSINE, CONFIG_SCHED_STEP };
+enum config_momentum_rule { CONFIG_MOM_KEEP, CONFIG_MOM_RESET, CONFIG_MOM_QUASI_GLOBAL };
 enum config_codec { CONFIG_CODEC_FIXED, CONFIG_CODEC_FLOAT32, CONFIG_CODEC_MODULAR };
 
 struct config_peer {
@@ -82,7 +84,11 @@ struct config {
 		double momentum;
 		double weight_decay;
 		int batch_size;
-		int epochs;          /* `sotto train`: epochs to run */
+		int epochs;                    /* `sotto train`: epochs to run */
+		enum config_schedule schedule; /* learning rate over Epochs */
+		double warmup;                 /* epochs of warm-up, < epochs */
+		double lr_floor;               /* factor at Epochs (cosine, step) */
+		enum config_momentum_rule momentum_rule;
 		double local_epochs; /* gossip: epochs of local training per round */
 		int threads;         /* BLAS threads of the training worker */
 		uint64_t seed;       /* data order; model init uses [Model] Seed */

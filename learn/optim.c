@@ -39,6 +39,7 @@ int optim_init(struct optim *o, const struct optim_params *p, size_t n)
 		return LEARN_EBOUNDS;
 	o->p = *p;
 	o->n = n;
+	o->lr_scale = 1.0f;
 	o->m = calloc(n, sizeof(float));
 	if (p->type == OPTIM_ADAM)
 		o->v = calloc(n, sizeof(float));
@@ -67,6 +68,11 @@ void optim_reset(struct optim *o)
 		memset(o->v, 0, o->n * sizeof(float));
 }
 
+float optim_lr(const struct optim *o)
+{
+	return o->p.lr * o->lr_scale;
+}
+
 void optim_step(struct optim *o, float *params, const float *grads)
 {
 	const struct optim_params *p = &o->p;
@@ -81,10 +87,30 @@ void optim_step(struct optim *o, float *params, const float *grads)
 		 * scalar. PyTorch's first step v = g is the same, as v starts at 0.
 		 */
 		typedef float f32x4 __attribute__((vector_size(16)));
-		const float mu = p->momentum, lr = p->lr;
+		const float mu = p->momentum, lr = optim_lr(o), c = 1.0f - mu;
 		const f32x4 vmu = {mu, mu, mu, mu}, vlr = {lr, lr, lr, lr}, vwd = {wd, wd, wd, wd};
+		const f32x4 vc = {c, c, c, c};
 		float *v = o->m;
 		size_t i = 0;
+		if (o->quasi_global) {
+			for (; i + 4 <= n; i += 4) {
+				f32x4 pp, mm, gg, uu;
+				memcpy(&pp, params + i, sizeof(pp));
+				memcpy(&mm, v + i, sizeof(mm));
+				memcpy(&gg, grads + i, sizeof(gg));
+				uu = vmu * mm + gg + vwd * pp;
+				pp -= vlr * uu;
+				mm = vmu * mm + vc * uu;
+				memcpy(v + i, &mm, sizeof(mm));
+				memcpy(params + i, &pp, sizeof(pp));
+			}
+			for (; i < n; i++) {
+				float u = mu * v[i] + grads[i] + wd * params[i];
+				params[i] -= lr * u;
+				v[i] = mu * v[i] + c * u;
+			}
+			return;
+		}
 		for (; i + 4 <= n; i += 4) {
 			f32x4 pp, vv, gg;
 			memcpy(&pp, params + i, sizeof(pp));
@@ -104,7 +130,7 @@ void optim_step(struct optim *o, float *params, const float *grads)
 		const double t = (double)o->t;
 		const float bc1 = (float)(1.0 - pow(b1, t));
 		const float bc2 = (float)(1.0 - pow(b2, t));
-		const float step = p->lr / bc1, sqrt_bc2 = sqrtf(bc2);
+		const float step = optim_lr(o) / bc1, sqrt_bc2 = sqrtf(bc2);
 		float *m = o->m, *v = o->v;
 		for (size_t i = 0; i < n; i++) {
 			float g = grads[i] + wd * params[i];

@@ -36,6 +36,7 @@ int train_alloc(struct train **out, const struct model_spec *spec, uint64_t mode
 		goto fail;
 	t->batch = batch;
 	t->data_seed = data_seed;
+	train_schedule_default(&t->sched, 1.0);
 	dims = spec->channels * spec->height * spec->width;
 	t->x_dims = dims;
 	t->x = malloc((size_t)batch * dims * sizeof(float));
@@ -61,6 +62,56 @@ void train_free(struct train *t)
 	free(t->x);
 	free(t->y);
 	free(t);
+}
+
+void train_schedule_default(struct train_schedule *s, double epochs)
+{
+	memset(s, 0, sizeof(*s));
+	s->decay = TRAIN_DECAY_CONSTANT;
+	s->warmup = 0.0;
+	s->epochs = epochs;
+	s->floor = 1.0;
+	s->momentum = TRAIN_MOMENTUM_KEEP;
+}
+
+int train_schedule_check(const struct train_schedule *s)
+{
+	if ((s->decay != TRAIN_DECAY_CONSTANT && s->decay != TRAIN_DECAY_COSINE &&
+	     s->decay != TRAIN_DECAY_STEP) ||
+	    (s->momentum != TRAIN_MOMENTUM_KEEP && s->momentum != TRAIN_MOMENTUM_RESET &&
+	     s->momentum != TRAIN_MOMENTUM_QUASI_GLOBAL) ||
+	    !(s->epochs > 0.0 && s->epochs <= 1e9) ||
+	    !(s->warmup >= 0.0 && s->warmup < s->epochs) || !(s->floor >= 1e-4 && s->floor <= 1.0))
+		return LEARN_EBOUNDS;
+	return 0;
+}
+
+double train_schedule_factor(const struct train_schedule *s, double e)
+{
+	double q;
+
+	if (s->warmup > 0.0 && e < s->warmup)
+		return 0.1 + 0.9 * MAX(e, 0.0) / s->warmup;
+	if (s->decay == TRAIN_DECAY_CONSTANT)
+		return 1.0;
+	if (e >= s->epochs)
+		return s->floor;
+	q = (e - s->warmup) / (s->epochs - s->warmup);
+	if (s->decay == TRAIN_DECAY_COSINE)
+		return s->floor + (1.0 - s->floor) * 0.5 * (1.0 + cos(M_PI * q));
+	if (q < 0.5)
+		return 1.0;
+	return q < 0.75 ? sqrt(s->floor) : s->floor;
+}
+
+int train_set_schedule(struct train *t, const struct train_schedule *s)
+{
+	if (train_schedule_check(s) != 0)
+		return LEARN_EBOUNDS;
+	t->sched = *s;
+	t->optim.quasi_global =
+	        s->momentum == TRAIN_MOMENTUM_QUASI_GLOBAL && t->optim.p.type == OPTIM_SGD;
+	return 0;
 }
 
 uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds)
@@ -124,9 +175,11 @@ int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct tr
 		t->epoch++;
 	}
 	for (uint64_t s = 0; s < n; s++) {
+		const double spe = (double)train_steps_per_epoch(t, ds);
 		uint32_t b;
 		int ok = 0;
 		float loss;
+		t->optim.lr_scale = (float)train_schedule_factor(&t->sched, (double)t->steps / spe);
 		rc = order(t, ds);
 		if (rc != 0)
 			return rc;
@@ -241,17 +294,26 @@ out:
 
 int train_merge(struct train *t, const float *avg, const float *snap, void (*between)(void))
 {
-	float *x = t->model->params;
+	float *x = t->model->params, *m = t->optim.m;
 	size_t n = t->model->n_params;
+	const bool qg = t->optim.quasi_global;
+	/* The jump per unit of the last step's lr, into the buffer (optim.h). */
+	const float c = (1.0f - t->optim.p.momentum) / optim_lr(&t->optim);
 
 	for (size_t i = 0; i < n; i++) {
-		if (!isfinite(x[i] + (avg[i] - snap[i])))
+		float d = avg[i] - snap[i];
+		if (!isfinite(x[i] + d) || (qg && !isfinite(m[i] - c * d)))
 			return -ERANGE;
 	}
 	for (size_t i = 0; i < n; i++) {
-		x[i] += avg[i] - snap[i];
+		float d = avg[i] - snap[i];
+		x[i] += d;
+		if (qg)
+			m[i] -= c * d;
 		if (i == n / 2 && between != NULL)
 			between();
 	}
+	if (t->sched.momentum == TRAIN_MOMENTUM_RESET)
+		optim_reset(&t->optim);
 	return 0;
 }

@@ -24,14 +24,56 @@
 
 struct dataset;
 
+/*
+ * The learning rate over the training budget, and what momentum does when
+ * a gossip result is merged. Progress is counted in epochs of training
+ * taken, e = steps / steps_per_epoch (steps are in the checkpoint, so a
+ * resumed run continues the same trajectory). The step taken at progress e
+ * uses LearningRate x factor(e):
+ *
+ *   warm-up  e < W:        0.1 + 0.9 e / W (linear up to the full rate)
+ *   constant               1
+ *   cosine   W <= e < E:   f + (1 - f) (1 + cos(pi q)) / 2, q = (e-W)/(E-W)
+ *   step     W <= e < E:   1 for q < 1/2, sqrt(f) for q < 3/4, f after
+ *   cosine, step  e >= E:  f (the floor)
+ *
+ * W = warmup, E = epochs, f = floor. Momentum at a merge:
+ *
+ *   keep          the node's own buffer carries on (SGD and Adam)
+ *   reset         the optimizer state is zeroed (optim_reset)
+ *   quasi-global  SGD: the buffer follows the model's displacement, the
+ *                 merge's jump included (optim.h; Lin et al. 2021); Adam
+ *                 keeps its state
+ */
+enum train_decay {
+	TRAIN_DECAY_CONSTANT = 0,
+	TRAIN_DECAY_COSINE = 1,
+	TRAIN_DECAY_STEP = 2,
+};
+
+enum train_momentum {
+	TRAIN_MOMENTUM_KEEP = 0,
+	TRAIN_MOMENTUM_RESET = 1,
+	TRAIN_MOMENTUM_QUASI_GLOBAL = 2,
+};
+
+struct train_schedule {
+	enum train_decay decay;
+	double warmup; /* epochs of linear warm-up, 0 <= warmup < epochs (0: none) */
+	double epochs; /* the budget E: a decay reaches its floor here (> 0) */
+	double floor;  /* lr factor at E, 1e-4..1 */
+	enum train_momentum momentum;
+};
+
 struct train {
 	struct model *model; /* owned: model->params is the model */
 	struct optim optim;
 	uint32_t batch;
 	uint64_t data_seed;
-	uint64_t epoch;  /* current epoch (0-based) */
-	uint32_t cursor; /* rows of the current epoch already visited */
-	uint64_t steps;  /* mini-batch steps taken in total */
+	uint64_t epoch;              /* current epoch (0-based) */
+	uint32_t cursor;             /* rows of the current epoch already visited */
+	uint64_t steps;              /* mini-batch steps taken in total */
+	struct train_schedule sched; /* not in the checkpoint: set from the config */
 	/* private: */
 	uint32_t *perm;      /* permutation of the current epoch */
 	uint32_t perm_rows;  /* rows it was drawn for (0: not drawn) */
@@ -65,6 +107,19 @@ int train_alloc(struct train **out, const struct model_spec *spec, uint64_t mode
         __attribute__((warn_unused_result));
 void train_free(struct train *t);
 
+/* Constant rate, momentum kept, over epochs: what a new trainer starts with. */
+void train_schedule_default(struct train_schedule *s, double epochs);
+/* Checks ranges (see struct train_schedule). 0 or LEARN_EBOUNDS. */
+int train_schedule_check(const struct train_schedule *s) __attribute__((warn_unused_result));
+/* The learning-rate factor at progress e epochs (a pure function; above). */
+double train_schedule_factor(const struct train_schedule *s, double e);
+/*
+ * Sets t's schedule (checked first: LEARN_EBOUNDS changes nothing). Call it
+ * after train_alloc or checkpoint_load, before training. 0 or LEARN_EBOUNDS.
+ */
+int train_set_schedule(struct train *t, const struct train_schedule *s)
+        __attribute__((warn_unused_result));
+
 /* Mini-batch steps in one epoch of ds: ceil(rows / batch). */
 uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds);
 
@@ -87,8 +142,9 @@ int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct tr
  * Merges a gossip result into the model: x += avg - snap on every
  * parameter, where snap is what this node contributed and avg the result
  * (equal to snap where the round did not average), so the steps taken while
- * the round ran are kept. If any merged value would not be finite, nothing
- * changes and -ERANGE is returned (a NaN never enters the model). 0 or
+ * the round ran are kept; then the momentum rule of the schedule. If any
+ * merged value would not be finite, nothing changes and -ERANGE is returned
+ * (a NaN never enters the model or the optimizer state). 0 or
  * -ERANGE. between, if not NULL, is called once half the parameters are
  * merged (a test hook: a process killed there leaves no checkpoint torn).
  */

@@ -21,10 +21,14 @@ int cmd_transport_test(int argc, char **argv); /* hidden, test-only */
 
 struct model_spec;
 struct optim_params;
+struct train_schedule;
 struct dataset;
 /* [Model]/[Training] of cfg as learn/ settings for data ds (cmd_train.c). 0 or LEARN_EBOUNDS. */
 int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
                             const struct config *cfg, const struct dataset *ds)
+        __attribute__((warn_unused_result));
+/* The schedule keys of [Training] over a budget of epochs (cmd_train.c). 0 or LEARN_EBOUNDS. */
+int train_schedule_from_config(struct train_schedule *s, const struct config *cfg, double epochs)
         __attribute__((warn_unused_result));
 
 /* Creates path (O_EXCL, mode 0600) holding id's private key line. 0 or -errno. */

@@ -65,6 +65,27 @@ int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
 	return optim_params_check(op);
 }
 
+int train_schedule_from_config(struct train_schedule *s, const struct config *cfg, double epochs)
+{
+	static const enum train_decay decay[] = {
+	        [CONFIG_SCHED_CONSTANT] = TRAIN_DECAY_CONSTANT,
+	        [CONFIG_SCHED_COSINE] = TRAIN_DECAY_COSINE,
+	        [CONFIG_SCHED_STEP] = TRAIN_DECAY_STEP,
+	};
+	static const enum train_momentum momentum[] = {
+	        [CONFIG_MOM_KEEP] = TRAIN_MOMENTUM_KEEP,
+	        [CONFIG_MOM_RESET] = TRAIN_MOMENTUM_RESET,
+	        [CONFIG_MOM_QUASI_GLOBAL] = TRAIN_MOMENTUM_QUASI_GLOBAL,
+	};
+
+	train_schedule_default(s, epochs);
+	s->decay = decay[cfg->training.schedule];
+	s->warmup = cfg->training.warmup;
+	s->floor = cfg->training.lr_floor;
+	s->momentum = momentum[cfg->training.momentum_rule];
+	return train_schedule_check(s);
+}
+
 static void print_spec(const struct model *m)
 {
 	const struct model_spec *s = &m->spec;
@@ -107,7 +128,8 @@ int cmd_train(int argc, char **argv)
 	uint32_t *confusion = NULL;
 	bool show_confusion = false, cfg_loaded = false;
 	int64_t epochs = 0;
-	double best = -1.0;
+	struct train_schedule sched;
+	double best = -1.0, last = 0.0;
 	int best_epoch = 0;
 	int rc, status = 1;
 
@@ -189,6 +211,12 @@ int cmd_train(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The budget counts from epoch 0, so a resumed run keeps its trajectory. */
+	if (train_schedule_from_config(&sched, &cfg, (double)t->epoch + (double)epochs) != 0 ||
+	    train_set_schedule(t, &sched) != 0) {
+		fprintf(stderr, "sotto train: %s: schedule settings out of range\n", path);
+		goto out;
+	}
 	if (train_check_data(t, train_ds) != 0 ||
 	    (test_ds != NULL && train_check_data(t, test_ds) != 0)) {
 		fprintf(stderr, "sotto train: TestSet does not match Dataset (features, classes or "
@@ -203,6 +231,14 @@ int cmd_train(int argc, char **argv)
 	       op.type == OPTIM_ADAM ? "adam" : "sgd", (double)op.lr,
 	       op.type == OPTIM_ADAM ? "beta1" : "momentum", (double)op.momentum,
 	       (double)op.weight_decay, t->batch, cfg.training.threads);
+	printf("schedule %s, warm-up %g, floor %g over %g epochs, momentum %s\n",
+	       cfg.training.schedule == CONFIG_SCHED_COSINE ? "cosine"
+	       : cfg.training.schedule == CONFIG_SCHED_STEP ? "step"
+	                                                    : "constant",
+	       sched.warmup, sched.floor, sched.epochs,
+	       cfg.training.momentum_rule == CONFIG_MOM_RESET          ? "reset"
+	       : cfg.training.momentum_rule == CONFIG_MOM_QUASI_GLOBAL ? "quasi-global"
+	                                                               : "keep");
 	printf("data %u training rows", train_ds->rows);
 	if (test_ds != NULL)
 		printf(", %u test rows", test_ds->rows);
@@ -228,6 +264,7 @@ int cmd_train(int argc, char **argv)
 				goto out;
 			}
 			printf("  test loss %.4f acc %6.2f%%", ev.loss, 100.0 * ev.accuracy);
+			last = ev.accuracy;
 			if (ev.accuracy > best) {
 				best = ev.accuracy;
 				best_epoch = (int)t->epoch;
@@ -244,7 +281,8 @@ int cmd_train(int argc, char **argv)
 		}
 	}
 	if (test_ds != NULL) {
-		printf("best test accuracy %.2f%% (epoch %d)\n", 100.0 * best, best_epoch);
+		printf("best test accuracy %.2f%% (epoch %d), final %.2f%%\n", 100.0 * best,
+		       best_epoch, 100.0 * last);
 		if (show_confusion)
 			print_confusion(confusion, spec.classes);
 	}

@@ -349,6 +349,7 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 {
 	struct model_spec spec;
 	struct optim_params op;
+	struct train_schedule sched;
 	int rc;
 
 	*extra = NULL;
@@ -358,11 +359,17 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 		log_errorx("model: %s", err_str(rc));
 		return rc;
 	}
+	rc = train_schedule_from_config(&sched, &n->cfg, (double)n->cfg.training.epochs);
+	if (rc != 0) {
+		log_errorx("schedule: %s", err_str(rc));
+		return rc;
+	}
 	rc = checkpoint_load(n->ckpt_path, t, extra, extra_len);
 	if (rc == 0) {
 		struct model_spec *have = &(*t)->model->spec;
 		if (have->type != spec.type ||
-		    model_spec_n_params(have) != model_spec_n_params(&spec) || *extra == NULL) {
+		    model_spec_n_params(have) != model_spec_n_params(&spec) || *extra == NULL ||
+		    train_set_schedule(*t, &sched) != 0) {
 			log_errorx("%s is for another model or node; move it away to start over",
 			           n->ckpt_path);
 			train_free(*t);
@@ -380,6 +387,8 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 	}
 	rc = train_alloc(t, &spec, n->cfg.model.seed, &op, (uint32_t)n->cfg.training.batch_size,
 	                 n->cfg.training.seed);
+	if (rc == 0)
+		rc = train_set_schedule(*t, &sched);
 	if (rc != 0) {
 		log_errorx("model: %s", err_str(rc));
 		return rc;

@@ -6,13 +6,15 @@
 #
 #   scripts/cluster-init.sh -b SOTTO -o DIR [-d SPLIT_SEED] [-m MODEL_SEED]
 #                           [-e EPOCHS] [-i INTERVAL] [-T ROUND_TIMEOUT]
-#                           [-g 'Key = Value;Key = Value'] NAME=ENDPOINT...
+#                           [-g 'Key = Value;Key = Value'] [-l LR]
+#                           [-L 'Key = Value;..'] NAME=ENDPOINT...
 #
 # Writes DIR/shard-NAME.sdat.gz (Dirichlet 0.5 over the 8,000 training
 # images, seed SPLIT_SEED, default 7), DIR/split.txt (label histograms),
 # DIR/template.ini (MLP 784-128-10, SGD 0.05 momentum 0.9 batch 32,
 # LocalEpochs 0.25, GroupSize 4, EvalEvery 2, every node evaluating on the
-# 2,000 test images; -g adds [Gossip] keys such as a codec), and
+# 2,000 test images; -g adds [Gossip] keys such as a codec, -l sets the
+# LearningRate, -L adds [Training] keys such as Schedule), and
 # DIR/sites/NAME/ (key + config, from `sotto init`). Without -e the
 # [Training] Epochs default applies. Sites are named 0..N-1 by the callers.
 set -eu
@@ -24,8 +26,10 @@ EPOCHS=""
 INTERVAL=1
 TIMEOUT=5
 GOSSIP=""
-usage() { sed -n '2,17p' "$0" >&2; exit 2; }
-while getopts "b:o:d:m:e:i:T:g:" opt; do
+LR=0.05
+TRAINING=""
+usage() { sed -n '2,19p' "$0" >&2; exit 2; }
+while getopts "b:o:d:m:e:i:T:g:l:L:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) DIR=$OPTARG ;;
@@ -35,6 +39,8 @@ while getopts "b:o:d:m:e:i:T:g:" opt; do
 	i) INTERVAL=$OPTARG ;;
 	T) TIMEOUT=$OPTARG ;;
 	g) GOSSIP=$OPTARG ;;
+	l) LR=$OPTARG ;;
+	L) TRAINING=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -54,12 +60,13 @@ Seed = $MODEL_SEED
 [Training]
 Dataset = ../../shard-{site}.sdat.gz
 TestSet = $ROOT/data/mnist-test.sdat.gz
-LearningRate = 0.05
+LearningRate = $LR
 Momentum = 0.9
 BatchSize = 32
 LocalEpochs = 0.25
 TPL
 	[ -z "$EPOCHS" ] || echo "Epochs = $EPOCHS"
+	printf '%s\n' "$TRAINING" | tr ';' '\n' | sed 's/^ *//' | grep -v '^$' || true
 	cat <<TPL
 
 [Gossip]

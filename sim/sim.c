@@ -1339,6 +1339,7 @@ static int node_boot(struct sim *s, struct snode *nd)
 {
 	struct model_spec spec;
 	struct optim_params op;
+	struct train_schedule sched;
 	struct gossip_ops ops = sim_ops;
 	uint8_t *extra = NULL;
 	size_t extra_len = 0;
@@ -1348,11 +1349,15 @@ static int node_boot(struct sim *s, struct snode *nd)
 	sim_rand_use(&nd->rng);
 	log_set_node(nd->name);
 	rc = train_setup_from_config(&spec, &op, &nd->cfg, nd->ds);
+	if (rc == 0)
+		rc = train_schedule_from_config(&sched, &nd->cfg, (double)nd->cfg.training.epochs);
 	if (rc == 0 && nd->ckpt != NULL)
 		rc = checkpoint_load_mem(nd->ckpt, nd->ckpt_len, &nd->t, &extra, &extra_len);
 	else if (rc == 0)
 		rc = train_alloc(&nd->t, &spec, nd->cfg.model.seed, &op,
 		                 (uint32_t)nd->cfg.training.batch_size, nd->cfg.training.seed);
+	if (rc == 0)
+		rc = train_set_schedule(nd->t, &sched);
 	if (rc != 0)
 		goto out;
 	max_steps = (uint64_t)nd->cfg.training.epochs * train_steps_per_epoch(nd->t, nd->ds);

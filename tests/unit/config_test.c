@@ -228,6 +228,23 @@ static void test_out_of_range(void **state)
 	                 -EINVAL);
 	expect_error(&cfg, 4, "port must be 1..65535");
 	config_fini(&cfg);
+	/* The schedule: a warm-up as long as the budget, a floor of 0, a bad rule. */
+	assert_int_equal(load(&cfg, NODE_HEAD "Epochs = 5\nWarmup = 5\n" PEERS), -EINVAL);
+	expect_error(&cfg, 10, "Warmup must be less than Epochs (5)");
+	config_fini(&cfg);
+	assert_int_equal(load(&cfg, NODE_HEAD "LearningRateFloor = 0\n" PEERS), -EINVAL);
+	expect_error(&cfg, 9, "LearningRateFloor must be a number in 1e-4..1");
+	config_fini(&cfg);
+	assert_int_equal(load(&cfg, NODE_HEAD "MomentumRule = average\n" PEERS), -EINVAL);
+	expect_error(&cfg, 9, "must be one of");
+	config_fini(&cfg);
+	assert_int_equal(load(&cfg, NODE_HEAD "Schedule = cosine\nWarmup = 0.5\n"
+	                                      "MomentumRule = quasi-global\n" PEERS),
+	                 0);
+	assert_int_equal(cfg.training.schedule, CONFIG_SCHED_COSINE);
+	assert_int_equal(cfg.training.momentum_rule, CONFIG_MOM_QUASI_GLOBAL);
+	assert_true(cfg.training.warmup == 0.5 && cfg.training.lr_floor == 0.01);
+	config_fini(&cfg);
 }
 
 static void test_duplicate_peer_name(void **state)

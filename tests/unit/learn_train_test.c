@@ -3,7 +3,9 @@
  * initialisation from a seed on every instance; segments tile the flat
  * vector; steps resume exactly across calls (fractional epochs); two
  * trainers on two threads share nothing; evaluation counts; spec bounds;
- * and a short run on the bundled MNIST learns.
+ * a short run on the bundled MNIST learns; the learning-rate schedule
+ * reaches its floor at Epochs and a resumed run keeps its trajectory; the
+ * momentum rules at a merge.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,12 +14,14 @@
 
 #include <cmocka.h>
 
+#include "learn/checkpoint.h"
 #include "learn/dataset.h"
 #include "learn/learn.h"
 #include "learn/model.h"
 #include "learn/train.h"
 #include "util/rng.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -148,6 +152,180 @@ static void test_steps_resume(void **state)
 	assert_memory_not_equal(a->model->params, b->model->params, a->model->n_params * 4);
 	train_free(a);
 	train_free(b);
+}
+
+static void test_schedule_factor(void **state)
+{
+	struct train_schedule s;
+	double prev = 2.0;
+
+	(void)state;
+	train_schedule_default(&s, 20);
+	assert_int_equal(train_schedule_check(&s), 0);
+	assert_true(train_schedule_factor(&s, 0) == 1.0 && train_schedule_factor(&s, 25) == 1.0);
+	/* Cosine: 1 at the start, the midpoint half-way, the floor at Epochs and after. */
+	s.decay = TRAIN_DECAY_COSINE;
+	s.floor = 0.01;
+	assert_true(fabs(train_schedule_factor(&s, 0) - 1.0) < 1e-12);
+	assert_true(fabs(train_schedule_factor(&s, 10) - 0.505) < 1e-12);
+	assert_true(fabs(train_schedule_factor(&s, 20 - 1e-6) - 0.01) < 1e-9);
+	assert_true(train_schedule_factor(&s, 20) == 0.01 &&
+	            train_schedule_factor(&s, 1e6) == 0.01);
+	for (double e = 0; e <= 21; e += 0.25) {
+		double f = train_schedule_factor(&s, e);
+		assert_true(f <= prev && f >= 0.01);
+		prev = f;
+	}
+	/* Warm-up from a tenth, linear, into the decay's start. */
+	s.warmup = 2;
+	assert_true(fabs(train_schedule_factor(&s, 0) - 0.1) < 1e-12);
+	assert_true(fabs(train_schedule_factor(&s, 1) - 0.55) < 1e-12);
+	assert_true(fabs(train_schedule_factor(&s, 2) - 1.0) < 1e-12);
+	assert_true(fabs(train_schedule_factor(&s, 11) - 0.505) < 1e-12);
+	/* Step: 1, sqrt(floor) from half the decay, the floor from three quarters. */
+	s.decay = TRAIN_DECAY_STEP;
+	assert_true(train_schedule_factor(&s, 10.9) == 1.0);
+	assert_true(fabs(train_schedule_factor(&s, 11) - 0.1) < 1e-12);
+	assert_true(train_schedule_factor(&s, 15.5) == 0.01);
+	assert_true(train_schedule_factor(&s, 20) == 0.01);
+	/* Out of range: refused, and a trainer keeps its schedule. */
+	{
+		struct train *t = new_trainer(OPTIM_SGD, 100);
+		struct train_schedule bad = s;
+		bad.warmup = 20;
+		assert_int_equal(train_set_schedule(t, &bad), LEARN_EBOUNDS);
+		bad = s;
+		bad.floor = 0;
+		assert_int_equal(train_set_schedule(t, &bad), LEARN_EBOUNDS);
+		bad = s;
+		bad.epochs = NAN;
+		assert_int_equal(train_set_schedule(t, &bad), LEARN_EBOUNDS);
+		bad = s;
+		bad.momentum = (enum train_momentum)7;
+		assert_int_equal(train_set_schedule(t, &bad), LEARN_EBOUNDS);
+		assert_int_equal(t->sched.decay, TRAIN_DECAY_CONSTANT);
+		train_free(t);
+	}
+}
+
+/* A 2-epoch cosine run with quasi-global momentum and merges. */
+static void sched_run(struct train *t, uint64_t from, uint64_t to, const float *jump)
+{
+	size_t n = t->model->n_params;
+	float *snap = malloc(n * sizeof(float)), *avg = malloc(n * sizeof(float));
+
+	assert_non_null(snap);
+	assert_non_null(avg);
+	for (uint64_t s = from; s < to; s++) {
+		assert_int_equal(train_steps(t, mnist_train, 1, NULL), 0);
+		if (s % 7 == 3) { /* a "gossip" jump every few steps */
+			memcpy(snap, t->model->params, n * sizeof(float));
+			for (size_t i = 0; i < n; i++)
+				avg[i] = snap[i] + jump[i];
+			assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+		}
+	}
+	free(snap);
+	free(avg);
+}
+
+static void test_schedule_resume(void **state)
+{
+	struct train *a = new_trainer(OPTIM_SGD, 100), *b = new_trainer(OPTIM_SGD, 100), *c = NULL;
+	struct train_schedule s;
+	size_t n = a->model->n_params;
+	float *jump = malloc(n * sizeof(float));
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(jump);
+	for (size_t i = 0; i < n; i++)
+		jump[i] = (float)((int)(i % 13) - 6) * 1e-5f;
+	train_schedule_default(&s, 2);
+	s.decay = TRAIN_DECAY_COSINE;
+	s.warmup = 0.5;
+	s.floor = 0.05;
+	s.momentum = TRAIN_MOMENTUM_QUASI_GLOBAL;
+	assert_int_equal(train_set_schedule(a, &s), 0);
+	assert_int_equal(train_set_schedule(b, &s), 0);
+	assert_true(a->optim.quasi_global);
+	/* 160 steps (2 epochs of 80) in one go, or 57, a restart, and 103. */
+	sched_run(a, 0, 160, jump);
+	sched_run(b, 0, 57, jump);
+	assert_int_equal(checkpoint_encode(&buf, &len, b, NULL, 0), 0);
+	train_free(b);
+	assert_int_equal(checkpoint_load_mem(buf, len, &c, NULL, NULL), 0);
+	assert_int_equal(train_set_schedule(c, &s), 0);
+	sched_run(c, 57, 160, jump);
+	assert_memory_equal(a->model->params, c->model->params, n * sizeof(float));
+	assert_memory_equal(a->optim.m, c->optim.m, n * sizeof(float));
+	/* The last step ran just before Epochs; the next one at the floor. */
+	assert_true(a->optim.lr_scale > 0.05f && a->optim.lr_scale < 0.051f);
+	assert_int_equal(train_steps(a, mnist_train, 1, NULL), 0);
+	assert_true(a->optim.lr_scale == 0.05f);
+	assert_true(fabsf(optim_lr(&a->optim) - 0.05f * a->optim.p.lr) < 1e-9f);
+	free(buf);
+	free(jump);
+	train_free(a);
+	train_free(c);
+}
+
+static void test_momentum_rules(void **state)
+{
+	struct train_schedule s;
+	struct train *t = new_trainer(OPTIM_SGD, 100);
+	size_t n = t->model->n_params;
+	float *snap = malloc(n * sizeof(float)), *avg = malloc(n * sizeof(float));
+	float *m0 = malloc(n * sizeof(float)), *x0 = malloc(n * sizeof(float));
+	float lr, c;
+
+	(void)state;
+	assert_true(snap != NULL && avg != NULL && m0 != NULL && x0 != NULL);
+	train_schedule_default(&s, 10);
+	assert_int_equal(train_steps(t, mnist_train, 5, NULL), 0);
+	memcpy(snap, t->model->params, n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		avg[i] = snap[i] + (i % 2 ? 1e-3f : -2e-3f);
+	/* keep: the buffer is untouched, the model moved by the jump. */
+	memcpy(m0, t->optim.m, n * sizeof(float));
+	assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+	assert_memory_equal(t->optim.m, m0, n * sizeof(float));
+	assert_true(t->model->params[0] == avg[0] && t->model->params[1] == avg[1]);
+	/* quasi-global: m -= (1 - mu) * jump / lr. */
+	s.momentum = TRAIN_MOMENTUM_QUASI_GLOBAL;
+	assert_int_equal(train_set_schedule(t, &s), 0);
+	memcpy(snap, t->model->params, n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		avg[i] = snap[i] + (i % 2 ? 1e-3f : -2e-3f);
+	lr = optim_lr(&t->optim);
+	c = (1.0f - t->optim.p.momentum) / lr;
+	assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+	for (size_t i = 0; i < n; i += 997)
+		assert_true(fabsf(t->optim.m[i] - (m0[i] - c * (avg[i] - snap[i]))) < 1e-5f);
+	/* A non-finite result changes neither the model nor the buffer. */
+	memcpy(m0, t->optim.m, n * sizeof(float));
+	memcpy(x0, t->model->params, n * sizeof(float));
+	memcpy(snap, x0, n * sizeof(float));
+	memcpy(avg, x0, n * sizeof(float));
+	avg[n - 1] = INFINITY;
+	assert_int_equal(train_merge(t, avg, snap, NULL), -ERANGE);
+	assert_memory_equal(t->optim.m, m0, n * sizeof(float));
+	assert_memory_equal(t->model->params, x0, n * sizeof(float));
+	/* reset: the state is zero after a merge. */
+	s.momentum = TRAIN_MOMENTUM_RESET;
+	assert_int_equal(train_set_schedule(t, &s), 0);
+	assert_false(t->optim.quasi_global);
+	avg[n - 1] = snap[n - 1];
+	assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+	assert_int_equal(t->optim.t, 0);
+	for (size_t i = 0; i < n; i++)
+		assert_true(t->optim.m[i] == 0.0f);
+	free(snap);
+	free(avg);
+	free(m0);
+	free(x0);
+	train_free(t);
 }
 
 struct job {
@@ -283,6 +461,9 @@ int main(void)
 	        cmocka_unit_test(test_threads_share_nothing),
 	        cmocka_unit_test(test_learns_and_evaluates),
 	        cmocka_unit_test(test_rng),
+	        cmocka_unit_test(test_schedule_factor),
+	        cmocka_unit_test(test_schedule_resume),
+	        cmocka_unit_test(test_momentum_rules),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
