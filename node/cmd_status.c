@@ -1,8 +1,7 @@
 /*
  * cmd_status.c: `sotto status -c FILE`: asks the running node over its
  * control socket and prints the answer. `--metrics` prints the Prometheus
- * text instead. `sotto reload -c FILE` asks it to re-read its config and
- * prints what it did. Reads only the config, never the private key.
+ * text instead. Reads only the config, never the private key.
  */
 #include "config/config.h"
 #include "node/cli.h"
@@ -17,8 +16,8 @@
 
 /*
  * Sends cmd to the control socket of the node that FILE configures and
- * prints the answer. For "reload", an answer that starts with "error" is
- * printed on stderr and gives exit 1.
+ * prints the answer. An answer that starts with "error" is printed on
+ * stderr and gives exit 1.
  */
 static int control_ask(const char *who, const char *path, const char *cmd)
 {
@@ -66,15 +65,4 @@ int cmd_status(int argc, char **argv)
 		return 2;
 	}
 	return control_ask("status", path, cmd);
-}
-
-int cmd_reload(int argc, char **argv)
-{
-	const char *path = cli_config_arg(argc, argv);
-
-	if (path == NULL || argc != 3) {
-		fprintf(stderr, "usage: sotto reload -c FILE\n");
-		return 2;
-	}
-	return control_ask("reload", path, "reload");
 }

@@ -36,15 +36,10 @@ static const struct command commands[] = {
         {"run", cmd_run, "Run the node daemon: sotto run -c FILE",
          "usage: sotto run -c FILE\n"
          "  Runs the node in the foreground. SIGTERM/SIGINT stop it at a safe point\n"
-         "  (checkpoint written); SIGHUP re-reads FILE (as `sotto reload`).\n"},
+         "  (checkpoint written).\n"},
         {"status", cmd_status, "Ask the running node what it is doing: sotto status -c FILE",
          "usage: sotto status -c FILE [--metrics]\n"
          "  Asks the node running FILE over its control socket.\n"},
-        {"reload", cmd_reload, "Make the running node re-read its config: sotto reload -c FILE",
-         "usage: sotto reload -c FILE\n"
-         "  Asks the node running FILE to re-read it: peers added, removed or\n"
-         "  re-keyed take effect at once. Settings that cannot change live are\n"
-         "  refused and the old configuration stays. Exit 0 if applied, 1 if not.\n"},
         {"init", cmd_init, "Write configs for a cluster: sotto init -o DIR NAME=HOST:PORT...",
          "usage: sotto init -o DIR [-t TEMPLATE] [--listen-any]\n"
          "                  [--degree D [--overlay-seed S]] NAME=HOST:PORT ...\n"

@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 bounded() { timeout 10 "$@"; }
 
 # --- help -----------------------------------------------------------------
-for c in keygen pubkey check run status reload init train data; do
+for c in keygen pubkey check run status init train data; do
 	out=$("$SOTTO" "$c" --help) || fail "sotto $c --help exited $?"
 	echo "$out" | grep -q "^usage: sotto $c" || fail "sotto $c --help printed: $out"
 	[ "$("$SOTTO" help "$c")" = "$out" ] || fail "sotto help $c differs from --help"
