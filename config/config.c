@@ -727,10 +727,18 @@ static int config_handler(void *user, const char *section, const char *name, con
 
 /* --- checks across fields ------------------------------------------------ */
 
+/* stat() and access() never block, even on a FIFO; opening one would. */
 static void check_readable(struct config *cfg, int line, const char *what, const char *path)
 {
-	if (access(path, R_OK) != 0)
+	struct stat sb;
+
+	if (stat(path, &sb) != 0 || access(path, R_OK) != 0)
 		config_error_add(cfg, line, path, "cannot read %s (%s)", what, strerror(errno));
+	else if (!S_ISREG(sb.st_mode))
+		config_error_add(cfg, line, path,
+		                 "%s is not a regular file (a FIFO, device or "
+		                 "directory is refused)",
+		                 what);
 }
 
 static int key_line(const struct parse_state *st, enum section sec, const char *key)

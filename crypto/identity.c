@@ -6,6 +6,8 @@
  */
 #include "crypto/identity.h"
 
+#include "util/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -108,19 +110,28 @@ int identity_load_file(struct identity **out, const char *path)
 	size_t have = 0;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/*
+	 * A symbolic link is followed (a Kubernetes secret is mounted as one);
+	 * what is checked is the file actually opened, through its descriptor,
+	 * so swapping the link afterwards changes nothing: a regular file (a
+	 * FIFO is refused without blocking), owned by this user or root, that
+	 * group and others cannot access.
+	 */
+	fd = file_open_regular(path, O_RDONLY);
+	if (fd == FILE_ENOTREG)
+		return IDENTITY_EFORMAT;
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = IDENTITY_EFORMAT;
-		goto out;
-	}
 	if ((st.st_mode & 077) != 0) {
 		rc = IDENTITY_EMODE;
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		rc = IDENTITY_EOWNER;
 		goto out;
 	}
 	/* A key line is 44 chars; anything past sizeof(buf) is malformed. */

@@ -60,7 +60,10 @@ void identity_encode_private(char out[IDENTITY_B64_BYTES], const struct identity
 
 /*
  * Loads a key file: it must be a regular file that only its owner can
- * access (mode & 077 == 0), else IDENTITY_EMODE; unreadable gives -errno.
+ * access (mode & 077 == 0), else IDENTITY_EMODE, owned by the effective
+ * user or root, else IDENTITY_EOWNER; a FIFO or device is IDENTITY_EFORMAT
+ * (refused without blocking); unreadable gives -errno. A symbolic link is
+ * followed and the file it leads to is checked.
  */
 int identity_load_file(struct identity **out, const char *path) __attribute__((warn_unused_result));
 

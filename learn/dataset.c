@@ -14,9 +14,11 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /*
@@ -334,14 +336,20 @@ out:
 int dataset_load(struct dataset **out, const char *path)
 {
 	struct source src;
-	int rc;
+	int rc, fd;
 
 	*out = NULL;
 	memset(&src, 0, sizeof(src));
 	src.read = gz_source_read;
-	src.gz = gzopen(path, "rb");
-	if (src.gz == NULL)
-		return errno != 0 ? -errno : -ENOMEM;
+	/* Not gzopen(path): a FIFO given by mistake would block it forever. */
+	fd = file_open_regular(path, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	src.gz = gzdopen(fd, "rb");
+	if (src.gz == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
 	(void)gzbuffer(src.gz, 1u << 16);
 	rc = parse(out, &src);
 	gzclose(src.gz);
@@ -462,9 +470,9 @@ int dataset_save(const struct dataset *ds, const char *path)
 	if (ends_with(path, ".gz")) {
 		rc = gzip_buf(&gz, &gz_len, buf, len);
 		if (rc == 0)
-			rc = file_write_atomic(path, gz, gz_len, 0644);
+			rc = file_write_atomic(path, gz, gz_len, 0600);
 	} else {
-		rc = file_write_atomic(path, buf, len, 0644);
+		rc = file_write_atomic(path, buf, len, 0600);
 	}
 	free(gz);
 	free(buf);

@@ -73,7 +73,8 @@ int dataset_load_mem(struct dataset **out, const void *buf, size_t len)
 
 /*
  * Writes ds to path atomically (util/file.h), gzip'ed if path ends in
- * ".gz". Returns 0 or a negative errno.
+ * ".gz", mode 0600 whatever the umask (it is patient data: only the node
+ * user reads it). Returns 0 or a negative errno.
  */
 int dataset_save(const struct dataset *ds, const char *path) __attribute__((warn_unused_result));
 

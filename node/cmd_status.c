@@ -9,17 +9,52 @@
 #include "util/err.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_status(int argc, char **argv)
+/*
+ * Sends cmd to the control socket of the node that FILE configures and
+ * prints the answer. An answer that starts with "error" is printed on
+ * stderr and gives exit 1.
+ */
+static int control_ask(const char *who, const char *path, const char *cmd)
 {
 	struct config cfg;
-	const char *path = cli_config_arg(argc, argv);
-	const char *cmd = "status";
 	char *answer = NULL;
 	int rc;
+
+	rc = config_load(&cfg, path);
+	if (rc != 0 && cfg.node.control_socket[0] == '\0') {
+		config_errors_print(&cfg, stderr);
+		config_fini(&cfg);
+		return 2;
+	}
+	if (!cfg.has_node) {
+		fprintf(stderr, "sotto %s: %s has no [Node] section\n", who, path);
+		config_fini(&cfg);
+		return 2;
+	}
+	rc = control_request(cfg.node.control_socket, cmd, 30.0, &answer);
+	if (rc != 0) {
+		fprintf(stderr, "sotto %s: no node answers on %s (%s)%s\n", who,
+		        cfg.node.control_socket, err_str(rc),
+		        rc == -ENOENT || rc == -ECONNREFUSED ? ": is `sotto run` running?" : "");
+		config_fini(&cfg);
+		return 1;
+	}
+	rc = strncmp(answer, "error", 5) == 0 ? 1 : 0;
+	fputs(answer, rc == 0 ? stdout : stderr);
+	free(answer);
+	config_fini(&cfg);
+	return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	const char *path = cli_config_arg(argc, argv);
+	const char *cmd = "status";
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--metrics") == 0)
@@ -29,27 +64,5 @@ int cmd_status(int argc, char **argv)
 		fprintf(stderr, "usage: sotto status -c FILE [--metrics]\n");
 		return 2;
 	}
-	rc = config_load(&cfg, path);
-	if (rc != 0 && cfg.node.control_socket[0] == '\0') {
-		config_errors_print(&cfg, stderr);
-		config_fini(&cfg);
-		return 2;
-	}
-	if (!cfg.has_node) {
-		fprintf(stderr, "sotto status: %s has no [Node] section\n", path);
-		config_fini(&cfg);
-		return 2;
-	}
-	rc = control_request(cfg.node.control_socket, cmd, 5.0, &answer);
-	if (rc != 0) {
-		fprintf(stderr, "sotto status: no node answers on %s (%s)%s\n",
-		        cfg.node.control_socket, err_str(rc),
-		        rc == -ENOENT || rc == -ECONNREFUSED ? ": is `sotto run` running?" : "");
-		config_fini(&cfg);
-		return 1;
-	}
-	fputs(answer, stdout);
-	free(answer);
-	config_fini(&cfg);
-	return 0;
+	return control_ask("status", path, cmd);
 }

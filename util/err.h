@@ -8,7 +8,7 @@
  * ERR_TABLE is the only place a project code is defined: its name, its value
  * and the message err_str() prints. The values are stable (docs, tests and
  * logs quote them): add a code with a new value, never renumber. Each module
- * keeps its own block of values (identity -1001.., learn -2001.., replay
+ * keeps its own block of values (identity -1001.., file -1101.., learn -2001.., replay
  * -2101.., seal -2201.., msg -2301..), and its header includes this one, so
  * `#include "crypto/seal.h"` is still all a caller needs for SEAL_EFORGED.
  *
@@ -31,6 +31,10 @@
 	/* crypto/identity.h: loading a key file, beyond -errno */                                 \
 	X(IDENTITY_EMODE,    -1001, "key file is accessible by group or others")                   \
 	X(IDENTITY_EFORMAT,  -1002, "not a sotto private key (one base64 line)")                   \
+	X(IDENTITY_EOWNER,   -1003, "key file is owned by another user (not this one or root)")    \
+	/* util/file.h: files that must be regular files */                                        \
+	X(FILE_ENOTREG,      -1101,                                                                \
+	  "not a regular file (a FIFO, device or directory is refused)")                           \
 	/* learn/learn.h: datasets and checkpoints that are not what they claim */                 \
 	X(LEARN_EMAGIC,      -2001, "wrong magic: not a sotto file of this kind")                  \
 	X(LEARN_EVERSION,    -2002,                                                                \

@@ -3,6 +3,8 @@
  */
 #include "util/file.h"
 
+#include "util/err.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +101,32 @@ int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	return file_write_atomic_parts(path, parts, lens, 1, mode);
 }
 
+int file_open_regular(const char *path, int flags)
+{
+	struct stat st;
+	int fd, fl;
+
+	fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return FILE_ENOTREG;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len)
 {
 	struct stat st;
@@ -106,15 +134,11 @@ int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len)
 	size_t have = 0;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = file_open_regular(path, O_RDONLY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max) {

@@ -24,6 +24,16 @@ int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
         __attribute__((warn_unused_result));
 
 /*
+ * Opens path with flags (O_RDONLY etc.; O_CLOEXEC is added) only if it is
+ * a regular file, without blocking: the open itself is non-blocking, so a
+ * FIFO given by mistake is refused with FILE_ENOTREG instead of waiting
+ * forever for a writer. Symbolic links are followed; the checks apply to
+ * the file opened. Returns the descriptor (blocking mode restored), or
+ * -errno / FILE_ENOTREG.
+ */
+int file_open_regular(const char *path, int flags) __attribute__((warn_unused_result));
+
+/*
  * Reads all of path into a new malloc'd buffer (NUL-terminated for
  * convenience; the NUL is not counted in *len). Fails with -EFBIG when the
  * file is larger than max bytes, so a hostile file cannot make us allocate

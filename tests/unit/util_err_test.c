@@ -97,10 +97,10 @@ static const struct {
 static const struct {
 	int code, value;
 } unprinted[] = {
-        {IDENTITY_EMODE, -1001},
-        {IDENTITY_EFORMAT, -1002},
-        {REPLAY_EREPLAYED, -2101},
-        {REPLAY_ETOOOLD, -2102},
+        {IDENTITY_EMODE, -1001},   {IDENTITY_EFORMAT, -1002},
+        {IDENTITY_EOWNER, -1003}, /* new in issue 17 */
+        {FILE_ENOTREG, -1101},    /* new in issue 17 */
+        {REPLAY_EREPLAYED, -2101}, {REPLAY_ETOOOLD, -2102},
 };
 
 static void test_same_as_before(void **state)

@@ -9,9 +9,11 @@
 
 #include <cmocka.h>
 
+#include "util/err.h"
 #include "util/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +59,20 @@ static void test_atomic_and_bounded(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0640);
 	assert_int_equal(file_read_all(p, 10, &buf, &len), -EFBIG);
-	assert_int_equal(file_read_all(dir, 10, &buf, &len), -EINVAL);
+	assert_int_equal(file_read_all(dir, 10, &buf, &len), FILE_ENOTREG);
+	/* A FIFO with no writer: refused at once, never waited on (issue 17). */
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(file_read_all(p, 10, &buf, &len), FILE_ENOTREG);
+	assert_int_equal(file_open_regular(p, O_RDONLY), FILE_ENOTREG);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/f", dir);
+	{
+		int fd = file_open_regular(p, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+		close(fd);
+	}
 	snprintf(p, sizeof(p), "%s/none/f", dir);
 	assert_int_equal(file_write_atomic(p, "x", 1, 0600), -ENOENT);
 }
