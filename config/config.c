@@ -60,6 +60,7 @@ static const char *const optimizer_names[] = {"sgd", "adam", NULL};
 static const char *const codec_names[] = {"fixed", "float32", "modular", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", "step", NULL};
 static const char *const momentum_rule_names[] = {"keep", "reset", "quasi-global", NULL};
+static const char *const yesno_names[] = {"no", "yes", NULL};
 static const char *const loglevel_names[] = {"debug", "info", "warn", "error", NULL};
 
 struct key_spec {
@@ -164,6 +165,8 @@ static const struct key_spec key_specs[] = {
          "Fraction of the large layers averaged per round (a public random subset).", NOLINE},
         {SEC_GOSSIP, "WarmupRounds", K_INT, CFG(gossip.warmup_rounds), 0, 1000000, NULL, "4", false,
          "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
+        {SEC_GOSSIP, "ErrorFeedback", K_ENUM, CFG(gossip.error_feedback), 0, 0, yesno_names, "no",
+         false, "no, yes", "Add the last round's rounding residual to the next input.", NOLINE},
         {SEC_GOSSIP, "Rounds", K_INT, CFG(gossip.rounds), 0, 100000000, NULL, "0", false, "0..10^8",
          "Stop after this many completed rounds; 0: run until stopped.", NOLINE},
         {SEC_GOSSIP, "EvalEvery", K_INT, CFG(gossip.eval_every), 1, 100000, NULL, "5", false,

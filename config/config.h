@@ -101,10 +101,11 @@ struct config {
 		double round_timeout;
 		enum config_codec codec;
 		int bits;
-		int width;         /* modular: ring width (wire bits per value) */
-		double keep;       /* fraction of large layers averaged per round */
-		int warmup_rounds; /* modular: exact rounds before going modular */
-		int rounds;        /* 0: run until stopped */
+		int width;          /* modular: ring width (wire bits per value) */
+		double keep;        /* fraction of large layers averaged per round */
+		int warmup_rounds;  /* modular: exact rounds before going modular */
+		int error_feedback; /* 1: send model + last rounding residual */
+		int rounds;         /* 0: run until stopped */
 		int eval_every;
 		int line_group_size;
 	} gossip;

@@ -29,6 +29,7 @@
 #include <math.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 void codec_plan_init(struct codec_plan *pl)
@@ -96,6 +97,8 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 		 * converge to their mean). */
 		double wsum = (double)k * rho;
 		double half = ldexp(1.0, cfg->gossip.width - 1);
+		double coarse = cfg->gossip.error_feedback ? CODEC_PLAN_MAX_COARSE_EF
+		                                           : CODEC_PLAN_MAX_COARSE;
 
 		for (size_t s = 0; s < m->n_segs; s++) {
 			struct codec_segment *sg = &cp->seg[s];
@@ -114,9 +117,10 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 			q = exp2(ceil(log2(q)));
 			/* The fallback: a layer whose members are too far apart for
 			 * the ring at a quantum at most CODEC_PLAN_MAX_COARSE times the
-			 * exact codec's stays exact this round (no wrap possible, the
-			 * exact codec's precision): rounding noise never runs away. */
-			if (q > CODEC_PLAN_MAX_COARSE * (double)sg->quantum)
+			 * exact codec's (CODEC_PLAN_MAX_COARSE_EF with error feedback)
+			 * stays exact this round (no wrap possible, the exact codec's
+			 * precision): rounding noise never runs away. */
+			if (q > coarse * (double)sg->quantum)
 				continue;
 			while (b < 31 && ldexp(1.0, (int)b - 1) - 1 < clip / q)
 				b++;
@@ -179,4 +183,94 @@ bool codec_plan_fits(const struct codec_params *cp, const struct model *m)
 			return false;
 	}
 	return true;
+}
+
+/* --- error feedback ------------------------------------------------------- */
+
+int codec_ef_input(struct codec_ef *ef, float *x, size_t n, const struct codec_params *cp,
+                   float rho, uint64_t seed)
+{
+	size_t rl = codec_ring_len(cp);
+	struct rng rng;
+	int rc;
+
+	ef->active = false;
+	if (n != cp->dim || n == 0)
+		return -EINVAL;
+	if (ef->n != n) {
+		codec_ef_free(ef);
+		ef->e = calloc(n, sizeof(float));
+		ef->pending = malloc(n * sizeof(float));
+		ef->x = malloc(n * sizeof(float));
+		if (ef->e == NULL || ef->pending == NULL || ef->x == NULL) {
+			codec_ef_free(ef);
+			return -ENOMEM;
+		}
+		ef->n = n;
+	}
+	if (ef->ring_cap < rl) {
+		uint32_t *r = realloc(ef->ring, rl * sizeof(uint32_t));
+		if (r == NULL)
+			return -ENOMEM;
+		ef->ring = r;
+		ef->ring_cap = rl;
+	}
+	memcpy(ef->x, x, n * sizeof(float));
+	memcpy(ef->pending, ef->e, n * sizeof(float)); /* coordinates not averaged keep theirs */
+	for (size_t i = 0; i < n; i++)
+		x[i] += ef->e[i];
+	rng_seed(&rng, seed);
+	rc = codec_encode_residual(ef->ring, ef->pending, cp, x, rho, &rng, NULL, NULL);
+	sodium_memzero(&rng, sizeof(rng));
+	if (rc != 0) {
+		memcpy(x, ef->x, n * sizeof(float));
+		return rc;
+	}
+	ef->active = true;
+	return 0;
+}
+
+void codec_ef_commit(struct codec_ef *ef, const struct codec_params *cp, float *avg, float *snap)
+{
+	float *t;
+
+	if (!ef->active || cp->dim != ef->n)
+		return;
+	if (cp->flags & CODEC_F_SUBSAMPLE) {
+		/* The kept coordinates, ascending (fewer than the ring's elements). */
+		uint32_t *idx = ef->ring;
+		size_t p = 0, kept = 0;
+
+		for (size_t s = 0; s < cp->nseg; s++) {
+			uint32_t len, width;
+			codec_ring_segment(cp, s, &len, &width);
+			kept += len;
+		}
+		codec_indices(idx, cp);
+		for (uint32_t i = 0; i < cp->dim; i++) {
+			if (p < kept && idx[p] == i)
+				p++;
+			else
+				avg[i] = ef->x[i];
+		}
+	}
+	memcpy(snap, ef->x, ef->n * sizeof(float));
+	t = ef->e;
+	ef->e = ef->pending;
+	ef->pending = t;
+	ef->active = false;
+}
+
+void codec_ef_drop(struct codec_ef *ef)
+{
+	ef->active = false;
+}
+
+void codec_ef_free(struct codec_ef *ef)
+{
+	free(ef->e);
+	free(ef->pending);
+	free(ef->x);
+	free(ef->ring);
+	memset(ef, 0, sizeof(*ef));
 }

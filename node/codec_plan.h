@@ -36,6 +36,11 @@ struct config;
 #define CODEC_PLAN_RHO_BITS    20 /* rho up to (2^19 - 1) / 4096 = 128 */
 /* A modular layer's quantum is at most this times the exact codec's (Bits). */
 #define CODEC_PLAN_MAX_COARSE 2.0
+/*
+ * The same with error feedback, whose rounding noise stays bounded however
+ * coarse the quantum: a narrow ring can then take the heavy-tailed spread.
+ */
+#define CODEC_PLAN_MAX_COARSE_EF 4.0
 /* Target of |sum - prediction| as a fraction of half the ring (modular). */
 #define CODEC_PLAN_USE 0.5
 
@@ -84,5 +89,46 @@ void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
  * dimension and segment layout). Members check it before joining.
  */
 bool codec_plan_fits(const struct codec_params *cp, const struct model *m);
+
+/*
+ * Error feedback ([Gossip] ErrorFeedback, docs/codec.md): a member sends
+ * x + e instead of its model x, where e is what the levels of its last
+ * applied round left out (the rounding residual, under one level per
+ * coordinate), and keeps the new residual once the round is applied. Over
+ * the group, sum(x) + sum(e) is then what rounds preserve, so a coarse
+ * quantum's rounding noise stays bounded instead of adding up round after
+ * round. A round whose input is known to the group (the last result,
+ * unchanged) goes without: adding e would let the group read it.
+ */
+struct codec_ef {
+	size_t n;        /* floats of the vectors below; 0 until the first round */
+	float *e;        /* the residual carried to the next input */
+	float *pending;  /* the residual of the round in progress */
+	float *x;        /* the model under that round's input x + e */
+	uint32_t *ring;  /* scratch: the re-encoded input */
+	size_t ring_cap; /* elements of ring */
+	bool active;     /* the round in progress sent x + e */
+};
+
+/*
+ * Before a round that uses feedback: x (n floats, the snapshot the round
+ * will take as input) becomes x + e, and the residual of this input under
+ * cp is computed by encoding it exactly as the round will (same rho and
+ * rng_seed: codec_encode_residual). Returns 0, or -ENOMEM / -EINVAL with x
+ * unchanged and no feedback for this round.
+ */
+int codec_ef_input(struct codec_ef *ef, float *x, size_t n, const struct codec_params *cp,
+                   float rho, uint64_t rng_seed) __attribute__((warn_unused_result));
+/*
+ * The round is applied: avg and snap (cp->dim floats, as the round handed
+ * them over, snap = x + e) become what the model must apply (x += avg - snap)
+ * for the model x: snap = x, and coordinates the round did not average get
+ * avg = x. The pending residual becomes the carried one. No-op if the round
+ * did not use feedback.
+ */
+void codec_ef_commit(struct codec_ef *ef, const struct codec_params *cp, float *avg, float *snap);
+/* The round ends without being applied: the carried residual stays. */
+void codec_ef_drop(struct codec_ef *ef);
+void codec_ef_free(struct codec_ef *ef);
 
 #endif

@@ -127,6 +127,7 @@ struct gossip {
 	struct cur cur;
 	struct round *retired; /* the last round: SEND actions may still point into it */
 	struct codec_plan plan;
+	struct codec_ef ef;     /* error feedback: the residual this node carries */
 	uint64_t apply_seq;     /* of the last APPLY posted */
 	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
 	uint64_t last_peer_seen, last_eval, last_alone_log; /* ms */
@@ -596,6 +597,7 @@ static void round_clear(struct gossip *g, uint64_t now)
 	g->st.round_phase = "-";
 	g->st.round_id = 0;
 	log_set_round(0);
+	codec_ef_drop(&g->ef); /* a round applied took its residual before this */
 	if (!g->stopping) {
 		announce_free(g);
 		if (g->want_round)
@@ -737,6 +739,7 @@ static void finish_done(struct gossip *g, uint64_t now)
 		}
 	}
 	g->round_ms = ewma(g->round_ms, (double)(now - c->started));
+	codec_ef_commit(&g->ef, round_codec(c->r), avg, snap);
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	g->ps.rho = MIN((double)rho_sum / members, 127.0);
 	g->ps.known_steps = c->snap_steps;
@@ -908,6 +911,23 @@ static int peer_tier(const struct peer *p)
 	return p->free_at > p->busy_at ? 0 : 1;
 }
 
+/*
+ * Error feedback: the input becomes x + the residual of the last applied
+ * round, unless the input is the last result unchanged (known to the group,
+ * which could then read the residual). Without memory: no feedback.
+ */
+static void feedback_input(struct gossip *g, float *x, const struct codec_params *cp,
+                           const struct round_input *in)
+{
+	int rc;
+
+	if (!g->cfg->gossip.error_feedback || in->known)
+		return;
+	rc = codec_ef_input(&g->ef, x, g->n_params, cp, in->rho, in->rng_seed);
+	if (rc != 0)
+		log_warnx("no error feedback this round: %s", err_str(rc));
+}
+
 static void initiate(struct gossip *g, uint64_t now)
 {
 	uint8_t members[MSG_MAX_MEMBERS][32];
@@ -997,9 +1017,11 @@ static void initiate(struct gossip *g, uint64_t now)
 	in.rho = (float)g->ps.rho;
 	in.known = steps == g->ps.known_steps;
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	feedback_input(g, x, cp, &in);
 	outbox_init(g, &ob);
 	rc = round_initiate(&r, g->id, &plan, &in, now, &ob);
 	if (rc != 0) {
+		codec_ef_drop(&g->ef);
 		log_warnx("cannot start a round: %s", err_str(rc));
 		goto out;
 	}
@@ -1096,9 +1118,16 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	in.rho = (float)g->ps.rho;
 	in.known = steps == g->ps.known_steps;
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	if (g->cfg->gossip.error_feedback) {
+		struct codec_params *cp = malloc(sizeof(*cp));
+		if (cp != NULL && codec_from_msg(cp, &iv->codec) == 0)
+			feedback_input(g, x, cp, &in);
+		free(cp);
+	}
 	rc = round_join(&r, g->id, from, m, &in, now, &ob);
 	free(x); /* the round keeps its own copy */
 	if (rc != 0) {
+		codec_ef_drop(&g->ef);
 		log_info("refused an invitation from %s: %s", peer_name(g, from), err_str(rc));
 		for (size_t i = 0; i < ob.n; i++)
 			send_msg(g, from, &ob.out[i].msg);
@@ -1503,6 +1532,7 @@ void gossip_free(struct gossip *g)
 	free(g->st_peers);
 	free(g->outbuf);
 	free(g->last_result);
+	codec_ef_free(&g->ef);
 	free(g->extra);
 	free(g->apply_extra);
 	sodium_memzero(g, sizeof(*g));

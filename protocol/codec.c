@@ -308,8 +308,8 @@ static inline void check_add(struct check *ck, int64_t q)
 	ck->c[1] += (uint32_t)(a >> 32) * v;
 }
 
-int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
-                 struct rng *rng, struct codec_stats *st, float *rho_used)
+static int encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
+                  struct rng *rng, struct codec_stats *st, float *rho_used, float *resid)
 {
 	double rho_hat = 1.0;
 	int64_t q_rho = 0;
@@ -357,7 +357,8 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 		if (dither)
 			codec_rng_public(&drng, p->dither_seed, PURPOSE_DITHER, i);
 		for (uint32_t c = 0; c < ss.m; c++) {
-			double y = (double)x[s->offset + subset_next(&ss)] * scale;
+			uint32_t j = subset_next(&ss);
+			double y = (double)x[s->offset + j] * scale;
 			double f, u;
 			int64_t q;
 
@@ -372,6 +373,12 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 			f = floor(y);
 			u = dither ? rng_uniform(&drng) : rng_uniform(rng);
 			q = (int64_t)f + (u < y - f ? 1 : 0);
+			if (resid != NULL) {
+				/* What this member's level leaves out, at most one level
+				 * (a clipped value's excess is not carried). */
+				double r = rho_hat > 0 ? (y - (double)q) / scale : 0.0;
+				resid[s->offset + j] = (float)r;
+			}
 			ring[n++] = ring_of(q, s->width);
 			if (checked)
 				check_add(&ck, q);
@@ -390,6 +397,21 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
 	if (rho_used != NULL)
 		*rho_used = (float)rho_hat;
 	return 0;
+}
+
+int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, float rho,
+                 struct rng *rng, struct codec_stats *st, float *rho_used)
+{
+	return encode(ring, p, x, rho, rng, st, rho_used, NULL);
+}
+
+int codec_encode_residual(uint32_t *ring, float *resid, const struct codec_params *p,
+                          const float *x, float rho, struct rng *rng, struct codec_stats *st,
+                          float *rho_used)
+{
+	if (resid == NULL)
+		return -EINVAL;
+	return encode(ring, p, x, rho, rng, st, rho_used, resid);
 }
 
 /* --- packing ------------------------------------------------------------ */

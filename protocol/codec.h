@@ -177,6 +177,20 @@ int codec_encode(uint32_t *ring, const struct codec_params *p, const float *x, f
         __attribute__((warn_unused_result));
 
 /*
+ * codec_encode, and also the rounding residual of every kept coordinate:
+ * resid[i] = x[i] - q_i * quantum / rho_used, what this member's level q_i
+ * leaves out (|resid[i]| < quantum / rho_used; the excess of a clipped value
+ * is not included). Other coordinates of resid (p->dim floats) are left
+ * untouched; all of them are 0 when rho_used is 0. For error feedback: the
+ * caller adds resid to its next input. Same rng draws as codec_encode, so
+ * with the same seed the ring is the same. Returns as codec_encode (and
+ * -EINVAL for a NULL resid).
+ */
+int codec_encode_residual(uint32_t *ring, float *resid, const struct codec_params *p,
+                          const float *x, float rho, struct rng *rng, struct codec_stats *st,
+                          float *rho_used) __attribute__((warn_unused_result));
+
+/*
  * Packs ring (codec_ring_len elements, each < 2^width of its segment) into
  * exactly codec_packed_bytes(p) bytes: values LSB-first in one bit stream,
  * zero padding in the last byte. Returns 0, -ENOBUFS (out_len too small) or

@@ -3,7 +3,9 @@
  * (node/codec_plan.c): exact codecs, Keep, and the modular codec's warm-up,
  * quantum from the observed spread, and widening after a wrap (also from a
  * spread estimate of 0). Every plan must pass codec_params_check and fit the
- * model.
+ * model. Error feedback's bookkeeping: the input is x + e, an applied round
+ * hands the model x back as its snapshot (and x on the coordinates it did
+ * not average) and carries the new residual; a dropped round keeps e.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -264,6 +267,79 @@ static void test_modular_wrap_from_zero_spread(void **state)
 	model_init(f->m, 42);
 }
 
+static void test_error_feedback_state(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = f->m->n_params;
+	struct codec_ef ef = {0};
+	struct codec_params cp;
+	float *x = malloc(n * sizeof(float)), *x0 = malloc(n * sizeof(float));
+	float *avg = malloc(n * sizeof(float)), *snap = malloc(n * sizeof(float));
+	float *e1 = malloc(n * sizeof(float));
+	uint32_t *idx = malloc(n * sizeof(uint32_t));
+	size_t kept = 0, p = 0;
+
+	assert_non_null(x && x0 && avg && snap && e1 && idx);
+	f->cfg->gossip.codec = CONFIG_CODEC_FIXED;
+	f->cfg->gossip.keep = 0.25;
+	assert_int_equal(codec_plan_make(&cp, NULL, f->m, f->m->params, 1.0, 4, f->cfg), 0);
+	assert_true(cp.flags & CODEC_F_SUBSAMPLE);
+	memcpy(x0, f->m->params, n * sizeof(float));
+	/* first round: e = 0, so the input is x; the round is applied */
+	memcpy(x, x0, n * sizeof(float));
+	assert_int_equal(codec_ef_input(&ef, x, n, &cp, 1.0f, 11), 0);
+	assert_memory_equal(x, x0, n * sizeof(float));
+	codec_indices(idx, &cp);
+	for (uint32_t s = 0; s < cp.nseg; s++) {
+		uint32_t len, w;
+		codec_ring_segment(&cp, s, &len, &w);
+		kept += len;
+	}
+	for (size_t i = 0; i < n; i++) {
+		avg[i] = x[i]; /* not averaged: the round leaves the snapshot */
+		snap[i] = x[i];
+	}
+	for (size_t j = 0; j < kept; j++)
+		avg[idx[j]] = 0.125f;
+	codec_ef_commit(&ef, &cp, avg, snap);
+	assert_memory_equal(snap, x0, n * sizeof(float));
+	for (size_t i = 0; i < n; i++) {
+		bool k = p < kept && idx[p] == i;
+		double lim = cp.seg[0].quantum;
+		for (uint32_t s = 0; s < cp.nseg; s++) {
+			if (i >= cp.seg[s].offset && i < cp.seg[s].offset + cp.seg[s].length)
+				lim = cp.seg[s].quantum;
+		}
+		p += k;
+		assert_true(avg[i] == (k ? 0.125f : x0[i]));
+		assert_true(k ? fabs((double)ef.e[i]) < lim : ef.e[i] == 0.0f);
+	}
+	memcpy(e1, ef.e, n * sizeof(float));
+	/* second round: the input is x + e; dropped, e stays */
+	memcpy(x, x0, n * sizeof(float));
+	assert_int_equal(codec_ef_input(&ef, x, n, &cp, 1.0f, 12), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_true(x[i] == x0[i] + e1[i]);
+	codec_ef_drop(&ef);
+	codec_ef_commit(&ef, &cp, avg, snap); /* no round in progress: nothing */
+	assert_memory_equal(ef.e, e1, n * sizeof(float));
+	/* a bad input leaves x unchanged and the round without feedback */
+	memcpy(x, x0, n * sizeof(float));
+	x[idx[0]] = NAN; /* a kept coordinate */
+	assert_int_not_equal(codec_ef_input(&ef, x, n, &cp, 1.0f, 13), 0);
+	assert_false(ef.active);
+	assert_true(isnan(x[idx[0]]) && x[idx[1]] == x0[idx[1]]);
+	assert_int_equal(codec_ef_input(&ef, x, n - 1, &cp, 1.0f, 13), -EINVAL);
+	codec_ef_free(&ef);
+	f->cfg->gossip.keep = 1.0;
+	free(x);
+	free(x0);
+	free(avg);
+	free(snap);
+	free(e1);
+	free(idx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +347,7 @@ int main(void)
 	        cmocka_unit_test(test_keep),
 	        cmocka_unit_test(test_modular_warmup_and_quantum),
 	        cmocka_unit_test(test_modular_wrap_from_zero_spread),
+	        cmocka_unit_test(test_error_feedback_state),
 	};
 	if (sodium_init() < 0)
 		return 1;

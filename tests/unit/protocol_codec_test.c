@@ -4,7 +4,11 @@
  * (fixed seed, tolerance of many standard deviations); exact segments hold
  * the sum of k members at the clip extremes; weighted averages; shared-seed
  * subsets; modular segments decoded against a reference; the params byte
- * form is strict.
+ * form is strict; the rounding residual of error feedback (the same ring
+ * as codec_encode, residual = input - level, under one level) and its point:
+ * with feedback a group's repeated rounds keep sum(x) + sum(e), so its mean
+ * stays within a quantum of where it started, while without it the rounding
+ * noise adds up.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -535,6 +539,135 @@ static void test_checksum_catches_wrap(void **state)
 	}
 }
 
+/* codec_encode_residual: the ring of codec_encode, and x - resid is the level. */
+static void test_residual_known(void **state)
+{
+	enum { N = 200 };
+	uint32_t lens[2] = {150, 50};
+	float clips[2] = {2.0f, 8.0f};
+	struct codec_params p;
+	struct rng a, b;
+	uint32_t r1[N + 3], r2[N + 3];
+	float x[N], res[N], y[N], used1, used2;
+
+	(void)state;
+	assert_int_equal(codec_params_init(&p, 4, lens, clips, 2, 6), 0);
+	assert_int_equal(codec_params_set_weight(&p, 12, 1.0f / 128), 0);
+	rng_seed(&a, 77);
+	for (size_t i = 0; i < N; i++)
+		x[i] = (float)(rng_uniform(&a) * 2.0 - 1.0) * (i < 150 ? 0.9f : 5.0f);
+	x[3] = 5.0f; /* clipped: only the rounding part is carried */
+	for (size_t i = 0; i < N; i++)
+		res[i] = NAN;
+	rng_seed(&a, 9);
+	rng_seed(&b, 9);
+	assert_int_equal(codec_encode(r1, &p, x, 1.5f, &a, NULL, &used1), 0);
+	assert_int_equal(codec_encode_residual(r2, res, &p, x, 1.5f, &b, NULL, &used2), 0);
+	assert_memory_equal(r1, r2, codec_ring_len(&p) * sizeof(uint32_t));
+	assert_true(used1 == used2 && used1 == 1.5f);
+	/* one member's sum decodes to its own levels: x - resid */
+	assert_int_equal(codec_decode_sum(y, NULL, &p, r1, 1, NULL, NULL), 0);
+	for (size_t i = 0; i < N; i++) {
+		double q = (double)p.seg[i < 150 ? 0 : 1].quantum / used1;
+		assert_true(isfinite(res[i]));
+		assert_true(fabs((double)res[i]) < q);
+		if (i != 3)
+			assert_true(fabs((double)x[i] - res[i] - y[i]) < 1e-5);
+	}
+	assert_true(fabs((double)y[3] - 2.0 / 1.5) < 1e-6); /* the clip */
+	/* known answer: one level of 1/32 at rho 1, x = 0.3 -> 9 or 10 levels */
+	{
+		float c = 1.0f, one = 0.3f, e = 0;
+		uint32_t len = 1, ring[1];
+		struct codec_params p1;
+
+		assert_int_equal(codec_params_init(&p1, 1, &len, &c, 1, 6), 0);
+		assert_true(p1.seg[0].quantum == 1.0f / 31);
+		p1.seg[0].quantum = 1.0f / 32;
+		assert_int_equal(codec_encode_residual(ring, &e, &p1, &one, 1.0f, &a, NULL, NULL),
+		                 0);
+		assert_true(ring[0] == 9 || ring[0] == 10);
+		assert_true(fabs((double)e - (0.3 - ring[0] / 32.0)) < 1e-7);
+	}
+	assert_int_equal(codec_encode_residual(r1, NULL, &p, x, 1.0f, &a, NULL, NULL), -EINVAL);
+	x[7] = NAN;
+	assert_int_equal(codec_encode_residual(r1, res, &p, x, 1.0f, &a, NULL, NULL), -EINVAL);
+}
+
+/*
+ * Error feedback: K members average in the ring again and again with a
+ * coarse quantum, and between rounds move apart by steps that cancel over
+ * the group (local training that leaves the mean alone). With feedback each
+ * sends x + e and keeps the residual, so sum(x) + sum(e) is what a round
+ * preserves and the group's mean stays within one quantum of its start;
+ * without it each round adds unbiased rounding noise to the mean, which
+ * walks away (about 0.2 quantum per round per coordinate here: some
+ * coordinate of 64 goes far past 2 quanta in 2,000 rounds; fixed seed).
+ */
+static double drift_after(bool feedback)
+{
+	enum { K = 4, N = 64, R = 2000 };
+	float clip = 1.0f;
+	uint32_t len = N;
+	struct codec_params p;
+	struct rng rng;
+	static float x[K][N], e[K][N], in[N], res[N], avg[N];
+	double mean0[N], worst = 0;
+	uint32_t acc[N], ring[N];
+
+	assert_int_equal(codec_params_init(&p, K, &len, &clip, 1, 5), 0); /* 15 levels */
+	rng_seed(&rng, 2026);
+	memset(e, 0, sizeof(e));
+	for (size_t i = 0; i < N; i++) {
+		mean0[i] = 0;
+		for (int m = 0; m < K; m++) {
+			x[m][i] = (float)(rng_uniform(&rng) - 0.5);
+			mean0[i] += x[m][i] / K;
+		}
+	}
+	for (int r = 0; r < R; r++) {
+		memset(acc, 0, sizeof(acc));
+		for (int m = 0; m < K; m++) {
+			for (size_t i = 0; i < N; i++)
+				in[i] = x[m][i] + (feedback ? e[m][i] : 0.0f);
+			assert_int_equal(
+			        codec_encode_residual(ring, res, &p, in, 1.0f, &rng, NULL, NULL),
+			        0);
+			if (feedback)
+				memcpy(e[m], res, sizeof(res));
+			codec_ring_add(acc, ring, &p);
+		}
+		assert_int_equal(codec_decode_sum(avg, NULL, &p, acc, K, NULL, NULL), 0);
+		for (int m = 0; m < K; m++)
+			memcpy(x[m], avg, sizeof(avg));
+		if (r == R - 1)
+			break;
+		for (size_t i = 0; i < N; i++) {
+			for (int m = 0; m < K; m += 2) {
+				float d =
+				        (float)((rng_uniform(&rng) - 0.5) * 0.6) * p.seg[0].quantum;
+				x[m][i] += d;
+				x[m + 1][i] -= d;
+			}
+		}
+	}
+	for (size_t i = 0; i < N; i++)
+		worst = fmax(worst, fabs((double)x[0][i] - mean0[i]) / p.seg[0].quantum);
+	return worst;
+}
+
+static void test_error_feedback_bounded(void **state)
+{
+	double with = drift_after(true), without = drift_after(false);
+
+	(void)state;
+	print_message("largest drift of the mean after 2000 rounds: %.2f quanta with feedback, "
+	              "%.2f without\n",
+	              with, without);
+	assert_true(with < 1.0 + 1e-3);
+	assert_true(without > 2.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +683,8 @@ int main(void)
 	        cmocka_unit_test(test_params_bytes),
 	        cmocka_unit_test(test_shared_dither),
 	        cmocka_unit_test(test_checksum_catches_wrap),
+	        cmocka_unit_test(test_residual_known),
+	        cmocka_unit_test(test_error_feedback_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
