@@ -3,7 +3,7 @@
 #
 #   bench/cluster.sh -b SOTTO -o OUT [-n NODES] [-s SECONDS] [-t TARGET]
 #                    [-g 'Key = Value;Key = Value'] [-e EPOCHS] [-r RATE]
-#                    [-x] [-q] [-l LR] [-L 'Key = Value;..']
+#                    [-x] [-q] [-l LR] [-L 'Key = Value;..'] [-S N:RATE]
 #
 # Starts NODES `sotto run` processes (MLP 784-128-10, the bundled 8,000 MNIST
 # images split Dirichlet(0.5) with a fixed seed, every node evaluating on the
@@ -30,7 +30,11 @@
 # (`tc qdisc ... tbf rate RATE`) on both ends of its link, i.e. RATE up and
 # RATE down per node. Addresses are 10.213.x.y inside namespaces this script
 # creates; they are deleted on exit whatever happens. Without -r the nodes
-# talk over ipc:// sockets.
+# talk over ipc:// sockets. -S N:RATE (with -r) gives the first N nodes
+# RATE instead: a mixed network. summary.txt then also has slow_* and
+# fast_* lines, the same figures for each kind of site, and
+# OUT/nodes.dat has every node's figures at every poll (t node accuracy
+# bytes_out rounds epochs aborted).
 #
 # Not a test: it asserts nothing; bench/run.sh puts runs side by side.
 set -eu
@@ -48,7 +52,9 @@ QUIET=0
 TIMEOUT=5
 LR=0.05
 TRAINING=""
-while getopts "b:o:n:s:t:g:e:r:xqT:l:L:" opt; do
+SLOW_N=0
+SLOW_RATE=""
+while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) OUT=$OPTARG ;;
@@ -63,10 +69,23 @@ while getopts "b:o:n:s:t:g:e:r:xqT:l:L:" opt; do
 	T) TIMEOUT=$OPTARG ;;
 	l) LR=$OPTARG ;;
 	L) TRAINING=$OPTARG ;;
-	*) sed -n '2,33p' "$0" >&2; exit 2 ;;
+	S) SLOW_N=${OPTARG%%:*}; SLOW_RATE=${OPTARG#*:} ;;
+	*) sed -n '2,38p' "$0" >&2; exit 2 ;;
 	esac
 done
-[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,33p' "$0" >&2; exit 2; }
+[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,38p' "$0" >&2; exit 2; }
+if [ "$SLOW_N" != 0 ]; then
+	case $SLOW_N in *[!0-9]*) echo "cluster.sh: -S wants N:RATE, e.g. 4:100kbit" >&2; exit 2 ;; esac
+	[ -n "$RATE" ] && [ -n "$SLOW_RATE" ] && [ "$SLOW_N" -le "$N" ] ||
+		{ echo "cluster.sh: -S N:RATE needs -r and N <= nodes" >&2; exit 2; }
+fi
+# The rate of node i, and in bits per second (tc's units: kbit, mbit).
+rate_of() { if [ "$1" -lt "$SLOW_N" ]; then echo "$SLOW_RATE"; else echo "$RATE"; fi; }
+bits_of() {
+	echo "$1" | awk '{ v = $0 + 0; u = tolower($0); sub(/^[0-9.]+/, "", u)
+		m = (u == "kbit" ? 1e3 : u == "mbit" ? 1e6 : u == "gbit" ? 1e9 : u == "bit" || u == "" ? 1 : 0)
+		print v * m }'
+}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 SOTTO=$(cd "$(dirname "$SOTTO")" && pwd)/$(basename "$SOTTO")
 mkdir -p "$OUT"
@@ -133,9 +152,9 @@ if [ -n "$NS" ]; then
 		ip -n "$NS-hub" link set "h$i" master br0
 		ip -n "$NS-hub" link set "h$i" up
 		# RATE out of the node (its uplink) and RATE into it (downlink).
-		ip netns exec "$ns" tc qdisc add dev "v$i" root tbf rate "$RATE" burst 16kb \
+		ip netns exec "$ns" tc qdisc add dev "v$i" root tbf rate "$(rate_of "$i")" burst 16kb \
 			latency 2000ms
-		ip netns exec "$NS-hub" tc qdisc add dev "h$i" root tbf rate "$RATE" \
+		ip netns exec "$NS-hub" tc qdisc add dev "h$i" root tbf rate "$(rate_of "$i")" \
 			burst 16kb latency 2000ms
 	done
 fi
@@ -163,6 +182,7 @@ rss_cpu() {
 }
 
 : >"$OUT/progress.dat"
+: >"$OUT/nodes.dat"
 start=$(date +%s.%N)
 reached=""
 peak_rss=0
@@ -177,6 +197,7 @@ while :; do
 				$1=="rounds_aborted"{x=$2}
 				END{print n, (a==""?"-":a), b+0, r+0, e+0, x+0}' >>"$OUT/poll.txt" || true
 	done
+	awk -v t="$t" '{print t, $0}' "$OUT/poll.txt" >>"$OUT/nodes.dat"
 	line=$(awk -v t="$t" -v N="$N" '
 		$2 != "-" { s += $2; c++; if (mn == "" || $2 < mn) mn = $2; if (mx == "" || $2 > mx) mx = $2 }
 		{ b += $3; r += $4; e += $5; x += $6 }
@@ -223,5 +244,40 @@ hz=$(getconf CLK_TCK)
 	echo "rss_kb_per_node $((peak_rss / N))"
 	awk -v c="$cpu" -v hz="$hz" -v N="$N" -v r="$(echo "$final" | awk '{print $6}')" \
 		'BEGIN{printf "cpu_s_per_node %.2f\ncpu_ms_per_round %.1f\n", c / hz / N, (r > 0 ? 1000 * c / hz / N / r : 0)}'
+	# Aborted rounds as a share of the rounds started (completed + aborted).
+	echo "$final" | awk '{printf "aborted_share %.3f\n", ($6 + $9) > 0 ? $9 / ($6 + $9) : 0}'
+	# Fairness: completed rounds of the node with the fewest and the most.
+	awk -v N="$N" '{ last[$2] = $5 } END { mn = -1; for (i = 0; i < N; i++) {
+		if (mn < 0 || last[i] < mn) mn = last[i]; if (last[i] > mx) mx = last[i] }
+		printf "rounds_per_node_min %d\nrounds_per_node_max %d\n", mn, mx }' "$OUT/nodes.dat"
+	if [ -n "$RATE" ]; then
+		# Each node's uplink utilisation: bytes it sent / what its rate
+		# could carry in the run (frames' overhead not counted).
+		awk -v N="$N" -v sn="$SLOW_N" -v fb="$(bits_of "$RATE")" -v sb="$(bits_of "${SLOW_RATE:-0}")" '
+			{ last[$2] = $0 }
+			END { for (i = 0; i < N; i++) { split(last[i], f, " ")
+				u = 8 * f[4] / ((i < sn ? sb : fb) * f[1]); s += u; if (u > mx) mx = u }
+				printf "uplink_busy_mean %.3f\nuplink_busy_max %.3f\n", s / N, mx }' "$OUT/nodes.dat"
+	fi
+	if [ "$SLOW_N" != 0 ]; then
+		# The same figures for the slow sites (nodes < SLOW_N) and the fast ones,
+		# at the last poll, and when each kind's mean first reached the target.
+		for kind in slow fast; do
+			awk -v k="$kind" -v sn="$SLOW_N" -v N="$N" -v g="$TARGET" '
+				function mine(i) { return k == "slow" ? i < sn : i >= sn }
+				mine($2) { if ($3 != "-") { s[$1] += $3; c[$1]++
+					if (!($1 in mn) || $3 < mn[$1]) mn[$1] = $3 }
+					b[$1] += $4; r[$1] += $5; x[$1] += $7; n[$1]++
+					if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
+				END { want = k == "slow" ? sn : N - sn; tt = "-"
+					for (j = 1; j <= m; j++) { t = order[j]
+						if (c[t] == want && s[t] / c[t] >= g) { tt = t; tb = b[t] / n[t]; break } }
+					for (j = m; j >= 1; j--) if (c[order[j]] == want) break
+					t = order[j]
+					printf "%s_nodes %d\n%s_target_time %s\n%s_target_bytes %s\n", k, want, k, tt, k, tt == "-" ? "-" : sprintf("%.0f", tb)
+					printf "%s_final_mean %.4f\n%s_final_min %.4f\n%s_final_bytes %.0f\n%s_final_rounds %.2f\n%s_final_aborted %.2f\n",
+						k, s[t] / c[t], k, mn[t], k, b[t] / n[t], k, r[t] / n[t], k, x[t] / n[t] }' "$OUT/nodes.dat"
+		done
+	fi
 } >"$OUT/summary.txt"
 [ "$QUIET" = 1 ] || cat "$OUT/summary.txt"

@@ -81,7 +81,7 @@ struct node_status {
 
 /*
  * Formats "key value" lines (one per field, peers as "peer NAME seen T ago
- * rounds N connected yes|no") into a new malloc'd string. NULL on
+ * rounds N connected yes|no link RkB/s|- rtt Tms|-") into a new malloc'd string. NULL on
  * allocation failure.
  */
 char *status_format_text(const struct node_status *s, double now);

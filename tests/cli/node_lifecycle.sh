@@ -53,7 +53,7 @@ pid=$!
 wait_status epochs_trained '$2 >= 2'
 wait_status accuracy '$2 != "-"'
 wait_status state '$2 == "idle"'
-"$SOTTO" status -c "$T/a/a.conf" | grep -q "^peer b seen never rounds 0 connected no$" ||
+"$SOTTO" status -c "$T/a/a.conf" | grep -q "^peer b seen never rounds 0 connected no link - rtt -$" ||
 	fail "peer b listed as seen or connected"
 if "$SOTTO" run -c "$T/a/a.conf" >"$T/second.log" 2>&1; then fail "a second daemon started"; fi
 grep -q "another sotto run uses" "$T/second.log" || fail "no message for the second daemon"
