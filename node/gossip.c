@@ -1069,25 +1069,6 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv)
 	return ok;
 }
 
-/*
- * An INVITE this node must decline because it is busy names a group that
- * is forming now: its initiator and the other invited peers are likely in
- * that round for about as long as rounds take. They are not invited until
- * then, or until they announce that they are free.
- */
-static void note_group_busy(struct gossip *g, const struct msg_invite *iv, uint64_t now)
-{
-	if (g->round_ms <= 0)
-		return;
-	for (uint8_t i = 0; i < iv->n_members; i++) {
-		struct peer *p = peer_find(g, iv->members[i]);
-		if (p == NULL)
-			continue;
-		p->busy_at = now;
-		p->busy_until = MAX(p->busy_until, now + (uint64_t)g->round_ms);
-	}
-}
-
 static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], const struct msg *m)
 {
 	const struct msg_invite *iv = &m->u.invite;
@@ -1101,8 +1082,6 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 
 	outbox_init(g, &ob);
 	phase(g, TEST_PHASE_INVITED);
-	if (g->cur.r != NULL)
-		note_group_busy(g, iv, now);
 	if (g->cur.r != NULL || g->stopping)
 		why = g->stopping ? MSG_REASON_SHUTDOWN : MSG_REASON_BUSY;
 	else if (!invite_members_known(g, iv))
