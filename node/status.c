@@ -203,26 +203,27 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	GAUGE("weight", "Push-sum weight.", "%.6g", s->weight);
 	GAUGE("uptime_seconds", "Seconds since the daemon started.", "%.1f",
 	      s->started > 0 ? now - s->started : 0.0);
-	if (s->n_peers > 0)
-		sb_printf(&b, "# HELP sotto_peer_connected Whether the link to the peer is up.\n"
-		              "# TYPE sotto_peer_connected gauge\n");
-	for (size_t i = 0; i < s->n_peers; i++)
-		sb_printf(&b, "sotto_peer_connected{node=\"%s\",peer=\"%s\"} %d\n", n,
-		          s->peers[i].name, s->peers[i].connected ? 1 : 0);
-	if (s->n_peers > 0)
-		sb_printf(&b, "# HELP sotto_peer_link_bytes_per_second Measured rate of vectors "
-		              "exchanged with the peer in rounds (0: not measured yet).\n"
-		              "# TYPE sotto_peer_link_bytes_per_second gauge\n");
-	for (size_t i = 0; i < s->n_peers; i++)
-		sb_printf(&b, "sotto_peer_link_bytes_per_second{node=\"%s\",peer=\"%s\"} %.0f\n", n,
-		          s->peers[i].name, s->peers[i].rate_Bps);
-	if (s->n_peers > 0)
-		sb_printf(&b, "# HELP sotto_peer_rtt_seconds Measured round-trip time of small "
-		              "messages to the peer (0: not measured yet).\n"
-		              "# TYPE sotto_peer_rtt_seconds gauge\n");
-	for (size_t i = 0; i < s->n_peers; i++)
-		sb_printf(&b, "sotto_peer_rtt_seconds{node=\"%s\",peer=\"%s\"} %.4f\n", n,
-		          s->peers[i].name, s->peers[i].rtt_ms / 1000.0);
+	/* One gauge per peer, under one HELP/TYPE header. */
+#define PEER_GAUGE(metric, help, fmt, expr)                                                        \
+	do {                                                                                       \
+		if (s->n_peers > 0)                                                                \
+			sb_printf(&b, "# HELP sotto_peer_" metric " " help "\n"                    \
+			              "# TYPE sotto_peer_" metric " gauge\n");                     \
+		for (size_t i = 0; i < s->n_peers; i++) {                                          \
+			const struct status_peer *p = &s->peers[i];                                \
+			sb_printf(&b, "sotto_peer_" metric "{node=\"%s\",peer=\"%s\"} " fmt "\n",  \
+			          n, p->name, expr);                                               \
+		}                                                                                  \
+	} while (0)
+	PEER_GAUGE("connected", "Whether the link to the peer is up.", "%d", p->connected ? 1 : 0);
+	PEER_GAUGE(
+	        "link_bytes_per_second",
+	        "Measured rate of vectors exchanged with the peer in rounds (0: not measured yet).",
+	        "%.0f", p->rate_Bps);
+	PEER_GAUGE("rtt_seconds",
+	           "Measured round-trip time of small messages to the peer (0: not measured yet).",
+	           "%.4f", p->rtt_ms / 1000.0);
+#undef PEER_GAUGE
 #undef COUNTER
 #undef GAUGE
 	return sb_finish(&b);
