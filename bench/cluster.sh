@@ -263,11 +263,13 @@ hz=$(getconf CLK_TCK)
 		# The same figures for the slow sites (nodes < SLOW_N) and the fast ones,
 		# at the last poll, and when each kind's mean first reached the target.
 		for kind in slow fast; do
-			awk -v k="$kind" -v sn="$SLOW_N" -v N="$N" -v g="$TARGET" '
+			awk -v k="$kind" -v sn="$SLOW_N" -v N="$N" -v g="$TARGET" \
+				-v bits="$(bits_of "$([ "$kind" = slow ] && echo "$SLOW_RATE" || echo "$RATE")")" '
 				function mine(i) { return k == "slow" ? i < sn : i >= sn }
 				mine($2) { if ($3 != "-") { s[$1] += $3; c[$1]++
 					if (!($1 in mn) || $3 < mn[$1]) mn[$1] = $3 }
-					b[$1] += $4; r[$1] += $5; x[$1] += $7; n[$1]++
+					b[$1] += $4; r[$1] += $5; x[$1] += $7; n[$1]++; lastr[$2] = $5
+					up[$2] = 8 * $4 / (bits * $1)
 					if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
 				END { want = k == "slow" ? sn : N - sn; tt = "-"
 					for (j = 1; j <= m; j++) { t = order[j]
@@ -276,7 +278,12 @@ hz=$(getconf CLK_TCK)
 					t = order[j]
 					printf "%s_nodes %d\n%s_target_time %s\n%s_target_bytes %s\n", k, want, k, tt, k, tt == "-" ? "-" : sprintf("%.0f", tb)
 					printf "%s_final_mean %.4f\n%s_final_min %.4f\n%s_final_bytes %.0f\n%s_final_rounds %.2f\n%s_final_aborted %.2f\n",
-						k, s[t] / c[t], k, mn[t], k, b[t] / n[t], k, r[t] / n[t], k, x[t] / n[t] }' "$OUT/nodes.dat"
+						k, s[t] / c[t], k, mn[t], k, b[t] / n[t], k, r[t] / n[t], k, x[t] / n[t]
+					rmn = -1; rmx = 0; us = 0; umx = 0
+					for (i in lastr) { if (rmn < 0 || lastr[i] < rmn) rmn = lastr[i]; if (lastr[i] > rmx) rmx = lastr[i]
+						us += up[i]; if (up[i] > umx) umx = up[i] }
+					printf "%s_rounds_per_node_min %d\n%s_rounds_per_node_max %d\n%s_uplink_busy_mean %.3f\n%s_uplink_busy_max %.3f\n",
+						k, rmn, k, rmx, k, us / want, k, umx }' "$OUT/nodes.dat"
 		done
 	fi
 } >"$OUT/summary.txt"
