@@ -245,7 +245,7 @@ hz=$(getconf CLK_TCK)
 	awk -v c="$cpu" -v hz="$hz" -v N="$N" -v r="$(echo "$final" | awk '{print $6}')" \
 		'BEGIN{printf "cpu_s_per_node %.2f\ncpu_ms_per_round %.1f\n", c / hz / N, (r > 0 ? 1000 * c / hz / N / r : 0)}'
 	# Aborted rounds as a share of the rounds started (completed + aborted).
-	echo "$final" | awk '{printf "aborted_share %.3f\n", ($6 + $9) > 0 ? $9 / ($6 + $9) : 0}'
+	echo "$final" | awk '{printf "aborted_share %.3f\n", (($6 + $9) > 0 ? $9 / ($6 + $9) : 0)}'
 	# Fairness: completed rounds of the node with the fewest and the most.
 	awk -v N="$N" '{ last[$2] = $5 } END { mn = -1; for (i = 0; i < N; i++) {
 		if (mn < 0 || last[i] < mn) mn = last[i]; if (last[i] > mx) mx = last[i] }

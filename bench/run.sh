@@ -41,6 +41,7 @@ case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
 mkdir -p "$OUT"
 TARGET=0.93
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+val() { awk -v k="$2" '$1 == k {print $2}' "$1/summary.txt" 2>/dev/null; }
 B=build-bench
 cmake -S . -B "$B" >/dev/null
 cmake --build "$B" -j2 --target sotto bench_overhead >/dev/null
@@ -102,7 +103,6 @@ CONF
 	>"$OUT/central.dat"
 central=$(tail -n 1 "$OUT/central.dat" | awk '{print $2}')
 
-val() { awk -v k="$2" '$1 == k {print $2}' "$1/summary.txt" 2>/dev/null; }
 f32_bytes=$(val "$OUT/a-float32" target_bytes)
 f32_final=$(val "$OUT/a-float32" final_mean)
 {
