@@ -1,6 +1,11 @@
 /*
  * log.c: timestamped, leveled log lines on stderr.
  *
+ * When stderr is the systemd journal (JOURNAL_STREAM names stderr's device
+ * and inode, see systemd.exec(5)), a line carries its level as a syslog
+ * priority prefix (<7> debug, <6> info, <4> warn, <3> error, sd-daemon(3))
+ * and no timestamp: the journal keeps its own.
+ *
  * One fprintf per line (the line is formatted into a stack buffer first)
  * so that lines from the worker thread and the event loop never interleave
  * mid-line. Not async-signal-safe: do not log from signal handlers.
@@ -10,7 +15,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static char log_node[64];
@@ -18,6 +25,22 @@ static enum log_level log_level = LOG_LEVEL_INFO;
 static _Thread_local uint64_t log_round;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "quiet"};
+static const char *const level_prio[] = {"<7>", "<6>", "<4>", "<3>", "<3>"};
+static int log_journal = -1; /* -1: not looked at yet */
+
+int log_to_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (log_journal >= 0)
+		return log_journal;
+	log_journal = js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	              fstat(2, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	              (unsigned long long)st.st_ino == ino;
+	return log_journal;
+}
 
 void log_set_node(const char *name)
 {
@@ -63,11 +86,15 @@ __attribute__((format(printf, 3, 0))) static void log_vline(enum log_level level
 
 	if (level < log_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s", ts.tv_nsec / 1000000L,
-	             level_names[level]);
+	if (log_to_journal()) {
+		r = snprintf(line, sizeof(line), "%s%s", level_prio[level], level_names[level]);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s", ts.tv_nsec / 1000000L,
+		             level_names[level]);
+	}
 	if (r > 0)
 		n += (size_t)r;
 	if (log_node[0] != '\0' && n < sizeof(line)) {

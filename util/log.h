@@ -23,6 +23,9 @@ enum log_level {
 
 /* Sets the node name shown on every line (copied; NULL clears it). */
 void log_set_node(const char *name);
+/* 1 if stderr is the systemd journal (JOURNAL_STREAM): lines then go without a
+ * timestamp and with a <N> priority prefix. Looked up once. */
+int log_to_journal(void);
 /* Lines below this level are dropped. Default: LOG_LEVEL_INFO. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
