@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ struct node {
 	int exit_code;
 
 	ev_timer core_timer, status_timer;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
 	ev_async wake;
 };
 
@@ -282,8 +283,22 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	log_info("signal %d: stopping at a safe point", w->signum);
+	sd_notify(0, "STOPPING=1");
 	n->stopping = true;
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * SIGHUP (a closed terminal, `kill -HUP`) no longer ends the node: the
+ * config is not re-read yet, so it says so and goes on.
+ */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	log_warnx("SIGHUP: reloading the config is not supported yet; nothing changed "
+	          "(restart the node to apply a new config)");
 }
 
 /* --- status ------------------------------------------------------------------- */
@@ -720,6 +735,8 @@ int cmd_run(int argc, char **argv)
 	n->sigterm.data = n->sigint.data = n;
 	ev_signal_start(n->loop, &n->sigterm);
 	ev_signal_start(n->loop, &n->sigint);
+	ev_signal_init(&n->sighup, sighup_cb, SIGHUP);
+	ev_signal_start(n->loop, &n->sighup);
 	signal(SIGPIPE, SIG_IGN);
 	ev_timer_init(&n->status_timer, status_timer_cb, 1.0, 1.0);
 	n->status_timer.data = n;
@@ -732,6 +749,7 @@ int cmd_run(int argc, char **argv)
 	         n->cfg.gossip.interval);
 	gossip_start(n->core, mono_ms());
 	run_actions(n);
+	sd_notify(0, "READY=1"); /* systemd Type=notify; nothing without NOTIFY_SOCKET */
 	ev_run(n->loop, 0);
 
 	rc = n->exit_code;

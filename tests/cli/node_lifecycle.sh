@@ -1,7 +1,9 @@
 #!/bin/sh
 # node_lifecycle.sh: one node whose peers are all unreachable keeps
 # training locally and says so; `sotto status` and /metrics answer; SIGTERM
-# stops it at a safe point with a checkpoint; a restart resumes from it,
+# stops it at a safe point with a checkpoint; SIGHUP does not end it (it
+# says reloading is not supported); under systemd's NOTIFY_SOCKET it says
+# READY=1 once it listens; a restart resumes from it,
 # also after kill -9; a second daemon on the same DataDir is refused; a
 # shutdown whose socket close hangs still ends, checkpoint written.
 set -eu
@@ -65,6 +67,14 @@ grep -q "another sotto run uses" "$T/second.log" || fail "no message for the sec
 import sys, urllib.request
 body = urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode()
 sys.exit(0 if 'sotto_epochs_trained{node=\"a\"}' in body else 1)" || fail "GET /metrics"
+kill -HUP "$pid"
+i=0
+until grep -q "SIGHUP: reloading the config is not supported yet" "$T/node.log"; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || fail "no message for SIGHUP"
+	sleep 0.1
+done
+kill -0 "$pid" 2>/dev/null || fail "SIGHUP ended the node"
 kill -TERM "$pid"
 wait "$pid" || fail "SIGTERM exit status $?"
 pid=""
@@ -72,8 +82,23 @@ grep -q "checkpoint written" "$T/node.log" || fail "no checkpoint at SIGTERM"
 [ -f "$T/a/state/checkpoint" ] || fail "checkpoint file missing"
 ! ls "$T/a/state/" | grep -q "\.tmp\." || fail "temporary file left behind"
 
-(cd "$T/a" && exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1 &
+/usr/bin/python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind('$T/notify')
+s.settimeout(60)
+print(s.recv(4096).decode())" >"$T/notify.out" 2>&1 &
+npid=$!
+i=0
+until [ -S "$T/notify" ]; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || fail "the notify socket of the test did not appear"
+	sleep 0.1
+done
+(cd "$T/a" && NOTIFY_SOCKET="$T/notify" exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1 &
 pid=$!
+wait "$npid" || fail "no sd_notify datagram"
+grep -q "READY=1" "$T/notify.out" || fail "sd_notify said $(cat "$T/notify.out"), not READY=1"
 wait_status restarts '$2 == 1'
 grep -q "resumed from" "$T/node.log" || fail "restart did not resume"
 wait_status epochs_trained '$2 >= 4'
@@ -103,4 +128,4 @@ took=$(($(date +%s) - start))
 [ "$took" -le 30 ] || fail "a hung close took $took s to end"
 grep -q "did not close its sockets" "$T/node.log" || fail "no watchdog message"
 [ -f "$T/a/state/checkpoint" ] || fail "no checkpoint before the hung close"
-echo "node_lifecycle: alone, status, metrics, SIGTERM, resume, kill -9, lock, close watchdog: OK"
+echo "node_lifecycle: alone, status, metrics, SIGHUP, SIGTERM, sd_notify, resume, kill -9, lock, close watchdog: OK"
