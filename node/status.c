@@ -65,7 +65,7 @@ static char *sb_finish(struct sbuf *b)
 }
 
 static const char *const reject_names[REJECT_COUNT] = {
-        "unknown_sender", "bad_tag", "replay", "malformed", "version",
+        "unknown_sender", "bad_tag", "replay", "malformed", "version", "wrong_key",
 };
 
 static const char *const conn_refused_names[CONN_REFUSED_COUNT] = {
@@ -140,9 +140,13 @@ char *status_format_text(const struct node_status *s, double now)
 		else
 			sb_printf(&b, " link -");
 		if (p->rtt_ms > 0)
-			sb_printf(&b, " rtt %.1fms\n", p->rtt_ms);
+			sb_printf(&b, " rtt %.1fms", p->rtt_ms);
 		else
-			sb_printf(&b, " rtt -\n");
+			sb_printf(&b, " rtt -");
+		/* It pinned a wrong key for this node: none of its frames open. */
+		if (p->wrong_key > 0)
+			sb_printf(&b, " wrong_key %llu", (unsigned long long)p->wrong_key);
+		sb_printf(&b, "\n");
 	}
 	return sb_finish(&b);
 }

@@ -20,6 +20,7 @@ enum status_reject {
 	REJECT_REPLAY,    /* replayed, reordered beyond the window, or too old */
 	REJECT_MALFORMED, /* bad frame or message */
 	REJECT_VERSION,   /* unknown protocol version */
+	REJECT_WRONG_KEY, /* sealed for another key: the sender pinned a wrong one for us */
 	REJECT_COUNT,
 };
 
@@ -38,11 +39,12 @@ enum status_conn_refused {
 
 struct status_peer {
 	char name[STATUS_NAME_MAX];
-	double last_seen; /* unix time of the last authenticated message, 0: never */
-	uint64_t rounds;  /* completed rounds shared with this peer */
-	bool connected;   /* our push socket to it is connected now */
-	double rtt_ms;    /* measured round trip of small messages; 0: not yet */
-	double rate_Bps;  /* measured bytes/s of vectors in rounds; 0: not yet */
+	double last_seen;   /* unix time of the last authenticated message, 0: never */
+	uint64_t rounds;    /* completed rounds shared with this peer */
+	bool connected;     /* our push socket to it is connected now */
+	double rtt_ms;      /* measured round trip of small messages; 0: not yet */
+	double rate_Bps;    /* measured bytes/s of vectors in rounds; 0: not yet */
+	uint64_t wrong_key; /* its frames sealed for a key that is not ours */
 };
 
 struct node_status {

@@ -81,6 +81,7 @@
 enum log_slot {
 	/* 1..9: seal_open's SEAL_E* codes, -rc % 10 */
 	LOG_DECODE = 10,
+	LOG_WRONG_KEY,
 	LOG_CONN_PER_ADDRESS, /* then one per enum in_reason, in its order */
 	LOG_CONN_LIMIT,
 	LOG_CONN_TIMEOUT,
@@ -131,6 +132,7 @@ struct peer {
 	atomic_bool lost;   /* the last connection went away: report it */
 	atomic_uint gen;    /* connections that came up with no hello parked (ADD_PRE) */
 	unsigned hello_gen; /* gen the last hello was queued for (loop thread) */
+	uint64_t wrong_key; /* its frames sealed for a key not ours (loop thread) */
 	bool hello_queued;  /* a hello waits at the head of the queue */
 	/* The parked hello (hello_park): any thread, NNG's included. */
 	nng_aio *hello_aio;                     /* its send, waiting in the push socket */
@@ -725,6 +727,39 @@ static void pipe_addr_format(char *buf, size_t len, nng_pipe pipe)
 }
 
 /*
+ * A frame sealed for another recipient key: the sender pinned a wrong
+ * PublicKey for this site (or a stale one, after a key rotation). Counted
+ * per peer, and one warning per LOG_INTERVAL_S that names the sender (or
+ * the address, for a sender not pinned here) and both keys.
+ */
+static void wrong_key(struct transport *t, const uint8_t *frame, size_t len, nng_pipe pipe)
+{
+	char theirs[45], ours[45], from[64];
+	struct peer *p = peer_find(t, frame + 8);
+
+	if (p != NULL)
+		p->wrong_key++;
+	if (!log_allowed(t, LOG_WRONG_KEY))
+		return;
+	sodium_bin2base64(theirs, sizeof(theirs), frame + 40, SEAL_KEY_BYTES,
+	                  sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(ours, sizeof(ours), seal_self(t->seal), SEAL_KEY_BYTES,
+	                  sodium_base64_VARIANT_ORIGINAL);
+	pipe_addr_format(from, sizeof(from), pipe);
+	if (p != NULL)
+		log_warnx(
+		        "transport: peer %s (via %s) seals its frames for key %s, not this node's "
+		        "%s: its config pins a wrong PublicKey for this site (%zu bytes; %llu so "
+		        "far)",
+		        p->name, from, theirs, ours, len, (unsigned long long)p->wrong_key);
+	else
+		log_warnx(
+		        "transport: a sender this node does not pin (via %s) seals frames for key "
+		        "%s, not this node's %s (%zu bytes)",
+		        from, theirs, ours, len);
+}
+
+/*
  * A frame seal_open refused: counted, and one log line per reason per
  * LOG_INTERVAL_S. Unknown senders and versions are warnings (usually a
  * configuration to fix). Forged and replayed frames name a pinned sender:
@@ -740,6 +775,10 @@ static void frame_refused(struct transport *t, int rc, const uint8_t *frame, siz
 	uint64_t so_far;
 
 	t->st.dropped_seal++;
+	if (rc == SEAL_EMISDIRECTED && len >= SEAL_HEADER_BYTES) {
+		wrong_key(t, frame, len, pipe);
+		return;
+	}
 	if (rc == SEAL_EUNKNOWN || rc == SEAL_EVERSION)
 		level = LOG_LEVEL_WARN;
 	else if (rc == SEAL_EFORGED || rc == SEAL_EREPLAYED || rc == SEAL_ETOOOLD)
@@ -1605,10 +1644,16 @@ void transport_status_fill(const struct transport *t, struct node_status *s)
 	s->rejected[REJECT_UNKNOWN_SENDER] = st.seal.unknown_sender;
 	s->rejected[REJECT_BAD_TAG] = st.seal.forged + st.seal.no_round_key;
 	s->rejected[REJECT_REPLAY] = st.seal.replayed + st.seal.too_old;
-	s->rejected[REJECT_MALFORMED] = st.seal.malformed + st.seal.misdirected +
-	                                (st.dropped_decode - st.dropped_version) +
-	                                st.dropped_mismatch;
+	s->rejected[REJECT_MALFORMED] =
+	        st.seal.malformed + (st.dropped_decode - st.dropped_version) + st.dropped_mismatch;
 	s->rejected[REJECT_VERSION] = st.seal.bad_version + st.dropped_version;
+	s->rejected[REJECT_WRONG_KEY] = st.seal.misdirected;
+	for (size_t i = 0; i < s->n_peers; i++) {
+		for (const struct peer *p = t->peers; p != NULL; p = p->next) {
+			if (strcmp(s->peers[i].name, p->name) == 0)
+				s->peers[i].wrong_key = p->wrong_key;
+		}
+	}
 	/* st.seal.oversized cannot move here: see struct transport_stats. */
 	s->conns_in = st.conns_in;
 	s->conns_in_max = st.conns_in_max;
