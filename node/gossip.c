@@ -141,11 +141,12 @@ struct gossip {
 	 * retried when the first of them says it will be free.
 	 */
 	bool want_round;
-	uint64_t initiate_at; /* ms; UINT64_MAX: none */
-	double round_ms;      /* smoothed duration of this node's completed rounds; 0: none */
-	size_t vec_bytes;     /* packed bytes of the last round's vector; 0: none yet */
-	uint64_t slow_log;    /* ms: last "link too slow" line */
-	uint64_t now;         /* of the event being handled */
+	uint64_t initiate_at;  /* ms; UINT64_MAX: none */
+	double round_ms;       /* smoothed duration of this node's completed rounds; 0: none */
+	size_t vec_bytes;      /* packed bytes of the last round's vector; 0: none yet */
+	uint64_t slow_log;     /* ms: last "link too slow" line */
+	uint64_t mismatch_log; /* ms: the next "settings differ" line may go out */
+	uint64_t now;          /* of the event being handled */
 	bool started, stopping;
 	float *last_result;      /* the last result applied (all coordinates), or NULL */
 	unsigned privacy_aborts; /* rounds in a row refused as too exposing for our input */
@@ -1056,15 +1057,31 @@ static bool invite_members_known(struct gossip *g, const struct msg_invite *iv)
 	return true;
 }
 
-/* The codec must describe exactly this node's model. */
-static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv)
+/* At most one "settings differ" warning per this long (ms): peers retry. */
+#define MISMATCH_LOG_MS 60000
+
+/*
+ * The codec must describe exactly this node's model. If not, why names the
+ * difference (for both logs: the initiator's gets it in the DECLINE).
+ */
+static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, char *why, size_t len)
 {
 	struct codec_params *cp = malloc(sizeof(*cp));
 	bool ok;
 
 	if (cp == NULL)
 		return false;
-	ok = codec_from_msg(cp, &iv->codec) == 0 && codec_plan_fits(cp, g->model);
+	if (codec_from_msg(cp, &iv->codec) != 0) {
+		snprintf(why, len, "codec parameters refused");
+		free(cp);
+		return false;
+	}
+	ok = codec_plan_fits(cp, g->model);
+	if (!ok)
+		snprintf(why, len,
+		         "[Model] differs: the invitation's has %zu parameters in %zu layers, "
+		         "this node's %zu in %zu",
+		         (size_t)cp->dim, (size_t)cp->nseg, g->model->n_params, g->model->n_segs);
 	free(cp);
 	return ok;
 }
@@ -1076,6 +1093,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	struct round_input in;
 	struct round *r = NULL;
 	enum msg_reason why = MSG_REASON_OTHER;
+	char text[MSG_MAX_TEXT_BYTES + 1] = "declined";
 	uint64_t steps = 0;
 	float *x = NULL;
 	int rc;
@@ -1086,9 +1104,13 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 		why = g->stopping ? MSG_REASON_SHUTDOWN : MSG_REASON_BUSY;
 	else if (!invite_members_known(g, iv))
 		why = MSG_REASON_UNKNOWN_PEER;
-	else if (!invite_codec_fits(g, iv))
+	else if (!invite_codec_fits(g, iv, text, sizeof(text))) {
 		why = MSG_REASON_PARAMS;
-	else if (iv->phase_timeout_ms > (uint32_t)(g->cfg->gossip.round_timeout * 1000.0)) {
+		if (now >= g->mismatch_log) {
+			g->mismatch_log = now + MISMATCH_LOG_MS;
+			log_warnx("declined an invitation from %s: %s", peer_name(g, from), text);
+		}
+	} else if (iv->phase_timeout_ms > (uint32_t)(g->cfg->gossip.round_timeout * 1000.0)) {
 		/* A member waits twice a phase: never longer than its own RoundTimeout allows. */
 		why = MSG_REASON_PARAMS;
 		log_info("declined an invitation from %s: phase timeout %.1fs is above this "
@@ -1104,7 +1126,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 			double left = g->round_ms - (double)(now - g->cur.started);
 			busy_ms = (uint32_t)MIN(MAX(left, 0.25 * g->round_ms), 3.0 * g->round_ms);
 		}
-		round_decline(m, why, busy_ms, &ob);
+		round_decline_why(m, why, busy_ms, text, &ob);
 		if (why == MSG_REASON_BUSY)
 			g->st.invites_declined++;
 		log_debug("declined an invitation from %s: %s", peer_name(g, from),
@@ -1204,6 +1226,12 @@ void gossip_on_msg(struct gossip *g, uint64_t now, const uint8_t pk[32], const s
 	}
 	default:
 		break;
+	}
+	if (m->type == MSG_DECLINE && m->u.decline.reason == MSG_REASON_PARAMS &&
+	    g->cur.r != NULL && m->round_id == g->cur.id && now >= g->mismatch_log) {
+		/* A setting that must match does not: say whose and which. */
+		g->mismatch_log = now + MISMATCH_LOG_MS;
+		log_warnx("%s declined this node's round: %s", peer_name(g, pk), m->u.decline.text);
 	}
 	if (m->type == MSG_DECLINE) {
 		struct peer *p = peer_find(g, pk);

@@ -1470,13 +1470,23 @@ nomem:
 void round_decline(const struct msg *invite, enum msg_reason reason, uint32_t busy_ms,
                    struct round_outbox *ob)
 {
+	round_decline_why(invite, reason, busy_ms, "declined", ob);
+}
+
+void round_decline_why(const struct msg *invite, enum msg_reason reason, uint32_t busy_ms,
+                       const char *text, struct round_outbox *ob)
+{
 	struct msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_DECLINE;
 	m.round_id = invite->round_id;
 	m.attempt = invite->attempt;
-	reason_text(&m.u.decline, reason, "declined");
+	reason_text(&m.u.decline, reason, text);
+	for (char *c = m.u.decline.text; *c != '\0'; c++) { /* printable ASCII only */
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	}
 	m.u.decline.busy_ms = busy_ms < MSG_MAX_BUSY_MS ? busy_ms : MSG_MAX_BUSY_MS;
 	if (ob->n < ob->cap)
 		out_push(ob, 0, &m);

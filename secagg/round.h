@@ -146,6 +146,9 @@ int round_join(struct round **out, const struct identity *id, const uint8_t from
  */
 void round_decline(const struct msg *invite, enum msg_reason reason, uint32_t busy_ms,
                    struct round_outbox *ob);
+/* The same with a reason text for the initiator's log (printable ASCII, cut to fit). */
+void round_decline_why(const struct msg *invite, enum msg_reason reason, uint32_t busy_ms,
+                       const char *text, struct round_outbox *ob);
 
 /*
  * A message of this round from the peer with identity key from_pk. Messages

@@ -98,8 +98,9 @@ struct sent {
 	uint8_t from, to;
 	enum msg_type type;
 	uint64_t rid;
-	uint8_t reason;   /* DECLINE, ABORT */
-	uint32_t busy_ms; /* DECLINE */
+	uint8_t reason;                    /* DECLINE, ABORT */
+	uint32_t busy_ms;                  /* DECLINE */
+	char text[MSG_MAX_TEXT_BYTES + 1]; /* DECLINE */
 	bool sealed; /* under the round's keys (a KEYS_SET for this round and peer came first) */
 	bool dropped;
 	uint8_t *bytes;
@@ -303,6 +304,7 @@ static void net_send(struct net *net, struct tnode *from, const struct gossip_ac
 	if (a->msg.type == MSG_DECLINE) {
 		s->reason = a->msg.u.decline.reason;
 		s->busy_ms = a->msg.u.decline.busy_ms;
+		snprintf(s->text, sizeof(s->text), "%s", a->msg.u.decline.text);
 	}
 	if (a->msg.type == MSG_ABORT)
 		s->reason = a->msg.u.abort.reason;
@@ -1179,6 +1181,12 @@ static void test_invite_rules(void **state)
 			assert_int_equal(n1->finishes, 0);
 		} else {
 			assert_int_equal(reply->reason, ic->reason);
+			/* a model that differs is named, with both shapes */
+			if (ic->other_model)
+				assert_non_null(strstr(reply->text,
+				                       "[Model] differs: the invitation's "
+				                       "has 21 parameters in 2 layers, this "
+				                       "node's 28 in 2"));
 			assert_null(sent_find(net, 1, 0, MSG_ACCEPT, rid));
 			assert_int_equal(sent_count(net, 1, MSG_DECLINE, 0), 1);
 			assert_null(key_find(n1, rid));
