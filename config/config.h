@@ -66,7 +66,7 @@ struct config {
 		char control_socket[CONFIG_PATH_MAX];    /* default: DataDir/control.sock */
 		char metrics_listen[CONFIG_URL_MAX + 1]; /* empty: no /metrics */
 		int log_level;                           /* enum log_level */
-		int line, line_private_key_file;
+		int line, line_private_key_file, line_listen, line_metrics_listen;
 	} node;
 
 	struct {
@@ -92,6 +92,7 @@ struct config {
 		double local_epochs; /* gossip: epochs of local training per round */
 		int threads;         /* BLAS threads of the training worker */
 		uint64_t seed;       /* data order; model init uses [Model] Seed */
+		int line_dataset, line_test_set;
 	} training;
 
 	struct {

@@ -24,6 +24,13 @@ struct optim_params;
 struct train_schedule;
 struct dataset;
 /* [Model]/[Training] of cfg as learn/ settings for data ds (cmd_train.c). 0 or LEARN_EBOUNDS. */
+/*
+ * What `sotto run` checks at start-up beyond the file, short of binding its
+ * ports (`sotto check` runs it): the datasets load and fit the model, the
+ * test set matches the training set, MetricsListen is not Listen, and
+ * Listen's address is one of this host's. Adds config errors; 0 or -EINVAL.
+ */
+int node_config_deep_check(struct config *cfg);
 int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
                             const struct config *cfg, const struct dataset *ds)
         __attribute__((warn_unused_result));

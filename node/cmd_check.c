@@ -4,13 +4,18 @@
  */
 #include "config/config.h"
 #include "crypto/identity.h"
+#include "learn/dataset.h"
+#include "learn/model.h"
+#include "learn/optim.h"
 #include "node/cli.h"
 #include "util/err.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 const char *cli_config_arg(int argc, char **argv)
@@ -70,6 +75,124 @@ int node_config_load(struct config *cfg, const char *path, struct identity **id_
 	return 0;
 }
 
+/* Host and port of a normalised tcp:// URL ("" host: the wildcard). 0, or -1 for ipc://. */
+static int url_host_port(const char *url, char *host, size_t cap, char *port, size_t pcap)
+{
+	const char *hp, *colon;
+	size_t hl;
+
+	if (strncmp(url, "tcp://", 6) != 0)
+		return -1;
+	hp = url + 6;
+	colon = strrchr(hp, ':');
+	if (colon == NULL)
+		return -1;
+	hl = (size_t)(colon - hp);
+	if (hp[0] == '[' && hl >= 2) { /* [v6] */
+		hp++;
+		hl -= 2;
+	}
+	snprintf(host, cap, "%.*s", (int)hl, hp);
+	snprintf(port, pcap, "%s", colon + 1);
+	return 0;
+}
+
+static bool host_wild(const char *h)
+{
+	return h[0] == '\0' || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
+}
+
+/*
+ * Listen's host must be one of this host's addresses: bound here on an
+ * ephemeral port (never Listen's own port, which a running node may hold).
+ */
+static void check_listen_local(struct config *cfg)
+{
+	char host[CONFIG_URL_MAX + 1], port[16];
+	struct addrinfo hints, *res = NULL;
+	bool local = false;
+	int rc;
+
+	if (url_host_port(cfg->node.listen, host, sizeof(host), port, sizeof(port)) != 0 ||
+	    host_wild(host))
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(host, "0", &hints, &res);
+	if (rc != 0) {
+		config_error_add(cfg, cfg->node.line_listen, cfg->node.listen,
+		                 "cannot resolve Listen's host (%s)", gai_strerror(rc));
+		return;
+	}
+	for (const struct addrinfo *a = res; a != NULL && !local; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0)
+			continue;
+		local = bind(fd, a->ai_addr, a->ai_addrlen) == 0 || errno != EADDRNOTAVAIL;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	if (!local)
+		config_error_add(cfg, cfg->node.line_listen, cfg->node.listen,
+		                 "Listen's address is not one of this host's");
+}
+
+/* MetricsListen on Listen's port and address (or a wildcard covering it). */
+static void check_metrics_listen(struct config *cfg)
+{
+	char h1[CONFIG_URL_MAX + 1], p1[16], h2[CONFIG_URL_MAX + 1], p2[16];
+
+	if (cfg->node.metrics_listen[0] == '\0' ||
+	    url_host_port(cfg->node.listen, h1, sizeof(h1), p1, sizeof(p1)) != 0 ||
+	    url_host_port(cfg->node.metrics_listen, h2, sizeof(h2), p2, sizeof(p2)) != 0)
+		return;
+	if (strcmp(p1, p2) == 0 && (strcmp(h1, h2) == 0 || host_wild(h1) || host_wild(h2)))
+		config_error_add(cfg, cfg->node.line_metrics_listen, cfg->node.metrics_listen,
+		                 "MetricsListen is the same port as Listen");
+}
+
+int node_config_deep_check(struct config *cfg)
+{
+	struct dataset *tr = NULL, *te = NULL;
+	int rc;
+
+	if (cfg->has_node) {
+		check_metrics_listen(cfg);
+		check_listen_local(cfg);
+	}
+	if (cfg->training.dataset[0] != '\0') {
+		rc = dataset_load(&tr, cfg->training.dataset);
+		if (rc != 0)
+			config_error_add(cfg, cfg->training.line_dataset, cfg->training.dataset,
+			                 "Dataset does not load: %s", err_str(rc));
+	}
+	if (cfg->training.test_set[0] != '\0') {
+		rc = dataset_load(&te, cfg->training.test_set);
+		if (rc != 0)
+			config_error_add(cfg, cfg->training.line_test_set, cfg->training.test_set,
+			                 "TestSet does not load: %s", err_str(rc));
+	}
+	if (tr != NULL) {
+		struct model_spec spec;
+		struct optim_params op;
+		if (train_setup_from_config(&spec, &op, cfg, tr) != 0)
+			config_error_add(cfg, cfg->training.line_dataset, cfg->training.dataset,
+			                 "[Model] does not fit Dataset (%u features%s, %u classes)",
+			                 tr->dims, tr->channels != 0 ? ", images" : ", not images",
+			                 tr->classes);
+	}
+	if (tr != NULL && te != NULL &&
+	    (te->dims != tr->dims || te->channels != tr->channels || te->classes > tr->classes))
+		config_error_add(cfg, cfg->training.line_test_set, cfg->training.test_set,
+		                 "TestSet has %u features and %u classes, Dataset %u and %u: they "
+		                 "must match",
+		                 te->dims, te->classes, tr->dims, tr->classes);
+	dataset_free(tr);
+	dataset_free(te);
+	return cfg->n_errors > 0 || cfg->n_errors_dropped > 0 ? -EINVAL : 0;
+}
+
 static void print_keys(void)
 {
 	const struct config_key_doc *docs;
@@ -98,6 +221,8 @@ int cmd_check(int argc, char **argv)
 		return 2;
 	}
 	rc = node_config_load(&cfg, path, &id);
+	if (rc == 0)
+		rc = node_config_deep_check(&cfg);
 	if (rc == 0) {
 		printf("configuration OK\n");
 	} else {

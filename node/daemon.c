@@ -459,6 +459,8 @@ static int node_open(struct node *n, const char *config_path)
 	int rc;
 
 	rc = node_config_load(&n->cfg, config_path, &n->id);
+	if (rc == 0)
+		rc = node_config_deep_check(&n->cfg); /* what `sotto check` says, the same way */
 	if (rc != 0) {
 		config_errors_print(&n->cfg, stderr);
 		return 2;

@@ -7,7 +7,8 @@ T=$(mktemp -d /tmp/sotto-init-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-printf 'x' >"$T/shared.dat"
+printf 'x1,x2,y\n0,1,0\n1,0,1\n' >"$T/shared.csv"
+"$SOTTO" data import-csv "$T/shared.csv" "$T/shared.dat" --header >/dev/null # check loads it
 cat >"$T/tpl.ini" <<'TPL'
 [Model]
 Type = logreg

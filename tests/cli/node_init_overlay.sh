@@ -20,7 +20,8 @@ for s in $NAMES; do
 	p=$((p + 1))
 	SITES="$SITES $s=127.0.0.1:$p"
 done
-printf 'x' >"$T/shared.dat"
+printf 'x1,x2,y\n0,1,0\n1,0,1\n' >"$T/shared.csv"
+"$SOTTO" data import-csv "$T/shared.csv" "$T/shared.dat" --header >/dev/null # check loads it
 cat >"$T/tpl.ini" <<'TPL'
 [Model]
 Type = logreg

@@ -5,7 +5,9 @@
 # file (a Kubernetes secret) is accepted when its target is safe and
 # refused, saying why, when it is not; imported and split data are written
 # 0600 whatever the umask; subcommand help goes to stdout and exits 0, an
-# unknown one exits non-zero.
+# unknown one exits non-zero; a truncated dataset, a CNN on tabular data,
+# a test set of another shape, MetricsListen on Listen's port and a Listen
+# address the host does not have are refused by check and run alike.
 set -eu
 SOTTO=$1
 SRC=$2
@@ -115,4 +117,28 @@ if [ "$(id -u)" = 0 ]; then
 	[ "$status" = 2 ] || fail "key owned by nobody: status $status"
 	grep -q "owned by another user" "$T/err" || fail "key owner: $(cat "$T/err")"
 fi
+
+# --- what run would refuse, check refuses too (and run the same way) ------
+# check_both NAME CONF MESSAGE: check and run both exit 2 saying MESSAGE.
+check_both() {
+	for cmd in check run; do
+		status=0
+		bounded "$SOTTO" "$cmd" -c "$2" >/dev/null 2>"$T/err" || status=$?
+		[ "$status" = 2 ] || fail "$1: $cmd exited $status: $(cat "$T/err")"
+		grep -q "$3" "$T/err" || fail "$1: $cmd said: $(cat "$T/err")"
+	done
+}
+head -c 60 "$T/a.sdat" >"$T/trunc.sdat"
+site "$T/site.key" "$T/trunc.sdat" >"$T/trunc.conf"
+check_both "truncated dataset" "$T/trunc.conf" "Dataset does not load"
+site "$T/site.key" "$T/a.sdat" | sed 's/^Type = logreg/Type = cnn/' >"$T/cnn.conf"
+check_both "cnn on tabular data" "$T/cnn.conf" "\[Model\] does not fit Dataset (2 features, not images"
+printf 'x1,x2,x3,y\n0,1,2,0\n1,0,2,1\n' >"$T/b.csv"
+"$SOTTO" data import-csv "$T/b.csv" "$T/b.sdat" --header >/dev/null || fail "import b"
+site "$T/site.key" "$T/a.sdat" | sed "/^Dataset/a TestSet = $T/b.sdat" >"$T/test.conf"
+check_both "test set of another shape" "$T/test.conf" "TestSet has 3 features and 2 classes, Dataset 2 and 2"
+site "$T/site.key" "$T/a.sdat" | sed "/^DataDir/a MetricsListen = 127.0.0.1:7990" >"$T/metrics.conf"
+check_both "MetricsListen = Listen" "$T/metrics.conf" "MetricsListen is the same port as Listen"
+site "$T/site.key" "$T/a.sdat" | sed "s/^Listen = .*/Listen = 203.0.113.9:7990/" >"$T/addr.conf"
+check_both "an address the host does not have" "$T/addr.conf" "Listen's address is not one of this host's"
 echo "ok: operator mistakes diagnosed"

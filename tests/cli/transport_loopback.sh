@@ -39,7 +39,8 @@ for n in a b c d; do
 	"$sotto" keygen "$tmp/$n.key" >/dev/null
 	eval "pub_$n=\$(\"\$sotto\" pubkey < \"\$tmp/$n.key\")"
 done
-: >"$tmp/empty.sdat"
+printf 'x1,x2,y\n0,1,0\n1,0,1\n' >"$tmp/empty.csv" # a real, tiny dataset: check loads it
+"$sotto" data import-csv "$tmp/empty.csv" "$tmp/empty.sdat" --header >/dev/null
 
 # conf NAME PORT PEER... (each PEER as name:pubkey:port)
 conf() {
