@@ -88,6 +88,22 @@ static int site_parse(struct site *s, char *arg)
 		fprintf(stderr, "sotto init: site %s: '%s' is not HOST:PORT\n", arg, eq + 1);
 		return -EINVAL;
 	}
+	{
+		/* The other sites connect to it: `sotto check` refuses a wildcard there. */
+		const char *h = strncmp(eq + 1, "tcp://", 6) == 0 ? eq + 7 : eq + 1;
+		size_t hl = (size_t)(colon - h);
+		if (hl == 0 || (hl == 1 && h[0] == '*') ||
+		    (hl == 7 && strncmp(h, "0.0.0.0", 7) == 0) ||
+		    (hl == 4 && strncmp(h, "[::]", 4) == 0)) {
+			fprintf(stderr,
+			        "sotto init: site %s: '%s': endpoint needs a host to connect to, "
+			        "not a "
+			        "wildcard (the other sites connect to it; --listen-any makes every "
+			        "site listen on all addresses)\n",
+			        arg, eq + 1);
+			return -EINVAL;
+		}
+	}
 	snprintf(s->endpoint, sizeof(s->endpoint), "%s", eq + 1);
 	snprintf(s->port, sizeof(s->port), "%s", colon + 1);
 	return 0;

@@ -38,4 +38,14 @@ fi
 if "$SOTTO" init -o "$T/bad" a=127.0.0.1:1 a=127.0.0.1:2 c=h:3 2>/dev/null; then
 	fail "init accepted a repeated name"
 fi
+# A wildcard as a site's address: every other site's check would refuse it
+# as an Endpoint, so init refuses it before writing anything.
+for ep in '*:3' ':3' '0.0.0.0:3' 'tcp://*:3' '[::]:3'; do
+	if "$SOTTO" init -o "$T/wild" a="$ep" b=127.0.0.1:2 c=127.0.0.1:3 2>"$T/err"; then
+		fail "init accepted the wildcard endpoint $ep"
+	fi
+	grep -q "endpoint needs a host to connect to, not a wildcard" "$T/err" ||
+		fail "init on $ep said: $(cat "$T/err")"
+	[ ! -e "$T/wild" ] || fail "init wrote $T/wild for $ep"
+done
 echo "node_init: 4 sites written and checked"
