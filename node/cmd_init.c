@@ -42,6 +42,7 @@
 struct init_args {
 	const char *dir, *tpl_path;
 	bool listen_any, has_degree;
+	bool pubkeys;         /* NAME=HOST:PORT=PUBKEY: each site made its own key */
 	int64_t degree;       /* 0: every site lists every other */
 	int64_t overlay_seed; /* -1: drawn at random */
 };
@@ -64,8 +65,11 @@ static bool site_name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* "NAME=HOST:PORT" -> site; the config checker validates HOST:PORT fully. */
-static int site_parse(struct site *s, char *arg)
+/*
+ * "NAME=HOST:PORT" (or, with --pubkeys, "NAME=HOST:PORT=PUBKEY") -> site;
+ * the config checker validates HOST:PORT fully.
+ */
+static int site_parse(struct site *s, char *arg, bool pubkeys)
 {
 	char *eq = strchr(arg, '='), *colon;
 
@@ -78,6 +82,21 @@ static int site_parse(struct site *s, char *arg)
 	}
 	*eq = '\0';
 	s->name = arg;
+	if (pubkeys) {
+		/* The key is the rest (base64 may end in '='); the endpoint has none. */
+		char *k = strchr(eq + 1, '=');
+		uint8_t pk[IDENTITY_PUBLIC_BYTES];
+		if (k == NULL || identity_public_decode(pk, k + 1) != 0 ||
+		    !identity_public_valid(pk) || strlen(k + 1) >= sizeof(s->pub)) {
+			fprintf(stderr,
+			        "sotto init: site %s: with --pubkeys, give NAME=HOST:PORT=PUBKEY, "
+			        "PUBKEY from `sotto pubkey` at that site\n",
+			        arg);
+			return -EINVAL;
+		}
+		*k = '\0';
+		snprintf(s->pub, sizeof(s->pub), "%s", k + 1);
+	}
 	if (strncmp(eq + 1, "ipc://", 6) == 0 && strlen(eq + 1) < sizeof(s->endpoint)) {
 		snprintf(s->endpoint, sizeof(s->endpoint), "%s", eq + 1); /* a local socket */
 		return 0;
@@ -272,7 +291,10 @@ static void init_usage(void)
 	fprintf(stderr,
 	        "usage: sotto init -o DIR [-t TEMPLATE] [--listen-any]\n"
 	        "                  [--degree D [--overlay-seed S]] NAME=HOST:PORT ...\n"
+	        "       sotto init --pubkeys -o DIR [...] NAME=HOST:PORT=PUBKEY ...\n"
 	        "  Writes DIR/NAME/NAME.key and DIR/NAME/NAME.conf for each site (at least 3).\n"
+	        "  --pubkeys: each site made its own key (`sotto keygen NAME.key`) and sent\n"
+	        "  `sotto pubkey`: init writes the configs only, no private key.\n"
 	        "  TEMPLATE: [Model]/[Training]/[Gossip] sections shared by all sites;\n"
 	        "  {site} in it is replaced by each site's name.\n"
 	        "  --listen-any: listen on all addresses (*:PORT) instead of HOST:PORT.\n"
@@ -291,18 +313,19 @@ static int parse_number(int64_t *out, const char *opt, const char *s)
 	return 0;
 }
 
-static int parse_site(struct site *sites, size_t n, char *arg)
+static int parse_site(struct site *sites, size_t n, char *arg, bool pubkeys)
 {
 	if (n >= INIT_MAX_SITES) {
 		fprintf(stderr, "sotto init: at most %d sites\n", INIT_MAX_SITES);
 		return -EINVAL;
 	}
-	if (site_parse(&sites[n], arg) != 0)
+	if (site_parse(&sites[n], arg, pubkeys) != 0)
 		return -EINVAL;
 	for (size_t j = 0; j < n; j++) {
 		if (strcmp(sites[j].name, sites[n].name) == 0 ||
-		    strcmp(sites[j].endpoint, sites[n].endpoint) == 0) {
-			fprintf(stderr, "sotto init: site %s repeats a name or endpoint\n",
+		    strcmp(sites[j].endpoint, sites[n].endpoint) == 0 ||
+		    (pubkeys && strcmp(sites[j].pub, sites[n].pub) == 0)) {
+			fprintf(stderr, "sotto init: site %s repeats a name, endpoint or key\n",
 			        sites[n].name);
 			return -EINVAL;
 		}
@@ -312,6 +335,8 @@ static int parse_site(struct site *sites, size_t n, char *arg)
 
 static int parse_args(struct init_args *a, struct site *sites, size_t *n, int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++) /* a flag that changes how sites read */
+		a->pubkeys = a->pubkeys || strcmp(argv[i], "--pubkeys") == 0;
 	for (int i = 1; i < argc; i++) {
 		int r = 0;
 
@@ -321,6 +346,8 @@ static int parse_args(struct init_args *a, struct site *sites, size_t *n, int ar
 			a->tpl_path = argv[++i];
 		} else if (strcmp(argv[i], "--listen-any") == 0) {
 			a->listen_any = true;
+		} else if (strcmp(argv[i], "--pubkeys") == 0) {
+			continue; /* read above */
 		} else if (strcmp(argv[i], "--degree") == 0 && i + 1 < argc) {
 			r = parse_number(&a->degree, "--degree", argv[++i]);
 			a->has_degree = true;
@@ -330,7 +357,7 @@ static int parse_args(struct init_args *a, struct site *sites, size_t *n, int ar
 			init_usage();
 			return -EINVAL;
 		} else {
-			r = parse_site(sites, *n, argv[i]);
+			r = parse_site(sites, *n, argv[i], a->pubkeys);
 			*n += r == 0;
 		}
 		if (r != 0)
@@ -423,8 +450,12 @@ static void print_circles(const struct init_args *a, const struct circles_summar
 	       (long long)a->overlay_seed);
 }
 
-/* DIR/NAME/ and NAME.key for every site; every config needs every public key. */
-static int write_keys(const char *dir, struct site *sites, size_t n)
+/*
+ * DIR/NAME/ and NAME.key for every site; every config needs every public
+ * key. With --pubkeys (keys: false) the directories only: each site made
+ * its own key, and only public keys came here.
+ */
+static int write_keys(const char *dir, struct site *sites, size_t n, bool keys)
 {
 	int r = file_mkdirs(dir);
 
@@ -444,6 +475,8 @@ static int write_keys(const char *dir, struct site *sites, size_t n)
 			                     : err_str(r));
 			return r;
 		}
+		if (!keys)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s/%s.key", dir, sites[i].name, sites[i].name);
 		id = identity_generate();
 		if (id == NULL) {
@@ -526,7 +559,7 @@ int cmd_init(int argc, char **argv)
 	if (check_shared(&a, sites, n, (const char *)tpl, seed, sum.min_size - 1, group) != 0)
 		goto out;
 	rc = 1;
-	if (write_keys(a.dir, sites, n) != 0)
+	if (write_keys(a.dir, sites, n, !a.pubkeys) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		r = write_config(&a, sites, n, i, &c, peer, (const char *)tpl, seed, group);
@@ -540,9 +573,16 @@ int cmd_init(int argc, char **argv)
 	}
 	if (a.degree != 0)
 		print_circles(&a, &sum, &c, n);
-	printf("wrote %zu sites; copy each %s/NAME/ directory to its site and run\n"
-	       "  sotto check -c NAME.conf && sotto run -c NAME.conf\n",
-	       n, a.dir);
+	if (a.pubkeys)
+		printf("wrote %zu configs (no private keys: each site keeps its own); copy "
+		       "%s/NAME/NAME.conf to site NAME, next to the NAME.key it made with `sotto "
+		       "keygen`, and run there\n"
+		       "  sotto check -c NAME.conf && sotto run -c NAME.conf\n",
+		       n, a.dir);
+	else
+		printf("wrote %zu sites; copy each %s/NAME/ directory to its site and run\n"
+		       "  sotto check -c NAME.conf && sotto run -c NAME.conf\n",
+		       n, a.dir);
 	rc = 0;
 out:
 	circles_free(&c);

@@ -43,8 +43,11 @@ static const struct command commands[] = {
         {"init", cmd_init, "Write configs for a cluster: sotto init -o DIR NAME=HOST:PORT...",
          "usage: sotto init -o DIR [-t TEMPLATE] [--listen-any]\n"
          "                  [--degree D [--overlay-seed S]] NAME=HOST:PORT ...\n"
+         "       sotto init --pubkeys -o DIR [...] NAME=HOST:PORT=PUBKEY ...\n"
          "  Writes DIR/NAME/NAME.key and DIR/NAME/NAME.conf for each site (a demo on\n"
-         "  one machine: every private key is made here).\n"},
+         "  one machine: every private key is made here). With --pubkeys, for real\n"
+         "  sites: each made its own key (`sotto keygen`) and sent only `sotto pubkey`;\n"
+         "  init writes the configs and no key.\n"},
         {"train", cmd_train, "Train locally, no network: sotto train -c FILE",
          "usage: sotto train -c FILE [--epochs N] [--save CKPT] [--resume CKPT] "
          "[--confusion]\n"

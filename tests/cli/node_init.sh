@@ -1,6 +1,7 @@
 #!/bin/sh
 # node_init.sh: `sotto init` writes one key (0600) and one config per site,
-# each listing every other site as a peer, and every config checks OK.
+# each listing every other site as a peer, and every config checks OK; with
+# --pubkeys it takes each site's public key and writes no private key.
 set -eu
 SOTTO=$1
 T=$(mktemp -d /tmp/sotto-init-XXXXXX)
@@ -48,4 +49,30 @@ for ep in '*:3' ':3' '0.0.0.0:3' 'tcp://*:3' '[::]:3'; do
 		fail "init on $ep said: $(cat "$T/err")"
 	[ ! -e "$T/wild" ] || fail "init wrote $T/wild for $ep"
 done
-echo "node_init: 4 sites written and checked"
+# --pubkeys, the path for real sites: each site made its own key; init gets
+# public keys only and writes no private key.
+mkdir "$T/keys"
+args=""
+port=7401
+for s in a b c; do
+	"$SOTTO" keygen "$T/keys/$s.key" >/dev/null 2>&1
+	args="$args $s=127.0.0.1:$port=$("$SOTTO" pubkey <"$T/keys/$s.key")"
+	port=$((port + 1))
+done
+# shellcheck disable=SC2086 # one word per site
+"$SOTTO" init --pubkeys -o "$T/pk" -t "$T/tpl.ini" $args >"$T/log" || fail "init --pubkeys"
+for s in a b c; do
+	[ ! -e "$T/pk/$s/$s.key" ] || fail "init --pubkeys wrote a private key for $s"
+	cp "$T/keys/$s.key" "$T/pk/$s/"
+	out=$("$SOTTO" check -c "$T/pk/$s/$s.conf" 2>&1) || fail "--pubkeys $s: $out"
+	pub=$("$SOTTO" pubkey <"$T/keys/$s.key")
+	for o in a b c; do
+		[ "$o" = "$s" ] && continue
+		grep -qF "PublicKey = $pub" "$T/pk/$o/$o.conf" || fail "--pubkeys: $o does not pin $s"
+	done
+done
+if "$SOTTO" init --pubkeys -o "$T/pkbad" a=127.0.0.1:1=notakey b=127.0.0.1:2=x c=h:3=y 2>"$T/err"; then
+	fail "init --pubkeys accepted bad keys"
+fi
+grep -q "NAME=HOST:PORT=PUBKEY" "$T/err" || fail "init --pubkeys bad key said: $(cat "$T/err")"
+echo "node_init: 4 sites written and checked; --pubkeys; wildcards refused"
