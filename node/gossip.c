@@ -116,7 +116,6 @@ struct gossip {
 	struct gossip_ops ops;
 	uint64_t steps_per_epoch;
 	bool silent_after_accept; /* test: join rounds, then say nothing */
-	bool warned_alone;        /* settle() found no group result to go back to */
 
 	struct peer *peers;
 	size_t n_peers;
@@ -617,6 +616,27 @@ static void initiate(struct gossip *g, uint64_t now);
  * rejoins the averaging. What it trained since that result never leaves the
  * site (docs/security.md, "What a small group leaks").
  */
+/* The least push-sum weight a node has (rows / 1000, at least this). */
+#define RHO_MIN 0.01
+
+/* The initial model of [Model] Seed: public, the same at every site. */
+static int initial_model(const struct gossip *g, float *out)
+{
+	struct model *m = NULL;
+	int rc = model_alloc(&m, &g->model->spec, 1);
+
+	if (rc != 0)
+		return rc;
+	if (m->n_params != g->n_params) {
+		model_free(m);
+		return -EINVAL;
+	}
+	model_init(m, g->cfg->model.seed);
+	memcpy(out, m->params, g->n_params * sizeof(float));
+	model_free(m);
+	return 0;
+}
+
 static void settle(struct gossip *g)
 {
 	struct gossip_act *a;
@@ -624,26 +644,33 @@ static void settle(struct gossip *g)
 	float *x, *avg;
 	size_t len;
 
-	if (g->last_result == NULL) {
-		if (!g->warned_alone) /* once: it is asked again after every privacy abort */
-			log_warnx("this node's training cannot be averaged without exposing it and "
-			          "there is no earlier group result to go back to: training on "
-			          "alone");
-		g->warned_alone = true;
-		return;
-	}
 	x = malloc(g->n_params * sizeof(float));
 	avg = malloc(g->n_params * sizeof(float));
-	if (x == NULL || avg == NULL || g->ops.snapshot(g->ops.arg, x, &steps) != g->apply_seq) {
+	if (x == NULL || avg == NULL || g->ops.snapshot(g->ops.arg, x, &steps) != g->apply_seq ||
+	    (g->last_result == NULL && initial_model(g, avg) != 0)) {
 		free(x);
 		free(avg);
 		return;
 	}
 	act_push(g, GOSSIP_FINISH);
-	memcpy(avg, g->last_result, g->n_params * sizeof(float));
-	log_info("training stops at %.2f epochs: no group can average what this node learnt "
-	         "alone without exposing it; back to the last group result",
-	         g->ps.epochs);
+	if (g->last_result != NULL) {
+		memcpy(avg, g->last_result, g->n_params * sizeof(float));
+		log_info("training stops at %.2f epochs: no group can average what this node "
+		         "learnt alone without exposing it; back to the last group result",
+		         g->ps.epochs);
+	} else {
+		/*
+		 * Never averaged (it joined, or came back, after the others had
+		 * finished training): back to the initial model, which every site
+		 * derives from [Model] Seed, with the least weight, so that its
+		 * rounds hand it the group's model while adding next to nothing.
+		 */
+		g->ps.rho = RHO_MIN;
+		log_info("training stops at %.2f epochs: no group can average what this node "
+		         "learnt alone without exposing it, and it has no group result yet; back "
+		         "to the initial model (weight %.2f), to receive the group's",
+		         g->ps.epochs, RHO_MIN);
+	}
 	g->ps.known_steps = steps;
 	g->ps.flags |= PERSIST_F_SETTLED;
 	g->privacy_aborts = 0;
@@ -1524,7 +1551,7 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 		g->ps.restarts++;
 	} else {
 		/* Sample-weighted push-sum: the weight starts at this node's rows / 1000. */
-		g->ps.rho = MIN(MAX((double)rows / 1000.0, 0.01), 64.0);
+		g->ps.rho = MIN(MAX((double)rows / 1000.0, RHO_MIN), 64.0);
 	}
 	codec_plan_init(&g->plan);
 	randombytes_buf(&seed, sizeof(seed));

@@ -1975,6 +1975,48 @@ static void test_checkpoint_settled(void **state)
 	}
 }
 
+/*
+ * A node that never applied a group result (it joined, or came back, after
+ * the others had finished training) and whose training is over: its fresh
+ * input alone among known ones cannot be averaged ("privacy"), and it has
+ * no last result to go back to. It goes back to the initial model of
+ * [Model] Seed (public, the same at every site) with the least push-sum
+ * weight, so that the next round hands it the group's model.
+ */
+static void test_settle_initial_model(void **state)
+{
+	struct opts o = opts_default(4);
+	struct model *init = NULL;
+	struct net *net;
+	struct tnode *n1;
+	uint64_t rid;
+
+	(void)state;
+	net = net_new(&o);
+	n1 = &net->nd[1];
+	n1->steps = 17; /* trained on its own: fresh; the others are known (untrained) */
+	n1->done = true;
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 20000, stop_ends, ENDS(0, 1));
+	rid = net->nd[0].ends[0].rid;
+	assert_int_equal(sent_find(net, 0, 1, MSG_ABORT, rid)->reason, MSG_REASON_PRIVACY);
+	/* back to the initial model, weight 0.01, training stopped */
+	assert_int_equal(n1->finishes, 1);
+	assert_int_equal(n1->n_ap, 1);
+	assert_int_equal(model_alloc(&init, &net->m->spec, 1), 0);
+	model_init(init, n1->cfg.model.seed);
+	assert_memory_equal(n1->ap[0].avg, init->params, n1->np * sizeof(float));
+	assert_true(fabs(status_of(n1).weight - 0.01) < 1e-9);
+	assert_true(status_of(n1).training_done);
+	/* now a known input: the next round averages it and hands it the group's model */
+	net_run(net, net->now + 20000, stop_ends, ENDS(0, 2));
+	rid = net->nd[0].ends[1].rid;
+	assert_non_null(applied_of(n1, rid));
+	assert_int_equal(status_of(n1).rounds_completed, 1);
+	model_free(init);
+	net_free(net);
+}
+
 /* ===== 7. unexpected messages ============================================================ */
 
 /* Holds node 0's KEYS: the members wait for the roster. */
@@ -2189,6 +2231,7 @@ int main(void)
 	        cmocka_unit_test(test_link_lost_waiting_commit),
 	        cmocka_unit_test(test_checkpoint_restart),
 	        cmocka_unit_test(test_checkpoint_settled),
+	        cmocka_unit_test(test_settle_initial_model),
 	        cmocka_unit_test(test_unexpected_messages),
 	        cmocka_unit_test(test_duplicate_messages),
 	        cmocka_unit_test(test_replayed_invite),
