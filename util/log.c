@@ -44,6 +44,7 @@ int log_to_journal(void)
 
 void log_set_node(const char *name)
 {
+	(void)log_to_journal(); /* looked up here, before other threads log */
 	if (name == NULL) {
 		log_node[0] = '\0';
 		return;
