@@ -110,7 +110,12 @@ static int site_parse(struct site *s, char *arg, bool pubkeys)
 	{
 		/* The other sites connect to it: `sotto check` refuses a wildcard there. */
 		const char *h = strncmp(eq + 1, "tcp://", 6) == 0 ? eq + 7 : eq + 1;
-		size_t hl = (size_t)(colon - h);
+		size_t hl = colon > h ? (size_t)(colon - h) : 0;
+		if (colon < h) {
+			fprintf(stderr, "sotto init: site %s: '%s' is not HOST:PORT\n", arg,
+			        eq + 1);
+			return -EINVAL;
+		}
 		if (hl == 0 || (hl == 1 && h[0] == '*') ||
 		    (hl == 7 && strncmp(h, "0.0.0.0", 7) == 0) ||
 		    (hl == 4 && strncmp(h, "[::]", 4) == 0)) {

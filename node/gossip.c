@@ -1140,10 +1140,10 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	} else if (iv->phase_timeout_ms > (uint32_t)(g->cfg->gossip.round_timeout * 1000.0)) {
 		/* A member waits twice a phase: never longer than its own RoundTimeout allows. */
 		why = MSG_REASON_PARAMS;
-		log_info("declined an invitation from %s: phase timeout %.1fs is above this "
-		         "node's RoundTimeout %.1fs",
-		         peer_name(g, from), iv->phase_timeout_ms / 1000.0,
-		         g->cfg->gossip.round_timeout);
+		snprintf(text, sizeof(text),
+		         "phase timeout %.1fs is above this node's RoundTimeout %.1fs",
+		         iv->phase_timeout_ms / 1000.0, g->cfg->gossip.round_timeout);
+		log_info("declined an invitation from %s: %s", peer_name(g, from), text);
 	} else if ((x = snapshot_take(g, &steps)) == NULL)
 		why = MSG_REASON_BUSY; /* the last result is still being applied */
 	if (x == NULL) {

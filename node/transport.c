@@ -728,9 +728,11 @@ static void pipe_addr_format(char *buf, size_t len, nng_pipe pipe)
 
 /*
  * A frame sealed for another recipient key: the sender pinned a wrong
- * PublicKey for this site (or a stale one, after a key rotation). Counted
- * per peer, and one warning per LOG_INTERVAL_S that names the sender (or
- * the address, for a sender not pinned here) and both keys.
+ * PublicKey for this site (or a stale one, after a key rotation). Such a
+ * frame is refused before any authentication, so its sender field is only
+ * a claim: counted per claimed peer, and one warning per LOG_INTERVAL_S that
+ * names it (or the address, for a sender not pinned here) and both keys,
+ * worded as a claim.
  */
 static void wrong_key(struct transport *t, const uint8_t *frame, size_t len, nng_pipe pipe)
 {
@@ -748,9 +750,9 @@ static void wrong_key(struct transport *t, const uint8_t *frame, size_t len, nng
 	pipe_addr_format(from, sizeof(from), pipe);
 	if (p != NULL)
 		log_warnx(
-		        "transport: peer %s (via %s) seals its frames for key %s, not this node's "
-		        "%s: its config pins a wrong PublicKey for this site (%zu bytes; %llu so "
-		        "far)",
+		        "transport: frames that claim to come from peer %s (via %s) are sealed for "
+		        "key %s, not this node's %s: if they are its, its config pins a wrong "
+		        "PublicKey for this site (unauthenticated; %zu bytes; %llu so far)",
 		        p->name, from, theirs, ours, len, (unsigned long long)p->wrong_key);
 	else
 		log_warnx(

@@ -55,6 +55,6 @@ echo "$st" | awk '$1 == "rejected_malformed" && $2 == 0 {f = 1} END {exit !f}' |
 	fail "b's frames still counted as malformed: $st"
 "$SOTTO" status -c "$T/a/a.conf" --metrics |
 	grep -q '^sotto_rejected_total{node="a",reason="wrong_key"} [1-9]' || fail "/metrics wrong_key"
-grep -q "peer b (via .*) seals its frames for key $other, not this node's $real" "$T/a.log" ||
+grep -q "claim to come from peer b (via .*) are sealed for key $other, not this node's $real" "$T/a.log" ||
 	fail "no warning naming b and both keys"
 echo "wrong_key: named in the log, counted per reason and per peer: OK"

@@ -15,13 +15,13 @@ SRC=$2
 T=$(mktemp -d /tmp/sotto-deb-XXXXXX)
 trap 'rm -rf "$T"' EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for tool in cpack dpkg dpkg-deb dpkg-shlibdeps systemd-analyze useradd; do
-	command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (scripts/setup.sh installs it)"
-done
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deb: SKIPPED: installing into a root with dpkg --root needs root"
 	exit 0
 fi
+for tool in cpack dpkg dpkg-deb dpkg-shlibdeps systemd-analyze useradd; do
+	command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (scripts/setup.sh installs it)"
+done
 
 cpack --config "$B/CPackConfig.cmake" -B "$T/out" >"$T/cpack.log" 2>&1 ||
 	{ cat "$T/cpack.log" >&2; fail "cpack"; }
@@ -85,7 +85,12 @@ fi
 dpkgr -r sotto
 [ ! -e "$R/usr/bin/sotto" ] || fail "removal left the binary"
 [ -f "$R/etc/sotto/site-a.conf" ] || fail "removal deleted the config"
+mkdir -p "$R/etc/systemd/system/multi-user.target.wants"
+ln -s /usr/lib/systemd/system/sotto@.service \
+	"$R/etc/systemd/system/multi-user.target.wants/sotto@site-a.service"
 dpkgr -P sotto
+[ ! -L "$R/etc/systemd/system/multi-user.target.wants/sotto@site-a.service" ] ||
+	fail "purge left an enabled instance's link"
 if [ -e "$R/etc/sotto" ] || [ -e "$R/var/lib/sotto" ]; then
 	fail "purge left /etc/sotto or /var/lib/sotto"
 fi
