@@ -29,8 +29,10 @@ struct dataset;
  * ports (`sotto check` runs it): the datasets load and fit the model, the
  * test set matches the training set, MetricsListen is not Listen, and
  * Listen's address is one of this host's. Adds config errors; 0 or -EINVAL.
+ * On 0, train and test (if not NULL) take the loaded datasets (test: NULL
+ * without a TestSet) for the caller to dataset_free(); else they are freed.
  */
-int node_config_deep_check(struct config *cfg);
+int node_config_deep_check(struct config *cfg, struct dataset **train, struct dataset **test);
 int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
                             const struct config *cfg, const struct dataset *ds)
         __attribute__((warn_unused_result));

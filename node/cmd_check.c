@@ -152,7 +152,7 @@ static void check_metrics_listen(struct config *cfg)
 		                 "MetricsListen is the same port as Listen");
 }
 
-int node_config_deep_check(struct config *cfg)
+int node_config_deep_check(struct config *cfg, struct dataset **train, struct dataset **test)
 {
 	struct dataset *tr = NULL, *te = NULL;
 	int rc;
@@ -188,9 +188,15 @@ int node_config_deep_check(struct config *cfg)
 		                 "TestSet has %u features and %u classes, Dataset %u and %u: they "
 		                 "must match",
 		                 te->dims, te->classes, tr->dims, tr->classes);
+	rc = cfg->n_errors > 0 || cfg->n_errors_dropped > 0 ? -EINVAL : 0;
+	if (rc == 0 && train != NULL && test != NULL) {
+		*train = tr;
+		*test = te;
+		return 0;
+	}
 	dataset_free(tr);
 	dataset_free(te);
-	return cfg->n_errors > 0 || cfg->n_errors_dropped > 0 ? -EINVAL : 0;
+	return rc;
 }
 
 static void print_keys(void)
@@ -222,7 +228,7 @@ int cmd_check(int argc, char **argv)
 	}
 	rc = node_config_load(&cfg, path, &id);
 	if (rc == 0)
-		rc = node_config_deep_check(&cfg);
+		rc = node_config_deep_check(&cfg, NULL, NULL);
 	if (rc == 0) {
 		printf("configuration OK\n");
 	} else {

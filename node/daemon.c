@@ -460,7 +460,8 @@ static int node_open(struct node *n, const char *config_path)
 
 	rc = node_config_load(&n->cfg, config_path, &n->id);
 	if (rc == 0)
-		rc = node_config_deep_check(&n->cfg); /* what `sotto check` says, the same way */
+		/* what `sotto check` says, the same way; it loads the datasets for us */
+		rc = node_config_deep_check(&n->cfg, &n->train_ds, &n->test_ds);
 	if (rc != 0) {
 		config_errors_print(&n->cfg, stderr);
 		return 2;
@@ -496,18 +497,6 @@ static int node_open(struct node *n, const char *config_path)
 			log_info("removed %d temporary files of interrupted writes", removed);
 	}
 
-	rc = dataset_load(&n->train_ds, n->cfg.training.dataset);
-	if (rc != 0) {
-		log_errorx("Dataset %s: %s", n->cfg.training.dataset, err_str(rc));
-		return 1;
-	}
-	if (n->cfg.training.test_set[0] != '\0') {
-		rc = dataset_load(&n->test_ds, n->cfg.training.test_set);
-		if (rc != 0) {
-			log_errorx("TestSet %s: %s", n->cfg.training.test_set, err_str(rc));
-			return 1;
-		}
-	}
 	if (load_model(n, &t, &extra, &extra_len) != 0)
 		return 1;
 	rc = core_open(n, t, extra, extra_len);

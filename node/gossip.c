@@ -143,7 +143,6 @@ struct gossip {
 	uint64_t initiate_at;  /* ms; UINT64_MAX: none */
 	double round_ms;       /* smoothed duration of this node's completed rounds; 0: none */
 	size_t vec_bytes;      /* packed bytes of the last round's vector; 0: none yet */
-	uint64_t slow_log;     /* ms: last "link too slow" line */
 	uint64_t mismatch_log; /* ms: the next "settings differ" line may go out */
 	uint64_t now;          /* of the event being handled */
 	bool started, stopping;
@@ -607,15 +606,6 @@ static void round_clear(struct gossip *g, uint64_t now)
 
 static void initiate(struct gossip *g, uint64_t now);
 
-/*
- * No group can average this node's input without leaving it nearly alone
- * among inputs its members know (the others have stopped training): the
- * rounds it tries abort with reason "privacy". Once its own training is over
- * too, or after a few such rounds in a row, it stops training and goes back
- * to the last result it applied, which its group-mates know already, so it
- * rejoins the averaging. What it trained since that result never leaves the
- * site (docs/security.md, "What a small group leaks").
- */
 /* The least push-sum weight a node has (rows / 1000, at least this). */
 #define RHO_MIN 0.01
 
@@ -637,6 +627,16 @@ static int initial_model(const struct gossip *g, float *out)
 	return 0;
 }
 
+/*
+ * No group can average this node's input without leaving it nearly alone
+ * among inputs its members know (the others have stopped training): the
+ * rounds it tries abort with reason "privacy". Once its own training is over
+ * too, or after a few such rounds in a row, it stops training and goes back
+ * to the last result it applied, which its group-mates know already (or,
+ * never having applied one, to the public initial model with the least
+ * weight), so it rejoins the averaging. What it trained since that result never leaves the
+ * site (docs/security.md, "What a small group leaks").
+ */
 static void settle(struct gossip *g)
 {
 	struct gossip_act *a;
