@@ -999,6 +999,85 @@ const char *config_model_type_name(enum config_model_type t)
 	return (size_t)t < ARRAY_LEN(model_names) - 1 ? model_names[t] : "?";
 }
 
+/*
+ * Keys a running node takes from a reloaded config (`sotto reload`); every
+ * other key outside [Peer] must stay as it is. The peers and their circles
+ * are compared by the node itself.
+ */
+static const struct {
+	enum section section;
+	const char *key;
+} live_keys[] = {
+        {SEC_NODE, "LogLevel"},   {SEC_NODE, "PrivateKeyFile"}, /* the node compares the key */
+        {SEC_GOSSIP, "Interval"}, {SEC_GOSSIP, "RoundTimeout"},
+        {SEC_GOSSIP, "Rounds"},   {SEC_GOSSIP, "EvalEvery"},
+};
+
+static bool key_live(const struct key_spec *s)
+{
+	for (size_t i = 0; i < ARRAY_LEN(live_keys); i++) {
+		if (live_keys[i].section == s->section && strcmp(live_keys[i].key, s->key) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool key_same(const struct key_spec *s, const struct config *a, const struct config *b)
+{
+	const char *pa = (const char *)a + s->offset, *pb = (const char *)b + s->offset;
+
+	switch (s->type) {
+	case K_NAME:
+	case K_PATH:
+	case K_LISTEN:
+	case K_ENDPOINT:
+	case K_PUBKEY:
+		return strncmp(pa, pb, s->size) == 0;
+	case K_INTLIST:
+		return a->model.n_hidden == b->model.n_hidden &&
+		       memcmp(pa, pb, (size_t)a->model.n_hidden * sizeof(int)) == 0;
+	default:
+		return memcmp(pa, pb, s->size) == 0;
+	}
+}
+
+size_t config_reload_diff(const struct config *running, const struct config *next, char *buf,
+                          size_t cap)
+{
+	size_t n = 0, used = 0;
+
+	if (cap > 0)
+		buf[0] = '\0';
+	if (running->has_node != next->has_node) {
+		if (cap > 0)
+			used = (size_t)snprintf(buf, cap, "[Node]");
+		n++;
+	}
+	for (size_t i = 0; i < N_SPECS; i++) {
+		const struct key_spec *s = &key_specs[i];
+		int w;
+		if (s->section == SEC_PEER || key_live(s) || key_same(s, running, next))
+			continue;
+		n++;
+		if (used >= cap)
+			continue;
+		w = snprintf(buf + used, cap - used, "%s[%s] %s", used > 0 ? ", " : "",
+		             section_names[s->section], s->key);
+		used = w < 0 ? cap : MIN(cap, used + (size_t)w);
+	}
+	return n;
+}
+
+bool config_key_reloads(const char *section, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_LEN(live_keys); i++) {
+		if (strcmp(section_names[live_keys[i].section], section) == 0 &&
+		    strcmp(live_keys[i].key, key) == 0)
+			return true;
+	}
+	return strcmp(section, "Peer") == 0;
+}
+
 size_t config_key_docs(const struct config_key_doc **out)
 {
 	static struct config_key_doc docs[N_SPECS];

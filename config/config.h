@@ -158,6 +158,17 @@ struct config_key_doc {
 };
 size_t config_key_docs(const struct config_key_doc **out);
 
+/*
+ * What a reload may not change: the keys outside [Peer] that differ between
+ * the running config and the next one, other than those a node takes live
+ * (config_key_reloads). Writes "[Section] Key, ..." into buf (truncated to
+ * cap) and returns how many differ; 0: the next config can be applied.
+ */
+size_t config_reload_diff(const struct config *running, const struct config *next, char *buf,
+                          size_t cap);
+/* Whether a running node applies this key on reload ([Peer] keys all do). */
+bool config_key_reloads(const char *section, const char *key);
+
 const char *config_model_type_name(enum config_model_type t);
 
 #endif

@@ -240,6 +240,48 @@ int seal_peer_add(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
 	return 0;
 }
 
+/* Floors kept for removed peers, at most: the state file holds them and the peers. */
+static size_t floors_cap(const struct seal_ctx *ctx)
+{
+	return REPLAY_STATE_MAX_PEERS > ctx->max_peers ? REPLAY_STATE_MAX_PEERS - ctx->max_peers
+	                                               : 0;
+}
+
+int seal_peer_remove(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
+{
+	struct seal_peer *p = peer_find(ctx, pk);
+	struct replay_peer_record *fl;
+	size_t cap = floors_cap(ctx);
+
+	if (p == NULL)
+		return -ENOENT;
+	/*
+	 * Its receive floor stays, as if it came from the state file: pinned
+	 * again later, the peer's old frames are still refused as replays.
+	 */
+	if (cap > 0) {
+		if (ctx->n_floors == cap) {
+			/* the oldest floor goes: its peer has been gone longest */
+			memmove(&ctx->floors[0], &ctx->floors[1],
+			        (ctx->n_floors - 1) * sizeof(*ctx->floors));
+			ctx->n_floors--;
+		}
+		fl = realloc(ctx->floors, (ctx->n_floors + 1) * sizeof(*fl));
+		if (fl == NULL)
+			return -ENOMEM;
+		ctx->floors = fl;
+		memcpy(fl[ctx->n_floors].peer, p->pk, SEAL_KEY_BYTES);
+		fl[ctx->n_floors].rx_top = p->win.top;
+		ctx->n_floors++;
+	}
+	/* Its keys, round keys included, are wiped; the last peer takes its slot. */
+	if (p != &ctx->peers[ctx->n_peers - 1])
+		*p = ctx->peers[ctx->n_peers - 1];
+	sodium_memzero(&ctx->peers[ctx->n_peers - 1], sizeof(*p));
+	ctx->n_peers--;
+	return 0;
+}
+
 bool seal_peer_known(const struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
 {
 	return peer_find(ctx, pk) != NULL;

@@ -137,6 +137,13 @@ void seal_ctx_free(struct seal_ctx *ctx);
 int seal_peer_add(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
         __attribute__((warn_unused_result));
 bool seal_peer_known(const struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES]);
+/*
+ * Unpins a peer (a config reload removed it or changed its key): its keys
+ * and round keys are wiped and its frames are refused as from an unknown
+ * sender from now on. Its receive floor is kept (and saved), so that if it
+ * is pinned again its old frames are still replays. -ENOENT, -ENOMEM.
+ */
+int seal_peer_remove(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES]);
 /* This node's identity public key. */
 const uint8_t *seal_self(const struct seal_ctx *ctx);
 size_t seal_max_frame(const struct seal_ctx *ctx);

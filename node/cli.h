@@ -14,6 +14,7 @@ int cmd_pubkey(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
- * cmd_status.c: `sotto status -c FILE`: asks the running node over its
- * control socket and prints the answer. `--metrics` prints the Prometheus
- * text instead. Reads only the config, never the private key.
+ * cmd_status.c: `sotto status -c FILE` and `sotto reload -c FILE`: ask the
+ * running node over its control socket and print the answer. `--metrics`
+ * prints the Prometheus text instead of the status. Read only the config
+ * (for the socket's path), never the private key.
  */
 #include "config/config.h"
 #include "node/cli.h"
@@ -65,4 +66,20 @@ int cmd_status(int argc, char **argv)
 		return 2;
 	}
 	return control_ask("status", path, cmd);
+}
+
+/*
+ * The node re-reads the config file it was started with (FILE only locates
+ * its control socket); exit 0 if it applied it, 1 if it refused (the
+ * answer says why, and nothing changed).
+ */
+int cmd_reload(int argc, char **argv)
+{
+	const char *path = cli_config_arg(argc, argv);
+
+	if (path == NULL || argc != 3) {
+		fprintf(stderr, "usage: sotto reload -c FILE\n");
+		return 2;
+	}
+	return control_ask("reload", path, "reload");
 }

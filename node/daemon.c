@@ -288,17 +288,135 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* --- reload ------------------------------------------------------------------- */
+
+/* Whether cfg pins p's key (and, with endpoint, at the same Endpoint). */
+static bool cfg_has_peer(const struct config *cfg, const struct config_peer *p, bool endpoint)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct config_peer *c = &cfg->peers[i];
+		if (sodium_memcmp(c->public_key_bin, p->public_key_bin, 32) == 0)
+			return !endpoint || strcmp(c->endpoint, p->endpoint) == 0;
+	}
+	return false;
+}
+
 /*
- * SIGHUP (a closed terminal, `kill -HUP`) no longer ends the node: the
- * config is not re-read yet, so it says so and goes on.
+ * Re-reads the config file the node was started with and applies what may
+ * change while it runs: the peers (added, removed, re-keyed, moved,
+ * renamed) and the live keys of config_key_reloads(). Anything else that
+ * differs, a new config with errors, or another private key: nothing
+ * changes and the answer says why. Writes a one-paragraph answer, starting
+ * with "error" on refusal. Returns 0 if applied.
  */
+static int node_reload(struct node *n, char *out, size_t cap)
+{
+	struct config next, old;
+	struct identity *id = NULL;
+	struct gossip_reload_stats rs;
+	char diff[512];
+	size_t failed = 0;
+	int rc;
+
+	rc = node_config_load(&next, n->cfg.path, &id);
+	if (rc != 0) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+		if (f != NULL) {
+			config_errors_print(&next, f);
+			fclose(f);
+		}
+		snprintf(out, cap, "error: %s has errors; the running config stays in force:\n%s",
+		         n->cfg.path, text != NULL ? text : "");
+		free(text);
+		config_fini(&next);
+		return 1;
+	}
+	if (!next.has_node || sodium_memcmp(id->sign_pk, n->id->sign_pk, 32) != 0) {
+		snprintf(out, cap,
+		         "error: %s: %s; nothing changed (a node's own key or [Node] section "
+		         "changes only with a restart)\n",
+		         n->cfg.path,
+		         !next.has_node ? "no [Node] section" : "PrivateKeyFile holds another key");
+		identity_free(id);
+		config_fini(&next);
+		return 1;
+	}
+	identity_free(id);
+	if (config_reload_diff(&n->cfg, &next, diff, sizeof(diff)) > 0) {
+		snprintf(out, cap,
+		         "error: %s: %s cannot change while the node runs; nothing changed "
+		         "(restart the node to apply them)\n",
+		         n->cfg.path, diff);
+		config_fini(&next);
+		return 1;
+	}
+	if (gossip_reload(n->core, mono_ms(), &next, &rs) != 0) {
+		snprintf(out, cap, "error: out of memory; nothing changed\n");
+		config_fini(&next);
+		return 1;
+	}
+	run_actions(n); /* what the round in flight says, before the transport changes */
+	for (size_t i = 0; i < n->cfg.n_peers; i++) {
+		if (!cfg_has_peer(&next, &n->cfg.peers[i], true))
+			(void)transport_peer_remove(n->tp, n->cfg.peers[i].public_key_bin);
+	}
+	for (size_t i = 0; i < next.n_peers; i++) {
+		const struct config_peer *p = &next.peers[i];
+		if (cfg_has_peer(&n->cfg, p, true) &&
+		    transport_peer_set_name(n->tp, p->public_key_bin, p->name) == 0)
+			continue; /* kept (and renamed if it was) */
+		rc = transport_peer_add(n->tp, p->public_key_bin, p->endpoint, p->name);
+		if (rc != 0) {
+			log_errorx("reload: peer %s: %s", p->name, err_str(rc));
+			failed++;
+		}
+	}
+	old = n->cfg;
+	n->cfg = next;
+	config_fini(&old);
+	log_set_level((enum log_level)n->cfg.node.log_level);
+	snprintf(out, cap,
+	         "%sreloaded %s: %zu peers (%zu added, %zu removed, %zu moved, %zu renamed); "
+	         "%zu members of the round in flight let go%s\n",
+	         failed > 0 ? "error: " : "", n->cfg.path, n->cfg.n_peers, rs.added, rs.removed,
+	         rs.moved, rs.renamed, rs.round_members,
+	         failed > 0 ? "; some peers could not be added (see the log)" : "");
+	return failed > 0 ? 1 : 0;
+}
+
+/* A reload's answer as one log line: its lines joined by "; ". */
+static void reload_log(bool ok, const char *answer)
+{
+	char line[2048];
+	size_t o = 0;
+
+	for (const char *p = answer; *p != '\0' && o + 3 < sizeof(line); p++) {
+		if (*p != '\n') {
+			line[o++] = *p;
+		} else if (p[1] != '\0') {
+			line[o++] = ';';
+			line[o++] = ' ';
+		}
+	}
+	line[o] = '\0';
+	if (ok)
+		log_info("%s", line);
+	else
+		log_warnx("%s", line);
+}
+
+/* SIGHUP (`systemctl reload`, `kill -HUP`): reload, and say how it went. */
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct node *n = w->data;
+	char out[2048];
+
 	(void)loop;
-	(void)w;
 	(void)revents;
-	log_warnx("SIGHUP: reloading the config is not supported yet; nothing changed "
-	          "(restart the node to apply a new config)");
+	log_info("SIGHUP: reloading %s", n->cfg.path);
+	reload_log(node_reload(n, out, sizeof(out)) == 0, out);
 }
 
 /* --- status ------------------------------------------------------------------- */
@@ -333,6 +451,14 @@ static char *control_answer_cb(void *arg, const char *cmd)
 	struct node *n = arg;
 	struct node_status st;
 
+	if (strcmp(cmd, "reload") == 0) {
+		char *out = malloc(4096);
+		if (out == NULL)
+			return NULL;
+		log_info("reload requested on the control socket");
+		reload_log(node_reload(n, out, 4096) == 0, out);
+		return out;
+	}
 	status_refresh(n, &st);
 	{
 		/* A scan of the published parameters: cheap, and it proves no NaN got in. */
@@ -727,6 +853,7 @@ int cmd_run(int argc, char **argv)
 	ev_signal_start(n->loop, &n->sigterm);
 	ev_signal_start(n->loop, &n->sigint);
 	ev_signal_init(&n->sighup, sighup_cb, SIGHUP);
+	n->sighup.data = n;
 	ev_signal_start(n->loop, &n->sighup);
 	signal(SIGPIPE, SIG_IGN);
 	ev_timer_init(&n->status_timer, status_timer_cb, 1.0, 1.0);

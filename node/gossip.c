@@ -1319,6 +1319,99 @@ void gossip_on_link_lost(struct gossip *g, uint64_t now, const uint8_t pk[32])
 	step_tail(g, &ob, now);
 }
 
+/* The peer of cfg with this key and endpoint, or NULL (gone, re-keyed or moved). */
+static const struct config_peer *cfg_peer_same(const struct config *cfg, const struct peer *p)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct config_peer *c = &cfg->peers[i];
+		if (sodium_memcmp(c->public_key_bin, p->cfg->public_key_bin, 32) == 0)
+			return strcmp(c->endpoint, p->cfg->endpoint) == 0 ? c : NULL;
+	}
+	return NULL;
+}
+
+int gossip_reload(struct gossip *g, uint64_t now, const struct config *next,
+                  struct gossip_reload_stats *rs)
+{
+	size_t n = next->n_peers;
+	struct peer *peers = calloc(n ? n : 1, sizeof(*peers));
+	struct status_peer *st_peers = calloc(n ? n : 1, sizeof(*st_peers));
+	struct round_outbox ob;
+	bool touched = false;
+
+	acts_reset(g);
+	g->now = now;
+	memset(rs, 0, sizeof(*rs));
+	if (peers == NULL || st_peers == NULL) {
+		free(peers);
+		free(st_peers);
+		return -ENOMEM;
+	}
+	/*
+	 * A member of the round in flight that is gone, re-keyed or moved is
+	 * treated as a lost connection (round_on_peer_lost): the round goes on
+	 * without it or aborts, by the rules that already cover a member that
+	 * dies, and its traffic is refused from now on.
+	 */
+	if (g->cur.r != NULL) {
+		outbox_init(g, &ob);
+		for (uint8_t i = 0; i < g->cur.k && g->cur.r != NULL; i++) {
+			struct peer *p = peer_find(g, g->cur.members[i]);
+			if (p == NULL || cfg_peer_same(next, p) != NULL)
+				continue;
+			log_info("reload: %s, a member of this round, is gone or changed: not "
+			         "waiting for it",
+			         p->cfg->name);
+			if (round_on_peer_lost(g->cur.r, g->cur.members[i], now, &ob) != 0)
+				log_warnx("out of memory in a round");
+			touched = true;
+			rs->round_members++;
+		}
+		if (touched)
+			step_tail(g, &ob, now);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct config_peer *c = &next->peers[i];
+		struct peer *old = NULL;
+		size_t oi = 0;
+
+		for (oi = 0; oi < g->n_peers; oi++) {
+			if (sodium_memcmp(g->peers[oi].cfg->public_key_bin, c->public_key_bin,
+			                  32) == 0) {
+				old = &g->peers[oi];
+				break;
+			}
+		}
+		if (old != NULL && strcmp(old->cfg->endpoint, c->endpoint) == 0) {
+			/* The same peer: its history stays. */
+			peers[i] = *old;
+			st_peers[i] = g->st_peers[oi];
+			if (strcmp(old->cfg->name, c->name) != 0)
+				rs->renamed++;
+		} else {
+			rs->added += old == NULL;
+			rs->moved += old != NULL;
+		}
+		peers[i].cfg = c;
+		snprintf(st_peers[i].name, sizeof(st_peers[i].name), "%s", c->name);
+	}
+	for (size_t oi = 0; oi < g->n_peers; oi++) {
+		bool kept = false;
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = sodium_memcmp(g->peers[oi].cfg->public_key_bin,
+			                     next->peers[i].public_key_bin, 32) == 0;
+		rs->removed += !kept;
+	}
+	free(g->peers);
+	free(g->st_peers);
+	g->peers = peers;
+	g->st_peers = st_peers;
+	g->n_peers = n;
+	g->st.peers = st_peers;
+	g->st.n_peers = n;
+	return 0;
+}
+
 static uint64_t local_steps(const struct gossip *g)
 {
 	uint64_t s = (uint64_t)ceil(g->cfg->training.local_epochs * (double)g->steps_per_epoch);

@@ -141,6 +141,22 @@ uint64_t gossip_next_timer(const struct gossip *g);
 /* The connection to a peer went down (the transport noticed). */
 void gossip_on_link_lost(struct gossip *g, uint64_t now_ms, const uint8_t pk[32]);
 
+/* What gossip_reload changed. */
+struct gossip_reload_stats {
+	size_t added, removed, moved, renamed; /* moved: same key, another Endpoint */
+	size_t round_members; /* members of the round in flight that went or changed */
+};
+/*
+ * A reloaded config's peers (next stays alive, and becomes the config the
+ * core was given, before the core's next call). Kept peers keep their
+ * history; a member of the round in flight that is gone, re-keyed or moved
+ * is handled as a lost connection (see gossip_on_link_lost). The caller
+ * carries out the actions before it changes the transport. 0 or -ENOMEM
+ * (nothing changed).
+ */
+int gossip_reload(struct gossip *g, uint64_t now_ms, const struct config *next,
+                  struct gossip_reload_stats *rs);
+
 /* What the worker reports (node/worker.h's events, as plain values). */
 enum gossip_worker_event {
 	GOSSIP_WORKER_TRAINED,   /* epochs: trained in total */

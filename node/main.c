@@ -36,10 +36,17 @@ static const struct command commands[] = {
         {"run", cmd_run, "Run the node daemon: sotto run -c FILE",
          "usage: sotto run -c FILE\n"
          "  Runs the node in the foreground. SIGTERM/SIGINT stop it at a safe point\n"
-         "  (checkpoint written).\n"},
+         "  (checkpoint written); SIGHUP reloads the config (see sotto reload).\n"},
         {"status", cmd_status, "Ask the running node what it is doing: sotto status -c FILE",
          "usage: sotto status -c FILE [--metrics]\n"
          "  Asks the node running FILE over its control socket.\n"},
+        {"reload", cmd_reload, "Make the running node re-read its config: sotto reload -c FILE",
+         "usage: sotto reload -c FILE\n"
+         "  Asks the node running FILE to re-read it (as SIGHUP does). Peers added,\n"
+         "  removed, re-keyed or moved take effect at once; so do LogLevel, Interval,\n"
+         "  RoundTimeout, Rounds and EvalEvery. A config with errors, another\n"
+         "  private key, or any other setting changed is refused and nothing changes.\n"
+         "  Exit 0 applied, 1 refused or no node, 2 usage.\n"},
         {"init", cmd_init, "Write configs for a cluster: sotto init -o DIR NAME=HOST:PORT...",
          "usage: sotto init -o DIR [-t TEMPLATE] [--listen-any]\n"
          "                  [--degree D [--overlay-seed S]] NAME=HOST:PORT ...\n"

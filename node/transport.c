@@ -51,6 +51,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define DEFAULT_RECONNECT_MIN_MS 100
 #define DEFAULT_RECONNECT_MAX_MS 5000
@@ -111,11 +112,12 @@ struct addr_key {
 struct in_pipe {
 	uint32_t id; /* nng_pipe_id */
 	struct addr_key key;
-	double added;   /* util_now() at ADD_PRE */
-	bool authed;    /* a frame through it passed seal_open */
-	bool framed;    /* a frame came through it (loop thread) */
-	bool timed_out; /* closed by the sweep for not authenticating */
-	bool gone;      /* NNG removed it (REM_POST): no longer holds a descriptor */
+	double added;                   /* util_now() at ADD_PRE */
+	bool authed;                    /* a frame through it passed seal_open */
+	uint8_t sender[SEAL_KEY_BYTES]; /* authed: the peer whose frame did */
+	bool framed;                    /* a frame came through it (loop thread) */
+	bool timed_out;                 /* closed by the sweep for not authenticating */
+	bool gone; /* NNG removed it (REM_POST): no longer holds a descriptor */
 };
 
 enum in_reason { IN_PER_ADDRESS, IN_LIMIT, IN_TIMEOUT, IN_NO_FRAME, IN_REASONS };
@@ -210,6 +212,7 @@ struct transport {
 	uint64_t fault_rng;
 	struct delayed *delayed;
 	size_t n_delayed;
+	atomic_int closers; /* removed peers' sockets still closing (peer_close_main) */
 };
 
 /* NNG's error numbers as negative errno values, for our callers. */
@@ -699,7 +702,7 @@ static bool log_allowed(struct transport *t, size_t slot)
 	return true;
 }
 
-static void pipe_in_mark(struct transport *t, uint32_t id, bool authed);
+static void pipe_in_mark(struct transport *t, uint32_t id, const uint8_t *sender);
 
 /* The remote address of an incoming pipe, for log lines ("?" once it is gone). */
 static void pipe_addr_format(char *buf, size_t len, nng_pipe pipe)
@@ -817,7 +820,7 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 
 	rc = seal_open(t->seal, &hdr, buf, len);
 	/* Before the callback, which may take long: the sweep must see it. */
-	pipe_in_mark(t, (uint32_t)nng_pipe_id(pipe), rc == 0);
+	pipe_in_mark(t, (uint32_t)nng_pipe_id(pipe), rc == 0 ? hdr.sender : NULL);
 	if (rc != 0) {
 		frame_refused(t, rc, buf, len, pipe);
 		return;
@@ -1090,15 +1093,21 @@ static void pipe_in_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	}
 }
 
-/* Loop thread: a frame came through pipe id; authed if it passed seal_open. */
-static void pipe_in_mark(struct transport *t, uint32_t id, bool authed)
+/*
+ * Loop thread: a frame came through pipe id; sender: the peer it
+ * authenticated as, NULL if it did not pass seal_open.
+ */
+static void pipe_in_mark(struct transport *t, uint32_t id, const uint8_t *sender)
 {
 	pthread_mutex_lock(&t->in_lock);
 	for (size_t i = 0; i < t->n_in; i++) {
 		struct in_pipe *e = &t->in[i];
 		if (e->id == id) {
 			e->framed = true;
-			e->authed = e->authed || authed;
+			if (sender != NULL) {
+				e->authed = true;
+				memcpy(e->sender, sender, SEAL_KEY_BYTES);
+			}
 			break;
 		}
 	}
@@ -1565,6 +1574,115 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 	return 0;
 }
 
+/*
+ * Closes a removed peer's push socket and frees it, off the loop thread:
+ * libnng 1.5.2's nng_close() can wait a long time, or for ever, while
+ * pipes come and go around it (see node/daemon.c, close_watchdog), and a
+ * reload must not stop the loop. NNG's callbacks for this socket touch only
+ * p and t's async watcher; transport_free waits for every closer.
+ */
+static void *peer_close_main(void *arg)
+{
+	struct peer *p = arg;
+	struct transport *t = p->t;
+
+	nng_close(p->sock); /* finishes the parked hello (ECLOSED) */
+	nng_aio_free(p->hello_aio);
+	hello_spares_free(p);
+	free(p);
+	atomic_fetch_sub(&t->closers, 1);
+	return NULL;
+}
+
+int transport_peer_remove(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES])
+{
+	struct peer **pp, *p = NULL;
+	struct addr_key k;
+	uint32_t ids[SWEEP_CLOSE_BATCH];
+	size_t n_ids = 0, dropped = 0;
+	nng_msg *m;
+	int rc;
+
+	for (pp = &t->peers; *pp != NULL; pp = &(*pp)->next) {
+		if (memcmp((*pp)->pk, pk, SEAL_KEY_BYTES) == 0) {
+			p = *pp;
+			break;
+		}
+	}
+	if (p == NULL)
+		return -ENOENT;
+	/* First the key: from now on its frames are refused as from a stranger. */
+	rc = seal_peer_remove(t->seal, pk);
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	*pp = p->next;
+	for (struct delayed *d = t->delayed, *next; d != NULL; d = next) {
+		next = d->next;
+		if (d->p == p) {
+			ev_timer_stop(t->loop, &d->w);
+			delayed_unlink(t, d);
+			nng_msg_free(d->m);
+			free(d);
+		}
+	}
+	for (m = queue_pop(p); m != NULL; m = queue_pop(p)) {
+		nng_msg_free(m);
+		dropped++;
+	}
+	pthread_mutex_lock(&t->in_lock);
+	if (addr_key_from_url(&k, p->url)) {
+		/* Its address no longer holds a peer's allowance. */
+		for (size_t i = 0; i < t->n_peer_keys; i++) {
+			if (addr_key_eq(&t->peer_keys[i], &k)) {
+				t->peer_keys[i] = t->peer_keys[--t->n_peer_keys];
+				break;
+			}
+		}
+	}
+	/* Its incoming connections: those its frames authenticated. */
+	for (size_t i = 0; i < t->n_in && n_ids < ARRAY_LEN(ids); i++) {
+		struct in_pipe *e = &t->in[i];
+		if (!e->gone && e->authed && memcmp(e->sender, pk, SEAL_KEY_BYTES) == 0)
+			ids[n_ids++] = e->id;
+	}
+	pthread_mutex_unlock(&t->in_lock);
+	if (n_ids > 0)
+		pipes_in_end(ids, n_ids);
+	log_info("transport: peer %s (%s) removed: %zu queued frames dropped, %zu incoming "
+	         "connections closed",
+	         p->name, p->url, dropped, n_ids);
+	if (p->open) {
+		pthread_t th;
+		pthread_attr_t attr;
+		bool spawned = false;
+
+		ev_io_stop(t->loop, &p->send_w);
+		atomic_store(&p->closing, true);
+		atomic_fetch_add(&t->closers, 1);
+		if (pthread_attr_init(&attr) == 0) {
+			(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			spawned = pthread_create(&th, &attr, peer_close_main, p) == 0;
+			pthread_attr_destroy(&attr);
+		}
+		if (!spawned)
+			(void)peer_close_main(p); /* here, then */
+		return 0;
+	}
+	hello_spares_free(p);
+	free(p);
+	return 0;
+}
+
+int transport_peer_set_name(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], const char *name)
+{
+	struct peer *p = peer_find(t, pk);
+
+	if (p == NULL)
+		return -ENOENT;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	return 0;
+}
+
 int transport_start(struct transport *t)
 {
 	size_t n_peers = 0;
@@ -1698,6 +1816,11 @@ void transport_free(struct transport *t)
 			nng_msg_free(m);
 		hello_spares_free(p);
 		free(p);
+	}
+	/* Removed peers' sockets closing in the background (bounded by the close watchdog). */
+	while (atomic_load(&t->closers) > 0) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
 	}
 	/* Every socket is closed: no pipe_cb or pipe_in_cb can run any more. */
 	ev_async_stop(t->loop, &t->pipe_w);

@@ -140,6 +140,18 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
                        const char *name) __attribute__((warn_unused_result));
 
 /*
+ * Removes a peer (a config reload dropped it or changed its key or
+ * endpoint): unpins its key in the seal ctx, so its frames are refused from
+ * now on; drops what is queued for it; closes the incoming connections its
+ * frames authenticated and, in the background, its push socket. Sends to it
+ * fail with SEAL_EUNKNOWN afterwards. 0, -ENOENT (not a peer), -ENOMEM.
+ */
+int transport_peer_remove(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES]);
+/* Renames a peer (its log lines and status entry). 0, -ENOENT. */
+int transport_peer_set_name(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES],
+                            const char *name);
+
+/*
  * Listens on listen_url and starts dialing every peer (in the background:
  * a peer that is down is retried with backoff). Fixes the limit on incoming
  * connections (logged) from the peers added so far. Returns 0, or

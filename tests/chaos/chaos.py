@@ -7,8 +7,11 @@ Scenarios (each a pass/fail run; exit 0 pass, 1 fail, 77 skipped, 2 usage):
              with transport faults (drop, duplicate, delay). A seeded
              schedule sends SIGKILL from outside at random times, restarts
              nodes after a delay, often armed with SOTTO_TEST_KILL_AT at a
-             protocol phase so that they kill themselves exactly there, and
-             SIGSTOPs nodes for a while (stragglers). A chaos-free cluster
+             protocol phase so that they kill themselves exactly there,
+             SIGSTOPs nodes for a while (stragglers), and reloads configs
+             while rounds run: a peer taken out of a node's config and put
+             back a few seconds later, each applied by `sotto reload` or
+             SIGHUP. A chaos-free cluster
              of the same seed runs alongside as the accuracy reference.
   soak       `kills` for longer (default 15 minutes), with progress lines
              and the operator's figures at the end.
@@ -50,6 +53,7 @@ import collections
 import datetime
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -686,6 +690,93 @@ def total_bytes_out(run):
 
 # --- scenario: kills (and soak) ----------------------------------------------------------------
 
+class Reloads:
+    """Peers removed from a live node's config and put back, each applied with
+    `sotto reload` (or SIGHUP) while rounds run: the node must answer, let go
+    of a removed member of a round in flight by the lost-member rules, and
+    every round applied anywhere must still verify exactly."""
+
+    RE_LET_GO = re.compile(r"(\d+) members of the round in flight let go")
+    RE_ROUND = re.compile(r"round started as initiator with (\S+)|joined a round of \d+ "
+                          r"started by (\S+)")
+
+    def __init__(self, cluster, rng, run, on=True):
+        self.on = on
+        self.c = cluster
+        self.rng = rng
+        self.run = run
+        self.out = {}  # (node name, peer name) -> (section text, restore at)
+        self.done = 0
+        self.mid_round = 0
+        self.sighups = 0
+        self.failures = []
+
+    def apply(self, node, what, events):
+        if self.rng.random() < 0.25:
+            # SIGHUP: same reload, answered in the log instead.
+            if node.signal(signal.SIGHUP):
+                self.sighups += 1
+                self.done += 1
+                events["reload_sighup"] += 1
+            return
+        rc, answer = node.reload()
+        if rc is None and (not node.alive or node.cur.stopped):
+            return  # it died or was stopped meanwhile: its restart reads the file
+        if rc != 0:
+            if node.alive and not node.cur.stopped:
+                self.failures.append("%s (%s): exit %s: %s" % (node.name, what, rc,
+                                                               answer.strip()[:300]))
+            return
+        self.done += 1
+        events["reload"] += 1
+        m = self.RE_LET_GO.search(answer)
+        if m and int(m.group(1)) > 0:
+            self.mid_round += 1
+            events["reload_mid_round"] += 1
+
+    def act(self, t, events):
+        """Takes one peer out of one live node's config and reloads it."""
+        cands = [x for x in self.c.nodes if x.alive and not x.cur.stopped and
+                 x.name not in self.run.pending_cont and
+                 sum(1 for (a, _) in self.out if a == x.name) == 0]
+        if not cands:
+            events["reload_skipped"] += 1
+            return
+        node = self.rng.choice(cands)
+        names = [x.name for x in self.c.nodes if x is not node]
+        # Mostly a member of the node's latest round (from its log): if that round
+        # is still in flight, the reload lands mid-round.
+        last = None
+        for m in self.RE_ROUND.finditer(node.log_tail(40)):
+            last = m
+        if last is not None and self.rng.random() < 0.8:
+            mates = [x for x in (last.group(1) or last.group(2) or "").split(",") if x in names]
+            names = mates or names
+        peer = self.run.node(self.rng.choice(names))
+        section = cl.Cluster.take_peer(node.conf, peer.name)
+        self.out[(node.name, peer.name)] = (section, t + self.rng.uniform(1.0, 8.0))
+        self.apply(node, "-" + peer.name, events)
+
+    def restore_due(self, t, events):
+        """Puts back the peers whose time out is over, and reloads."""
+        for (name, peer), (section, when) in list(self.out.items()):
+            if t < when:
+                continue
+            del self.out[(name, peer)]
+            node = self.run.node(name)
+            cl.Cluster.put_peer(node.conf, section)
+            if node.alive and not node.cur.stopped and name not in self.run.pending_cont:
+                self.apply(node, "+" + peer, events)
+
+    def check(self, checks):
+        checks.check("reloads", (self.done > 0 or not self.on) and not self.failures,
+                     "%d reloads while rounds ran (%d by SIGHUP), %d of them let go of a member "
+                     "of the round in flight%s" %
+                     (self.done, self.sighups, self.mid_round,
+                      "; refused or unanswered: " + "; ".join(self.failures)
+                      if self.failures else ""))
+
+
 def scenario_kills(args, soak=False):
     checks = Checks()
     rng = random.Random(args.seed)
@@ -764,6 +855,7 @@ def scenario_kills(args, soak=False):
             node.key_hex = node.key_hex or read_self_key(node)
         return initiators_from_logs(chaos_c.nodes, facts())
 
+    reloads = Reloads(chaos_c, random.Random(args.seed + 1), run, on=args.reload_gap > 0)
     say("workdir %s" % work)
     run.start_all()
     if base_run:
@@ -772,6 +864,7 @@ def scenario_kills(args, soak=False):
     t_start = time.time()
     m_start = cl.now()
     next_action = m_start + rng.expovariate(1.0 / args.mean_gap)
+    next_reload = m_start + (rng.expovariate(1.0 / args.reload_gap) if args.reload_gap > 0 else 0)
     last_sweep = m_start
     last_progress = m_start
     events = collections.Counter()
@@ -810,6 +903,10 @@ def scenario_kills(args, soak=False):
                     events["stop"] += 1
                 else:
                     events["stop_skipped"] += 1
+        if args.reload_gap > 0 and t >= next_reload:
+            next_reload = t + rng.expovariate(1.0 / args.reload_gap)
+            reloads.act(t, events)
+        reloads.restore_due(t, events)
         if soak and t - last_sweep > 20:
             last_sweep = t
             verifier.sweep(initiators(), settle_s=8 * round_timeout + 30, delete=not args.keep)
@@ -827,6 +924,7 @@ def scenario_kills(args, soak=False):
         if node.alive and node.cur.armed_phases:
             node.kill9()
             events["disarm_kill"] += 1
+    reloads.restore_due(float("inf"), events)
     say("chaos over after %.0fs: %s; waiting for consensus" %
         (cl.now() - m_start, dict(events)))
     # Consensus of both clusters.
@@ -907,8 +1005,10 @@ def scenario_kills(args, soak=False):
                  (total_kills, run.kills["external"], sum(hook_kills.values()),
                   dict(sorted(hook_kills.items())), run.restarts, run.stops,
                   dict(sorted(armed_count.items()))))
+    reloads.check(checks)
     summary = collections.OrderedDict([
         ("seconds_of_chaos", round(t_chaos_end - t_start, 1)),
+        ("reloads", reloads.done), ("reloads_mid_round", reloads.mid_round),
         ("rounds_attempted", att_all), ("rounds_completed", comp_all),
         ("rounds_aborted", sum(ab_all.values())), ("rounds_lost_with_initiator", lost_all),
         ("abort_reasons", dict(ab_all)),
@@ -1259,6 +1359,9 @@ def main(argv):
                     help="mean seconds between chaos actions (default 4; soak 6)")
     ap.add_argument("--kill-weight", type=float, default=3.0)
     ap.add_argument("--stop-weight", type=float, default=1.0)
+    ap.add_argument("--reload-gap", type=float, default=2.0,
+                    help="kills/soak: mean seconds between config reloads (a peer taken out of "
+                    "a node's config, put back later); 0: none")
     ap.add_argument("--arm-prob", type=float, default=0.6,
                     help="probability that a restarted node is armed with SOTTO_TEST_KILL_AT")
     ap.add_argument("--epochs", type=int, default=None,

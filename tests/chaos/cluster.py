@@ -291,6 +291,15 @@ class Node:
         self.reap()
         return inc.returncode
 
+    def reload(self, timeout=10.0):
+        """`sotto reload -c CONF`: (exit status, answer); (None, why) if it did not answer."""
+        try:
+            p = subprocess.run([self.cluster.sotto, "reload", "-c", self.conf],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, "timed out"
+        return p.returncode, p.stdout.decode(errors="replace")
+
     def status(self, timeout=5.0):
         return status_query(self.control_socket, timeout)
 
@@ -414,8 +423,10 @@ class Cluster:
         parts = re.split(r"(?m)^(?=\[)", text)
         keep = [p for p in parts
                 if not (p.startswith("[Peer]") and re.search(r"(?m)^Name = %s$" % re.escape(name), p))]
-        with open(conf, "w") as f:
+        tmp = conf + ".new"  # a node (re)starting or reloading never reads half a file
+        with open(tmp, "w") as f:
             f.write("".join(keep))
+        os.replace(tmp, conf)
 
     @staticmethod
     def set_peer_endpoint(conf, name, endpoint):
@@ -428,6 +439,29 @@ class Cluster:
                 parts[j] = re.sub(r"(?m)^Endpoint = .*$", "Endpoint = " + endpoint, p)
         with open(conf, "w") as f:
             f.write("".join(parts))
+
+    @staticmethod
+    def take_peer(conf, name):
+        """Removes the [Peer] `name` from a config file; returns its section text."""
+        with open(conf) as f:
+            text = f.read()
+        parts = re.split(r"(?m)^(?=\[)", text)
+        took = [p for p in parts
+                if p.startswith("[Peer]") and re.search(r"(?m)^Name = %s$" % re.escape(name), p)]
+        Cluster.drop_peer(conf, name)
+        return "".join(took)
+
+    @staticmethod
+    def put_peer(conf, section):
+        """Appends a [Peer] section (from take_peer) to a config file, atomically."""
+        with open(conf) as f:
+            text = f.read()
+        if not text.endswith("\n"):
+            text += "\n"
+        tmp = conf + ".new"
+        with open(tmp, "w") as f:
+            f.write(text + section)
+        os.replace(tmp, conf)
 
     def all_nodes(self):
         return self.nodes + self.outsiders

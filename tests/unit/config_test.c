@@ -151,6 +151,46 @@ static void test_valid(void **state)
 	config_fini(&cfg);
 }
 
+/* What a reload may change: peers and the live keys; anything else is named. */
+static void test_reload_diff(void **state)
+{
+	struct config a, b;
+	char buf[256];
+	(void)state;
+	assert_int_equal(load(&a, NODE_HEAD PEERS), 0);
+	/* Lines move, peers go and come, live keys change: nothing refused. */
+	assert_int_equal(load(&b,
+	                      "\n\n[Node]\nLogLevel = debug\nName = site-a\n"
+	                      "PrivateKeyFile = site.key\nListen = 127.0.0.1:7000\n"
+	                      "DataDir = state\n[Training]\nDataset = train.dat\n"
+	                      "[Gossip]\nInterval = 3\nRoundTimeout = 9\nEvalEvery = 2\n"
+	                      "Rounds = 7\n"
+	                      "[Peer]\nName = c2\nPublicKey = %KEY1%\nEndpoint = 127.0.0.1:7102\n"
+	                      "[Peer]\nName = d\nPublicKey = %KEY2%\nEndpoint = 127.0.0.1:7103\n"
+	                      "[Peer]\nName = b\nPublicKey = %KEY0%\nEndpoint = 127.0.0.1:7001\n"),
+	                 0);
+	assert_int_equal(config_reload_diff(&a, &b, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	config_fini(&b);
+	/* Listen, the model and a codec key: each named, in table order. */
+	assert_int_equal(load(&b, "[Node]\nName = site-a\nPrivateKeyFile = site.key\n"
+	                          "Listen = 127.0.0.1:7009\nDataDir = state\n[Training]\n"
+	                          "Dataset = train.dat\n[Model]\nHidden = 128,64\n"
+	                          "[Gossip]\nWidth = 8\n" PEERS),
+	                 0);
+	assert_int_equal(config_reload_diff(&a, &b, buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "[Node] Listen, [Model] Hidden, [Gossip] Width");
+	/* Truncated to the buffer, counted in full. */
+	assert_int_equal(config_reload_diff(&a, &b, buf, 10), 3);
+	assert_int_equal(strlen(buf), 9);
+	config_fini(&b);
+	assert_true(config_key_reloads("Peer", "Endpoint"));
+	assert_true(config_key_reloads("Gossip", "Interval"));
+	assert_false(config_key_reloads("Gossip", "GroupSize"));
+	assert_false(config_key_reloads("Node", "Listen"));
+	config_fini(&a);
+}
+
 static void test_unknown_section(void **state)
 {
 	struct config cfg;
@@ -417,6 +457,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_valid),
+	        cmocka_unit_test(test_reload_diff),
 	        cmocka_unit_test(test_unknown_section),
 	        cmocka_unit_test(test_unknown_key),
 	        cmocka_unit_test(test_missing_required),

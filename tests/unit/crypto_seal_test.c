@@ -347,6 +347,82 @@ static void test_unknown_sender_and_peers(void **state)
 	pair_fini(&p);
 }
 
+/*
+ * A reload unpins a peer: its frames are refused as unknown at once, its
+ * keys are gone, and when it is pinned again (or after a restart, from the
+ * saved floor) its old frames are still replays.
+ */
+static void test_peer_remove(void **state)
+{
+	char dir[] = "/tmp/sotto-seal-XXXXXX", pb[64];
+	struct seal_options ob = {.state_path = pb};
+	struct identity *c;
+	struct pair p;
+	struct seal_header h;
+	struct seal_eph ea, eb;
+	uint8_t seed[32], *f, *old, *copy;
+	size_t len;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(pb, sizeof(pb), "%s/b.state", dir);
+	pair_init(&p, NULL, &ob);
+	memset(seed, 0x44, 32);
+	c = identity_from_seed(seed);
+	assert_non_null(c);
+	assert_int_equal(seal_peer_add(p.cb, c->sign_pk), 0); /* another peer, moved on removal */
+	seal_eph_generate(&ea);
+	seal_eph_generate(&eb);
+	assert_int_equal(seal_round_set(p.cb, p.a->sign_pk, 7, &eb, ea.pk), 0);
+	old = frame_new(16, 2, &len);
+	copy = malloc(len);
+	assert_non_null(copy);
+	assert_int_equal(seal_frame(p.ca, old, len, p.b->sign_pk, 11, 0), 0);
+	memcpy(copy, old, len);
+	assert_int_equal(seal_open(p.cb, &h, copy, len), 0);
+
+	assert_int_equal(seal_peer_remove(p.cb, p.a->sign_pk), 0);
+	assert_int_equal(seal_peer_remove(p.cb, p.a->sign_pk), -ENOENT);
+	assert_false(seal_peer_known(p.cb, p.a->sign_pk));
+	assert_true(seal_peer_known(p.cb, c->sign_pk));
+	f = frame_new(16, 3, &len);
+	assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 11, 0), 0);
+	memcpy(copy, f, len);
+	assert_int_equal(seal_open(p.cb, &h, copy, len), SEAL_EUNKNOWN);
+	assert_int_equal(seal_frame(p.cb, copy, len, p.a->sign_pk, 11, 0), SEAL_EUNKNOWN);
+
+	/* Pinned again: the frame it sent before removal is a replay, a new one opens. */
+	assert_int_equal(seal_peer_add(p.cb, p.a->sign_pk), 0);
+	memcpy(copy, old, len);
+	assert_int_equal(seal_open(p.cb, &h, copy, len), SEAL_EREPLAYED);
+	/* Its round key went with it: a frame under round 7 does not open. */
+	assert_int_equal(seal_round_set(p.ca, p.b->sign_pk, 7, &ea, eb.pk), 0);
+	assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 11, 7), 0);
+	memcpy(copy, f, len);
+	assert_int_not_equal(seal_open(p.cb, &h, copy, len), 0);
+	assert_int_equal(seal_frame(p.ca, f, len, p.b->sign_pk, 11, 0), 0);
+	memcpy(copy, f, len);
+	assert_int_equal(seal_open(p.cb, &h, copy, len), 0);
+
+	/* Removed, saved, restarted without it, pinned again: still a replay. */
+	assert_int_equal(seal_peer_remove(p.cb, p.a->sign_pk), 0);
+	assert_int_equal(seal_state_save(p.cb), 0);
+	seal_ctx_free(p.cb);
+	assert_int_equal(seal_ctx_alloc(&p.cb, p.b, &ob), 0);
+	assert_int_equal(seal_peer_add(p.cb, p.a->sign_pk), 0);
+	memcpy(copy, f, len);
+	assert_int_equal(seal_open(p.cb, &h, copy, len), SEAL_EREPLAYED);
+
+	sodium_memzero(&ea, sizeof(ea));
+	sodium_memzero(&eb, sizeof(eb));
+	identity_free(c);
+	free(old);
+	free(f);
+	free(copy);
+	pair_fini(&p);
+	unlink(pb);
+	rmdir(dir);
+}
+
 static void test_truncated_oversized_version(void **state)
 {
 	struct seal_options ob = {.max_frame = SEAL_OVERHEAD + 1000};
@@ -626,6 +702,7 @@ int main(void)
 	        cmocka_unit_test(test_tamper),
 	        cmocka_unit_test(test_replay_reorder_too_old),
 	        cmocka_unit_test(test_unknown_sender_and_peers),
+	        cmocka_unit_test(test_peer_remove),
 	        cmocka_unit_test(test_truncated_oversized_version),
 	        cmocka_unit_test(test_restart),
 	        cmocka_unit_test(test_rx_sync),

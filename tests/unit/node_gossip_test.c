@@ -1678,6 +1678,94 @@ static void test_link_lost_member(void **state)
 	net_free(net);
 }
 
+/* Node 0 re-reads a config whose [Peer]s are those of mask (the daemon's swap). */
+static void node_reload(struct net *net, const struct opts *o, uint32_t mask,
+                        struct gossip_reload_stats *rs)
+{
+	struct tnode *nd = &net->nd[0];
+	struct opts o2 = *o;
+	struct config next, old;
+	char *text;
+
+	o2.peers_of[0] = mask;
+	text = config_text(net, &o2, 0);
+	if (config_load_virtual(&next, "test.conf", text) != 0) {
+		config_errors_print(&next, stderr);
+		fail_msg("the reloaded config is refused");
+	}
+	node_begin(nd);
+	assert_int_equal(gossip_reload(nd->g, net->now, &next, rs), 0);
+	node_end(nd, false);
+	old = nd->cfg;
+	nd->cfg = next;
+	config_fini(&old);
+	free(nd->cfg_text);
+	nd->cfg_text = text;
+}
+
+/*
+ * A reload mid-round. Removing a member of the round in flight (its frames
+ * are refused from then on: here it is simply gone) is a lost member: the
+ * round finishes at once without it, exact over the other three, and the
+ * peer is gone from the node's peers. Reloading the same peers during a
+ * round changes nothing: the round completes with all four.
+ */
+static void test_reload_mid_round(void **state)
+{
+	struct opts o = opts_default(5);
+	struct gossip_reload_stats rs;
+	struct node_status st;
+	struct net *net;
+	float *in[NMAX];
+	uint64_t t, rid;
+
+	(void)state;
+	net = net_new(&o);
+	inputs_save(net, in);
+	node_sees_only(&net->nd[0], 0xe);
+	node_start(&net->nd[0]);
+	t = gossip_next_timer(net->nd[0].g);
+	net->now = t;
+	node_timer(&net->nd[0]);
+	rid = first_invite(net, 0);
+	node_reload(net, &o, 0x1e, &rs); /* the same peers */
+	assert_true(rs.added == 0 && rs.removed == 0 && rs.moved == 0 && rs.round_members == 0);
+	assert_true(gossip_busy(net->nd[0].g));
+	net_run(net, t + 1000, stop_ends, 1);
+	check_round_mean(net, rid, 0xf, in);
+	inputs_free(net, in);
+
+	inputs_save(net, in);
+	t = gossip_next_timer(net->nd[0].g);
+	net->now = MAX(t, net->now);
+	node_timer(&net->nd[0]);
+	while (!gossip_busy(net->nd[0].g)) {
+		net->now = MAX(gossip_next_timer(net->nd[0].g), net->now);
+		node_timer(&net->nd[0]);
+	}
+	rid = gossip_round_id(net->nd[0].g);
+	t = net->now;
+	net->nd[3].up = false;
+	node_reload(net, &o, 0x16, &rs); /* 3 goes, mid-round */
+	assert_int_equal(rs.removed, 1);
+	assert_int_equal(rs.round_members, 1);
+	assert_int_equal(rs.added + rs.moved + rs.renamed, 0);
+	net_run(net, t + 1000, stop_ends, ENDS(0, 2));
+	assert_false(gossip_busy(net->nd[0].g));
+	assert_true(net->nd[0].ends[1].at < t + 1000); /* no deadline waited for */
+	check_round_mean(net, rid, 0x7, in);
+	st = status_of(&net->nd[0]);
+	assert_int_equal(st.n_peers, 3);
+	assert_string_equal(st.peers[0].name, "n1");
+	assert_string_equal(st.peers[1].name, "n2");
+	assert_string_equal(st.peers[2].name, "n4");
+	assert_true(st.peers[0].rounds == 2 && st.peers[2].rounds == 0); /* history kept */
+	assert_int_equal(st.rounds_completed, 2);
+	net_drain_keys(net);
+	inputs_free(net, in);
+	net_free(net);
+}
+
 /* Holds node 0's relayed SHARES (members then wait for them, keys set). */
 static bool drop_relayed_shares(struct net *net, uint8_t from, uint8_t to, const struct msg *m)
 {
@@ -2216,6 +2304,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_group_round),
+	        cmocka_unit_test(test_reload_mid_round),
 	        cmocka_unit_test(test_rounds_limit_stops),
 	        cmocka_unit_test(test_evaluate_every),
 	        cmocka_unit_test(test_invite_rules),

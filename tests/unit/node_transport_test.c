@@ -394,6 +394,56 @@ static void test_peer_lost_and_back(void **state)
 	node_fini(&B);
 }
 
+static bool cond_b_unknown(void)
+{
+	struct transport_stats st;
+	transport_stats_get(B.t, &st);
+	return st.seal.unknown_sender >= 1;
+}
+
+/*
+ * A reload removes a peer: B unpins A at once (A's frames are refused as
+ * from a stranger, sends to A fail), closes A's incoming connection, and
+ * frees its push socket to A in the background; added back, A's frames
+ * are delivered again.
+ */
+static void test_peer_remove(void **state)
+{
+	(void)state;
+	node_init(&A, "a", NULL);
+	node_init(&B, "b", NULL);
+	link_nodes(&A, &B);
+	link_nodes(&B, &A);
+	lost_a = 0;
+	transport_set_lost_cb(A.t, on_lost, NULL);
+	assert_int_equal(transport_start(A.t), 0);
+	assert_int_equal(transport_start(B.t), 0);
+	ping(&A, &B, 1, 0);
+	want_rx = 1;
+	assert_true(run_until(cond_b_rx, 10));
+	ping(&B, &A, 1, 0);
+	assert_true(run_until(cond_a_rx, 10));
+
+	assert_int_equal(transport_peer_remove(B.t, A.id->sign_pk), 0);
+	assert_int_equal(transport_peer_remove(B.t, A.id->sign_pk), -ENOENT);
+	assert_false(seal_peer_known(B.seal, A.id->sign_pk));
+	ping(&B, &A, 2, SEAL_EUNKNOWN);
+	assert_true(run_until(cond_a_lost, 10)); /* B closed A's connection to it */
+	ping(&A, &B, 2, 0);                      /* A redials and sends: refused */
+	assert_true(run_until(cond_b_unknown, 10));
+	assert_int_equal(B.n_rx, 1);
+
+	assert_int_equal(transport_peer_add(B.t, A.id->sign_pk, A.url, "peer"), 0);
+	ping(&A, &B, 3, 0);
+	want_rx = 2;
+	assert_true(run_until(cond_b_rx, 10));
+	ping(&B, &A, 3, 0);
+	want_rx = 2;
+	assert_true(run_until(cond_a_rx, 10));
+	node_fini(&A);
+	node_fini(&B);
+}
+
 /* B refuses frames above its limit (NNG drops the pipe); the link recovers. */
 static void test_oversized_and_queue_full(void **state)
 {
@@ -1247,6 +1297,7 @@ int main(void)
 	        cmocka_unit_test(test_unknown_sender_and_garbage),
 	        cmocka_unit_test(test_order_and_late_peer),
 	        cmocka_unit_test(test_peer_lost_and_back),
+	        cmocka_unit_test(test_peer_remove),
 	        cmocka_unit_test(test_oversized_and_queue_full),
 	        cmocka_unit_test(test_fault_injection),
 	        cmocka_unit_test(test_strangers_timed_out),
