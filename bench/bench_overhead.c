@@ -141,9 +141,15 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 		struct env *head = NULL, *tail = NULL;
 		size_t b = 0, nm = 0;
 		double t0 = util_now();
-		struct round_plan plan = {
-		        0xabcdef00u + (uint64_t)rep, 0, K,     round_min_threshold(K),
-		        (const uint8_t(*)[32])pk,    p, 10000, 0};
+		struct round_plan plan = {0xabcdef00u + (uint64_t)rep,
+		                          0,
+		                          K,
+		                          round_min_threshold(K),
+		                          (const uint8_t(*)[32])pk,
+		                          p,
+		                          10000,
+		                          0,
+		                          NULL};
 		struct round_input in = {xs[0], 1.0f, 1, false};
 		uint8_t from = 0;
 

@@ -956,6 +956,19 @@ static void feedback_input(struct gossip *g, float *x, const struct codec_params
 		log_warnx("no error feedback this round: %s", err_str(rc));
 }
 
+/* This node's [Model] settings, as an INVITE carries them. */
+static void model_settings(const struct gossip *g, struct msg_model *mm)
+{
+	const struct config *c = g->cfg;
+
+	memset(mm, 0, sizeof(*mm));
+	mm->type = (uint8_t)c->model.type;
+	mm->n_hidden = (uint8_t)MIN(c->model.n_hidden, MSG_MAX_HIDDEN);
+	for (uint8_t i = 0; i < mm->n_hidden; i++)
+		mm->hidden[i] = (uint32_t)c->model.hidden[i];
+	mm->seed = c->model.seed;
+}
+
 static void initiate(struct gossip *g, uint64_t now)
 {
 	uint8_t members[MSG_MAX_MEMBERS][32];
@@ -963,6 +976,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	struct codec_params *cp = NULL;
 	struct round_outbox ob;
 	struct round_plan plan;
+	struct msg_model mm;
 	struct round_input in;
 	struct round *r = NULL;
 	uint8_t k = (uint8_t)g->cfg->gossip.group_size;
@@ -1040,6 +1054,8 @@ static void initiate(struct gossip *g, uint64_t now)
 	g->vec_bytes = codec_packed_bytes(cp);
 	plan.phase_timeout_ms = phase_timeout(g, (const uint8_t(*)[32])members, k);
 	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
+	model_settings(g, &mm);
+	plan.model = &mm;
 	memset(&in, 0, sizeof(in));
 	in.x = x;
 	in.rho = (float)g->ps.rho;
@@ -1087,15 +1103,53 @@ static bool invite_members_known(struct gossip *g, const struct msg_invite *iv)
 /* At most one "settings differ" warning per this long (ms): peers retry. */
 #define MISMATCH_LOG_MS 60000
 
+/* "128,64" */
+static void hidden_format(char *out, size_t len, const uint32_t *h, uint8_t n)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (uint8_t i = 0; i < n && o < len; i++) {
+		int w = snprintf(out + o, len - o, "%s%u", i > 0 ? "," : "", (unsigned)h[i]);
+		o = w < 0 ? len : o + (size_t)w;
+	}
+}
+
 /*
- * The codec must describe exactly this node's model. If not, why names the
- * difference (for both logs: the initiator's gets it in the DECLINE).
+ * The invitation's [Model] settings and its codec must describe exactly this
+ * node's model. If not, why names the setting that differs, with both
+ * values (for both logs: the initiator's gets it in the DECLINE).
  */
 static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, char *why, size_t len)
 {
-	struct codec_params *cp = malloc(sizeof(*cp));
+	const struct msg_model *them = &iv->model;
+	struct codec_params *cp;
+	struct msg_model us;
 	bool ok;
 
+	model_settings(g, &us);
+	if (them->type != us.type) {
+		snprintf(why, len, "[Model] Type differs: %s in the invitation, %s here",
+		         config_model_type_name((enum config_model_type)them->type),
+		         config_model_type_name((enum config_model_type)us.type));
+		return false;
+	}
+	if (us.type == CONFIG_MODEL_MLP &&
+	    (them->n_hidden != us.n_hidden ||
+	     memcmp(them->hidden, us.hidden, us.n_hidden * sizeof(us.hidden[0])) != 0)) {
+		char a[64], b[64];
+		hidden_format(a, sizeof(a), them->hidden, them->n_hidden);
+		hidden_format(b, sizeof(b), us.hidden, us.n_hidden);
+		snprintf(why, len, "[Model] Hidden differs: %.32s in the invitation, %.32s here", a,
+		         b);
+		return false;
+	}
+	if (them->seed != us.seed) {
+		snprintf(why, len, "[Model] Seed differs: %llu in the invitation, %llu here",
+		         (unsigned long long)them->seed, (unsigned long long)us.seed);
+		return false;
+	}
+	cp = malloc(sizeof(*cp));
 	if (cp == NULL)
 		return false;
 	if (codec_from_msg(cp, &iv->codec) != 0) {
@@ -1106,8 +1160,8 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, cha
 	ok = codec_plan_fits(cp, g->model);
 	if (!ok)
 		snprintf(why, len,
-		         "[Model] differs: the invitation's has %zu parameters in %zu layers, "
-		         "this node's %zu in %zu",
+		         "[Model] differs (the datasets' shapes?): the invitation's has %zu "
+		         "parameters in %zu layers, this node's %zu in %zu",
 		         (size_t)cp->dim, (size_t)cp->nseg, g->model->n_params, g->model->n_segs);
 	free(cp);
 	return ok;

@@ -279,6 +279,27 @@ static int get_index_list(const msgpack_object *o, uint8_t *dst, uint8_t *n)
 
 /* --- decoding per type ------------------------------------------------------ */
 
+/* [type, [hidden...], seed] */
+static int decode_model(struct msg_model *mm, const msgpack_object *o)
+{
+	const msgpack_object *it, *h;
+	uint32_t n;
+	int rc;
+
+	rc = get_array(o, 3, 3, &it, &n);
+	if (rc != 0)
+		return rc;
+	GET_UINT(&it[0], MSG_MAX_MODEL_TYPE, mm->type);
+	rc = get_array(&it[1], 0, MSG_MAX_HIDDEN, &h, &n);
+	if (rc != 0)
+		return rc;
+	mm->n_hidden = (uint8_t)n;
+	for (uint32_t i = 0; i < n; i++)
+		GET_UINT(&h[i], UINT32_MAX, mm->hidden[i]);
+	GET_UINT(&it[2], UINT64_MAX, mm->seed);
+	return 0;
+}
+
 static int decode_codec(struct msg_codec *c, const msgpack_object *o)
 {
 	const msgpack_object *it, *w, *segs;
@@ -380,7 +401,7 @@ static int decode_split_sigs(struct msg_unmask_req *v, const msgpack_object *o)
 
 /* Array length of each type's body, common fields included. */
 static const uint8_t body_len[MSG_TYPE_MAX + 1] = {
-        [MSG_INVITE] = N_COMMON + 5,     [MSG_ACCEPT] = N_COMMON + 6,
+        [MSG_INVITE] = N_COMMON + 6,     [MSG_ACCEPT] = N_COMMON + 6,
         [MSG_DECLINE] = N_COMMON + 3,    [MSG_KEYS] = N_COMMON + 1,
         [MSG_SHARES] = N_COMMON + 1,     [MSG_MASKED] = N_COMMON + 4,
         [MSG_UNMASK_REQ] = N_COMMON + 3, [MSG_UNMASK_RESP] = N_COMMON + 2,
@@ -411,7 +432,10 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 		}
 		GET_UINT(&f[2], UINT32_MAX, v->phase_timeout_ms);
 		GET_UINT(&f[3], UINT64_MAX, v->deadline_unix_ms);
-		return decode_codec(&v->codec, &f[4]);
+		rc = decode_codec(&v->codec, &f[4]);
+		if (rc != 0)
+			return rc;
+		return decode_model(&v->model, &f[5]);
 	}
 	case MSG_ACCEPT:
 		GET_UINT(&f[0], UINT8_MAX, m->u.accept.index);
@@ -689,6 +713,8 @@ static int validate_invite(const struct msg_invite *v)
 		return MSG_EINVALID;
 	if (v->phase_timeout_ms < 1 || v->phase_timeout_ms > 3600000)
 		return MSG_EINVALID;
+	if (v->model.type > MSG_MAX_MODEL_TYPE || v->model.n_hidden > MSG_MAX_HIDDEN)
+		return MSG_EINVALID;
 	for (size_t i = 0; i < v->n_members; i++) {
 		for (size_t j = i + 1; j < v->n_members; j++) {
 			if (memcmp(v->members[i], v->members[j], MSG_KEY_BYTES) == 0)
@@ -942,7 +968,13 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 			P(pack_bin(pk, v->members[i], MSG_KEY_BYTES));
 		P(msgpack_pack_uint32(pk, v->phase_timeout_ms));
 		P(msgpack_pack_uint64(pk, v->deadline_unix_ms));
-		return pack_codec(pk, &v->codec);
+		P(pack_codec(pk, &v->codec));
+		P(msgpack_pack_array(pk, 3));
+		P(msgpack_pack_uint8(pk, v->model.type));
+		P(msgpack_pack_array(pk, v->model.n_hidden));
+		for (size_t i = 0; i < v->model.n_hidden; i++)
+			P(msgpack_pack_uint32(pk, v->model.hidden[i]));
+		return msgpack_pack_uint64(pk, v->model.seed);
 	}
 	case MSG_ACCEPT:
 		P(msgpack_pack_uint8(pk, m->u.accept.index));

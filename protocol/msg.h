@@ -54,8 +54,10 @@
  * reveal shares under rules a dishonest initiator can defeat
  * (docs/security.md, "Versions affected"). 4: DECLINE says how long the
  * decliner expects to stay busy (busy_ms), for link-paced scheduling.
+ * 5: INVITE carries the initiator's [Model] settings (type, hidden sizes,
+ * seed), so a member whose settings differ names the one that does.
  */
-#define MSG_VERSION 4
+#define MSG_VERSION 5
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -68,6 +70,8 @@
 #define MSG_MAX_VECTOR_BYTES (64u << 20) /* packed bytes of one vector (64 MiB) */
 #define MSG_MAX_SHARE_BYTES  512         /* one encrypted or revealed share */
 #define MSG_MAX_TEXT_BYTES   128         /* reason texts: printable ASCII */
+#define MSG_MAX_HIDDEN       8           /* [Model] Hidden sizes in an INVITE */
+#define MSG_MAX_MODEL_TYPE   63          /* [Model] Type codes (config's enum) */
 #define MSG_MAX_DEPTH        4           /* msgpack nesting */
 #define MSG_MAX_BUSY_MS      3600000     /* a DECLINE's busy_ms: an hour */
 #define MSG_MAX_OBJECTS      4096        /* msgpack objects in one body */
@@ -158,6 +162,18 @@ struct msg_codec {
 	struct msg_segment segments[MSG_MAX_SEGMENTS];
 };
 
+/*
+ * The [Model] settings every member of a group must share (public config,
+ * nothing learnt from data): a member compares them with its own before it
+ * joins, and a DECLINE names the one that differs.
+ */
+struct msg_model {
+	uint8_t type;     /* config_model_type: 0..MSG_MAX_MODEL_TYPE */
+	uint8_t n_hidden; /* 0..MSG_MAX_HIDDEN */
+	uint32_t hidden[MSG_MAX_HIDDEN];
+	uint64_t seed;
+};
+
 /* INVITE: initiator -> each invited member. */
 struct msg_invite {
 	uint8_t n_members; /* k: MSG_MIN_MEMBERS..MSG_MAX_MEMBERS */
@@ -167,6 +183,7 @@ struct msg_invite {
 	uint32_t phase_timeout_ms; /* each phase's deadline from its start, 1..3600000 */
 	uint64_t deadline_unix_ms; /* the round's end, initiator's wall clock */
 	struct msg_codec codec;
+	struct msg_model model;
 };
 
 /*

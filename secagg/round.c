@@ -1446,6 +1446,8 @@ int round_initiate(struct round **out, const struct identity *id, const struct r
 	memcpy(m.u.invite.members, plan->members, (size_t)plan->k * MSG_KEY_BYTES);
 	m.u.invite.phase_timeout_ms = plan->phase_timeout_ms;
 	m.u.invite.deadline_unix_ms = plan->deadline_unix_ms;
+	if (plan->model != NULL)
+		m.u.invite.model = *plan->model;
 	rc = invite_digest(r->invite_digest, &m);
 	if (rc == -ENOMEM)
 		goto nomem;

@@ -106,6 +106,7 @@ struct round_plan {
 	const struct codec_params *codec;        /* its k must equal k */
 	uint32_t phase_timeout_ms;               /* 1..3600000 */
 	uint64_t deadline_unix_ms;               /* informative, for the INVITE */
+	const struct msg_model *model;           /* for the INVITE; NULL: all zero */
 };
 
 /* Smallest threshold this implementation accepts for k members. */

@@ -19,7 +19,7 @@ import nacl.hash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 R = 0x1122334455667788
-MSG_VERSION = 4  # protocol/msg.h
+MSG_VERSION = 5  # protocol/msg.h
 
 
 def blake2b(data, key=b"", size=32):
@@ -38,10 +38,10 @@ codec = [1, 1, 4, 3, 250000, 7, 8, [16, 18, 0.5],
 SEEDS = {
     "fuzz_msg_invite": {
         "invite": body(1, [3, [bytes([0x10 + i] * 32) for i in range(4)], 5000,
-                           1700000000123, codec], attempt=2),
+                           1700000000123, codec, [1, [128, 64], 7]], attempt=2),
         "invite_k3": body(1, [2, [bytes([0x20 + i] * 32) for i in range(3)], 100, 0,
                               [1, 1, 3, 0, 1000000, 0, 0, [0, 0, 0.0],
-                               [[5, 1, 2, 0, 1.0, 1.0]]]]),
+                               [[5, 1, 2, 0, 1.0, 1.0]]], [0, [], 1]]),
     },
     "fuzz_msg_keys": {
         "accept": body(2, [3] + eph),

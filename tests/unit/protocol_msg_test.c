@@ -50,6 +50,11 @@ static void sample(struct msg *m, enum msg_type type)
 			memset(v->members[i], 0x10 + i, MSG_KEY_BYTES);
 		v->phase_timeout_ms = 5000;
 		v->deadline_unix_ms = 1700000000123ULL;
+		v->model.type = 1;
+		v->model.n_hidden = 2;
+		v->model.hidden[0] = 128;
+		v->model.hidden[1] = 65536;
+		v->model.seed = 0xabcdef0123456789ULL;
 		v->codec.id = 1;
 		v->codec.version = 1;
 		v->codec.k = 4;
@@ -197,6 +202,11 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 		                    a->u.invite.n_members * MSG_KEY_BYTES);
 		assert_int_equal(a->u.invite.phase_timeout_ms, b->u.invite.phase_timeout_ms);
 		assert_true(a->u.invite.deadline_unix_ms == b->u.invite.deadline_unix_ms);
+		assert_int_equal(a->u.invite.model.type, b->u.invite.model.type);
+		assert_int_equal(a->u.invite.model.n_hidden, b->u.invite.model.n_hidden);
+		assert_memory_equal(a->u.invite.model.hidden, b->u.invite.model.hidden,
+		                    a->u.invite.model.n_hidden * sizeof(uint32_t));
+		assert_true(a->u.invite.model.seed == b->u.invite.model.seed);
 		{
 			const struct msg_codec *x = &a->u.invite.codec, *y = &b->u.invite.codec;
 			assert_int_equal(x->id, y->id);
@@ -567,14 +577,46 @@ static void test_limits(void **state)
 		assert_int_equal(msg_decode(&d, b, len), MSG_ELIMIT);
 		free(b);
 	}
+	{
+		/*
+		 * An INVITE's [Model] settings, the last field: 9 hidden sizes,
+		 * a type code over the limit, a seed that is not an integer.
+		 */
+		uint8_t *b = malloc(4096);
+		size_t len = 0, base;
+		static const uint8_t nine[] = {0x93, 0x01, 0x99, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0x00};
+		static const uint8_t type64[] = {0x93, 0x40, 0x90, 0x00};
+		static const uint8_t seed_str[] = {0x93, 0x01, 0x90, 0xa1, 'x'};
+		static const uint8_t ok[] = {0x93, 0x01, 0x92, 0xcc, 0x80, 0x40, 0x05};
+		assert_non_null(b);
+		sample(&m, MSG_INVITE);
+		m.u.invite.model.type = 1;
+		m.u.invite.model.n_hidden = 0;
+		m.u.invite.model.seed = 0;
+		assert_int_equal(msg_encode(b, 4096, &len, &m), 0);
+		assert_memory_equal(b + len - 4, "\x93\x01\x90\x00", 4); /* [1, [], 0] */
+		base = len - 4;
+		memcpy(b + base, nine, sizeof(nine));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(nine)), MSG_ELIMIT);
+		memcpy(b + base, type64, sizeof(type64));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(type64)), MSG_ELIMIT);
+		memcpy(b + base, seed_str, sizeof(seed_str));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(seed_str)), MSG_EMALFORMED);
+		memcpy(b + base, ok, sizeof(ok)); /* mlp, Hidden 128,64, Seed 5 */
+		assert_int_equal(msg_decode(&d, b, base + sizeof(ok)), 0);
+		assert_true(d.u.invite.model.n_hidden == 2 && d.u.invite.model.hidden[0] == 128 &&
+		            d.u.invite.model.hidden[1] == 64 && d.u.invite.model.seed == 5);
+		free(b);
+	}
 	/* 33 members; a 513-byte share; a text of 129 characters. */
-	hand_begin(&h, 9, MSG_VERSION, MSG_INVITE);
+	hand_begin(&h, 10, MSG_VERSION, MSG_INVITE);
 	msgpack_pack_uint8(&h.pk, 20);
 	msgpack_pack_array(&h.pk, 33);
 	for (int i = 0; i < 33; i++)
 		msgpack_pack_bin_with_body(&h.pk, blob_b + i, 32);
 	msgpack_pack_uint8(&h.pk, 1); /* the rest only needs to be well formed */
 	msgpack_pack_uint8(&h.pk, 1);
+	msgpack_pack_nil(&h.pk);
 	msgpack_pack_nil(&h.pk);
 	assert_int_equal(hand_decode(&h), MSG_ELIMIT);
 
@@ -635,6 +677,12 @@ static void test_inconsistent(void **state)
 	assert_int_equal(msg_validate(&m), MSG_ELIMIT);
 	sample(&m, MSG_INVITE);
 	m.u.invite.phase_timeout_ms = 0;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_INVITE);
+	m.u.invite.model.n_hidden = MSG_MAX_HIDDEN + 1;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_INVITE);
+	m.u.invite.model.type = MSG_MAX_MODEL_TYPE + 1;
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);
 
 	sample(&m, MSG_SHARES);
