@@ -261,8 +261,12 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 					end++;
 				if (end == p || !isfinite(v) ||
 				    (*end != ',' && *end != '\n' && *end != '\0')) {
-					say(why, why_len, "%s:%zu: column %u is not a number", path,
-					    line, c + 1);
+					/* 0-based, as --label counts */
+					say(why, why_len, "%s:%zu: column %u is not a number%s", path,
+					    line, c,
+					    line == 1 && !header
+					            ? " (looks like a header: pass --header)"
+					            : "");
 					rc = LEARN_EBOUNDS;
 					goto out;
 				}

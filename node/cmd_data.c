@@ -66,6 +66,38 @@ static int count_positional(int argc, char **argv, const char *const *valued)
 	return n;
 }
 
+/*
+ * Every "--..." argument must be one of valued (followed by its value) or
+ * flags: an unknown option is an error, not silently taken for nothing
+ * (`--standardize`, `--headers`). Returns 0, or -1 after saying which.
+ */
+static int options_known(int argc, char **argv, const char *const *valued,
+                         const char *const *flags)
+{
+	for (int i = 1; i < argc; i++) {
+		bool known = false;
+		if (strncmp(argv[i], "--", 2) != 0)
+			continue;
+		for (const char *const *v = valued; *v != NULL && !known; v++) {
+			if (strcmp(argv[i], *v) == 0) {
+				known = true;
+				if (i + 1 >= argc) {
+					fprintf(stderr, "sotto data: %s needs a value\n", argv[i]);
+					return -1;
+				}
+				i++;
+			}
+		}
+		for (const char *const *f = flags; *f != NULL && !known; f++)
+			known = strcmp(argv[i], *f) == 0;
+		if (!known) {
+			fprintf(stderr, "sotto data: unknown option %s\n", argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Parses an option as an integer in [min, max]; def if absent. -1 on error (printed). */
 static int opt_i64(int argc, char **argv, const char *name, int64_t def, int64_t min, int64_t max,
                    int64_t *out)
@@ -118,6 +150,7 @@ static void print_histogram(const struct dataset *ds)
 static int data_import_mnist(int argc, char **argv)
 {
 	static const char *const valued[] = {"--test", "--seed", NULL};
+	static const char *const flags[] = {NULL};
 	const char *dir = positional(argc, argv, 0, valued);
 	const char *train_out = positional(argc, argv, 1, valued);
 	const char *test_out = positional(argc, argv, 2, valued);
@@ -128,7 +161,8 @@ static int data_import_mnist(int argc, char **argv)
 	struct rng r;
 	int rc, status = 1;
 
-	if (count_positional(argc, argv, valued) != 3 ||
+	if (options_known(argc, argv, valued, flags) != 0 ||
+	    count_positional(argc, argv, valued) != 3 ||
 	    opt_i64(argc, argv, "--test", 2000, 0, DATASET_MAX_ROWS, &n_test) != 0 ||
 	    opt_i64(argc, argv, "--seed", 1, 0, INT64_MAX, &seed) != 0) {
 		fprintf(stderr, "usage: sotto data import-mnist DIGITS_DIR TRAIN_OUT TEST_OUT "
@@ -180,6 +214,7 @@ out:
 static int data_import_csv(int argc, char **argv)
 {
 	static const char *const valued[] = {"--label", "--stats", "--classes", NULL};
+	static const char *const flags[] = {"--header", NULL};
 	const char *in = positional(argc, argv, 0, valued);
 	const char *outp = positional(argc, argv, 1, valued);
 	const char *stats_path = opt_value(argc, argv, "--stats");
@@ -188,7 +223,8 @@ static int data_import_csv(int argc, char **argv)
 	char why[512] = "";
 	int rc, status = 1;
 
-	if (count_positional(argc, argv, valued) != 2 ||
+	if (options_known(argc, argv, valued, flags) != 0 ||
+	    count_positional(argc, argv, valued) != 2 ||
 	    opt_i64(argc, argv, "--label", -1, -1, DATASET_MAX_DIMS, &label) != 0 ||
 	    opt_i64(argc, argv, "--classes", 0, 0, DATASET_MAX_CLASSES, &classes) != 0) {
 		fprintf(stderr,
@@ -210,6 +246,12 @@ static int data_import_csv(int argc, char **argv)
 		goto out;
 	printf("%s: %u rows, %u features, %u classes\n", outp, ds->rows, ds->dims, ds->classes);
 	print_histogram(ds);
+	if (stats == NULL)
+		fprintf(stderr,
+		        "note: %s is standardised with %s's own mean and deviation. Import this "
+		        "site's test set, and any file whose features must mean the same, with "
+		        "--stats %s\n",
+		        outp, in, outp);
 	status = 0;
 out:
 	dataset_free(ds);
@@ -221,6 +263,7 @@ static int data_split(int argc, char **argv)
 {
 	static const char *const valued[] = {"--nodes", "--mode", "--alpha", "--classes-per-node",
 	                                     "--seed",  NULL};
+	static const char *const flags[] = {NULL};
 	const char *in = positional(argc, argv, 0, valued);
 	const char *prefix = positional(argc, argv, 1, valued);
 	const char *mode = opt_value(argc, argv, "--mode");
@@ -233,7 +276,8 @@ static int data_split(int argc, char **argv)
 
 	memset(&part, 0, sizeof(part));
 	kind = partition_kind_parse(mode != NULL ? mode : "iid");
-	if (count_positional(argc, argv, valued) != 2 || kind < 0 ||
+	if (options_known(argc, argv, valued, flags) != 0 ||
+	    count_positional(argc, argv, valued) != 2 || kind < 0 ||
 	    opt_i64(argc, argv, "--nodes", 0, 1, PARTITION_MAX_SHARDS, &nodes) != 0 || nodes < 1 ||
 	    opt_i64(argc, argv, "--classes-per-node", 2, 1, DATASET_MAX_CLASSES, &cpn) != 0 ||
 	    opt_i64(argc, argv, "--seed", 1, 0, INT64_MAX, &seed) != 0 ||

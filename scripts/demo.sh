@@ -34,7 +34,7 @@ TARGET=${SOTTO_DEMO_TARGET:-0.93}
 CODEC=${SOTTO_DEMO_CODEC:-}
 OUT=${SOTTO_DEMO_OUT:-demo-out}
 case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
-PORT=$((20000 + $$ % 20000))
+PORT=$((20000 + $$ % 12000)) # below 32768, where outgoing connections take ports
 
 rm -rf "$OUT"
 mkdir -p "$OUT/logs"

@@ -529,14 +529,25 @@ class Cluster:
 
 
 def free_tcp_ports(count, host="127.0.0.1"):
-    """Ports the kernel gave us just now (bound and released; good enough for tests)."""
+    """Ports free just now, drawn from 20000-32767: below Linux's ephemeral range
+    (32768 and up), where the kernel hands ports to outgoing connections (NNG's
+    dialers among them) that could take a listener's port before it binds."""
+    import random
     socks, ports = [], []
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
     try:
-        for _ in range(count):
+        while len(ports) < count:
+            port = rng.randrange(20000, 32768)
+            if port in ports:
+                continue
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            ports.append(port)
     finally:
         for s in socks:
             s.close()

@@ -45,7 +45,7 @@ Interval = 0.2
 EvalEvery = 1
 TPL
 "$SOTTO" init -o "$T" -t "$T/tpl.ini" a=ipc://$T/a.sock b=ipc://$T/b.sock c=ipc://$T/c.sock >/dev/null
-port=$((30000 + $$ % 20000))
+port=$((20000 + $$ % 12000)) # below the ephemeral range (32768 and up)
 echo "MetricsListen = 127.0.0.1:$port" >"$T/metrics.line"
 sed -i "/^DataDir/r $T/metrics.line" "$T/a/a.conf"
 "$SOTTO" check -c "$T/a/a.conf" >/dev/null || fail "config"

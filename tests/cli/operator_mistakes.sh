@@ -137,6 +137,43 @@ printf 'x1,x2,x3,y\n0,1,2,0\n1,0,2,1\n' >"$T/b.csv"
 "$SOTTO" data import-csv "$T/b.csv" "$T/b.sdat" --header >/dev/null || fail "import b"
 site "$T/site.key" "$T/a.sdat" | sed "/^Dataset/a TestSet = $T/b.sdat" >"$T/test.conf"
 check_both "test set of another shape" "$T/test.conf" "TestSet has 3 features and 2 classes, Dataset 2 and 2"
+# A CSV where a sotto dataset belongs.
+site "$T/site.key" "$T/a.csv" >"$T/csv.conf"
+check_both "a CSV as Dataset" "$T/csv.conf" "Dataset does not load"
+site "$T/site.key" "$T/a.sdat" | sed "/^Dataset/a TestSet = $T/a.csv" >"$T/csvtest.conf"
+check_both "a CSV as TestSet" "$T/csvtest.conf" "TestSet does not load"
+# A test set standardised with its own statistics (imported without --stats).
+printf 'x1,x2,y\n5,1,0\n1,9,1\n2,2,1\n' >"$T/t.csv"
+"$SOTTO" data import-csv "$T/t.csv" "$T/t-own.sdat" --header >/dev/null 2>"$T/err" || fail "import t"
+grep -q "standardised with .*own mean and deviation.*--stats" "$T/err" ||
+	fail "no note about --stats: $(cat "$T/err")"
+"$SOTTO" data import-csv "$T/t.csv" "$T/t-ok.sdat" --header --stats "$T/a.sdat" >/dev/null 2>"$T/err" ||
+	fail "import t --stats"
+[ ! -s "$T/err" ] || fail "a note although --stats was given: $(cat "$T/err")"
+site "$T/site.key" "$T/a.sdat" | sed "/^Dataset/a TestSet = $T/t-own.sdat" >"$T/own.conf"
+check_both "test set with its own statistics" "$T/own.conf" "TestSet was standardised with other statistics than Dataset"
+site "$T/site.key" "$T/a.sdat" | sed "/^Dataset/a TestSet = $T/t-ok.sdat" >"$T/ok.conf"
+"$SOTTO" check -c "$T/ok.conf" >/dev/null 2>"$T/err" || fail "test set with --stats: $(cat "$T/err")"
+
+# --- the CSV importer: unknown options, a header, column numbers ---------------
+status=0
+"$SOTTO" data import-csv "$T/a.csv" "$T/x.sdat" --header --standardize >/dev/null 2>"$T/err" || status=$?
+[ "$status" = 2 ] || fail "--standardize: exit $status"
+grep -q "unknown option --standardize" "$T/err" || fail "--standardize: $(cat "$T/err")"
+[ ! -e "$T/x.sdat" ] || fail "--standardize: a file was written"
+status=0
+"$SOTTO" data split "$T/a.sdat" "$T/x" --nodes 2 --headers >/dev/null 2>"$T/err" || status=$?
+[ "$status" = 2 ] && grep -q "unknown option --headers" "$T/err" || fail "split --headers: $status"
+if "$SOTTO" data import-csv "$T/a.csv" "$T/x.sdat" >/dev/null 2>"$T/err"; then
+	fail "a header row was taken for data"
+fi
+grep -q "a.csv:1: column 0 is not a number (looks like a header: pass --header)" "$T/err" ||
+	fail "no header hint: $(cat "$T/err")"
+printf 'x1,x2,y\n0,abc,1\n' >"$T/c.csv"
+if "$SOTTO" data import-csv "$T/c.csv" "$T/x.sdat" --header >/dev/null 2>"$T/err"; then
+	fail "a text value was imported"
+fi
+grep -q "c.csv:2: column 1 is not a number$" "$T/err" || fail "column numbers: $(cat "$T/err")"
 site "$T/site.key" "$T/a.sdat" | sed "/^DataDir/a MetricsListen = 127.0.0.1:7990" >"$T/metrics.conf"
 check_both "MetricsListen = Listen" "$T/metrics.conf" "MetricsListen is the same port as Listen"
 site "$T/site.key" "$T/a.sdat" | sed "s/^Listen = .*/Listen = 203.0.113.9:7990/" >"$T/addr.conf"
