@@ -61,6 +61,7 @@ static const char *const codec_names[] = {"fixed", "float32", "modular", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", "step", NULL};
 static const char *const momentum_rule_names[] = {"keep", "reset", "quasi-global", NULL};
 static const char *const yesno_names[] = {"no", "yes", NULL};
+static const char *const when_done_names[] = {"average", "stop", NULL};
 static const char *const loglevel_names[] = {"debug", "info", "warn", "error", NULL};
 
 struct key_spec {
@@ -143,7 +144,7 @@ static const struct key_spec key_specs[] = {
          momentum_rule_names, "keep", false, "keep, reset, quasi-global",
          "What SGD momentum does when a gossip average is applied.", NOLINE},
         {SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
-         false, "0.01..100", "Epochs of local training between two gossip rounds.", NOLINE},
+         false, "0.01..100", "Epochs of local training per Interval (the training clock).", NOLINE},
         {SEC_TRAINING, "Threads", K_INT, CFG(training.threads), 1, 64, NULL, "1", false, "1..64",
          "BLAS threads for training.", NOLINE},
         {SEC_TRAINING, "Seed", K_U64, CFG(training.seed), 0, 0, NULL, "1", false, "0..2^64-1",
@@ -171,6 +172,11 @@ static const struct key_spec key_specs[] = {
          "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
         {SEC_GOSSIP, "ErrorFeedback", K_ENUM, CFG(gossip.error_feedback), 0, 0, yesno_names, "no",
          false, "no, yes", "Add the last round's rounding residual to the next input.", NOLINE},
+        {SEC_GOSSIP, "WhenDone", K_ENUM, CFG(gossip.when_done), 0, 0, when_done_names, "average",
+         false, "average, stop",
+         "Once training is over and the group agrees (status phase done): keep taking part "
+         "in rounds, or stop (checkpoint written, exit 0).",
+         NOLINE},
         {SEC_GOSSIP, "Rounds", K_INT, CFG(gossip.rounds), 0, 100000000, NULL, "0", false, "0..10^8",
          "Stop after this many completed rounds; 0: run until stopped.", NOLINE},
         {SEC_GOSSIP, "EvalEvery", K_INT, CFG(gossip.eval_every), 1, 100000, NULL, "5", false,

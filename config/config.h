@@ -106,6 +106,7 @@ struct config {
 		double keep;        /* fraction of large layers averaged per round */
 		int warmup_rounds;  /* modular: exact rounds before going modular */
 		int error_feedback; /* 1: send model + last rounding residual */
+		int when_done;      /* 0: keep averaging, 1: stop once phase done */
 		int rounds;         /* 0: run until stopped */
 		int eval_every;
 		int line_group_size;

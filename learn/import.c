@@ -262,8 +262,8 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 				if (end == p || !isfinite(v) ||
 				    (*end != ',' && *end != '\n' && *end != '\0')) {
 					/* 0-based, as --label counts */
-					say(why, why_len, "%s:%zu: column %u is not a number%s", path,
-					    line, c,
+					say(why, why_len, "%s:%zu: column %u is not a number%s",
+					    path, line, c,
 					    line == 1 && !header
 					            ? " (looks like a header: pass --header)"
 					            : "");

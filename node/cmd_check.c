@@ -188,18 +188,21 @@ int node_config_deep_check(struct config *cfg, struct dataset **train, struct da
 		                 "TestSet has %u features and %u classes, Dataset %u and %u: they "
 		                 "must match",
 		                 te->dims, te->classes, tr->dims, tr->classes);
-	if (tr != NULL && te != NULL && te->dims == tr->dims && (tr->mean != NULL) != (te->mean != NULL))
-		config_error_add(cfg, cfg->training.line_test_set, cfg->training.test_set,
-		                 "TestSet is %sstandardised but Dataset is %s: import both the same way",
-		                 te->mean != NULL ? "" : "not ", tr->mean != NULL ? "" : "not");
+	if (tr != NULL && te != NULL && te->dims == tr->dims &&
+	    (tr->mean != NULL) != (te->mean != NULL))
+		config_error_add(
+		        cfg, cfg->training.line_test_set, cfg->training.test_set,
+		        "TestSet is %sstandardised but Dataset is %s: import both the same way",
+		        te->mean != NULL ? "" : "not ", tr->mean != NULL ? "" : "not");
 	else if (tr != NULL && te != NULL && te->dims == tr->dims && tr->mean != NULL &&
 	         (memcmp(tr->mean, te->mean, tr->dims * sizeof(float)) != 0 ||
 	          memcmp(tr->std, te->std, tr->dims * sizeof(float)) != 0))
-		config_error_add(cfg, cfg->training.line_test_set, cfg->training.test_set,
-		                 "TestSet was standardised with other statistics than Dataset, so its "
-		                 "features mean something else: import it with `sotto data import-csv "
-		                 "TEST.csv OUT --stats %s`",
-		                 cfg->training.dataset);
+		config_error_add(
+		        cfg, cfg->training.line_test_set, cfg->training.test_set,
+		        "TestSet was standardised with other statistics than Dataset, so its "
+		        "features mean something else: import it with `sotto data import-csv "
+		        "TEST.csv OUT --stats %s`",
+		        cfg->training.dataset);
 	rc = cfg->n_errors > 0 || cfg->n_errors_dropped > 0 ? -EINVAL : 0;
 	if (rc == 0 && train != NULL && test != NULL) {
 		*train = tr;

@@ -71,8 +71,7 @@ static int count_positional(int argc, char **argv, const char *const *valued)
  * flags: an unknown option is an error, not silently taken for nothing
  * (`--standardize`, `--headers`). Returns 0, or -1 after saying which.
  */
-static int options_known(int argc, char **argv, const char *const *valued,
-                         const char *const *flags)
+static int options_known(int argc, char **argv, const char *const *valued, const char *const *flags)
 {
 	for (int i = 1; i < argc; i++) {
 		bool known = false;

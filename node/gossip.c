@@ -56,6 +56,12 @@
  * claims wraps (any counted member may) can make the initiator spend.
  */
 #define WRAP_REDOS 3
+/*
+ * "Done": training is over and each of the last CONSENSUS_ROUNDS results
+ * this node applied was within GOSSIP_CONSENSUS_SPREAD of what it put in
+ * (relative L2 distance): the group agrees, up to the codec's rounding.
+ */
+#define CONSENSUS_ROUNDS 5
 
 /* What the node keeps across restarts, inside the checkpoint. */
 struct persist {
@@ -146,9 +152,12 @@ struct gossip {
 	uint64_t mismatch_log; /* ms: the next "settings differ" line may go out */
 	uint64_t now;          /* of the event being handled */
 	bool started, stopping;
-	float *last_result;      /* the last result applied (all coordinates), or NULL */
-	unsigned privacy_aborts; /* rounds in a row refused as too exposing for our input */
-	unsigned wrap_redos;     /* rounds redone at once after a wrap, in a row */
+	float *last_result;              /* the last result applied (all coordinates), or NULL */
+	unsigned privacy_aborts;         /* rounds in a row refused as too exposing for our input */
+	double spread[CONSENSUS_ROUNDS]; /* the last results' distance from our input */
+	unsigned n_spread;               /* results counted in spread (capped) */
+	bool said_trained, said_done;    /* the log lines that mark the phases */
+	unsigned wrap_redos;             /* rounds redone at once after a wrap, in a row */
 
 	struct {
 		uint64_t rid; /* 0: empty */
@@ -727,6 +736,58 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 	round_clear(g, now);
 }
 
+/* The relative L2 distance of a result from this node's input, into spread[]. */
+static void spread_note(struct gossip *g, const float *avg, const float *snap)
+{
+	double d = 0, x = 0;
+
+	for (size_t i = 0; i < g->n_params; i++) {
+		double e = (double)avg[i] - (double)snap[i];
+		d += e * e;
+		x += (double)snap[i] * (double)snap[i];
+	}
+	memmove(&g->spread[1], &g->spread[0], (CONSENSUS_ROUNDS - 1) * sizeof(g->spread[0]));
+	g->spread[0] = sqrt(d) / MAX(sqrt(x), 1e-12);
+	g->n_spread = MIN(g->n_spread + 1, (unsigned)CONSENSUS_ROUNDS);
+}
+
+/* The largest of the last results' spreads; < 0 before the first. */
+static double spread_max(const struct gossip *g)
+{
+	double m = g->n_spread > 0 ? 0 : -1;
+
+	for (unsigned i = 0; i < g->n_spread; i++)
+		m = MAX(m, g->spread[i]);
+	return m;
+}
+
+/*
+ * The node's phase (status), and the log lines that mark it: training over,
+ * then the group agreeing. Returns whether the node is done.
+ */
+static bool phase_check(struct gossip *g)
+{
+	bool trained = g->ops.training_done(g->ops.arg);
+	bool done = trained && g->n_spread == CONSENSUS_ROUNDS &&
+	            spread_max(g) < GOSSIP_CONSENSUS_SPREAD;
+
+	if (trained && !g->said_trained) {
+		g->said_trained = true;
+		log_info(
+		        "training over after %.2f epochs (Epochs = %d): averaging only from now on",
+		        g->ps.epochs, g->cfg->training.epochs);
+	}
+	if (done && !g->said_done) {
+		g->said_done = true;
+		log_info("done: the group agrees (the last %d results moved this node's model by "
+		         "at most %.2g of its norm) after %llu rounds",
+		         CONSENSUS_ROUNDS, spread_max(g),
+		         (unsigned long long)g->ps.rounds_completed);
+	}
+	g->st.phase = !trained ? "training" : done ? "done" : "averaging";
+	return done;
+}
+
 static void finish_done(struct gossip *g, uint64_t now)
 {
 	struct cur *c = &g->cur;
@@ -767,6 +828,7 @@ static void finish_done(struct gossip *g, uint64_t now)
 		}
 	}
 	g->round_ms = ewma(g->round_ms, (double)(now - c->started));
+	spread_note(g, avg, snap);
 	codec_ef_commit(&g->ef, round_codec(c->r), avg, snap);
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	g->ps.rho = MIN((double)rho_sum / members, 127.0);
@@ -793,6 +855,11 @@ static void finish_done(struct gossip *g, uint64_t now)
 	log_info("round done in %.2fs: %u members, weight %.3f",
 	         (double)(now - c->started) / 1000.0, members, (double)rho_sum);
 	round_clear(g, now);
+	if (phase_check(g) && g->cfg->gossip.when_done == 1 && !g->stopping) {
+		log_info("done (WhenDone = stop): stopping");
+		act_push(g, GOSSIP_STOP);
+		return;
+	}
 	if (g->cfg->gossip.rounds > 0 &&
 	    g->ps.rounds_completed >= (uint64_t)g->cfg->gossip.rounds) {
 		log_info("completed %llu rounds (Rounds = %d): stopping",
@@ -1584,6 +1651,7 @@ void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event t
 	switch (type) {
 	case GOSSIP_WORKER_TRAINED:
 		g->ps.epochs = epochs;
+		(void)phase_check(g);
 		break;
 	case GOSSIP_WORKER_APPLIED:
 		if (rc != 0)
@@ -1749,6 +1817,9 @@ void gossip_status(struct gossip *g, struct node_status *st)
 	g->st.restarts = g->ps.restarts;
 	g->st.epochs_trained = g->ps.epochs;
 	g->st.training_done = g->ops.training_done(g->ops.arg);
+	(void)phase_check(g);
+	g->st.spread = spread_max(g);
+	g->st.epochs_target = g->cfg->training.epochs;
 	g->st.weight = g->ps.rho;
 	for (size_t i = 0; i < g->n_peers; i++)
 		g->st_peers[i].connected = connected(g, g->peers[i].cfg->public_key_bin);

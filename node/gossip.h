@@ -141,6 +141,9 @@ uint64_t gossip_next_timer(const struct gossip *g);
 /* The connection to a peer went down (the transport noticed). */
 void gossip_on_link_lost(struct gossip *g, uint64_t now_ms, const uint8_t pk[32]);
 
+/* "done": every one of the last 5 results within this of the node's input (relative L2). */
+#define GOSSIP_CONSENSUS_SPREAD 1e-3
+
 /* What gossip_reload changed. */
 struct gossip_reload_stats {
 	size_t added, removed, moved, renamed; /* moved: same key, another Endpoint */

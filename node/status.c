@@ -120,6 +120,12 @@ char *status_format_text(const struct node_status *s, double now)
 	sb_printf(&b, "model_nonfinite %llu\n", (unsigned long long)s->model_nonfinite);
 	sb_printf(&b, "epochs_trained %.3f\nweight %.6g\n", s->epochs_trained, s->weight);
 	sb_printf(&b, "training_done %d\n", s->training_done ? 1 : 0);
+	sb_printf(&b, "phase %s\nepochs_target %.0f\n", s->phase != NULL ? s->phase : "-",
+	          s->epochs_target);
+	if (s->spread >= 0)
+		sb_printf(&b, "spread %.3g\n", s->spread);
+	else
+		sb_printf(&b, "spread -\n");
 	if (s->evals > 0)
 		sb_printf(&b, "accuracy %.4f\nloss %.4f\n", s->accuracy, s->loss);
 	else
@@ -204,6 +210,14 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	GAUGE("epochs_trained", "Local training epochs since start.", "%.3f", s->epochs_trained);
 	GAUGE("training_done", "1 once local training is over (the node only averages).", "%d",
 	      s->training_done ? 1 : 0);
+	GAUGE("epochs_target", "[Training] Epochs: local training stops there.", "%.0f",
+	      s->epochs_target);
+	GAUGE("spread",
+	      "Largest relative L2 distance of the last rounds' results from this node's input "
+	      "(NaN before).",
+	      "%.6g", s->spread >= 0 ? s->spread : 0.0 / 0.0);
+	GAUGE("done", "1 once training is over and the group agrees (phase done).", "%d",
+	      s->phase != NULL && strcmp(s->phase, "done") == 0 ? 1 : 0);
 	GAUGE("weight", "Push-sum weight.", "%.6g", s->weight);
 	GAUGE("uptime_seconds", "Seconds since the daemon started.", "%.1f",
 	      s->started > 0 ? now - s->started : 0.0);

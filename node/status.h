@@ -72,7 +72,19 @@ struct node_status {
 	uint64_t model_nonfinite; /* NaN/Inf parameters in the model (must be 0) */
 	double epochs_trained;
 	bool training_done; /* Epochs reached, or training ended early: averaging only */
-	double weight;      /* push-sum weight */
+	/*
+	 * "training", "averaging" (training over, the group not yet agreed) or
+	 * "done" (training over, and the last rounds' results moved this node's
+	 * model by less than GOSSIP_CONSENSUS_SPREAD: see docs/operations.md).
+	 */
+	const char *phase;
+	double epochs_target; /* [Training] Epochs */
+	/*
+	 * How far the last rounds' results were from what this node put in:
+	 * max over the last rounds of |avg - input| / |input| (L2); < 0: none yet.
+	 */
+	double spread;
+	double weight; /* push-sum weight */
 	double accuracy, loss;
 	uint64_t evals;
 	int64_t eval_round; /* rounds_completed at the last evaluation */

@@ -1598,8 +1598,7 @@ int transport_peer_remove(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES])
 {
 	struct peer **pp, *p = NULL;
 	struct addr_key k;
-	uint32_t ids[SWEEP_CLOSE_BATCH];
-	size_t n_ids = 0, dropped = 0;
+	size_t n_in = 0, dropped = 0;
 	nng_msg *m;
 	int rc;
 
@@ -1639,18 +1638,26 @@ int transport_peer_remove(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES])
 			}
 		}
 	}
-	/* Its incoming connections: those its frames authenticated. */
-	for (size_t i = 0; i < t->n_in && n_ids < ARRAY_LEN(ids); i++) {
+	/*
+	 * Its incoming connections (those its frames authenticated) become
+	 * strangers' again: nothing they carry opens any more, and the sweep
+	 * closes them once auth_timeout passes without an authenticated frame,
+	 * the way it closes any stranger's (not here at once: a pipe closed from
+	 * outside while a read completes can hang libnng 1.5.2, see
+	 * pipes_in_end).
+	 */
+	for (size_t i = 0; i < t->n_in; i++) {
 		struct in_pipe *e = &t->in[i];
-		if (!e->gone && e->authed && memcmp(e->sender, pk, SEAL_KEY_BYTES) == 0)
-			ids[n_ids++] = e->id;
+		if (!e->gone && e->authed && memcmp(e->sender, pk, SEAL_KEY_BYTES) == 0) {
+			e->authed = false;
+			e->added = util_now();
+			n_in++;
+		}
 	}
 	pthread_mutex_unlock(&t->in_lock);
-	if (n_ids > 0)
-		pipes_in_end(ids, n_ids);
-	log_info("transport: peer %s (%s) removed: %zu queued frames dropped, %zu incoming "
-	         "connections closed",
-	         p->name, p->url, dropped, n_ids);
+	log_info("transport: peer %s (%s) removed: %zu queued frames dropped; its %zu incoming "
+	         "connections close within %.0f s",
+	         p->name, p->url, dropped, n_in, t->auth_timeout_s);
 	if (p->open) {
 		pthread_t th;
 		pthread_attr_t attr;

@@ -142,9 +142,11 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 /*
  * Removes a peer (a config reload dropped it or changed its key or
  * endpoint): unpins its key in the seal ctx, so its frames are refused from
- * now on; drops what is queued for it; closes the incoming connections its
- * frames authenticated and, in the background, its push socket. Sends to it
- * fail with SEAL_EUNKNOWN afterwards. 0, -ENOENT (not a peer), -ENOMEM.
+ * now on; drops what is queued for it; closes its push socket (in the
+ * background); and treats the incoming connections its frames had
+ * authenticated as unauthenticated again, so they are closed within the
+ * authentication timeout unless a frame opens. Sends to it fail with
+ * SEAL_EUNKNOWN afterwards. 0, -ENOENT (not a peer), -ENOMEM.
  */
 int transport_peer_remove(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES]);
 /* Renames a peer (its log lines and status entry). 0, -ENOENT. */

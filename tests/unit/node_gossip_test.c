@@ -1313,6 +1313,47 @@ static void test_invite_declined_busy(void **state)
 }
 
 /*
+ * The phase a node reports: "training" while its epochs go on; once they
+ * are over, "averaging"; and "done" once each of the last 5 results it
+ * applied was within 0.1% of its own model. Four nodes whose "workers" do
+ * not train agree exactly after their first round, so node 0 is done after
+ * five more; with WhenDone = stop it then stops.
+ */
+static void test_phase_done(void **state)
+{
+	struct opts o = opts_default(4);
+	struct node_status st;
+	struct net *net;
+
+	(void)state;
+	o.gossip_keys = "WhenDone = stop\n";
+	net = net_new(&o);
+	st = status_of(&net->nd[0]);
+	assert_string_equal(st.phase, "training");
+	assert_true(st.spread < 0);
+	assert_true(st.epochs_target == 20);
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 30000, stop_ends, ENDS(0, 2));
+	st = status_of(&net->nd[0]);
+	assert_string_equal(st.phase, "training"); /* agreeing, but still training */
+	assert_int_equal(net->nd[0].stops, 0);
+	for (size_t i = 0; i < 4; i++)
+		net->nd[i].done = true; /* Epochs reached */
+	st = status_of(&net->nd[0]);
+	assert_string_equal(st.phase, "averaging");
+	net_run(net, T0 + 60000, stop_ends, ENDS(0, 6));
+	st = status_of(&net->nd[0]);
+	assert_int_equal(st.rounds_completed, 6); /* the first result moved it: 5 more */
+	assert_string_equal(st.phase, "done");
+	assert_true(st.spread >= 0 && st.spread < 1e-6);
+	assert_int_equal(net->nd[0].stops, 1);
+	for (size_t i = 1; i < 4; i++) /* the others took part in the same rounds: done */
+		assert_string_equal(status_of(&net->nd[i]).phase, "done");
+	net_drain_keys(net);
+	net_free(net);
+}
+
+/*
  * A node whose last result is not in its model yet (the worker has not
  * reported the APPLY) declines with "busy"; once the worker took it, the
  * node joins again.
@@ -2329,6 +2370,7 @@ int main(void)
 	        cmocka_unit_test(test_evaluate_every),
 	        cmocka_unit_test(test_invite_rules),
 	        cmocka_unit_test(test_invite_declined_busy),
+	        cmocka_unit_test(test_phase_done),
 	        cmocka_unit_test(test_invite_declined_apply_pending),
 	        cmocka_unit_test(test_timer_schedule),
 	        cmocka_unit_test(test_member_times_out),

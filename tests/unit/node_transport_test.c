@@ -403,15 +403,19 @@ static bool cond_b_unknown(void)
 
 /*
  * A reload removes a peer: B unpins A at once (A's frames are refused as
- * from a stranger, sends to A fail), closes A's incoming connection, and
- * frees its push socket to A in the background; added back, A's frames
- * are delivered again.
+ * from a stranger, sends to A fail), frees its push socket to A in the
+ * background, and closes A's incoming connection once the authentication
+ * timeout (here 0.5 s) passes without a frame that opens; added back, A's
+ * frames are delivered again.
  */
 static void test_peer_remove(void **state)
 {
+	struct transport_options ob = {
+	        .reconnect_min_ms = 20, .reconnect_max_ms = 200, .auth_timeout_ms = 500};
+
 	(void)state;
 	node_init(&A, "a", NULL);
-	node_init(&B, "b", NULL);
+	node_init(&B, "b", &ob);
 	link_nodes(&A, &B);
 	link_nodes(&B, &A);
 	lost_a = 0;
@@ -428,7 +432,7 @@ static void test_peer_remove(void **state)
 	assert_int_equal(transport_peer_remove(B.t, A.id->sign_pk), -ENOENT);
 	assert_false(seal_peer_known(B.seal, A.id->sign_pk));
 	ping(&B, &A, 2, SEAL_EUNKNOWN);
-	assert_true(run_until(cond_a_lost, 10)); /* B closed A's connection to it */
+	assert_true(run_until(cond_a_lost, 10)); /* B closed A's connection to it, by the sweep */
 	ping(&A, &B, 2, 0);                      /* A redials and sends: refused */
 	assert_true(run_until(cond_b_unknown, 10));
 	assert_int_equal(B.n_rx, 1);
