@@ -90,6 +90,8 @@ static int seal_fixed(struct seal_ctx *ctx, const uint8_t *to, FILE *out)
 	};
 	m[1].u.invite.codec.segments[0] = (struct msg_segment){784 * 128, 8, 10, 0, 0.01, 1.27};
 	m[1].u.invite.codec.segments[1] = (struct msg_segment){128, 8, 10, 1, 0.001, 0.127};
+	m[1].u.invite.model = (struct msg_model){.type = 1, .n_hidden = 1, .seed = 42};
+	m[1].u.invite.model.hidden[0] = 128;
 
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
 		size_t body = msg_encoded_size(&m[i]), len = 0;
