@@ -231,7 +231,10 @@ int seal_peer_add(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
 	for (size_t i = 0; i < ctx->n_floors; i++) {
 		if (memcmp(ctx->floors[i].peer, pk, SEAL_KEY_BYTES) == 0) {
 			floor = ctx->floors[i].rx_top;
-			ctx->floors[i] = ctx->floors[--ctx->n_floors];
+			/* keeps the others in order, oldest first (seal_peer_remove) */
+			memmove(&ctx->floors[i], &ctx->floors[i + 1],
+			        (ctx->n_floors - i - 1) * sizeof(*ctx->floors));
+			ctx->n_floors--;
 			break;
 		}
 	}
@@ -260,7 +263,7 @@ int seal_peer_remove(struct seal_ctx *ctx, const uint8_t pk[SEAL_KEY_BYTES])
 	 * again later, the peer's old frames are still refused as replays.
 	 */
 	if (cap > 0) {
-		if (ctx->n_floors == cap) {
+		while (ctx->n_floors >= cap) {
 			/* the oldest floor goes: its peer has been gone longest */
 			memmove(&ctx->floors[0], &ctx->floors[1],
 			        (ctx->n_floors - 1) * sizeof(*ctx->floors));

@@ -72,6 +72,20 @@ struct node {
 	ev_timer core_timer, status_timer;
 	ev_signal sigterm, sigint, sighup;
 	ev_async wake;
+
+	/*
+	 * Peers a reload removed, re-keyed or moved while they were members of
+	 * the round in flight: still pinned until that round ended and what
+	 * was queued for them went out (see deferred_flush).
+	 */
+	struct deferred {
+		uint8_t pk[32];
+		bool readd; /* moved: pinned again at its new endpoint */
+		char endpoint[CONFIG_URL_MAX + 1];
+		char name[CONFIG_NAME_MAX + 1];
+	} deferred[MSG_MAX_MEMBERS];
+	size_t n_deferred;
+	uint64_t deferred_over; /* ms: when the round was seen over; 0: not yet */
 };
 
 static uint64_t mono_ms(void)
@@ -144,6 +158,46 @@ static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
 }
 
 /*
+ * Unpins the peers a reload let go while they were in the round in flight,
+ * once that round is over and, for each, what was queued for it has gone
+ * out (its COMMIT, say) and a second has passed for the socket to write it;
+ * at most 10 s after the round. A moved peer is pinned again at its new
+ * endpoint. Called after every event and every second.
+ */
+static void deferred_flush(struct node *n)
+{
+	uint64_t now = mono_ms();
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n->n_deferred; i++) {
+		if (gossip_in_round(n->core, n->deferred[i].pk))
+			return; /* still in the round in flight */
+	}
+	if (n->deferred_over == 0)
+		n->deferred_over = now;
+	for (size_t i = 0; i < n->n_deferred; i++) {
+		struct deferred *d = &n->deferred[i];
+		if (now - n->deferred_over < 1000 ||
+		    (transport_pending(n->tp, d->pk) > 0 && now - n->deferred_over < 10000)) {
+			n->deferred[kept++] = *d;
+			continue;
+		}
+		(void)transport_peer_remove(n->tp, d->pk);
+		if (d->readd) {
+			int rc = transport_peer_add(n->tp, d->pk, d->endpoint, d->name);
+			if (rc != 0)
+				log_errorx("reload: peer %s at %s: %s", d->name, d->endpoint,
+				           err_str(rc));
+		}
+		log_info("reload: the round it was in is over: peer %s %s", d->name,
+		         d->readd ? "now reached at its new endpoint" : "let go");
+	}
+	n->n_deferred = kept;
+	if (kept == 0)
+		n->deferred_over = 0;
+}
+
+/*
  * Carries out the core's actions of its last call, in order, then re-arms
  * the core's timer. Called after every call into the core.
  */
@@ -197,6 +251,8 @@ static void run_actions(struct node *n)
 			break;
 		}
 	}
+	if (n->n_deferred > 0)
+		deferred_flush(n);
 	next = gossip_next_timer(n->core);
 	ev_timer_stop(n->loop, &n->core_timer);
 	if (next != UINT64_MAX) {
@@ -318,6 +374,14 @@ static int node_reload(struct node *n, char *out, size_t cap)
 	size_t failed = 0;
 	int rc;
 
+	if (n->n_deferred > 0) {
+		snprintf(out, cap,
+		         "error: the last reload still waits for the round in flight to end before "
+		         "it lets go of %zu of its members; nothing changed (try again in a few "
+		         "seconds)\n",
+		         n->n_deferred);
+		return 1;
+	}
 	rc = node_config_load(&next, n->cfg.path, &id);
 	if (rc != 0) {
 		char *text = NULL;
@@ -357,13 +421,39 @@ static int node_reload(struct node *n, char *out, size_t cap)
 		config_fini(&next);
 		return 1;
 	}
-	run_actions(n); /* what the round in flight says, before the transport changes */
+	run_actions(n);
 	for (size_t i = 0; i < n->cfg.n_peers; i++) {
-		if (!cfg_has_peer(&next, &n->cfg.peers[i], true))
-			(void)transport_peer_remove(n->tp, n->cfg.peers[i].public_key_bin);
+		const struct config_peer *p = &n->cfg.peers[i];
+		if (cfg_has_peer(&next, p, true))
+			continue;
+		if (gossip_in_round(n->core, p->public_key_bin) &&
+		    n->n_deferred < ARRAY_LEN(n->deferred)) {
+			/* Pinned until the round it is in ends (deferred_flush). */
+			struct deferred *d = &n->deferred[n->n_deferred++];
+			memset(d, 0, sizeof(*d));
+			memcpy(d->pk, p->public_key_bin, 32);
+			snprintf(d->name, sizeof(d->name), "%s", p->name);
+			for (size_t j = 0; j < next.n_peers; j++) {
+				if (sodium_memcmp(next.peers[j].public_key_bin, d->pk, 32) == 0) {
+					d->readd = true; /* moved */
+					snprintf(d->endpoint, sizeof(d->endpoint), "%s",
+					         next.peers[j].endpoint);
+					snprintf(d->name, sizeof(d->name), "%s",
+					         next.peers[j].name);
+				}
+			}
+			continue;
+		}
+		(void)transport_peer_remove(n->tp, p->public_key_bin);
 	}
 	for (size_t i = 0; i < next.n_peers; i++) {
 		const struct config_peer *p = &next.peers[i];
+		bool waits = false;
+		for (size_t j = 0; j < n->n_deferred; j++)
+			waits = waits ||
+			        sodium_memcmp(n->deferred[j].pk, p->public_key_bin, 32) == 0;
+		if (waits)
+			continue; /* moved, pinned again when its round ends */
 		if (cfg_has_peer(&n->cfg, p, true) &&
 		    transport_peer_set_name(n->tp, p->public_key_bin, p->name) == 0)
 			continue; /* kept (and renamed if it was) */
@@ -379,9 +469,9 @@ static int node_reload(struct node *n, char *out, size_t cap)
 	log_set_level((enum log_level)n->cfg.node.log_level);
 	snprintf(out, cap,
 	         "%sreloaded %s: %zu peers (%zu added, %zu removed, %zu moved, %zu renamed); "
-	         "%zu members of the round in flight let go%s\n",
+	         "%zu members of the round in flight go when it ends%s\n",
 	         failed > 0 ? "error: " : "", n->cfg.path, n->cfg.n_peers, rs.added, rs.removed,
-	         rs.moved, rs.renamed, rs.round_members,
+	         rs.moved, rs.renamed, n->n_deferred,
 	         failed > 0 ? "; some peers could not be added (see the log)" : "");
 	return failed > 0 ? 1 : 0;
 }
@@ -435,6 +525,8 @@ static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (n->n_deferred > 0)
+		deferred_flush(n);
 	if (n->metrics != NULL) {
 		status_refresh(n, &st);
 		text = status_format_prometheus(&st, unix_now());

@@ -1457,9 +1457,6 @@ int gossip_reload(struct gossip *g, uint64_t now, const struct config *next,
 	size_t n = next->n_peers;
 	struct peer *peers = calloc(n ? n : 1, sizeof(*peers));
 	struct status_peer *st_peers = calloc(n ? n : 1, sizeof(*st_peers));
-	struct round_outbox ob;
-	bool touched = false;
-
 	acts_reset(g);
 	g->now = now;
 	memset(rs, 0, sizeof(*rs));
@@ -1469,27 +1466,20 @@ int gossip_reload(struct gossip *g, uint64_t now, const struct config *next,
 		return -ENOMEM;
 	}
 	/*
-	 * A member of the round in flight that is gone, re-keyed or moved is
-	 * treated as a lost connection (round_on_peer_lost): the round goes on
-	 * without it or aborts, by the rules that already cover a member that
-	 * dies, and its traffic is refused from now on.
+	 * A member of the round in flight that is gone, re-keyed or moved stays
+	 * in that round: cutting it off mid-round could leave it out of a
+	 * result that counts its input (or this node out of one that counts
+	 * ours), which all-or-nothing forbids. The round ends by its own rules;
+	 * the caller unpins the peer then (gossip_in_round). From now on it is
+	 * neither invited nor joined.
 	 */
-	if (g->cur.r != NULL) {
-		outbox_init(g, &ob);
-		for (uint8_t i = 0; i < g->cur.k && g->cur.r != NULL; i++) {
-			struct peer *p = peer_find(g, g->cur.members[i]);
-			if (p == NULL || cfg_peer_same(next, p) != NULL)
-				continue;
-			log_info("reload: %s, a member of this round, is gone or changed: not "
-			         "waiting for it",
-			         p->cfg->name);
-			if (round_on_peer_lost(g->cur.r, g->cur.members[i], now, &ob) != 0)
-				log_warnx("out of memory in a round");
-			touched = true;
-			rs->round_members++;
-		}
-		if (touched)
-			step_tail(g, &ob, now);
+	for (uint8_t i = 0; g->cur.r != NULL && i < g->cur.k; i++) {
+		struct peer *p = peer_find(g, g->cur.members[i]);
+		if (p == NULL || cfg_peer_same(next, p) != NULL)
+			continue;
+		log_info("reload: %s, a member of this round, goes when the round ends",
+		         p->cfg->name);
+		rs->round_members++;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct config_peer *c = &next->peers[i];
@@ -1824,6 +1814,15 @@ void gossip_status(struct gossip *g, struct node_status *st)
 	for (size_t i = 0; i < g->n_peers; i++)
 		g->st_peers[i].connected = connected(g, g->peers[i].cfg->public_key_bin);
 	*st = g->st;
+}
+
+bool gossip_in_round(const struct gossip *g, const uint8_t pk[32])
+{
+	for (uint8_t i = 0; g->cur.r != NULL && i < g->cur.k; i++) {
+		if (sodium_memcmp(g->cur.members[i], pk, 32) == 0)
+			return true;
+	}
+	return false;
 }
 
 bool gossip_busy(const struct gossip *g)

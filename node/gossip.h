@@ -149,12 +149,15 @@ struct gossip_reload_stats {
 	size_t added, removed, moved, renamed; /* moved: same key, another Endpoint */
 	size_t round_members; /* members of the round in flight that went or changed */
 };
+/* Whether pk is a member of the round in flight (this node's included). */
+bool gossip_in_round(const struct gossip *g, const uint8_t pk[32]);
 /*
  * A reloaded config's peers (next stays alive, and becomes the config the
  * core was given, before the core's next call). Kept peers keep their
- * history; a member of the round in flight that is gone, re-keyed or moved
- * is handled as a lost connection (see gossip_on_link_lost). The caller
- * carries out the actions before it changes the transport. 0 or -ENOMEM
+ * history; peers gone or re-keyed are neither invited nor joined from now
+ * on. A member of the round in flight that is gone, re-keyed or moved stays
+ * in that round until it ends by its own rules (all or nothing): the caller
+ * keeps such a peer pinned while gossip_in_round() says so. 0 or -ENOMEM
  * (nothing changed).
  */
 int gossip_reload(struct gossip *g, uint64_t now_ms, const struct config *next,

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
 #include <time.h>
 
 static char log_node[64];
-static enum log_level log_level = LOG_LEVEL_INFO;
+/* Set by the loop (a reload may change it), read by every thread. */
+static _Atomic int log_level = LOG_LEVEL_INFO;
 static _Thread_local uint64_t log_round;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "quiet"};
@@ -54,12 +56,12 @@ void log_set_node(const char *name)
 
 void log_set_level(enum log_level level)
 {
-	log_level = level;
+	atomic_store(&log_level, (int)level);
 }
 
 enum log_level log_get_level(void)
 {
-	return log_level;
+	return (enum log_level)atomic_load(&log_level);
 }
 
 int log_level_parse(const char *s)
@@ -85,7 +87,7 @@ __attribute__((format(printf, 3, 0))) static void log_vline(enum log_level level
 	struct tm tm;
 	int r;
 
-	if (level < log_level)
+	if ((int)level < atomic_load(&log_level))
 		return;
 	if (log_to_journal()) {
 		r = snprintf(line, sizeof(line), "%s%s", level_prio[level], level_names[level]);

@@ -70,12 +70,15 @@ wait_for '[ "$(echo "$S" | awk "\$1 == \"rounds_completed\" { print \$2 }")" -ge
 	"a completes rounds with b and c"
 echo "$S" | grep -q "^peer d " && fail "d listed before the reload"
 
-# Refused: Listen changed, errors, another key. Nothing changes, exit 1.
-sed 's|^Listen = .*|Listen = ipc://'"$T"'/elsewhere.sock|' "$T/no-d.conf" >"$T/x.conf"
+# Refused: Listen changed, errors, another key. Nothing changes, exit 1:
+# not even the peers that came with the refused change (c stays, d stays out).
+without c "$T/full.conf" | sed 's|^Listen = .*|Listen = ipc://'"$T"'/elsewhere.sock|' >"$T/x.conf"
 put "$T/x.conf"
 if "$SOTTO" reload -c "$A" >"$T/out" 2>&1; then fail "a changed Listen was applied"; fi
 grep -q "\[Node\] Listen cannot change while the node runs; nothing changed" "$T/out" ||
 	fail "no reason for the refused Listen: $(cat "$T/out")"
+st | grep -q "^peer c " || fail "a refused reload dropped peer c"
+st | grep -q "^peer d " && fail "a refused reload added peer d"
 sed 's|^Type = logreg|Type = mlp|' "$T/no-d.conf" >"$T/x.conf"
 put "$T/x.conf"
 if "$SOTTO" reload -c "$A" >"$T/out" 2>&1; then fail "a changed model was applied"; fi

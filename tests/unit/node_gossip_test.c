@@ -1739,17 +1739,17 @@ static void test_link_lost_member(void **state)
 	net_free(net);
 }
 
-/* Node 0 re-reads a config whose [Peer]s are those of mask (the daemon's swap). */
-static void node_reload(struct net *net, const struct opts *o, uint32_t mask,
+/* Node `who` re-reads a config whose [Peer]s are those of mask (the daemon's swap). */
+static void node_reload(struct net *net, const struct opts *o, size_t who, uint32_t mask,
                         struct gossip_reload_stats *rs)
 {
-	struct tnode *nd = &net->nd[0];
+	struct tnode *nd = &net->nd[who];
 	struct opts o2 = *o;
 	struct config next, old;
 	char *text;
 
-	o2.peers_of[0] = mask;
-	text = config_text(net, &o2, 0);
+	o2.peers_of[who] = mask;
+	text = config_text(net, &o2, who);
 	if (config_load_virtual(&next, "test.conf", text) != 0) {
 		config_errors_print(&next, stderr);
 		fail_msg("the reloaded config is refused");
@@ -1764,12 +1764,24 @@ static void node_reload(struct net *net, const struct opts *o, uint32_t mask,
 	nd->cfg_text = text;
 }
 
+/* Starts node 0's next round (its timer until it is in one); returns its id. */
+static uint64_t node0_next_round(struct net *net)
+{
+	while (!gossip_busy(net->nd[0].g)) {
+		net->now = MAX(gossip_next_timer(net->nd[0].g), net->now);
+		node_timer(&net->nd[0]);
+	}
+	return gossip_round_id(net->nd[0].g);
+}
+
 /*
- * A reload mid-round. Removing a member of the round in flight (its frames
- * are refused from then on: here it is simply gone) is a lost member: the
- * round finishes at once without it, exact over the other three, and the
- * peer is gone from the node's peers. Reloading the same peers during a
- * round changes nothing: the round completes with all four.
+ * A reload mid-round. Reloading the same peers changes nothing. Removing a
+ * live member of the round in flight does not cut it out of that round
+ * (that could leave a counted member without the result): the round
+ * completes with it, exact, applied by all four; then the member is out of
+ * the node's peers and is never invited again. The same from a member's
+ * side: node 1 removes its initiator while in its round, and still applies
+ * that round's result with the others.
  */
 static void test_reload_mid_round(void **state)
 {
@@ -1779,42 +1791,36 @@ static void test_reload_mid_round(void **state)
 	struct net *net;
 	float *in[NMAX];
 	uint64_t t, rid;
+	size_t mark;
 
 	(void)state;
 	net = net_new(&o);
+	net->latency = 5;
 	inputs_save(net, in);
 	node_sees_only(&net->nd[0], 0xe);
 	node_start(&net->nd[0]);
-	t = gossip_next_timer(net->nd[0].g);
-	net->now = t;
-	node_timer(&net->nd[0]);
-	rid = first_invite(net, 0);
-	node_reload(net, &o, 0x1e, &rs); /* the same peers */
+	rid = node0_next_round(net);
+	node_reload(net, &o, 0, 0x1e, &rs); /* the same peers */
 	assert_true(rs.added == 0 && rs.removed == 0 && rs.moved == 0 && rs.round_members == 0);
 	assert_true(gossip_busy(net->nd[0].g));
-	net_run(net, t + 1000, stop_ends, 1);
+	net_run(net, net->now + 1000, stop_ends, ENDS(0, 1));
 	check_round_mean(net, rid, 0xf, in);
 	inputs_free(net, in);
 
+	/* Node 3 goes while its round with node 0 runs (node 3 stays up). */
 	inputs_save(net, in);
-	t = gossip_next_timer(net->nd[0].g);
-	net->now = MAX(t, net->now);
-	node_timer(&net->nd[0]);
-	while (!gossip_busy(net->nd[0].g)) {
-		net->now = MAX(gossip_next_timer(net->nd[0].g), net->now);
-		node_timer(&net->nd[0]);
-	}
-	rid = gossip_round_id(net->nd[0].g);
+	rid = node0_next_round(net);
 	t = net->now;
-	net->nd[3].up = false;
-	node_reload(net, &o, 0x16, &rs); /* 3 goes, mid-round */
+	assert_true(gossip_in_round(net->nd[0].g, net->nd[3].id->sign_pk));
+	node_reload(net, &o, 0, 0x16, &rs);
 	assert_int_equal(rs.removed, 1);
 	assert_int_equal(rs.round_members, 1);
 	assert_int_equal(rs.added + rs.moved + rs.renamed, 0);
+	assert_true(gossip_in_round(net->nd[0].g, net->nd[3].id->sign_pk)); /* until it ends */
 	net_run(net, t + 1000, stop_ends, ENDS(0, 2));
 	assert_false(gossip_busy(net->nd[0].g));
-	assert_true(net->nd[0].ends[1].at < t + 1000); /* no deadline waited for */
-	check_round_mean(net, rid, 0x7, in);
+	check_round_mean(net, rid, 0xf, in); /* all four applied it */
+	assert_false(gossip_in_round(net->nd[0].g, net->nd[3].id->sign_pk));
 	st = status_of(&net->nd[0]);
 	assert_int_equal(st.n_peers, 3);
 	assert_string_equal(st.peers[0].name, "n1");
@@ -1822,8 +1828,26 @@ static void test_reload_mid_round(void **state)
 	assert_string_equal(st.peers[2].name, "n4");
 	assert_true(st.peers[0].rounds == 2 && st.peers[2].rounds == 0); /* history kept */
 	assert_int_equal(st.rounds_completed, 2);
-	net_drain_keys(net);
 	inputs_free(net, in);
+	/* Node 3 is never invited again. */
+	mark = net->nlog;
+	net_run(net, net->now + 20000, NULL, 0);
+	for (size_t j = mark; j < net->nlog; j++)
+		assert_false(net->log[j].from == 0 && net->log[j].to == 3 &&
+		             net->log[j].type == MSG_INVITE);
+
+	/* Member side: node 1 removes node 0, its initiator, while in its round. */
+	rid = node0_next_round(net);
+	t = net->now;
+	net_run(net, t + 5, NULL, 0); /* the INVITEs arrive: 1 joins */
+	assert_true(gossip_in_round(net->nd[1].g, net->nd[0].id->sign_pk));
+	node_reload(net, &o, 1, 0x1c, &rs); /* 2, 3, 4 */
+	assert_int_equal(rs.round_members, 1);
+	net_run(net, t + 1000, stop_ends, ENDS(0, net->nd[0].n_ends + 1));
+	assert_non_null(applied_of(&net->nd[1], rid));
+	assert_non_null(applied_of(&net->nd[0], rid));
+	assert_false(gossip_in_round(net->nd[1].g, net->nd[0].id->sign_pk));
+	net_drain_keys(net);
 	net_free(net);
 }
 
