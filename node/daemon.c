@@ -74,18 +74,21 @@ struct node {
 	ev_async wake;
 
 	/*
-	 * Peers a reload removed, re-keyed or moved while they were members of
-	 * the round in flight: still pinned until that round ended and what
-	 * was queued for them went out (see deferred_flush).
+	 * Peers a reload removed, re-keyed or moved: still pinned until they
+	 * are in no round and what was queued for them went out (see
+	 * deferred_flush, run from deferred_timer). A reload asked for
+	 * meanwhile waits for them (reload_waiting).
 	 */
 	struct deferred {
 		uint8_t pk[32];
 		bool readd; /* moved: pinned again at its new endpoint */
 		char endpoint[CONFIG_URL_MAX + 1];
 		char name[CONFIG_NAME_MAX + 1];
-	} deferred[MSG_MAX_MEMBERS];
+		uint64_t out_since; /* ms: seen in no round since; 0: in one */
+	} deferred[CONFIG_MAX_PEERS];
 	size_t n_deferred;
-	uint64_t deferred_over; /* ms: when the round was seen over; 0: not yet */
+	ev_timer deferred_timer;
+	bool reload_waiting;
 };
 
 static uint64_t mono_ms(void)
@@ -157,12 +160,18 @@ static void send_to(struct node *n, const uint8_t pk[32], const struct msg *m)
 		log_debug("send %s: %s", msg_type_name(m->type), err_str(rc));
 }
 
+static int node_reload(struct node *n, char *out, size_t cap);
+static void reload_log(bool ok, const char *answer);
+
 /*
- * Unpins the peers a reload let go while they were in the round in flight,
- * once that round is over and, for each, what was queued for it has gone
- * out (its COMMIT, say) and a second has passed for the socket to write it;
- * at most 10 s after the round. A moved peer is pinned again at its new
- * endpoint. Called after every event and every second.
+ * Unpins the peers a reload let go, each once it is in no round (a member
+ * of the round in flight stays in it until it ends: all or nothing), what
+ * was queued for it has gone out (its COMMIT, say) and a second has passed
+ * since, for the socket to write it; at most 10 s after its last round. A
+ * moved peer is pinned again at its new endpoint, and gossip may then use
+ * it. Runs from deferred_timer (never inside a transport callback, which
+ * may be walking the transport's peers). When the last one is gone, a
+ * reload that was asked for meanwhile runs.
  */
 static void deferred_flush(struct node *n)
 {
@@ -170,15 +179,16 @@ static void deferred_flush(struct node *n)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < n->n_deferred; i++) {
-		if (gossip_in_round(n->core, n->deferred[i].pk))
-			return; /* still in the round in flight */
-	}
-	if (n->deferred_over == 0)
-		n->deferred_over = now;
-	for (size_t i = 0; i < n->n_deferred; i++) {
 		struct deferred *d = &n->deferred[i];
-		if (now - n->deferred_over < 1000 ||
-		    (transport_pending(n->tp, d->pk) > 0 && now - n->deferred_over < 10000)) {
+		if (gossip_in_round(n->core, d->pk)) {
+			d->out_since = 0;
+			n->deferred[kept++] = *d;
+			continue;
+		}
+		if (d->out_since == 0)
+			d->out_since = now;
+		if (now - d->out_since < 1000 ||
+		    (transport_pending(n->tp, d->pk) > 0 && now - d->out_since < 10000)) {
 			n->deferred[kept++] = *d;
 			continue;
 		}
@@ -188,13 +198,30 @@ static void deferred_flush(struct node *n)
 			if (rc != 0)
 				log_errorx("reload: peer %s at %s: %s", d->name, d->endpoint,
 				           err_str(rc));
+			else
+				gossip_peer_release(n->core, d->pk);
+			log_info("reload: peer %s now reached at %s", d->name, d->endpoint);
+		} else {
+			log_info("reload: peer %s let go (unpinned)", d->name);
 		}
-		log_info("reload: the round it was in is over: peer %s %s", d->name,
-		         d->readd ? "now reached at its new endpoint" : "let go");
 	}
 	n->n_deferred = kept;
-	if (kept == 0)
-		n->deferred_over = 0;
+	if (kept == 0) {
+		ev_timer_stop(n->loop, &n->deferred_timer);
+		if (n->reload_waiting) {
+			char out[2048];
+			n->reload_waiting = false;
+			log_info("running the reload that waited for peers to be let go");
+			reload_log(node_reload(n, out, sizeof(out)) == 0, out);
+		}
+	}
+}
+
+static void deferred_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	deferred_flush(w->data);
 }
 
 /*
@@ -251,8 +278,6 @@ static void run_actions(struct node *n)
 			break;
 		}
 	}
-	if (n->n_deferred > 0)
-		deferred_flush(n);
 	next = gossip_next_timer(n->core);
 	ev_timer_stop(n->loop, &n->core_timer);
 	if (next != UINT64_MAX) {
@@ -375,12 +400,13 @@ static int node_reload(struct node *n, char *out, size_t cap)
 	int rc;
 
 	if (n->n_deferred > 0) {
+		/* Applied once those peers are let go: the transport matches n->cfg then. */
+		n->reload_waiting = true;
 		snprintf(out, cap,
-		         "error: the last reload still waits for the round in flight to end before "
-		         "it lets go of %zu of its members; nothing changed (try again in a few "
-		         "seconds)\n",
+		         "reload queued: the last reload still lets go of %zu peers (after the "
+		         "round they are in); this one runs then, and its outcome is logged\n",
 		         n->n_deferred);
-		return 1;
+		return 0;
 	}
 	rc = node_config_load(&next, n->cfg.path, &id);
 	if (rc != 0) {
@@ -426,9 +452,8 @@ static int node_reload(struct node *n, char *out, size_t cap)
 		const struct config_peer *p = &n->cfg.peers[i];
 		if (cfg_has_peer(&next, p, true))
 			continue;
-		if (gossip_in_round(n->core, p->public_key_bin) &&
-		    n->n_deferred < ARRAY_LEN(n->deferred)) {
-			/* Pinned until the round it is in ends (deferred_flush). */
+		if (n->n_deferred < ARRAY_LEN(n->deferred)) {
+			/* Pinned until it is in no round and its frames went out. */
 			struct deferred *d = &n->deferred[n->n_deferred++];
 			memset(d, 0, sizeof(*d));
 			memcpy(d->pk, p->public_key_bin, 32);
@@ -467,11 +492,15 @@ static int node_reload(struct node *n, char *out, size_t cap)
 	n->cfg = next;
 	config_fini(&old);
 	log_set_level((enum log_level)n->cfg.node.log_level);
+	if (n->n_deferred > 0) {
+		ev_timer_again(n->loop, &n->deferred_timer);
+		deferred_flush(n); /* not inside a transport callback: a signal or the socket */
+	}
 	snprintf(out, cap,
 	         "%sreloaded %s: %zu peers (%zu added, %zu removed, %zu moved, %zu renamed); "
-	         "%zu members of the round in flight go when it ends%s\n",
+	         "%zu removed a member of the round in flight (it stays in it until it ends)%s\n",
 	         failed > 0 ? "error: " : "", n->cfg.path, n->cfg.n_peers, rs.added, rs.removed,
-	         rs.moved, rs.renamed, n->n_deferred,
+	         rs.moved, rs.renamed, rs.round_members,
 	         failed > 0 ? "; some peers could not be added (see the log)" : "");
 	return failed > 0 ? 1 : 0;
 }
@@ -525,8 +554,6 @@ static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (n->n_deferred > 0)
-		deferred_flush(n);
 	if (n->metrics != NULL) {
 		status_refresh(n, &st);
 		text = status_format_prometheus(&st, unix_now());
@@ -933,6 +960,9 @@ int cmd_run(int argc, char **argv)
 	ev_async_start(n->loop, &n->wake);
 	ev_init(&n->core_timer, core_timer_cb);
 	n->core_timer.data = n;
+	ev_init(&n->deferred_timer, deferred_timer_cb);
+	n->deferred_timer.repeat = 0.25;
+	n->deferred_timer.data = n;
 	rc = node_open(n, path);
 	if (rc != 0) {
 		node_close(n);

@@ -97,6 +97,12 @@ struct peer {
 	uint64_t sent_at;  /* ms: the request awaiting an answer */
 	size_t sent_bytes; /* its frame bytes */
 	uint8_t sent_type; /* its type; 0: none */
+	/*
+	 * Moved by a reload: the transport still reaches it at its old
+	 * endpoint until the daemon pins it at the new one
+	 * (gossip_peer_release); until then it is neither invited nor joined.
+	 */
+	bool held;
 };
 
 /* The round in flight. */
@@ -1065,7 +1071,7 @@ static void initiate(struct gossip *g, uint64_t now)
 		nc = 0;
 		for (size_t i = 0; i < g->n_peers; i++) {
 			const struct peer *p = &g->peers[i];
-			if (p->backoff_until > now || p->busy_until > now)
+			if (p->held || p->backoff_until > now || p->busy_until > now)
 				continue;
 			if (pass >= 1 && !connected(g, p->cfg->public_key_bin))
 				continue;
@@ -1160,8 +1166,9 @@ out:
 static bool invite_members_known(struct gossip *g, const struct msg_invite *iv)
 {
 	for (uint8_t i = 0; i < iv->n_members; i++) {
+		const struct peer *p = peer_find(g, iv->members[i]);
 		if (sodium_memcmp(iv->members[i], g->id->sign_pk, 32) != 0 &&
-		    peer_find(g, iv->members[i]) == NULL)
+		    (p == NULL || p->held))
 			return false;
 	}
 	return true;
@@ -1502,6 +1509,8 @@ int gossip_reload(struct gossip *g, uint64_t now, const struct config *next,
 		} else {
 			rs->added += old == NULL;
 			rs->moved += old != NULL;
+			/* moved: used again once the transport reaches it there */
+			peers[i].held = old != NULL;
 		}
 		peers[i].cfg = c;
 		snprintf(st_peers[i].name, sizeof(st_peers[i].name), "%s", c->name);
@@ -1814,6 +1823,14 @@ void gossip_status(struct gossip *g, struct node_status *st)
 	for (size_t i = 0; i < g->n_peers; i++)
 		g->st_peers[i].connected = connected(g, g->peers[i].cfg->public_key_bin);
 	*st = g->st;
+}
+
+void gossip_peer_release(struct gossip *g, const uint8_t pk[32])
+{
+	struct peer *p = peer_find(g, pk);
+
+	if (p != NULL)
+		p->held = false;
 }
 
 bool gossip_in_round(const struct gossip *g, const uint8_t pk[32])

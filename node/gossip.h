@@ -151,14 +151,17 @@ struct gossip_reload_stats {
 };
 /* Whether pk is a member of the round in flight (this node's included). */
 bool gossip_in_round(const struct gossip *g, const uint8_t pk[32]);
+/* A peer a reload moved is reached at its new endpoint now: use it again. */
+void gossip_peer_release(struct gossip *g, const uint8_t pk[32]);
 /*
  * A reloaded config's peers (next stays alive, and becomes the config the
  * core was given, before the core's next call). Kept peers keep their
  * history; peers gone or re-keyed are neither invited nor joined from now
- * on. A member of the round in flight that is gone, re-keyed or moved stays
- * in that round until it ends by its own rules (all or nothing): the caller
- * keeps such a peer pinned while gossip_in_round() says so. 0 or -ENOMEM
- * (nothing changed).
+ * on, and a moved one (same key, another Endpoint) only after
+ * gossip_peer_release. A member of the round in flight that is gone,
+ * re-keyed or moved stays in that round until it ends by its own rules (all
+ * or nothing): the caller keeps such a peer pinned while gossip_in_round()
+ * says so. 0 or -ENOMEM (nothing changed).
  */
 int gossip_reload(struct gossip *g, uint64_t now_ms, const struct config *next,
                   struct gossip_reload_stats *rs);

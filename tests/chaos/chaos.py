@@ -696,7 +696,7 @@ class Reloads:
     removed member of its round in flight until that round ends (then unpin
     it), and every round applied anywhere must still verify exactly."""
 
-    RE_LET_GO = re.compile(r"(\d+) members of the round in flight go when it ends")
+    RE_LET_GO = re.compile(r"(\d+) removed a member of the round in flight")
     RE_ROUND = re.compile(r"round started as initiator with (\S+)|joined a round of \d+ "
                           r"started by (\S+)")
 
@@ -708,10 +708,12 @@ class Reloads:
         self.out = {}  # (node name, peer name) -> (section text, restore at)
         self.done = 0
         self.mid_round = 0
+        self.queued = 0
         self.sighups = 0
         self.failures = []
 
     def apply(self, node, what, events):
+        pid = node.cur.pid if node.cur is not None else None
         if self.rng.random() < 0.25:
             # SIGHUP: same reload, answered in the log instead.
             if node.signal(signal.SIGHUP):
@@ -719,14 +721,12 @@ class Reloads:
                 self.done += 1
                 events["reload_sighup"] += 1
             return
-        for _ in range(20):
-            rc, answer = node.reload()
-            # The last reload still holds peers of a round in flight: soon over.
-            if rc != 1 or "still waits for the round in flight" not in answer:
-                break
-            time.sleep(0.25)
-        if rc is None and (not node.alive or node.cur.stopped):
-            return  # it died or was stopped meanwhile: its restart reads the file
+        rc, answer = node.reload()
+        if (rc is None or "no node answers" in answer) and \
+                (not node.alive or node.cur.stopped or node.cur.pid != pid):
+            return  # it died, was restarted or stopped meanwhile: a restart reads the file
+        if rc == 1 and "no node answers" in answer and node.name in self.run.pending_restart:
+            return
         if rc != 0:
             if node.alive and not node.cur.stopped:
                 self.failures.append("%s (%s): exit %s: %s" % (node.name, what, rc,
@@ -734,6 +734,8 @@ class Reloads:
             return
         self.done += 1
         events["reload"] += 1
+        if answer.startswith("reload queued"):
+            self.queued += 1
         m = self.RE_LET_GO.search(answer)
         if m and int(m.group(1)) > 0:
             self.mid_round += 1
@@ -775,9 +777,10 @@ class Reloads:
 
     def check(self, checks):
         checks.check("reloads", (self.done > 0 or not self.on) and not self.failures,
-                     "%d reloads while rounds ran (%d by SIGHUP), %d of them removed a member "
-                     "of the round in flight (kept until it ended)%s" %
-                     (self.done, self.sighups, self.mid_round,
+                     "%d reloads while rounds ran (%d by SIGHUP, %d queued behind the last), "
+                     "%d of them removed a member of the round in flight (kept until it "
+                     "ended)%s" %
+                     (self.done, self.sighups, self.queued, self.mid_round,
                       "; refused or unanswered: " + "; ".join(self.failures)
                       if self.failures else ""))
 

@@ -194,6 +194,7 @@ struct opts {
 	uint32_t peers_of[NMAX]; /* bit mask of its [Peer]s; 0: every other node */
 	bool other_model[NMAX];
 	const char *model_lines[NMAX]; /* its [Model] lines; NULL: "Type = logreg" */
+	uint32_t moved;                /* nodes whose Endpoint the configs give as moved */
 	bool test_set;                 /* [Training] TestSet: the node evaluates */
 	const char *gossip_keys;       /* more [Gossip] lines, or NULL */
 	uint64_t seed;
@@ -695,8 +696,8 @@ static char *config_text(const struct net *net, const struct opts *o, size_t i)
 		identity_public_encode(b64, net->nd[j].id->sign_pk);
 		w = snprintf(
 		        t + len, 16384 - len,
-		        "\n[Peer]\nName = n%zu\nPublicKey = %s\nEndpoint = ipc:///tmp/gt/%zu\n", j,
-		        b64, j);
+		        "\n[Peer]\nName = n%zu\nPublicKey = %s\nEndpoint = ipc:///tmp/gt/%zu%s\n",
+		        j, b64, j, (o->moved >> j) & 1 ? "-moved" : "");
 		assert_true(w > 0 && (size_t)w < 16384 - len);
 		len += (size_t)w;
 	}
@@ -1851,6 +1852,42 @@ static void test_reload_mid_round(void **state)
 	net_free(net);
 }
 
+/*
+ * A reload moves node 3 (same key, another Endpoint). Until the daemon has
+ * pinned it at the new endpoint (gossip_peer_release), node 0 neither
+ * invites it nor joins a round that names it; then it does again.
+ */
+static void test_reload_moved_peer(void **state)
+{
+	struct opts o = opts_default(5);
+	struct gossip_reload_stats rs;
+	struct net *net;
+	size_t mark, invites = 0;
+
+	(void)state;
+	net = net_new(&o);
+	node_start(&net->nd[0]);
+	o.moved = 1u << 3;
+	node_reload(net, &o, 0, 0x1e, &rs);
+	assert_int_equal(rs.moved, 1);
+	assert_int_equal(rs.added + rs.removed, 0);
+	mark = net->nlog;
+	net_run(net, net->now + 30000, NULL, 0);
+	for (size_t j = mark; j < net->nlog; j++)
+		assert_false(net->log[j].from == 0 && net->log[j].to == 3 &&
+		             net->log[j].type == MSG_INVITE);
+	assert_true(status_of(&net->nd[0]).rounds_completed > 0); /* with 1, 2, 4 */
+	gossip_peer_release(net->nd[0].g, net->nd[3].id->sign_pk);
+	mark = net->nlog;
+	net_run(net, net->now + 30000, NULL, 0);
+	for (size_t j = mark; j < net->nlog; j++)
+		invites += net->log[j].from == 0 && net->log[j].to == 3 &&
+		           net->log[j].type == MSG_INVITE;
+	assert_true(invites > 0);
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* Holds node 0's relayed SHARES (members then wait for them, keys set). */
 static bool drop_relayed_shares(struct net *net, uint8_t from, uint8_t to, const struct msg *m)
 {
@@ -2390,6 +2427,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_group_round),
 	        cmocka_unit_test(test_reload_mid_round),
+	        cmocka_unit_test(test_reload_moved_peer),
 	        cmocka_unit_test(test_rounds_limit_stops),
 	        cmocka_unit_test(test_evaluate_every),
 	        cmocka_unit_test(test_invite_rules),
