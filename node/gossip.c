@@ -103,6 +103,7 @@ struct peer {
 	 * (gossip_peer_release); until then it is neither invited nor joined.
 	 */
 	bool held;
+	uint64_t mismatch_log; /* ms: the next "settings differ" line about it may go out */
 };
 
 /* The round in flight. */
@@ -152,11 +153,10 @@ struct gossip {
 	 * retried when the first of them says it will be free.
 	 */
 	bool want_round;
-	uint64_t initiate_at;  /* ms; UINT64_MAX: none */
-	double round_ms;       /* smoothed duration of this node's completed rounds; 0: none */
-	size_t vec_bytes;      /* packed bytes of the last round's vector; 0: none yet */
-	uint64_t mismatch_log; /* ms: the next "settings differ" line may go out */
-	uint64_t now;          /* of the event being handled */
+	uint64_t initiate_at; /* ms; UINT64_MAX: none */
+	double round_ms;      /* smoothed duration of this node's completed rounds; 0: none */
+	size_t vec_bytes;     /* packed bytes of the last round's vector; 0: none yet */
+	uint64_t now;         /* of the event being handled */
 	bool started, stopping;
 	float *last_result;              /* the last result applied (all coordinates), or NULL */
 	unsigned privacy_aborts;         /* rounds in a row refused as too exposing for our input */
@@ -1260,9 +1260,10 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	else if (!invite_members_known(g, iv))
 		why = MSG_REASON_UNKNOWN_PEER;
 	else if (!invite_codec_fits(g, iv, text, sizeof(text))) {
+		struct peer *p = peer_find(g, from);
 		why = MSG_REASON_PARAMS;
-		if (now >= g->mismatch_log) {
-			g->mismatch_log = now + MISMATCH_LOG_MS;
+		if (p != NULL && now >= p->mismatch_log) {
+			p->mismatch_log = now + MISMATCH_LOG_MS;
 			log_warnx("declined an invitation from %s: %s", peer_name(g, from), text);
 		}
 	} else if (iv->phase_timeout_ms > (uint32_t)(g->cfg->gossip.round_timeout * 1000.0)) {
@@ -1382,11 +1383,18 @@ void gossip_on_msg(struct gossip *g, uint64_t now, const uint8_t pk[32], const s
 	default:
 		break;
 	}
-	if (m->type == MSG_DECLINE && m->u.decline.reason == MSG_REASON_PARAMS &&
-	    g->cur.r != NULL && m->round_id == g->cur.id && now >= g->mismatch_log) {
-		/* A setting that must match does not: say whose and which. */
-		g->mismatch_log = now + MISMATCH_LOG_MS;
-		log_warnx("%s declined this node's round: %s", peer_name(g, pk), m->u.decline.text);
+	if (m->type == MSG_DECLINE && m->u.decline.reason == MSG_REASON_PARAMS) {
+		/*
+		 * A setting that must match does not: say whose and which, once a
+		 * minute per peer, even when the DECLINE comes after the round gave
+		 * up (the member's own line went out when it declined).
+		 */
+		struct peer *p = peer_find(g, pk);
+		if (p != NULL && now >= p->mismatch_log) {
+			p->mismatch_log = now + MISMATCH_LOG_MS;
+			log_warnx("%s declined this node's round: %s", peer_name(g, pk),
+			          m->u.decline.text);
+		}
 	}
 	if (m->type == MSG_DECLINE) {
 		struct peer *p = peer_find(g, pk);
