@@ -5,6 +5,7 @@
 #include "learn/train.h"
 
 #include "learn/dataset.h"
+#include "learn/dp.h"
 #include "learn/learn.h"
 #include "util/rng.h"
 #include "util/util.h"
@@ -58,6 +59,8 @@ void train_free(struct train *t)
 		return;
 	model_free(t->model);
 	optim_fini(&t->optim);
+	free(t->dp_acc);
+	free(t->dp_bytes);
 	free(t->perm);
 	free(t->x);
 	free(t->y);
@@ -112,6 +115,107 @@ int train_set_schedule(struct train *t, const struct train_schedule *s)
 	t->optim.quasi_global =
 	        s->momentum == TRAIN_MOMENTUM_QUASI_GLOBAL && t->optim.p.type == OPTIM_SGD;
 	return 0;
+}
+
+int train_set_dp(struct train *t, const struct train_dp *dp)
+{
+	const size_t np = t->model->n_params;
+
+	if (dp->clip == 0.0) {
+		memset(&t->dp, 0, sizeof(t->dp));
+		return 0;
+	}
+	if (!(dp->clip > 0.0 && dp->clip <= 1e6) || !(dp->sigma >= 0.0 && dp->sigma <= 1e6) ||
+	    dp->random == NULL)
+		return LEARN_EBOUNDS;
+	if (t->dp_acc == NULL) {
+		t->dp_acc = malloc(np * sizeof(float));
+		t->dp_bytes = malloc((np + 1) / 2 * 16);
+		if (t->dp_acc == NULL || t->dp_bytes == NULL) {
+			free(t->dp_acc);
+			free(t->dp_bytes);
+			t->dp_acc = NULL;
+			t->dp_bytes = NULL;
+			return -ENOMEM;
+		}
+	}
+	t->dp = *dp;
+	t->dp_pool_left = 0;
+	return 0;
+}
+
+double train_dp_rate(const struct train *t, const struct dataset *ds)
+{
+	return ds->rows == 0 ? 1.0 : MIN(1.0, (double)t->batch / (double)ds->rows);
+}
+
+/* A uniform double in (0, 1] from the DP random source. */
+static double dp_uniform(struct train *t)
+{
+	uint64_t v = 0;
+
+	if (t->dp_pool_left < 8) {
+		t->dp.random(t->dp.random_arg, t->dp_pool, sizeof(t->dp_pool));
+		t->dp_pool_left = sizeof(t->dp_pool);
+	}
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | t->dp_pool[sizeof(t->dp_pool) - t->dp_pool_left--];
+	return ((double)(v >> 11) + 1.0) * 0x1p-53;
+}
+
+/*
+ * One DP-SGD step (train_dp): Poisson sampling by geometric gaps, one
+ * forward and backward pass per sampled row, clipping, noise, the step.
+ */
+static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum,
+                    uint64_t *correct, uint64_t *rows)
+{
+	struct model *m = t->model;
+	const size_t np = m->n_params;
+	const double q = train_dp_rate(t, ds);
+	const double log1mq = q < 1.0 ? log1p(-q) : 0.0;
+	const float sd = (float)(t->dp.sigma * t->dp.clip);
+	const float inv = (float)(1.0 / (q * (double)ds->rows));
+	uint64_t i = 0;
+
+	memset(t->dp_acc, 0, np * sizeof(float));
+	for (;;) {
+		uint32_t row;
+		double norm = 0.0, scale;
+		int ok = 0;
+		float loss;
+
+		if (q < 1.0)
+			i += (uint64_t)floor(log(dp_uniform(t)) / log1mq); /* rows skipped */
+		if (i >= ds->rows)
+			break;
+		row = (uint32_t)i++;
+		dataset_batch(ds, &row, 1, t->x, t->y);
+		(void)model_forward(m, t->x, 1);
+		loss = model_backward(m, t->y, &ok);
+		for (size_t j = 0; j < np; j++)
+			norm += (double)m->grads[j] * m->grads[j];
+		norm = sqrt(norm);
+		scale = norm > t->dp.clip ? t->dp.clip / norm : 1.0;
+		for (size_t j = 0; j < np; j++)
+			t->dp_acc[j] += (float)scale * m->grads[j];
+		*loss_sum += loss;
+		*correct += (uint64_t)ok;
+		(*rows)++;
+	}
+	if (sd > 0.0f) {
+		t->dp.random(t->dp.random_arg, t->dp_bytes, (np + 1) / 2 * 16);
+		for (size_t j = 0; j < np; j += 2) {
+			double z0, z1;
+			dp_gauss2(t->dp_bytes + j / 2 * 16, &z0, &z1);
+			t->dp_acc[j] += sd * (float)z0;
+			if (j + 1 < np)
+				t->dp_acc[j + 1] += sd * (float)z1;
+		}
+	}
+	for (size_t j = 0; j < np; j++)
+		m->grads[j] = t->dp_acc[j] * inv;
+	optim_step(&t->optim, m->params, m->grads);
 }
 
 uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds)
@@ -180,17 +284,21 @@ int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct tr
 		int ok = 0;
 		float loss;
 		t->optim.lr_scale = (float)train_schedule_factor(&t->sched, (double)t->steps / spe);
-		rc = order(t, ds);
-		if (rc != 0)
-			return rc;
 		b = MIN(t->batch, ds->rows - t->cursor);
-		dataset_batch(ds, t->perm + t->cursor, b, t->x, t->y);
-		(void)model_forward(m, t->x, b);
-		loss = model_backward(m, t->y, &ok);
-		optim_step(&t->optim, m->params, m->grads);
-		loss_sum += (double)loss * b;
-		correct += (uint64_t)ok;
-		st.rows += b;
+		if (t->dp.clip > 0.0) {
+			dp_step(t, ds, &loss_sum, &correct, &st.rows);
+		} else {
+			rc = order(t, ds);
+			if (rc != 0)
+				return rc;
+			dataset_batch(ds, t->perm + t->cursor, b, t->x, t->y);
+			(void)model_forward(m, t->x, b);
+			loss = model_backward(m, t->y, &ok);
+			optim_step(&t->optim, m->params, m->grads);
+			loss_sum += (double)loss * b;
+			correct += (uint64_t)ok;
+			st.rows += b;
+		}
 		st.steps++;
 		t->steps++;
 		t->cursor += b;

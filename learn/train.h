@@ -65,6 +65,22 @@ struct train_schedule {
 	enum train_momentum momentum;
 };
 
+/*
+ * DP-SGD (learn/dp.h), off while clip is 0. A step then samples each row
+ * with probability q = min(1, batch / rows) instead of taking the next
+ * mini-batch, clips each sampled row's gradient to L2 norm `clip`, adds
+ * N(0, (sigma clip)^2) to every coordinate of their sum and divides it by
+ * q rows (the expected batch). The random bytes for sampling and noise
+ * come from `random` (the node: the OS's CSPRNG; the simulator: its seed).
+ * Steps and epochs are counted as without DP (batch rows a step).
+ */
+struct train_dp {
+	double clip;  /* ClipNorm > 0; 0: off */
+	double sigma; /* NoiseMultiplier >= 0 */
+	void (*random)(void *arg, void *buf, size_t len);
+	void *random_arg;
+};
+
 struct train {
 	struct model *model; /* owned: model->params is the model */
 	struct optim optim;
@@ -74,7 +90,12 @@ struct train {
 	uint32_t cursor;             /* rows of the current epoch already visited */
 	uint64_t steps;              /* mini-batch steps taken in total */
 	struct train_schedule sched; /* not in the checkpoint: set from the config */
+	struct train_dp dp;          /* not in the checkpoint: set from the config */
 	/* private: */
+	float *dp_acc;     /* (n_params) the clipped sum */
+	uint8_t *dp_bytes; /* random bytes for one step's noise */
+	uint8_t dp_pool[256];
+	size_t dp_pool_left;
 	uint32_t *perm;      /* permutation of the current epoch */
 	uint32_t perm_rows;  /* rows it was drawn for (0: not drawn) */
 	uint64_t perm_epoch; /* epoch it was drawn for */
@@ -119,6 +140,14 @@ double train_schedule_factor(const struct train_schedule *s, double e);
  */
 int train_set_schedule(struct train *t, const struct train_schedule *s)
         __attribute__((warn_unused_result));
+
+/*
+ * Turns DP-SGD on (dp->clip > 0, dp->random set) or off (clip 0). 0,
+ * LEARN_EBOUNDS (clip or sigma out of range, no random) or -ENOMEM.
+ */
+int train_set_dp(struct train *t, const struct train_dp *dp) __attribute__((warn_unused_result));
+/* DP-SGD's sampling rate on ds: min(1, batch / rows). */
+double train_dp_rate(const struct train *t, const struct dataset *ds);
 
 /* Mini-batch steps in one epoch of ds: ceil(rows / batch). */
 uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds);
