@@ -35,11 +35,13 @@ enum section {
 	SEC_MODEL,
 	SEC_TRAINING,
 	SEC_GOSSIP,
+	SEC_PRIVACY,
 	SEC_PEER,
 	SEC_COUNT,
 };
 
-static const char *const section_names[SEC_COUNT] = {"Node", "Model", "Training", "Gossip", "Peer"};
+static const char *const section_names[SEC_COUNT] = {"Node",   "Model",   "Training",
+                                                     "Gossip", "Privacy", "Peer"};
 
 enum key_type {
 	K_NAME,     /* [A-Za-z0-9._-]{1,32} */
@@ -181,6 +183,21 @@ static const struct key_spec key_specs[] = {
          "Stop after this many completed rounds; 0: run until stopped.", NOLINE},
         {SEC_GOSSIP, "EvalEvery", K_INT, CFG(gossip.eval_every), 1, 100000, NULL, "5", false,
          "1..100000", "Evaluate on TestSet every this many rounds.", NOLINE},
+
+        {SEC_PRIVACY, "Epsilon", K_DOUBLE, CFG(privacy.epsilon), 0, 100, NULL, "0", false, "0..100",
+         "Differential privacy budget of this site's records over all its training "
+         "(docs/privacy.md). Training stops once it is spent; averaging goes on. 0: no budget.",
+         offsetof(struct config, privacy.line_epsilon)},
+        {SEC_PRIVACY, "Delta", K_DOUBLE, CFG(privacy.delta), 1e-12, 0.1, NULL, "1e-5", false,
+         "1e-12..0.1, below 1/rows", "The delta of (epsilon, delta).",
+         offsetof(struct config, privacy.line_delta)},
+        {SEC_PRIVACY, "ClipNorm", K_DOUBLE, CFG(privacy.clip_norm), 1e-6, 1e6, NULL, "1", false,
+         "1e-6..10^6", "DP-SGD: each record's gradient is clipped to this L2 norm.", NOLINE},
+        {SEC_PRIVACY, "NoiseMultiplier", K_DOUBLE, CFG(privacy.noise_multiplier), 0, 1000, NULL,
+         "0", false, "0..1000",
+         "DP-SGD noise, in units of ClipNorm. 0 with an Epsilon: the least noise that keeps "
+         "Epochs of training within it. Either one turns DP-SGD on.",
+         offsetof(struct config, privacy.line_noise_multiplier)},
 
         {SEC_PEER, "Name", K_NAME, PEER(name), 0, 0, NULL, NULL, true, "1-32 of [A-Za-z0-9._-]",
          "The peer's name (unique).", offsetof(struct config_peer, line_name)},

@@ -112,6 +112,14 @@ struct config {
 		int line_group_size;
 	} gossip;
 
+	struct {
+		double epsilon; /* 0: no budget */
+		double delta;
+		double clip_norm;
+		double noise_multiplier; /* 0: derived from epsilon (or DP off) */
+		int line_epsilon, line_noise_multiplier, line_delta;
+	} privacy;
+
 	struct config_peer *peers;
 	size_t n_peers;
 	/*

@@ -269,7 +269,8 @@ int dp_ledger_decode(struct dp_ledger *out, const char *text, size_t len)
 		return LEARN_ECORRUPT;
 	memset(&l, 0, sizeof(l));
 	if (!next_line(text, len, &pos, line, sizeof(line)) ||
-	    sscanf(line, "%31s %u%1s", word, &version, tail) != 2 || strcmp(word, LEDGER_MAGIC) != 0)
+	    sscanf(line, "%31s %u%1s", word, &version, tail) != 2 ||
+	    strcmp(word, LEDGER_MAGIC) != 0)
 		return LEARN_EMAGIC;
 	if (version != 1)
 		return LEARN_EVERSION;

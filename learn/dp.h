@@ -33,8 +33,8 @@
 #define DP_LEDGER_MAX_BYTES 16384
 
 struct dp_ledger {
-	uint64_t steps;           /* steps charged */
-	double rdp[DP_N_ORDERS];  /* summed RDP at dp_order(i) */
+	uint64_t steps;          /* steps charged */
+	double rdp[DP_N_ORDERS]; /* summed RDP at dp_order(i) */
 };
 
 /* The i-th order (0 <= i < DP_N_ORDERS). */
@@ -97,8 +97,7 @@ int dp_ledger_decode(struct dp_ledger *l, const char *text, size_t len)
  * durably (written, synced, renamed, directory synced), mode 0600.
  */
 int dp_ledger_load(struct dp_ledger *l, const char *path) __attribute__((warn_unused_result));
-int dp_ledger_save(const struct dp_ledger *l, const char *path)
-        __attribute__((warn_unused_result));
+int dp_ledger_save(const struct dp_ledger *l, const char *path) __attribute__((warn_unused_result));
 
 /*
  * Two independent standard normal samples from 16 uniformly random bytes

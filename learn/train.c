@@ -167,8 +167,8 @@ static double dp_uniform(struct train *t)
  * One DP-SGD step (train_dp): Poisson sampling by geometric gaps, one
  * forward and backward pass per sampled row, clipping, noise, the step.
  */
-static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum,
-                    uint64_t *correct, uint64_t *rows)
+static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum, uint64_t *correct,
+                    uint64_t *rows)
 {
 	struct model *m = t->model;
 	const size_t np = m->n_params;

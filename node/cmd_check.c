@@ -8,6 +8,7 @@
 #include "learn/model.h"
 #include "learn/optim.h"
 #include "node/cli.h"
+#include "node/privacy.h"
 #include "util/err.h"
 
 #include <errno.h>
@@ -176,11 +177,17 @@ int node_config_deep_check(struct config *cfg, struct dataset **train, struct da
 	if (tr != NULL) {
 		struct model_spec spec;
 		struct optim_params op;
+		struct privacy plan;
+		uint32_t batch = (uint32_t)cfg->training.batch_size;
 		if (train_setup_from_config(&spec, &op, cfg, tr) != 0)
 			config_error_add(cfg, cfg->training.line_dataset, cfg->training.dataset,
 			                 "[Model] does not fit Dataset (%u features%s, %u classes)",
 			                 tr->dims, tr->channels != 0 ? ", images" : ", not images",
 			                 tr->classes);
+		if (privacy_plan(&plan, cfg, tr->rows, batch,
+		                 ((uint64_t)tr->rows + batch - 1) / batch) != 0) {
+			/* its errors are in cfg */
+		}
 	}
 	if (tr != NULL && te != NULL &&
 	    (te->dims != tr->dims || te->channels != tr->channels || te->classes > tr->classes))

@@ -27,6 +27,7 @@
 #include "node/control.h"
 #include "node/gossip.h"
 #include "node/metrics.h"
+#include "node/privacy.h"
 #include "node/status.h"
 #include "node/testhooks.h"
 #include "node/transport.h"
@@ -64,6 +65,7 @@ struct node {
 	struct worker *worker;
 	struct gossip *core;
 	struct dataset *train_ds, *test_ds;
+	struct privacy priv; /* [Privacy]: the plan and the budget (the worker's lock guards it) */
 	char ckpt_path[CONFIG_PATH_MAX + 32];
 	int lock_fd;
 	bool stopping;
@@ -544,6 +546,13 @@ static void status_refresh(struct node *n, struct node_status *st)
 {
 	gossip_status(n->core, st);
 	transport_status_fill(n->tp, st);
+	if (n->worker != NULL &&
+	    worker_privacy(n->worker, &st->epsilon_spent, &st->privacy_steps)) {
+		st->privacy_on = true;
+		st->epsilon_budget = n->priv.epsilon;
+		st->delta = n->priv.delta;
+		st->noise_multiplier = n->priv.sigma;
+	}
 }
 
 static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -658,6 +667,50 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 	return 0;
 }
 
+/*
+ * [Privacy]: the plan (checked at start-up like `check` does), the ledger
+ * in DataDir, and DP-SGD in the trainer. 0, or an error already logged.
+ */
+static int privacy_start(struct node *n, struct train *t)
+{
+	struct privacy *p = &n->priv;
+	char path[CONFIG_PATH_MAX + 32];
+	uint64_t spe = train_steps_per_epoch(t, n->train_ds);
+	struct train_dp dp = {0};
+	int rc;
+
+	rc = privacy_plan(p, &n->cfg, n->train_ds->rows, t->batch, spe);
+	if (rc != 0) {
+		for (size_t i = 0; i < n->cfg.n_errors; i++)
+			log_errorx("%s", n->cfg.errors[i].msg);
+		return rc;
+	}
+	if (!p->on)
+		return 0;
+	snprintf(path, sizeof(path), "%s/privacy.ledger", n->cfg.node.data_dir);
+	rc = privacy_open_ledger(p, path);
+	if (rc != 0)
+		return rc;
+	dp.clip = p->clip;
+	dp.sigma = p->sigma;
+	dp.random = privacy_random;
+	rc = train_set_dp(t, &dp);
+	if (rc != 0) {
+		log_errorx("privacy: %s", err_str(rc));
+		return rc;
+	}
+	log_info("privacy: DP-SGD, NoiseMultiplier %.4g, ClipNorm %g, sampling rate %.4g; "
+	         "Epochs %d spend epsilon %.3g at delta %g%s; spent so far %.3g (%llu steps)",
+	         p->sigma, p->clip, p->q, n->cfg.training.epochs, p->planned_epsilon, p->delta,
+	         p->epsilon > 0 ? "" : " (no budget set)", privacy_spent(p),
+	         (unsigned long long)p->ledger.steps);
+	if (p->epsilon > 0 && privacy_spent(p) >= p->epsilon)
+		log_info("privacy budget already spent (epsilon %.3g of %g): this node only "
+		         "averages",
+		         privacy_spent(p), p->epsilon);
+	return 0;
+}
+
 static int core_open(struct node *n, struct train *t, const uint8_t *extra, size_t extra_len)
 {
 	struct gossip_ops ops = {
@@ -744,6 +797,11 @@ static int node_open(struct node *n, const char *config_path)
 
 	if (load_model(n, &t, &extra, &extra_len) != 0)
 		return 1;
+	if (privacy_start(n, t) != 0) {
+		train_free(t);
+		free(extra);
+		return 1;
+	}
 	rc = core_open(n, t, extra, extra_len);
 	free(extra);
 	if (rc != 0) {
@@ -759,6 +817,8 @@ static int node_open(struct node *n, const char *config_path)
 		log_errorx("cannot start the training thread: %s", err_str(rc));
 		return 1;
 	}
+	if (n->priv.on)
+		worker_set_privacy(n->worker, &n->priv);
 
 	memset(&sopt, 0, sizeof(sopt));
 	snprintf(path, sizeof(path), "%s/replay.state", n->cfg.node.data_dir);

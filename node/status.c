@@ -126,6 +126,14 @@ char *status_format_text(const struct node_status *s, double now)
 		sb_printf(&b, "spread %.3g\n", s->spread);
 	else
 		sb_printf(&b, "spread -\n");
+	if (s->privacy_on)
+		sb_printf(&b,
+		          "epsilon_spent %.4g\nepsilon_budget %g\ndelta %g\nnoise_multiplier %.4g\n"
+		          "privacy_steps %llu\n",
+		          s->epsilon_spent, s->epsilon_budget, s->delta, s->noise_multiplier,
+		          (unsigned long long)s->privacy_steps);
+	else
+		sb_printf(&b, "epsilon_spent -\n");
 	if (s->evals > 0)
 		sb_printf(&b, "accuracy %.4f\nloss %.4f\n", s->accuracy, s->loss);
 	else
@@ -216,6 +224,12 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	      "Largest relative L2 distance of the last rounds' results from this node's input "
 	      "(NaN before).",
 	      "%.6g", s->spread >= 0 ? s->spread : 0.0 / 0.0);
+	GAUGE("epsilon_spent",
+	      "Differential privacy: epsilon charged to this site's records so far (NaN: DP-SGD "
+	      "off).",
+	      "%.6g", s->privacy_on ? s->epsilon_spent : 0.0 / 0.0);
+	GAUGE("epsilon_budget", "[Privacy] Epsilon (0: none; NaN: DP-SGD off).", "%.6g",
+	      s->privacy_on ? s->epsilon_budget : 0.0 / 0.0);
 	GAUGE("done", "1 once training is over and the group agrees (phase done).", "%d",
 	      s->phase != NULL && strcmp(s->phase, "done") == 0 ? 1 : 0);
 	GAUGE("weight", "Push-sum weight.", "%.6g", s->weight);

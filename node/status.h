@@ -85,6 +85,10 @@ struct node_status {
 	 */
 	double spread;
 	double weight; /* push-sum weight */
+	/* [Privacy] (node/privacy.h): DP-SGD on, epsilon charged, budget (0: none) */
+	bool privacy_on;
+	double epsilon_spent, epsilon_budget, delta, noise_multiplier;
+	uint64_t privacy_steps; /* steps charged to the ledger */
 	double accuracy, loss;
 	uint64_t evals;
 	int64_t eval_round; /* rounds_completed at the last evaluation */

@@ -4,6 +4,7 @@
 #include "node/trainer.h"
 
 #include "learn/train.h"
+#include "node/privacy.h"
 #include "util/util.h"
 
 void trainer_init(struct trainer *tr, struct train *t, const struct dataset *ds, uint64_t max_steps)
@@ -16,6 +17,22 @@ void trainer_init(struct trainer *tr, struct train *t, const struct dataset *ds,
 	tr->debt = 0;
 	tr->finished = false;
 	tr->failed = false;
+	tr->priv = NULL;
+}
+
+/* Of n steps due, those the privacy budget allows; it may end training. */
+static uint64_t allowed(struct trainer *tr, uint64_t n)
+{
+	uint64_t ok;
+
+	if (tr->priv == NULL || n == 0)
+		return n;
+	ok = privacy_allow(tr->priv, n);
+	if (ok < n && tr->priv->failed)
+		tr->failed = true;
+	else if (ok < n && tr->priv->spent && tr->priv->reserved == 0)
+		tr->finished = true;
+	return ok;
 }
 
 void trainer_grant(struct trainer *tr, uint64_t n, uint64_t cap)
@@ -48,13 +65,16 @@ uint64_t trainer_take(struct trainer *tr, uint64_t chunk)
 	n = MIN(tr->budget, chunk);
 	if (tr->max_steps > 0)
 		n = MIN(n, tr->max_steps - tr->t->steps);
+	n = allowed(tr, n);
 	tr->budget -= n;
+	if (trainer_done(tr, tr->t->steps))
+		tr->budget = 0;
 	return n;
 }
 
 bool trainer_take_fresh(struct trainer *tr)
 {
-	if (trainer_done(tr, tr->t->steps))
+	if (trainer_done(tr, tr->t->steps) || allowed(tr, 1) == 0)
 		return false;
 	if (tr->budget > 0)
 		tr->budget--;
@@ -67,6 +87,8 @@ int trainer_steps(struct trainer *tr, uint64_t n, struct train_stats *st)
 {
 	int rc = train_steps(tr->t, tr->ds, n, st);
 
+	if (tr->priv != NULL)
+		privacy_taken(tr->priv, n); /* charged before: taken, or lost with the error */
 	if (rc != 0)
 		tr->failed = true;
 	return rc;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct dataset;
+struct privacy;
 struct train;
 struct train_stats;
 
@@ -30,6 +31,12 @@ struct trainer {
 	uint64_t max_steps;       /* 0: no limit */
 	uint64_t budget, debt;
 	bool finished, failed;
+	/*
+	 * The privacy budget (node/privacy.h), borrowed; NULL: none. Steps are
+	 * charged to it before they are taken; once it allows none, training
+	 * is finished (failed if its ledger could not be written).
+	 */
+	struct privacy *priv;
 };
 
 /* Starts with no budget. t and ds are borrowed. */

@@ -9,6 +9,7 @@
  */
 #include "node/worker.h"
 
+#include "node/privacy.h"
 #include "node/testhooks.h"
 #include "node/trainer.h"
 
@@ -171,6 +172,8 @@ static void train_unlocked(struct worker *w, uint64_t n, uint64_t applied, bool 
 	pthread_mutex_unlock(&w->lock);
 	rc = train_steps(w->t, w->train_ds, n, &ts);
 	pthread_mutex_lock(&w->lock);
+	if (w->tr.priv != NULL)
+		privacy_taken(w->tr.priv, n); /* charged before: taken, or lost with the error */
 	memset(&ev, 0, sizeof(ev));
 	ev.type = rc == 0 ? WORKER_EV_TRAINED : WORKER_EV_FAILED;
 	ev.rc = rc;
@@ -287,6 +290,25 @@ void worker_grant(struct worker *w, uint64_t n, uint64_t cap)
 	trainer_grant(&w->tr, n, cap);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_set_privacy(struct worker *w, struct privacy *p)
+{
+	pthread_mutex_lock(&w->lock);
+	w->tr.priv = p;
+	pthread_mutex_unlock(&w->lock);
+}
+
+bool worker_privacy(struct worker *w, double *spent, uint64_t *steps)
+{
+	bool on;
+
+	pthread_mutex_lock(&w->lock);
+	on = w->tr.priv != NULL && w->tr.priv->on;
+	*spent = on ? privacy_spent(w->tr.priv) : 0.0;
+	*steps = on ? w->tr.priv->ledger.steps : 0;
+	pthread_mutex_unlock(&w->lock);
+	return on;
 }
 
 void worker_finish(struct worker *w)

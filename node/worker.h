@@ -24,6 +24,7 @@
 
 struct dataset;
 struct model;
+struct privacy;
 struct train;
 struct worker;
 
@@ -65,6 +66,13 @@ void worker_grant(struct worker *w, uint64_t n, uint64_t cap);
  * averages), as if max_steps had been reached there.
  */
 void worker_finish(struct worker *w);
+/*
+ * Training from now on is charged to p (node/privacy.h; borrowed, used
+ * under the worker's lock; NULL: none). Set it before the first grant.
+ */
+void worker_set_privacy(struct worker *w, struct privacy *p);
+/* Whether DP-SGD is on; the epsilon charged so far and the steps charged. */
+bool worker_privacy(struct worker *w, double *spent, uint64_t *steps);
 /* Whether training is over (max_steps reached, or finished) in the published model. */
 bool worker_finished(struct worker *w);
 /* Steps per epoch of this node's data. */

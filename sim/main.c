@@ -45,6 +45,7 @@ static void usage(FILE *f)
 	        "1)\n"
 	        "      --training 'K = V;..' [Training] keys instead of the bench's\n"
 	        "      --model 'K = V;..' [Model] keys instead of MLP 784-128-10\n"
+	        "      --privacy 'K = V;..' [Privacy] keys (DP-SGD; noise from the seed)\n"
 	        "      --data mnist|synth the bundled MNIST split, or the synthetic task\n"
 	        "      --rows R --dims D  synthetic: rows per node (500), dimensions (64)\n"
 	        "      --alpha A          Dirichlet concentration of the split (0.5)\n"
@@ -159,6 +160,7 @@ static const struct option longopts[] = {
         {"epochs", required_argument, NULL, 'e'},
         {"training", required_argument, NULL, 2},
         {"model", required_argument, NULL, 3},
+        {"privacy", required_argument, NULL, 40},
         {"data", required_argument, NULL, 4},
         {"rows", required_argument, NULL, 5},
         {"dims", required_argument, NULL, 6},
@@ -198,7 +200,7 @@ struct cli {
 	const char *out;
 	bool quiet;
 	int epochs;
-	const char *training, *model;
+	const char *training, *model, *privacy;
 	uint64_t seeds, first;
 	bool seconds_set;
 	const char *break_arg;
@@ -232,6 +234,9 @@ static int parse(struct cli *c, int argc, char **argv)
 			break;
 		case 3:
 			c->model = optarg;
+			break;
+		case 40:
+			c->privacy = optarg;
 			break;
 		case 4:
 			if (strcmp(optarg, "synth") == 0)
@@ -394,6 +399,12 @@ static int training_keys(struct cli *c)
 	if (c->model != NULL) {
 		c->owned[1] = keys_to_lines(c->model);
 		c->o.model_keys = c->owned[1];
+	}
+	if (c->privacy != NULL) {
+		c->owned[2] = keys_to_lines(c->privacy);
+		c->o.privacy_keys = c->owned[2];
+		if (c->owned[2] == NULL)
+			return -1;
 	}
 	return c->owned[0] != NULL ? 0 : -1;
 }

@@ -43,6 +43,7 @@
 #include "node/circles.h"
 #include "node/cli.h"
 #include "node/gossip.h"
+#include "node/privacy.h"
 #include "node/trainer.h"
 #include "protocol/codec.h"
 #include "protocol/msg.h"
@@ -159,6 +160,10 @@ struct snode {
 	struct trainer tr;
 	struct gossip *core;
 	struct rng rng; /* its randombytes */
+	/* [Privacy]: planned at the first boot; the ledger outlives kills, as on disk */
+	struct privacy priv;
+	bool priv_planned;
+	struct rng dp_rng; /* DP-SGD's sampling and noise: seeded, so runs repeat */
 	bool alive, stopped, silent;
 	uint64_t inc; /* incarnation: bumped by every kill */
 	/* the worker's published model */
@@ -1294,6 +1299,8 @@ static int node_config(struct sim *s, struct snode *nd)
 	append(&t, &len, &cap, "[Model]\n%s\n[Training]\nDataset = sim\nTestSet = sim\n%s\n",
 	       o->model_keys != NULL ? o->model_keys : default_model,
 	       o->training_keys != NULL ? o->training_keys : default_training);
+	if (o->privacy_keys != NULL)
+		append(&t, &len, &cap, "[Privacy]\n%s\n", o->privacy_keys);
 	append(&t, &len, &cap, "[Gossip]\n");
 	append_merged(&t, &len, &cap, o->config_schedule ? "" : default_gossip, o->gossip_keys);
 	for (uint32_t k = 0; k < nd->n_peers; k++) {
@@ -1334,6 +1341,18 @@ static const struct gossip_ops sim_ops = {
         .wall_ms = ops_wall_ms,
 };
 
+/* DP-SGD's random bytes in the simulator: a seeded stream (never for a real node). */
+static void dp_random(void *arg, void *buf, size_t len)
+{
+	struct rng *r = arg;
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = rng_next(r);
+		memcpy(p + i, &v, MIN(8, len - i));
+	}
+}
+
 /* A node's process starts: from its checkpoint if it has one. */
 static int node_boot(struct sim *s, struct snode *nd)
 {
@@ -1362,6 +1381,27 @@ static int node_boot(struct sim *s, struct snode *nd)
 		goto out;
 	max_steps = (uint64_t)nd->cfg.training.epochs * train_steps_per_epoch(nd->t, nd->ds);
 	trainer_init(&nd->tr, nd->t, nd->ds, max_steps);
+	if (!nd->priv_planned) {
+		rc = privacy_plan(&nd->priv, &nd->cfg, nd->ds->rows, nd->t->batch,
+		                  train_steps_per_epoch(nd->t, nd->ds));
+		if (rc != 0) {
+			config_errors_print(&nd->cfg, stderr);
+			goto out;
+		}
+		nd->priv_planned = true;
+		rng_seed3(&nd->dp_rng, s->o->seed, nd->idx, 0xd9);
+	}
+	nd->priv.reserved = 0; /* charged before a kill, never taken: stays spent */
+	if (nd->priv.on) {
+		struct train_dp dp = {.clip = nd->priv.clip,
+		                      .sigma = nd->priv.sigma,
+		                      .random = dp_random,
+		                      .random_arg = &nd->dp_rng};
+		rc = train_set_dp(nd->t, &dp);
+		if (rc != 0)
+			goto out;
+		nd->tr.priv = &nd->priv;
+	}
 	nd->pub = malloc(nd->t->model->n_params * sizeof(float));
 	if (nd->pub == NULL) {
 		rc = -ENOMEM;
@@ -1613,6 +1653,10 @@ static bool on_probe(struct sim *s)
 	r->final_rounds = p.rounds;
 	r->final_epochs = p.epochs;
 	r->final_aborted = p.aborted;
+	r->epsilon_max = -1;
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->nodes[i].priv.on)
+			r->epsilon_max = MAX(r->epsilon_max, privacy_spent(&s->nodes[i].priv));
 	/* Rounds whose records are all a minute old are over: check and forget them. */
 	if (s->o->verify && s->now > 60 * NS)
 		verify_forget(s, s->now - 60 * NS);
@@ -1934,6 +1978,10 @@ void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result
 		        r->agree_rounds, r->agree_mean);
 	else
 		fprintf(f, "agree_time -\nagree_rounds -\nagree_mean -\n");
+	if (r->epsilon_max >= 0)
+		fprintf(f, "epsilon_max %.4f\n", r->epsilon_max);
+	else
+		fprintf(f, "epsilon_max -\n");
 	fprintf(f, "rounds_per_node_min %.0f\nrounds_per_node_max %.0f\n", r->rounds_min,
 	        r->rounds_max);
 	fprintf(f, "bytes_per_node_min %.0f\nbytes_per_node_max %.0f\n", r->bytes_min,

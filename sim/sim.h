@@ -88,6 +88,7 @@ struct sim_opts {
 	const char *model_keys;    /* [Model] body, e.g. "Type = mlp\nHidden = 128\nSeed = 42\n" */
 	const char *training_keys; /* [Training] keys besides Dataset/TestSet */
 	const char *gossip_keys;   /* [Gossip] keys; "Key = Value;Key = Value" also accepted */
+	const char *privacy_keys;  /* [Privacy] body; NULL: none (DP-SGD off) */
 	uint32_t degree;      /* peers per site: 0 = everyone, else a random D-regular overlay */
 	struct sim_link link; /* every node's uplink and downlink */
 	uint32_t slow_nodes;  /* the first slow_nodes nodes get slow_link instead */
@@ -117,6 +118,7 @@ struct sim_result {
 	double target_time, target_bytes, target_rounds, target_epochs; /* -1: not reached */
 	double final_time, final_mean, final_min, final_max, final_bytes, final_rounds;
 	double final_epochs, final_aborted;
+	double epsilon_max; /* [Privacy]: the most epsilon any node spent (-1: DP-SGD off) */
 	double rounds_min, rounds_max; /* completed rounds per node at the end */
 	double bytes_min, bytes_max;   /* bytes sent per node at the end */
 	double link_busy;              /* mean fraction of time uplinks were sending */

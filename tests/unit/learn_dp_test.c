@@ -286,7 +286,8 @@ static void test_clip_per_example(void **state)
 		if (i == 0)
 			assert_true(norm > 10 * 0.5); /* the huge row is clipped */
 		for (size_t j = 0; j < np; j++)
-			want[j] += (float)(norm > 0.5 ? 0.5 / norm : 1.0) * ref->model->grads[j] / 8.0f;
+			want[j] += (float)(norm > 0.5 ? 0.5 / norm : 1.0) * ref->model->grads[j] /
+			           8.0f;
 	}
 	for (size_t j = 0; j < np; j++)
 		want[j] = ref->model->params[j] - 0.1f * want[j];
@@ -368,8 +369,8 @@ static void test_poisson_rate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_rdp_reference), cmocka_unit_test(test_epsilon_reference),
-	        cmocka_unit_test(test_ledger),        cmocka_unit_test(test_gauss),
+	        cmocka_unit_test(test_rdp_reference),    cmocka_unit_test(test_epsilon_reference),
+	        cmocka_unit_test(test_ledger),           cmocka_unit_test(test_gauss),
 	        cmocka_unit_test(test_clip_per_example), cmocka_unit_test(test_noise_scale),
 	        cmocka_unit_test(test_poisson_rate),
 	};
