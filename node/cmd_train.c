@@ -16,6 +16,7 @@
 #include "learn/optim.h"
 #include "learn/train.h"
 #include "node/cli.h"
+#include "node/privacy.h"
 #include "util/err.h"
 #include "util/util.h"
 
@@ -129,6 +130,7 @@ int cmd_train(int argc, char **argv)
 	bool show_confusion = false, cfg_loaded = false;
 	int64_t epochs = 0;
 	struct train_schedule sched;
+	struct privacy priv;
 	double best = -1.0, last = 0.0;
 	int best_epoch = 0;
 	int rc, status = 1;
@@ -223,6 +225,19 @@ int cmd_train(int argc, char **argv)
 		                "image shape)\n");
 		goto out;
 	}
+	if (privacy_plan(&priv, &cfg, train_ds->rows, t->batch,
+	                 train_steps_per_epoch(t, train_ds)) != 0) {
+		config_errors_print(&cfg, stderr);
+		goto out;
+	}
+	if (priv.on) {
+		struct train_dp dp = {
+		        .clip = priv.clip, .sigma = priv.sigma, .random = privacy_random};
+		if (train_set_dp(t, &dp) != 0) {
+			fprintf(stderr, "sotto train: [Privacy] settings out of range\n");
+			goto out;
+		}
+	}
 	confusion = calloc((size_t)spec.classes * spec.classes, sizeof(*confusion));
 	if (confusion == NULL)
 		goto out;
@@ -239,6 +254,11 @@ int cmd_train(int argc, char **argv)
 	       cfg.training.momentum_rule == CONFIG_MOM_RESET          ? "reset"
 	       : cfg.training.momentum_rule == CONFIG_MOM_QUASI_GLOBAL ? "quasi-global"
 	                                                               : "keep");
+	if (priv.on)
+		printf("privacy DP-SGD: NoiseMultiplier %.4g, ClipNorm %g, sampling rate %.4g, "
+		       "delta "
+		       "%g (sotto train keeps no ledger: the epsilon below is this run's alone)\n",
+		       priv.sigma, priv.clip, priv.q, priv.delta);
 	printf("data %u training rows", train_ds->rows);
 	if (test_ds != NULL)
 		printf(", %u test rows", test_ds->rows);
@@ -270,6 +290,9 @@ int cmd_train(int argc, char **argv)
 				best_epoch = (int)t->epoch;
 			}
 		}
+		if (priv.on)
+			printf("  epsilon %.3g",
+			       dp_epsilon_after(NULL, priv.q, priv.sigma, t->steps, priv.delta));
 		printf("  %.3f s\n", dt);
 		fflush(stdout);
 		if (save != NULL) {

@@ -47,12 +47,13 @@ int privacy_plan(struct privacy *p, struct config *cfg, uint32_t rows, uint32_t 
 			uint64_t fit = dp_steps_within(NULL, p->q, p->sigma, p->delta, eps,
 			                               p->planned_steps);
 			snprintf(v, sizeof(v), "%g", p->sigma);
-			config_error_add(cfg, cfg->privacy.line_noise_multiplier, v,
-			                 "[Privacy] Epochs %d at NoiseMultiplier %g would spend epsilon "
-			                 "%.3g, over the Epsilon %g: raise NoiseMultiplier to %.3g, or "
-			                 "lower Epochs to %llu",
-			                 cfg->training.epochs, p->sigma, p->planned_epsilon, eps, need,
-			                 (unsigned long long)(fit / MAX(steps_per_epoch, 1)));
+			config_error_add(
+			        cfg, cfg->privacy.line_noise_multiplier, v,
+			        "[Privacy] Epochs %d at NoiseMultiplier %g would spend epsilon "
+			        "%.3g, over the Epsilon %g: raise NoiseMultiplier to %.3g, or "
+			        "lower Epochs to %llu",
+			        cfg->training.epochs, p->sigma, p->planned_epsilon, eps, need,
+			        (unsigned long long)(fit / MAX(steps_per_epoch, 1)));
 		}
 	} else {
 		p->sigma = dp_sigma_for(p->q, p->planned_steps, p->delta, eps);
@@ -63,8 +64,8 @@ int privacy_plan(struct privacy *p, struct config *cfg, uint32_t rows, uint32_t 
 			                 "NoiseMultiplier up to %g: raise Epsilon or lower Epochs",
 			                 eps, cfg->training.epochs, DP_SIGMA_MAX);
 		else
-			p->planned_epsilon = dp_epsilon_after(NULL, p->q, p->sigma, p->planned_steps,
-			                                      p->delta);
+			p->planned_epsilon =
+			        dp_epsilon_after(NULL, p->q, p->sigma, p->planned_steps, p->delta);
 	}
 	return cfg->n_errors > errors ? -EINVAL : 0;
 }

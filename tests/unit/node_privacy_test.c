@@ -119,8 +119,8 @@ struct rig {
 
 static void rig_up(struct rig *g, double epsilon, double sigma, int epochs)
 {
-	struct model_spec s = {.type = MODEL_LOGREG, .channels = 1, .height = 1, .width = 4,
-	                       .classes = 2};
+	struct model_spec s = {
+	        .type = MODEL_LOGREG, .channels = 1, .height = 1, .width = 4, .classes = 2};
 	struct optim_params op;
 	struct config cfg;
 	char keys[128];
@@ -143,8 +143,8 @@ static void rig_up(struct rig *g, double epsilon, double sigma, int epochs)
 	snprintf(g->path, sizeof(g->path), "%s/privacy.ledger", g->dir);
 	assert_int_equal(privacy_open_ledger(&g->p, g->path), 0);
 	rng_seed(&g->r, 9);
-	dp = (struct train_dp){.clip = g->p.clip, .sigma = g->p.sigma, .random = test_random,
-	                       .random_arg = &g->r};
+	dp = (struct train_dp){
+	        .clip = g->p.clip, .sigma = g->p.sigma, .random = test_random, .random_arg = &g->r};
 	assert_int_equal(train_set_dp(g->t, &dp), 0);
 	trainer_init(&g->tr, g->t, g->ds, (uint64_t)epochs * 10);
 	g->tr.priv = &g->p;
