@@ -727,9 +727,12 @@ class Reloads:
             return  # it died, was restarted or stopped meanwhile: a restart reads the file
         if rc == 1 and "no node answers" in answer and node.name in self.run.pending_restart:
             return
-        if rc == 1 and "no node answers" in answer and node.cur is not None and \
-                cl.now() - node.cur.started < 3.0:
-            return  # restarted just now: its control socket is not open yet (a restart reads the file)
+        if (rc is None or "no node answers" in answer) and node.cur is not None and \
+                (cl.now() - node.cur.started < 3.0 or node.cur.popen.poll() is not None):
+            # Restarted just now (its control socket is not open yet), or it has
+            # just ended (a test hook's kill the harness has not reaped yet; the
+            # no-crash check judges that): a restart reads the file.
+            return
         if rc != 0:
             if node.alive and not node.cur.stopped:
                 self.failures.append("%s (%s): exit %s: %s" % (node.name, what, rc,
