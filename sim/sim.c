@@ -1341,18 +1341,6 @@ static const struct gossip_ops sim_ops = {
         .wall_ms = ops_wall_ms,
 };
 
-/* DP-SGD's random bytes in the simulator: a seeded stream (never for a real node). */
-static void dp_random(void *arg, void *buf, size_t len)
-{
-	struct rng *r = arg;
-	uint8_t *p = buf;
-
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng_next(r);
-		memcpy(p + i, &v, MIN(8, len - i));
-	}
-}
-
 /* A node's process starts: from its checkpoint if it has one. */
 static int node_boot(struct sim *s, struct snode *nd)
 {
@@ -1395,7 +1383,7 @@ static int node_boot(struct sim *s, struct snode *nd)
 	if (nd->priv.on) {
 		struct train_dp dp = {.clip = nd->priv.clip,
 		                      .sigma = nd->priv.sigma,
-		                      .random = dp_random,
+		                      .random = rng_fill,
 		                      .random_arg = &nd->dp_rng};
 		rc = train_set_dp(nd->t, &dp);
 		if (rc != 0)

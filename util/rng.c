@@ -8,6 +8,7 @@
 #include "util/util.h"
 
 #include <math.h>
+#include <string.h>
 
 void rng_seed(struct rng *r, uint64_t seed)
 {
@@ -99,5 +100,16 @@ void rng_shuffle_u32(struct rng *r, uint32_t *a, size_t n)
 		uint32_t t = a[i - 1];
 		a[i - 1] = a[j];
 		a[j] = t;
+	}
+}
+
+void rng_fill(void *arg, void *buf, size_t len)
+{
+	struct rng *r = arg;
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = rng_next(r);
+		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
 	}
 }

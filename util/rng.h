@@ -63,5 +63,11 @@ double rng_normal(struct rng *r);
 double rng_gamma(struct rng *r, double shape);
 /* Fisher-Yates shuffle of a[0..n). */
 void rng_shuffle_u32(struct rng *r, uint32_t *a, size_t n);
+/*
+ * Fills buf with len bytes of the stream. Its signature is learn/train.h's
+ * DP random source, so a seeded stream can stand in for the OS's CSPRNG in
+ * the simulator and tests (never in a node).
+ */
+void rng_fill(void *r, void *buf, size_t len);
 
 #endif

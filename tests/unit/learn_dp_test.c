@@ -213,18 +213,6 @@ static void test_gauss(void **state)
 	assert_true(fabs(tail / n - 0.05) < 5.0 * sqrt(0.05 * 0.95 / n));
 }
 
-/* The DP random source of these tests: a seeded xoshiro stream. */
-static void test_random(void *arg, void *buf, size_t len)
-{
-	struct rng *r = arg;
-	uint8_t *p = buf;
-
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng_next(r);
-		memcpy(p + i, &v, MIN(8, len - i));
-	}
-}
-
 /* A logreg on rows of 4 features; row 0 is huge, so its gradient is too. */
 static struct dataset *tiny_data(uint32_t rows)
 {
@@ -267,7 +255,7 @@ static void test_clip_per_example(void **state)
 	struct train *t = tiny_train(8); /* q = 1: every row, every step */
 	struct train *ref = tiny_train(8);
 	struct rng r;
-	struct train_dp dp = {.clip = 0.5, .sigma = 0.0, .random = test_random, .random_arg = &r};
+	struct train_dp dp = {.clip = 0.5, .sigma = 0.0, .random = rng_fill, .random_arg = &r};
 	size_t np = t->model->n_params;
 	float *want = calloc(np, sizeof(float));
 	(void)state;
@@ -297,7 +285,7 @@ static void test_clip_per_example(void **state)
 	/* Bad settings are refused and change nothing. */
 	dp.random = NULL;
 	assert_int_equal(train_set_dp(t, &dp), LEARN_EBOUNDS);
-	dp.random = test_random;
+	dp.random = rng_fill;
 	dp.clip = -1;
 	assert_int_equal(train_set_dp(t, &dp), LEARN_EBOUNDS);
 	assert_true(t->dp.clip == 0.5);
@@ -313,7 +301,7 @@ static void test_noise_scale(void **state)
 	struct dataset *ds = tiny_data(100);
 	struct train *t = tiny_train(10); /* q = 0.1 */
 	struct rng r;
-	struct train_dp dp = {.clip = 1e-5, .sigma = 2e5, .random = test_random, .random_arg = &r};
+	struct train_dp dp = {.clip = 1e-5, .sigma = 2e5, .random = rng_fill, .random_arg = &r};
 	size_t np = t->model->n_params;
 	double sq = 0;
 	int n = 0;
@@ -344,7 +332,7 @@ static void test_poisson_rate(void **state)
 	struct dataset *ds = tiny_data(200);
 	struct train *t = tiny_train(20); /* q = 0.1 */
 	struct rng r;
-	struct train_dp dp = {.clip = 1.0, .sigma = 1.0, .random = test_random, .random_arg = &r};
+	struct train_dp dp = {.clip = 1.0, .sigma = 1.0, .random = rng_fill, .random_arg = &r};
 	struct train_stats st;
 	double sum = 0, sq = 0;
 	const int steps = 2000;

@@ -97,17 +97,6 @@ static void test_plan(void **state)
 	config_fini(&cfg);
 }
 
-static void test_random(void *arg, void *buf, size_t len)
-{
-	struct rng *r = arg;
-	uint8_t *b = buf;
-
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng_next(r);
-		memcpy(b + i, &v, MIN(8, len - i));
-	}
-}
-
 struct rig {
 	struct dataset *ds;
 	struct train *t;
@@ -144,7 +133,7 @@ static void rig_up(struct rig *g, double epsilon, double sigma, int epochs)
 	assert_int_equal(privacy_open_ledger(&g->p, g->path), 0);
 	rng_seed(&g->r, 9);
 	dp = (struct train_dp){
-	        .clip = g->p.clip, .sigma = g->p.sigma, .random = test_random, .random_arg = &g->r};
+	        .clip = g->p.clip, .sigma = g->p.sigma, .random = rng_fill, .random_arg = &g->r};
 	assert_int_equal(train_set_dp(g->t, &dp), 0);
 	trainer_init(&g->tr, g->t, g->ds, (uint64_t)epochs * 10);
 	g->tr.priv = &g->p;
