@@ -324,18 +324,85 @@ int dp_ledger_save(const struct dp_ledger *l, const char *path)
 	return file_write_atomic(path, buf, (size_t)n, 0600);
 }
 
-void dp_gauss2(const uint8_t b[16], double *z0, double *z1)
-{
-	uint64_t a = 0, c = 0;
-	double u1, u2, r;
+/* Ziggurat for the standard normal, 256 layers (Marsaglia and Tsang 2000). */
+#define ZIG_R 3.6541528853610088 /* where the tail begins */
+#define ZIG_V 4.92867323399e-3   /* area of each layer */
 
-	for (int i = 0; i < 8; i++) {
-		a = a << 8 | b[i];
-		c = c << 8 | b[8 + i];
+struct zig_bits {
+	uint8_t *buf;
+	size_t len, pos;
+	dp_random_fn random;
+	void *arg;
+};
+
+static uint64_t zig_next(struct zig_bits *b)
+{
+	uint64_t v;
+
+	if (b->pos + 8 > b->len) {
+		b->random(b->arg, b->buf, b->len);
+		b->pos = 0;
 	}
-	u1 = ((double)(a >> 11) + 1.0) * 0x1p-53; /* (0, 1]: log(u1) is finite */
-	u2 = (double)(c >> 11) * 0x1p-53;
-	r = sqrt(-2.0 * log(u1));
-	*z0 = r * cos(2.0 * M_PI * u2);
-	*z1 = r * sin(2.0 * M_PI * u2);
+	memcpy(&v, b->buf + b->pos, 8);
+	b->pos += 8;
+	return v;
+}
+
+/* A uniform double in (0, 1]. */
+static double zig_open(struct zig_bits *b)
+{
+	return ((double)(zig_next(b) >> 11) + 1.0) * 0x1p-53;
+}
+
+void dp_gauss_add(float *acc, size_t n, double sd, uint8_t *buf, size_t len, dp_random_fn random,
+                  void *arg)
+{
+	struct zig_bits bits = {buf, len - len % 8, len - len % 8, random, arg};
+	double x[257], f[257], wn[256];
+	uint64_t kn[256];
+
+	SOTTO_ASSERT(len >= 64);
+	/* Layer i (1..255) spans heights f[i]..f[i+1] and has width x[i]; layer 0 is the base. */
+	x[1] = ZIG_R;
+	f[1] = exp(-0.5 * ZIG_R * ZIG_R);
+	x[0] = ZIG_V / f[1];
+	f[0] = 0.0;
+	for (int i = 1; i < 255; i++) {
+		x[i + 1] = sqrt(-2.0 * log(ZIG_V / x[i] + f[i]));
+		f[i + 1] = exp(-0.5 * x[i + 1] * x[i + 1]);
+	}
+	x[256] = 0.0;
+	f[256] = 1.0;
+	/* The inner-rectangle test in integers: u x[i] < x[i+1] iff u 2^53 < kn[i]. */
+	for (int i = 0; i < 256; i++) {
+		kn[i] = (uint64_t)(x[i + 1] / x[i] * 0x1p53);
+		wn[i] = x[i] * 0x1p-53;
+	}
+	for (size_t k = 0; k < n; k++) {
+		uint64_t w;
+		double z;
+		for (;;) {
+			unsigned i;
+			uint64_t u;
+			w = zig_next(&bits);
+			i = (unsigned)(w & 0xff);
+			u = w >> 11;
+			z = (double)u * wn[i];
+			if (u < kn[i])
+				break;
+			if (i == 0) { /* the tail beyond ZIG_R (Marsaglia 1964) */
+				double a, c;
+				do {
+					a = -log(zig_open(&bits)) / ZIG_R;
+					c = -log(zig_open(&bits));
+				} while (c + c < a * a);
+				z = ZIG_R + a;
+				break;
+			}
+			if (f[i] + (double)(zig_next(&bits) >> 11) * 0x1p-53 * (f[i + 1] - f[i]) <
+			    exp(-0.5 * z * z))
+				break;
+		}
+		acc[k] += (float)(sd * ((w & 0x100) != 0 ? -z : z));
+	}
 }

@@ -99,10 +99,20 @@ int dp_ledger_decode(struct dp_ledger *l, const char *text, size_t len)
 int dp_ledger_load(struct dp_ledger *l, const char *path) __attribute__((warn_unused_result));
 int dp_ledger_save(const struct dp_ledger *l, const char *path) __attribute__((warn_unused_result));
 
+/* A source of uniformly random bytes: the OS's CSPRNG in a node, seeded in tests. */
+typedef void (*dp_random_fn)(void *arg, void *buf, size_t len);
+
 /*
- * Two independent standard normal samples from 16 uniformly random bytes
- * (Box-Muller over two 53-bit uniforms in (0, 1]).
+ * acc[i] += sd * z_i for n independent standard normal z_i: the ziggurat
+ * method (Marsaglia and Tsang 2000) with 256 layers. Each sample starts
+ * from its own 64-bit uniform whose disjoint bits pick the layer (8), the
+ * sign (1) and the abscissa (53); the about 1% that fall outside a layer's
+ * inner rectangle draw more for the wedge or the tail (exact rejection, no
+ * approximation). Random bytes come through buf (len bytes, a multiple of 8
+ * and at least 64), filled from random(arg, ...) as they are used up; a
+ * buf of about 8.1 n bytes fills once per call.
  */
-void dp_gauss2(const uint8_t bytes[16], double *z0, double *z1);
+void dp_gauss_add(float *acc, size_t n, double sd, uint8_t *buf, size_t len, dp_random_fn random,
+                  void *arg);
 
 #endif

@@ -29,6 +29,7 @@ struct model_layer {
 	uint32_t in_c, in_h, in_w; /* dense: (D, 1, 1) */
 	uint32_t out_c, out_h, out_w;
 	size_t w_off, b_off; /* into params / grads */
+	size_t dy_off;       /* dense models: this layer's slot in dys, per row of the batch */
 	uint32_t fan_in;
 	float *out;       /* (B, out) or (out_c, B, out_h, out_w) */
 	uint32_t *argmax; /* pool: (out size * B) */
@@ -259,7 +260,7 @@ int model_alloc(struct model **out, const struct model_spec *spec, uint32_t max_
 		uint64_t total = (uint64_t)in_size(&m->layers[0]) * max_batch * 4;
 		for (size_t i = 0; i < m->n_layers; i++) {
 			const struct model_layer *l = &m->layers[i];
-			total += (uint64_t)out_size(l) * max_batch * 3;
+			total += (uint64_t)out_size(l) * max_batch * 4;
 			if (l->kind == LAYER_CONV)
 				total += (uint64_t)l->in_c * K * K * l->out_h * l->out_w *
 				         max_batch * 2;
@@ -294,6 +295,17 @@ int model_alloc(struct model **out, const struct model_spec *spec, uint32_t max_
 	m->dcols = malloc(cols_max * sizeof(float));
 	if (m->g1 == NULL || m->g2 == NULL || m->cols == NULL || m->dcols == NULL)
 		goto fail;
+	if (model_clips_per_row(m)) {
+		size_t slots = 0;
+		for (size_t i = 0; i < m->n_layers; i++) {
+			m->layers[i].dy_off = slots;
+			slots += out_size(&m->layers[i]);
+		}
+		m->dys = malloc(slots * max_batch * sizeof(float));
+		m->row_sq = malloc(max_batch * sizeof(double));
+		if (m->dys == NULL || m->row_sq == NULL)
+			goto fail;
+	}
 	if (spec->type == MODEL_CNN && spec->channels > 1) {
 		m->x_cb = malloc(in_size(&m->layers[0]) * max_batch * sizeof(float));
 		if (m->x_cb == NULL)
@@ -324,6 +336,8 @@ void model_free(struct model *m)
 	free(m->cols);
 	free(m->dcols);
 	free(m->x_cb);
+	free(m->dys);
+	free(m->row_sq);
 	free(m);
 }
 
@@ -429,6 +443,81 @@ float model_backward(struct model *m, const uint8_t *labels, int *correct)
 		t = g;
 		g = gn;
 		gn = t;
+	}
+	return loss;
+}
+
+bool model_clips_per_row(const struct model *m)
+{
+	for (size_t i = 0; i < m->n_layers; i++) {
+		if (m->layers[i].kind != LAYER_DENSE)
+			return false;
+	}
+	return true;
+}
+
+static double sq_norm(const float *x, size_t n)
+{
+	double s = 0.0;
+
+	for (size_t i = 0; i < n; i++)
+		s += (double)x[i] * x[i];
+	return s;
+}
+
+double model_backward_clipped(struct model *m, const uint8_t *labels, double clip, int *correct,
+                              double *norms)
+{
+	const struct model_layer *last = &m->layers[m->n_layers - 1];
+	const int b = (int)m->last_b;
+	float *g;
+	double loss;
+
+	SOTTO_ASSERT(m->in0 != NULL && m->dys != NULL && clip > 0.0);
+	/* Each row's gradient of its own loss: the mean's gradient times b. */
+	g = m->dys + last->dy_off * (size_t)b;
+	loss = (double)softmax_xent(g, correct, last->out, labels, b, (int)m->spec.classes) * b;
+	for (size_t k = 0; k < (size_t)b * last->out_c; k++)
+		g[k] *= (float)b;
+	for (int r = 0; r < b; r++)
+		m->row_sq[r] = 0.0;
+	/* Backward once, without weight gradients: every layer's dy and the norms. */
+	for (size_t i = m->n_layers; i-- > 0;) {
+		const struct model_layer *l = &m->layers[i];
+		const float *in = i > 0 ? m->layers[i - 1].out : m->in0;
+		g = m->dys + l->dy_off * (size_t)b;
+		if (l->relu)
+			relu_backward(g, g, l->out, out_size(l) * (size_t)b);
+		for (int r = 0; r < b; r++) {
+			double gy = sq_norm(g + (size_t)r * l->out_c, l->out_c);
+			double xx = sq_norm(in + (size_t)r * l->in_c, l->in_c);
+			m->row_sq[r] += gy * (xx + 1.0);
+		}
+		if (i > 0)
+			dense_backward(m->dys + m->layers[i - 1].dy_off * (size_t)b, NULL, NULL, g,
+			               in, m->params + l->w_off, b, (int)l->in_c, (int)l->out_c);
+	}
+	/* Scale each row's dy by its clipping factor; the weight gradients are sums. */
+	for (int r = 0; r < b; r++) {
+		double n = sqrt(m->row_sq[r]);
+		m->row_sq[r] = n > clip ? clip / n : 1.0;
+		if (norms != NULL)
+			norms[r] = n;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const struct model_layer *l = &m->layers[i];
+		const float *in = i > 0 ? m->layers[i - 1].out : m->in0;
+		g = m->dys + l->dy_off * (size_t)b;
+		for (int r = 0; r < b; r++) {
+			float c = (float)m->row_sq[r];
+			float *row = g + (size_t)r * l->out_c;
+			if (c != 1.0f) {
+				for (uint32_t j = 0; j < l->out_c; j++)
+					row[j] *= c;
+			}
+		}
+		dense_backward(NULL, m->grads + l->w_off, m->grads + l->b_off, g, in,
+		               m->params + l->w_off, b, (int)l->in_c, (int)l->out_c);
 	}
 	return loss;
 }

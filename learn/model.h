@@ -82,6 +82,8 @@ struct model {
 	float *x_cb;         /* cnn input in (C, B, H, W) */
 	float *g1, *g2;      /* gradient ping-pong, largest activation */
 	float *cols, *dcols; /* conv im2col scratch (a chunk of images) */
+	float *dys;          /* dense models: every layer's output gradient, (B, out) each */
+	double *row_sq;      /* dense models: per-row squared gradient norms (max_batch) */
 	const float *in0;    /* input of the last forward pass */
 	uint32_t last_b;     /* its batch size */
 };
@@ -122,6 +124,24 @@ const float *model_forward(struct model *m, const float *x, uint32_t B);
  * loss; *correct (may be NULL) gets the number of right predictions.
  */
 float model_backward(struct model *m, const uint8_t *labels, int *correct);
+
+/*
+ * DP-SGD's clipped sum (Abadi et al. 2016) in one batched pass, for models
+ * of dense layers only (model_clips_per_row): after model_forward() of B
+ * rows, m->grads gets the SUM over rows of each row's gradient of its own
+ * loss, scaled down to norm at most clip (a row's gradient is left as it is
+ * when its norm is at most clip). The norms come from the batched backward
+ * pass (a dense layer's per-row weight gradient dy_i x_i^T has norm
+ * |dy_i| |x_i|, its bias gradient dy_i), and the clipped sum is one more
+ * pass over each layer with the rows of dy scaled (the gradient is linear
+ * in each row's output gradient). norms (B, may be NULL) gets each row's
+ * norm before clipping. Returns the summed loss; *correct as
+ * model_backward().
+ */
+double model_backward_clipped(struct model *m, const uint8_t *labels, double clip, int *correct,
+                              double *norms);
+/* True if model_backward_clipped() works for m (logreg and mlp). */
+bool model_clips_per_row(const struct model *m);
 
 /* Segment by name, or NULL. */
 const struct model_segment *model_segment_find(const struct model *m, const char *name);

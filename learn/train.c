@@ -61,6 +61,7 @@ void train_free(struct train *t)
 	optim_fini(&t->optim);
 	free(t->dp_acc);
 	free(t->dp_bytes);
+	free(t->dp_rows);
 	free(t->perm);
 	free(t->x);
 	free(t->y);
@@ -130,12 +131,17 @@ int train_set_dp(struct train *t, const struct train_dp *dp)
 		return LEARN_EBOUNDS;
 	if (t->dp_acc == NULL) {
 		t->dp_acc = malloc(np * sizeof(float));
-		t->dp_bytes = malloc((np + 1) / 2 * 16);
-		if (t->dp_acc == NULL || t->dp_bytes == NULL) {
+		/* 8 bytes a sample and 3% for the ziggurat's rejections: one fill a step. */
+		t->dp_bytes_len = (np + np / 32 + 8) * 8;
+		t->dp_bytes = malloc(t->dp_bytes_len);
+		t->dp_rows = malloc((size_t)t->batch * sizeof(uint32_t));
+		if (t->dp_acc == NULL || t->dp_bytes == NULL || t->dp_rows == NULL) {
 			free(t->dp_acc);
 			free(t->dp_bytes);
+			free(t->dp_rows);
 			t->dp_acc = NULL;
 			t->dp_bytes = NULL;
+			t->dp_rows = NULL;
 			return -ENOMEM;
 		}
 	}
@@ -164,33 +170,32 @@ static double dp_uniform(struct train *t)
 }
 
 /*
- * One DP-SGD step (train_dp): Poisson sampling by geometric gaps, one
- * forward and backward pass per sampled row, clipping, noise, the step.
+ * Clipped sum of the gradients of n rows into t->dp_acc (added): one
+ * batched pass for dense models, one pass per row otherwise.
  */
-static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum, uint64_t *correct,
-                    uint64_t *rows)
+static void dp_clipped(struct train *t, const struct dataset *ds, const uint32_t *rows, uint32_t n,
+                       double *loss_sum, uint64_t *correct)
 {
 	struct model *m = t->model;
 	const size_t np = m->n_params;
-	const double q = train_dp_rate(t, ds);
-	const double log1mq = q < 1.0 ? log1p(-q) : 0.0;
-	const float sd = (float)(t->dp.sigma * t->dp.clip);
-	const float inv = (float)(1.0 / (q * (double)ds->rows));
-	uint64_t i = 0;
+	int ok = 0;
 
-	memset(t->dp_acc, 0, np * sizeof(float));
-	for (;;) {
-		uint32_t row;
+	if (n == 0)
+		return;
+	if (model_clips_per_row(m)) {
+		dataset_batch(ds, rows, n, t->x, t->y);
+		(void)model_forward(m, t->x, n);
+		*loss_sum += model_backward_clipped(m, t->y, t->dp.clip, &ok, NULL);
+		*correct += (uint64_t)ok;
+		for (size_t j = 0; j < np; j++)
+			t->dp_acc[j] += m->grads[j];
+		return;
+	}
+	for (uint32_t r = 0; r < n; r++) {
 		double norm = 0.0, scale;
-		int ok = 0;
 		float loss;
 
-		if (q < 1.0)
-			i += (uint64_t)floor(log(dp_uniform(t)) / log1mq); /* rows skipped */
-		if (i >= ds->rows)
-			break;
-		row = (uint32_t)i++;
-		dataset_batch(ds, &row, 1, t->x, t->y);
+		dataset_batch(ds, rows + r, 1, t->x, t->y);
 		(void)model_forward(m, t->x, 1);
 		loss = model_backward(m, t->y, &ok);
 		for (size_t j = 0; j < np; j++)
@@ -201,18 +206,43 @@ static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum,
 			t->dp_acc[j] += (float)scale * m->grads[j];
 		*loss_sum += loss;
 		*correct += (uint64_t)ok;
-		(*rows)++;
 	}
-	if (sd > 0.0f) {
-		t->dp.random(t->dp.random_arg, t->dp_bytes, (np + 1) / 2 * 16);
-		for (size_t j = 0; j < np; j += 2) {
-			double z0, z1;
-			dp_gauss2(t->dp_bytes + j / 2 * 16, &z0, &z1);
-			t->dp_acc[j] += sd * (float)z0;
-			if (j + 1 < np)
-				t->dp_acc[j + 1] += sd * (float)z1;
+}
+
+/*
+ * One DP-SGD step (train_dp): Poisson sampling by geometric gaps (each row
+ * in with probability q, independently), the clipped sum of the sampled
+ * rows' gradients in chunks of at most BatchSize rows, noise, the step.
+ */
+static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum, uint64_t *correct,
+                    uint64_t *rows)
+{
+	struct model *m = t->model;
+	const size_t np = m->n_params;
+	const double q = train_dp_rate(t, ds);
+	const double log1mq = q < 1.0 ? log1p(-q) : 0.0;
+	const float sd = (float)(t->dp.sigma * t->dp.clip);
+	const float inv = (float)(1.0 / (q * (double)ds->rows));
+	uint32_t chunk = 0;
+	uint64_t i = 0;
+
+	memset(t->dp_acc, 0, np * sizeof(float));
+	for (;;) {
+		if (q < 1.0)
+			i += (uint64_t)floor(log(dp_uniform(t)) / log1mq); /* rows skipped */
+		if (i >= ds->rows)
+			break;
+		t->dp_rows[chunk++] = (uint32_t)i++;
+		(*rows)++;
+		if (chunk == t->batch) {
+			dp_clipped(t, ds, t->dp_rows, chunk, loss_sum, correct);
+			chunk = 0;
 		}
 	}
+	dp_clipped(t, ds, t->dp_rows, chunk, loss_sum, correct);
+	if (sd > 0.0f)
+		dp_gauss_add(t->dp_acc, np, sd, t->dp_bytes, t->dp_bytes_len, t->dp.random,
+		             t->dp.random_arg);
 	for (size_t j = 0; j < np; j++)
 		m->grads[j] = t->dp_acc[j] * inv;
 	optim_step(&t->optim, m->params, m->grads);

@@ -68,11 +68,12 @@ struct train_schedule {
 /*
  * DP-SGD (learn/dp.h), off while clip is 0. A step then samples each row
  * with probability q = min(1, batch / rows) instead of taking the next
- * mini-batch, clips each sampled row's gradient to L2 norm `clip`, adds
- * N(0, (sigma clip)^2) to every coordinate of their sum and divides it by
- * q rows (the expected batch). The random bytes for sampling and noise
- * come from `random` (the node: the OS's CSPRNG; the simulator: its seed).
- * Steps and epochs are counted as without DP (batch rows a step).
+ * mini-batch, clips each sampled row's gradient to L2 norm `clip` (for
+ * logreg and MLP from one batched pass, model_backward_clipped(); for the
+ * CNN one pass per row), adds N(0, (sigma clip)^2) to every coordinate of
+ * their sum (dp_gauss_add) and divides it by q rows (the expected batch). The random bytes for
+ * sampling and noise come from `random` (the node: the OS's CSPRNG; the simulator: its seed). Steps
+ * and epochs are counted as without DP (batch rows a step).
  */
 struct train_dp {
 	double clip;  /* ClipNorm > 0; 0: off */
@@ -94,6 +95,8 @@ struct train {
 	/* private: */
 	float *dp_acc;     /* (n_params) the clipped sum */
 	uint8_t *dp_bytes; /* random bytes for one step's noise */
+	size_t dp_bytes_len;
+	uint32_t *dp_rows; /* (batch) sampled rows of one chunk */
 	uint8_t dp_pool[256];
 	size_t dp_pool_left;
 	uint32_t *perm;      /* permutation of the current epoch */

@@ -67,7 +67,8 @@ void privacy_taken(struct privacy *p, uint64_t n);
 /* Epsilon charged so far (steps reserved included: never less than spent). */
 double privacy_spent(const struct privacy *p);
 
-/* The node's DP random source: the OS's CSPRNG (libsodium randombytes). */
+/* The node's DP random source: the OS's CSPRNG (a fresh key from libsodium randombytes per call,
+ * expanded with ChaCha20 beyond 256 bytes). */
 void privacy_random(void *arg, void *buf, size_t len);
 
 #endif

@@ -184,33 +184,61 @@ static void test_ledger(void **state)
 	}
 }
 
+/* The ziggurat: moments, the 5% two-sided quantile, the tail beyond 3.65 and a histogram. */
 static void test_gauss(void **state)
 {
 	struct rng r;
-	double sum = 0, sq = 0, quart = 0, tail = 0;
-	const int n = 400000;
+	double sum = 0, sq = 0, quart = 0, tail = 0, far = 0;
+	const size_t count = 1000000;
+	const double n = (double)count;
+	float *z = calloc(count, sizeof(float));
+	uint8_t buf[4096];
+	double bins[16] = {0};
+	double chi2 = 0;
 	(void)state;
 
 	rng_seed(&r, 7);
-	for (int i = 0; i < n / 2; i++) {
-		uint8_t b[16];
-		double z[2];
-		uint64_t a = rng_next(&r), c = rng_next(&r);
-		memcpy(b, &a, 8);
-		memcpy(b + 8, &c, 8);
-		dp_gauss2(b, &z[0], &z[1]);
-		for (int k = 0; k < 2; k++) {
-			sum += z[k];
-			sq += z[k] * z[k];
-			quart += z[k] * z[k] * z[k] * z[k];
-			tail += fabs(z[k]) > 1.959964 ? 1 : 0;
-		}
+	dp_gauss_add(z, count, 1.0, buf, sizeof(buf), rng_fill, &r);
+	for (size_t i = 0; i < count; i++) {
+		double v = z[i];
+		int k = (int)floor((v + 4.0) * 2.0);
+		sum += v;
+		sq += v * v;
+		quart += v * v * v * v;
+		tail += fabs(v) > 1.959964 ? 1 : 0;
+		far += fabs(v) > 3.6541528853610088 ? 1 : 0;
+		bins[k < 0 ? 0 : k > 15 ? 15 : k]++;
 	}
 	/* Mean 0 (5 standard errors), variance 1, kurtosis 3, 5% beyond 1.96. */
 	assert_true(fabs(sum / n) < 5.0 / sqrt(n));
 	assert_true(fabs(sq / n - 1.0) < 5.0 * sqrt(2.0 / n));
 	assert_true(fabs(quart / n - 3.0) < 5.0 * sqrt(96.0 / n));
 	assert_true(fabs(tail / n - 0.05) < 5.0 * sqrt(0.05 * 0.95 / n));
+	/* The tail, drawn by its own rule: P(|z| > R) = erfc(R / sqrt 2) = 2.58e-4. */
+	{
+		double p = erfc(3.6541528853610088 / sqrt(2.0));
+		assert_true(fabs(far / n - p) < 5.0 * sqrt(p / n));
+	}
+	/* Half-unit bins from -4 to 4 (the ends open): chi-square with 15 degrees, p < 1e-6 fails.
+	 */
+	for (int k = 0; k < 16; k++) {
+		double lo = k == 0 ? -INFINITY : -4.0 + k * 0.5;
+		double hi = k == 15 ? INFINITY : -4.0 + (k + 1) * 0.5;
+		double p = 0.5 * (erfc(-hi / sqrt(2.0)) - erfc(-lo / sqrt(2.0)));
+		chi2 += (bins[k] - n * p) * (bins[k] - n * p) / (n * p);
+	}
+	assert_true(chi2 < 50.0);
+	/* It adds sd times the samples; the same seed gives the same noise. */
+	{
+		float a[5] = {1, 1, 1, 1, 1}, b2[5] = {0};
+		rng_seed(&r, 9);
+		dp_gauss_add(a, 5, 3.0, buf, 64, rng_fill, &r);
+		rng_seed(&r, 9);
+		dp_gauss_add(b2, 5, 1.0, buf, 64, rng_fill, &r);
+		for (int i = 0; i < 5; i++)
+			assert_true(fabsf(a[i] - (1.0f + 3.0f * b2[i])) < 1e-5f);
+	}
+	free(z);
 }
 
 /* A logreg on rows of 4 features; row 0 is huge, so its gradient is too. */
@@ -295,6 +323,62 @@ static void test_clip_per_example(void **state)
 	dataset_free(ds);
 }
 
+/* The batched clipped sum of an MLP equals clipping each row's own gradient. */
+static void test_clip_batched_mlp(void **state)
+{
+	struct model_spec spec;
+	struct model *m, *one;
+	struct rng r;
+	const uint32_t B = 9, D = 12;
+	float x[9 * 12];
+	uint8_t y[9];
+	double norms[9];
+	float *want;
+	(void)state;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.type = MODEL_MLP;
+	spec.channels = spec.height = 1;
+	spec.width = D;
+	spec.classes = 3;
+	spec.n_hidden = 2;
+	spec.hidden[0] = 7;
+	spec.hidden[1] = 5;
+	assert_int_equal(model_alloc(&m, &spec, B), 0);
+	assert_int_equal(model_alloc(&one, &spec, 1), 0);
+	assert_true(model_clips_per_row(m));
+	model_init(m, 4);
+	memcpy(one->params, m->params, m->n_params * sizeof(float));
+	rng_seed(&r, 3);
+	for (uint32_t i = 0; i < B * D; i++)
+		x[i] = (float)(rng_uniform_f(&r) * 4.0 - 2.0) * (i < D ? 50.0f : 1.0f);
+	for (uint32_t i = 0; i < B; i++)
+		y[i] = (uint8_t)(i % 3);
+	want = calloc(m->n_params, sizeof(float));
+	for (uint32_t i = 0; i < B; i++) {
+		double norm = 0;
+		(void)model_forward(one, x + i * D, 1);
+		(void)model_backward(one, y + i, NULL);
+		for (size_t j = 0; j < one->n_params; j++)
+			norm += (double)one->grads[j] * one->grads[j];
+		norm = sqrt(norm);
+		(void)model_forward(m, x, B);
+		for (size_t j = 0; j < one->n_params; j++)
+			want[j] += (float)(norm > 0.3 ? 0.3 / norm : 1.0) * one->grads[j];
+		(void)model_backward_clipped(m, y, 0.3, NULL, norms);
+		assert_true(fabs(norms[i] - norm) < 1e-4 * (1.0 + norm));
+		if (i == 0)
+			assert_true(norm > 0.3);
+	}
+	(void)model_forward(m, x, B);
+	(void)model_backward_clipped(m, y, 0.3, NULL, NULL);
+	for (size_t j = 0; j < m->n_params; j++)
+		assert_true(fabsf(m->grads[j] - want[j]) < 1e-5f);
+	free(want);
+	model_free(m);
+	model_free(one);
+}
+
 /* Noise: with sigma and no signal (clip tiny), the step is N(0, (sigma clip / q rows)^2). */
 static void test_noise_scale(void **state)
 {
@@ -359,8 +443,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_rdp_reference),    cmocka_unit_test(test_epsilon_reference),
 	        cmocka_unit_test(test_ledger),           cmocka_unit_test(test_gauss),
-	        cmocka_unit_test(test_clip_per_example), cmocka_unit_test(test_noise_scale),
-	        cmocka_unit_test(test_poisson_rate),
+	        cmocka_unit_test(test_clip_per_example), cmocka_unit_test(test_clip_batched_mlp),
+	        cmocka_unit_test(test_noise_scale),      cmocka_unit_test(test_poisson_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
