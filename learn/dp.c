@@ -351,58 +351,98 @@ static uint64_t zig_next(struct zig_bits *b)
 /* A uniform double in (0, 1]. */
 static double zig_open(struct zig_bits *b)
 {
-	return ((double)(zig_next(b) >> 11) + 1.0) * 0x1p-53;
+	return ((double)(int64_t)(zig_next(b) >> 11) + 1.0) * 0x1p-53;
+}
+
+struct zig_tables {
+	double x[257], f[257], wn[256];
+	uint64_t kn[256];
+};
+
+static void zig_tables(struct zig_tables *t)
+{
+	/* Layer i (1..255) spans heights f[i]..f[i+1] and has width x[i]; layer 0 is the base. */
+	t->x[1] = ZIG_R;
+	t->f[1] = exp(-0.5 * ZIG_R * ZIG_R);
+	t->x[0] = ZIG_V / t->f[1];
+	t->f[0] = 0.0;
+	for (int i = 1; i < 255; i++) {
+		t->x[i + 1] = sqrt(-2.0 * log(ZIG_V / t->x[i] + t->f[i]));
+		t->f[i + 1] = exp(-0.5 * t->x[i + 1] * t->x[i + 1]);
+	}
+	t->x[256] = 0.0;
+	t->f[256] = 1.0;
+	/* The inner-rectangle test in integers: u 2^-53 x[i] < x[i+1] iff u < kn[i]. */
+	for (int i = 0; i < 256; i++) {
+		t->kn[i] = (uint64_t)(t->x[i + 1] / t->x[i] * 0x1p53);
+		t->wn[i] = t->x[i] * 0x1p-53;
+	}
+}
+
+/*
+ * A sample whose first word w fell outside its layer's inner rectangle:
+ * the wedge test or the tail, then new words until one is accepted.
+ */
+static __attribute__((noinline)) double zig_slow(const struct zig_tables *t, struct zig_bits *b,
+                                                 uint64_t w)
+{
+	for (;;) {
+		unsigned i = (unsigned)(w & 0xff);
+		uint64_t u = w >> 11;
+		/* u < 2^53: the signed conversion is exact (and one instruction) */
+		double z = (double)(int64_t)u * t->wn[i];
+		if (u < t->kn[i])
+			return (w & 0x100) != 0 ? -z : z;
+		if (i == 0) { /* the tail beyond ZIG_R (Marsaglia 1964) */
+			double a, c;
+			do {
+				a = -log(zig_open(b)) / ZIG_R;
+				c = -log(zig_open(b));
+			} while (c + c < a * a);
+			z = ZIG_R + a;
+			return (w & 0x100) != 0 ? -z : z;
+		}
+		if (t->f[i] + (double)(int64_t)(zig_next(b) >> 11) * 0x1p-53 *
+		                      (t->f[i + 1] - t->f[i]) <
+		    exp(-0.5 * z * z))
+			return (w & 0x100) != 0 ? -z : z;
+		w = zig_next(b);
+	}
 }
 
 void dp_gauss_add(float *acc, size_t n, double sd, uint8_t *buf, size_t len, dp_random_fn random,
                   void *arg)
 {
 	struct zig_bits bits = {buf, len - len % 8, len - len % 8, random, arg};
-	double x[257], f[257], wn[256];
-	uint64_t kn[256];
+	struct zig_tables t;
+	size_t k = 0;
 
 	SOTTO_ASSERT(len >= 64);
-	/* Layer i (1..255) spans heights f[i]..f[i+1] and has width x[i]; layer 0 is the base. */
-	x[1] = ZIG_R;
-	f[1] = exp(-0.5 * ZIG_R * ZIG_R);
-	x[0] = ZIG_V / f[1];
-	f[0] = 0.0;
-	for (int i = 1; i < 255; i++) {
-		x[i + 1] = sqrt(-2.0 * log(ZIG_V / x[i] + f[i]));
-		f[i + 1] = exp(-0.5 * x[i + 1] * x[i + 1]);
-	}
-	x[256] = 0.0;
-	f[256] = 1.0;
-	/* The inner-rectangle test in integers: u x[i] < x[i+1] iff u 2^53 < kn[i]. */
-	for (int i = 0; i < 256; i++) {
-		kn[i] = (uint64_t)(x[i + 1] / x[i] * 0x1p53);
-		wn[i] = x[i] * 0x1p-53;
-	}
-	for (size_t k = 0; k < n; k++) {
-		uint64_t w;
-		double z;
-		for (;;) {
+	zig_tables(&t);
+	while (k < n) {
+		size_t words;
+		if (bits.pos + 8 > bits.len) {
+			bits.random(bits.arg, bits.buf, bits.len);
+			bits.pos = 0;
+		}
+		words = MIN((bits.len - bits.pos) / 8, n - k);
+		/* The fast path (about 99% of samples), one word each. */
+		for (size_t j = 0; j < words; j++) {
+			uint64_t w, u;
 			unsigned i;
-			uint64_t u;
-			w = zig_next(&bits);
+			double z;
+			memcpy(&w, bits.buf + bits.pos, 8);
+			bits.pos += 8;
 			i = (unsigned)(w & 0xff);
 			u = w >> 11;
-			z = (double)u * wn[i];
-			if (u < kn[i])
-				break;
-			if (i == 0) { /* the tail beyond ZIG_R (Marsaglia 1964) */
-				double a, c;
-				do {
-					a = -log(zig_open(&bits)) / ZIG_R;
-					c = -log(zig_open(&bits));
-				} while (c + c < a * a);
-				z = ZIG_R + a;
-				break;
+			if (u < t.kn[i]) {
+				z = (double)(int64_t)u * t.wn[i];
+				z = (w & 0x100) != 0 ? -z : z;
+			} else {
+				z = zig_slow(&t, &bits, w);
+				words = MIN(words, j + 1 + (bits.len - bits.pos) / 8);
 			}
-			if (f[i] + (double)(zig_next(&bits) >> 11) * 0x1p-53 * (f[i + 1] - f[i]) <
-			    exp(-0.5 * z * z))
-				break;
+			acc[k++] += (float)(sd * z);
 		}
-		acc[k] += (float)(sd * ((w & 0x100) != 0 ? -z : z));
 	}
 }

@@ -109,8 +109,9 @@ typedef void (*dp_random_fn)(void *arg, void *buf, size_t len);
  * sign (1) and the abscissa (53); the about 1% that fall outside a layer's
  * inner rectangle draw more for the wedge or the tail (exact rejection, no
  * approximation). Random bytes come through buf (len bytes, a multiple of 8
- * and at least 64), filled from random(arg, ...) as they are used up; a
- * buf of about 8.1 n bytes fills once per call.
+ * and at least 64), filled from random(arg, ...) as they are used up (16
+ * KiB, filled about 50 times for 100,000 samples, is faster than one fill:
+ * the bytes are read while they are in cache).
  */
 void dp_gauss_add(float *acc, size_t n, double sd, uint8_t *buf, size_t len, dp_random_fn random,
                   void *arg);

@@ -131,8 +131,8 @@ int train_set_dp(struct train *t, const struct train_dp *dp)
 		return LEARN_EBOUNDS;
 	if (t->dp_acc == NULL) {
 		t->dp_acc = malloc(np * sizeof(float));
-		/* 8 bytes a sample and 3% for the ziggurat's rejections: one fill a step. */
-		t->dp_bytes_len = (np + np / 32 + 8) * 8;
+		/* Filled 16 KiB at a time: the bytes are read while still in cache. */
+		t->dp_bytes_len = 16384;
 		t->dp_bytes = malloc(t->dp_bytes_len);
 		t->dp_rows = malloc((size_t)t->batch * sizeof(uint32_t));
 		if (t->dp_acc == NULL || t->dp_bytes == NULL || t->dp_rows == NULL) {

@@ -67,8 +67,10 @@ void privacy_taken(struct privacy *p, uint64_t n);
 /* Epsilon charged so far (steps reserved included: never less than spent). */
 double privacy_spent(const struct privacy *p);
 
-/* The node's DP random source: the OS's CSPRNG (a fresh key from libsodium randombytes per call,
- * expanded with ChaCha20 beyond 256 bytes). */
+/*
+ * The node's DP random source: ChaCha20 keyed from the OS's CSPRNG (libsodium
+ * randombytes), rekeyed after each call and reseeded after each MiB.
+ */
 void privacy_random(void *arg, void *buf, size_t len);
 
 #endif
