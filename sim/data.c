@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "learn/dataset.h"
+#include "learn/learn.h"
 #include "learn/partition.h"
 #include "util/err.h"
 #include "util/rng.h"
@@ -132,18 +133,32 @@ int sim_data_make(struct sim_data_set *out, const struct sim_data_spec *sp)
 		free(s.centres);
 		return rc;
 	}
-	snprintf(path, sizeof(path), "%s/data/mnist-train.sdat.gz", sp->root);
+	if (sp->train_path != NULL)
+		snprintf(path, sizeof(path), "%s", sp->train_path);
+	else
+		snprintf(path, sizeof(path), "%s/data/mnist-train.sdat.gz", sp->root);
 	rc = dataset_load(&all, path);
 	if (rc != 0) {
 		fprintf(stderr, "sotto-sim: %s: %s\n", path, err_str(rc));
 		return rc;
 	}
-	snprintf(path, sizeof(path), "%s/data/mnist-test.sdat.gz", sp->root);
+	if (sp->test_path != NULL)
+		snprintf(path, sizeof(path), "%s", sp->test_path);
+	else
+		snprintf(path, sizeof(path), "%s/data/mnist-test.sdat.gz", sp->root);
 	rc = dataset_load(&out->test, path);
 	if (rc != 0) {
 		fprintf(stderr, "sotto-sim: %s: %s\n", path, err_str(rc));
 		dataset_free(all);
 		return rc;
+	}
+	if (all->dims != out->test->dims || all->classes != out->test->classes) {
+		fprintf(stderr,
+		        "sotto-sim: the test set has %u features and %u classes, the training set "
+		        "%u and %u\n",
+		        out->test->dims, out->test->classes, all->dims, all->classes);
+		dataset_free(all);
+		return LEARN_EMISMATCH;
 	}
 	/* The same split as `sotto data split --mode dirichlet` (bench/cluster.sh). */
 	rc = partition_make(&part, all, PARTITION_DIRICHLET, sp->nodes, sp->alpha, 1, sp->seed);

@@ -13,6 +13,7 @@ struct sim_data_spec {
 	uint32_t nodes;
 	bool synthetic;   /* else the bundled MNIST, Dirichlet(alpha) over sites */
 	const char *root; /* repository root, for data/ */
+	const char *train_path, *test_path; /* other datasets than MNIST (both, or NULL) */
 	double alpha;
 	uint64_t seed;                           /* the split's seed, or the synthetic task's */
 	uint32_t dims, classes, rows, test_rows; /* synthetic only */

@@ -46,7 +46,10 @@ static void usage(FILE *f)
 	        "      --training 'K = V;..' [Training] keys instead of the bench's\n"
 	        "      --model 'K = V;..' [Model] keys instead of MLP 784-128-10\n"
 	        "      --privacy 'K = V;..' [Privacy] keys (DP-SGD; noise from the seed)\n"
-	        "      --data mnist|synth the bundled MNIST split, or the synthetic task\n"
+	        "      --data mnist|synth|TRAIN,TEST  the bundled MNIST split, the synthetic\n"
+	        "                         task, or two dataset files (`sotto data`): TRAIN split\n"
+	        "                         Dirichlet(alpha) over the sites, every site tested on "
+	        "TEST\n"
 	        "      --rows R --dims D  synthetic: rows per node (500), dimensions (64)\n"
 	        "      --alpha A          Dirichlet concentration of the split (0.5)\n"
 	        "      --degree D         about D peers per site: two circles of D/2+1, as\n"
@@ -243,7 +246,14 @@ static int parse(struct cli *c, int argc, char **argv)
 				c->o.data = SIM_DATA_SYNTH;
 			else if (strcmp(optarg, "mnist") == 0)
 				c->o.data = SIM_DATA_MNIST;
-			else
+			else if (strchr(optarg, ',') != NULL && strchr(optarg, ',')[1] != '\0' &&
+			         optarg[0] != ',') {
+				char *comma = strchr(optarg, ',');
+				*comma = '\0'; /* optarg is argv's: ours to cut */
+				c->o.data = SIM_DATA_FILES;
+				c->o.train_path = optarg;
+				c->o.test_path = comma + 1;
+			} else
 				return -1;
 			break;
 		case 5:

@@ -1749,6 +1749,10 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
 	dsp.nodes = o->nodes;
 	dsp.synthetic = o->data == SIM_DATA_SYNTH;
 	dsp.root = o->root;
+	if (o->data == SIM_DATA_FILES) {
+		dsp.train_path = o->train_path;
+		dsp.test_path = o->test_path;
+	}
 	dsp.alpha = o->alpha;
 	dsp.seed = o->data == SIM_DATA_SYNTH ? o->seed : o->split_seed;
 	dsp.dims = o->synth_dims;

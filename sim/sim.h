@@ -50,6 +50,7 @@ struct sim_link {
 enum sim_data {
 	SIM_DATA_MNIST, /* the bundled 8,000 / 2,000 images, split Dirichlet(alpha) */
 	SIM_DATA_SYNTH, /* docs/simulation.md: Gaussian clusters, rows per node */
+	SIM_DATA_FILES, /* train_path, split Dirichlet(alpha), and test_path */
 };
 
 /* What the run's verification found (the chaos harness's invariants). */
@@ -84,6 +85,7 @@ struct sim_opts {
 	double alpha;        /* Dirichlet concentration of the split */
 	uint64_t split_seed; /* 7: bench/cluster.sh's */
 	uint32_t synth_dims, synth_classes, synth_rows, synth_test_rows;
+	const char *train_path, *test_path; /* SIM_DATA_FILES: dataset files (sotto data) */
 	/* the per-site config, as cluster-init.sh writes it; NULL: its defaults */
 	const char *model_keys;    /* [Model] body, e.g. "Type = mlp\nHidden = 128\nSeed = 42\n" */
 	const char *training_keys; /* [Training] keys besides Dataset/TestSet */
