@@ -183,7 +183,26 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
                const struct dataset *stats, uint32_t classes, char *why, size_t why_len)
 {
 	uint8_t *text = NULL;
-	size_t len = 0, ncols = 0, rows = 0, line = 0;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	rc = file_read_all(path, IMPORT_MAX_FILE, &text, &len);
+	if (rc != 0) {
+		say(why, why_len, "%s: %s", path, err_str(rc));
+		return rc;
+	}
+	rc = import_csv_text(out, (const char *)text, len, path, label_col, header, stats, classes,
+	                     why, why_len);
+	free(text);
+	return rc;
+}
+
+int import_csv_text(struct dataset **out, const char *text, size_t len, const char *path,
+                    int label_col, bool header, const struct dataset *stats, uint32_t classes,
+                    char *why, size_t why_len)
+{
+	size_t ncols = 0, rows = 0, line = 0;
 	uint32_t dims, lab_col, max_label = 0;
 	struct dataset *ds = NULL;
 	double *sum = NULL, *sq = NULL;
@@ -191,16 +210,12 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 	int rc;
 
 	*out = NULL;
-	rc = file_read_all(path, IMPORT_MAX_FILE, &text, &len);
-	if (rc != 0) {
-		say(why, why_len, "%s: %s", path, err_str(rc));
-		goto out;
-	}
 	/* Pass 1: the shape. */
-	p = (const char *)text;
+	SOTTO_ASSERT(text[len] == '\0');
+	p = text;
 	if (header) {
 		p = strchr(p, '\n');
-		p = p != NULL ? p + 1 : (const char *)text + len;
+		p = p != NULL ? p + 1 : text + len;
 		line = 1;
 	}
 	start = p;
@@ -222,20 +237,34 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 			break;
 		q = nl + 1;
 	}
-	if (ncols < 2 || rows == 0 || rows > DATASET_MAX_ROWS || ncols - 1 > DATASET_MAX_DIMS) {
+	if (label_col == IMPORT_CSV_NO_LABEL) {
+		if (rows == 0 || rows > DATASET_MAX_ROWS || ncols > DATASET_MAX_DIMS) {
+			say(why, why_len,
+			    "%s: %zu rows of %zu columns: need >= 1 row, 1..%u columns", path, rows,
+			    ncols, DATASET_MAX_DIMS);
+			rc = LEARN_EBOUNDS;
+			goto out;
+		}
+	} else if (ncols < 2 || rows == 0 || rows > DATASET_MAX_ROWS ||
+	           ncols - 1 > DATASET_MAX_DIMS) {
 		say(why, why_len, "%s: %zu rows of %zu columns: need >= 1 row, 2..%u columns", path,
 		    rows, ncols, DATASET_MAX_DIMS + 1);
 		rc = LEARN_EBOUNDS;
 		goto out;
 	}
-	if (label_col >= (int)ncols || label_col < -1) {
+	if (label_col >= (int)ncols || (label_col < -1 && label_col != IMPORT_CSV_NO_LABEL)) {
 		say(why, why_len, "%s: label column %d, but rows have %zu columns", path, label_col,
 		    ncols);
 		rc = LEARN_EBOUNDS;
 		goto out;
 	}
-	lab_col = label_col < 0 ? (uint32_t)ncols - 1 : (uint32_t)label_col;
-	dims = (uint32_t)ncols - 1;
+	if (label_col == IMPORT_CSV_NO_LABEL) {
+		lab_col = UINT32_MAX; /* every column is a feature; labels stay 0 */
+		dims = (uint32_t)ncols;
+	} else {
+		lab_col = label_col < 0 ? (uint32_t)ncols - 1 : (uint32_t)label_col;
+		dims = (uint32_t)ncols - 1;
+	}
 	if (stats != NULL && (stats->dims != dims || stats->mean == NULL)) {
 		say(why, why_len, "%s: %u features, but the stats file has %u%s", path, dims,
 		    stats->dims, stats->mean == NULL ? " and no statistics" : "");
@@ -343,7 +372,6 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 out:
 	free(sum);
 	free(sq);
-	free(text);
 	dataset_free(ds);
 	return rc;
 }

@@ -29,15 +29,25 @@ int import_mnist_json(struct dataset **out, const char *dir, char *why, size_t w
 
 /*
  * Reads a CSV of numbers. label_col is the 0-based column of the integer
- * class label (0..255), or -1 for the last column; header skips the first
- * line. Features are stored as f32, standardised per column with the mean
- * and standard deviation of `stats` (a previously imported training set,
- * so a test set is scaled like its training set) or, when stats is NULL,
- * of this file (a column with zero variance is only centred). classes is
- * the number of classes, or 0 to use 1 + the largest label (at least 2).
+ * class label (0..255), -1 for the last column, or IMPORT_CSV_NO_LABEL when
+ * every column is a feature (rows to predict; labels are then 0, and stats
+ * should be given for the classes); header skips the first line. Features are stored as f32,
+ * standardised per column with the mean and standard deviation of `stats` (a previously imported
+ * training set, so a test set is scaled like its training set) or, when stats is NULL, of this file
+ * (a column with zero variance is only centred). classes is the number of classes, or 0 to use 1 +
+ * the largest label (at least 2).
  */
+#define IMPORT_CSV_NO_LABEL (-2)
 int import_csv(struct dataset **out, const char *path, int label_col, bool header,
                const struct dataset *stats, uint32_t classes, char *why, size_t why_len)
         __attribute__((warn_unused_result));
+/*
+ * The same from len bytes of text, which must be followed by a NUL
+ * (text[len] == 0; the text ends at its first NUL); path names it in
+ * messages (the fuzz harness's way in).
+ */
+int import_csv_text(struct dataset **out, const char *text, size_t len, const char *path,
+                    int label_col, bool header, const struct dataset *stats, uint32_t classes,
+                    char *why, size_t why_len) __attribute__((warn_unused_result));
 
 #endif

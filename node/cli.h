@@ -18,6 +18,8 @@ int cmd_reload(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_transport_test(int argc, char **argv); /* hidden, test-only */
 
 struct model_spec;

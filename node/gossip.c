@@ -266,6 +266,19 @@ static const uint8_t *extra_build(struct gossip *g, uint8_t **buf, size_t *cap, 
 	return *buf;
 }
 
+int gossip_extra_progress(const uint8_t *extra, size_t len, size_t n_params, uint64_t *rounds,
+                          double *epochs)
+{
+	struct persist ps;
+	const uint8_t *last;
+
+	if (extra == NULL || persist_decode(&ps, &last, extra, len, n_params) != 0)
+		return -EINVAL;
+	*rounds = ps.rounds_completed;
+	*epochs = ps.epochs;
+	return 0;
+}
+
 const uint8_t *gossip_checkpoint_extra(struct gossip *g, size_t *len)
 {
 	return extra_build(g, &g->extra, &g->extra_cap, len);

@@ -185,6 +185,13 @@ const struct gossip_act *gossip_actions(const struct gossip *g, size_t *n);
  * it applied. Valid until the next call.
  */
 const uint8_t *gossip_checkpoint_extra(struct gossip *g, size_t *len);
+/*
+ * What a checkpoint's extra (as gossip_checkpoint_extra wrote it, for a
+ * model of n_params) says about the node's progress, without a node:
+ * rounds completed and epochs trained. 0 or -EINVAL (not such an extra).
+ */
+int gossip_extra_progress(const uint8_t *extra, size_t len, size_t n_params, uint64_t *rounds,
+                          double *epochs) __attribute__((warn_unused_result));
 
 /* Status numbers of the core (transport figures are the shell's to add). */
 void gossip_status(struct gossip *g, struct node_status *st);

@@ -59,6 +59,17 @@ static const struct command commands[] = {
          "usage: sotto train -c FILE [--epochs N] [--save CKPT] [--resume CKPT] "
          "[--confusion]\n"
          "  Trains [Model] on [Training] Dataset locally and prints a line per epoch.\n"},
+        {"export", cmd_export,
+         "Write the node's model for numpy/PyTorch: sotto export -c FILE -o OUT.npz",
+         "usage: sotto export -c FILE -o OUT.npz\n"
+         "  Writes the model of the node's checkpoint (DataDir/checkpoint) as named\n"
+         "  float32 tensors in a NumPy .npz (numpy.load reads it), and OUT.json: the\n"
+         "  model, how inputs are scaled, the epoch and rounds it came from.\n"},
+        {"predict", cmd_predict, "Label rows with the node's model: sotto predict -c FILE IN OUT",
+         "usage: sotto predict -c FILE IN OUT [--header] [--label COL]\n"
+         "  IN: a CSV of feature columns (--label COL: that column is the true label)\n"
+         "  or a sotto dataset file. OUT: a CSV of the label and class probabilities\n"
+         "  per row. With true labels the accuracy is printed.\n"},
         {"data", cmd_data, "Dataset tools: sotto data import-mnist|import-csv|split|info ...",
          "usage: sotto data import-mnist|import-csv|split|info ...\n"
          "  Dataset files are written mode 0600 (patient data). `sotto data`\n"

@@ -1,0 +1,471 @@
+/*
+ * cmd_export.c: the model a site's node holds, out of sotto.
+ *
+ *   sotto export -c FILE -o OUT.npz   named tensors (learn/npz.h) and a JSON
+ *                                     sidecar OUT.json: the model, the input
+ *                                     scaling, the progress it came from
+ *   sotto predict -c FILE IN OUT      labels and class probabilities of IN's
+ *                                     rows, as a CSV
+ *
+ * Both read the node's checkpoint (DataDir/checkpoint: written after every
+ * applied round and epoch, and when the node stops; replaced atomically, so
+ * reading it while the node runs is safe) and the site's Dataset (for how
+ * its features were scaled). Neither talks to the node nor changes a file
+ * of the node's. Outputs are mode 0600: a model and its predictions are
+ * derived from patient records.
+ */
+#include "config/config.h"
+#include "learn/checkpoint.h"
+#include "learn/dataset.h"
+#include "learn/import.h"
+#include "learn/learn.h"
+#include "learn/model.h"
+#include "learn/npz.h"
+#include "learn/train.h"
+#include "node/cli.h"
+#include "node/gossip.h"
+#include "version.h" /* generated: SOTTO_VERSION */
+#include "util/err.h"
+#include "util/file.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define EXPORT_USAGE  "usage: sotto export -c FILE -o OUT.npz\n"
+#define PREDICT_USAGE "usage: sotto predict -c FILE IN OUT [--header] [--label COL]\n"
+
+/* What both commands load: the config, the node's model, the site's Dataset. */
+struct site {
+	struct config cfg;
+	bool cfg_loaded;
+	char ckpt[CONFIG_PATH_MAX + 32];
+	struct train *t;
+	uint8_t *extra;
+	size_t extra_len;
+	struct dataset *ds;
+};
+
+static void site_fini(struct site *s)
+{
+	train_free(s->t);
+	free(s->extra);
+	dataset_free(s->ds);
+	if (s->cfg_loaded)
+		config_fini(&s->cfg);
+}
+
+/* 0, or the exit status (the reason printed). */
+static int site_load(struct site *s, const char *cmd, const char *path)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = config_load(&s->cfg, path);
+	s->cfg_loaded = true;
+	if (rc != 0) {
+		config_errors_print(&s->cfg, stderr);
+		return 2;
+	}
+	snprintf(s->ckpt, sizeof(s->ckpt), "%s/checkpoint", s->cfg.node.data_dir);
+	rc = checkpoint_load(s->ckpt, &s->t, &s->extra, &s->extra_len);
+	if (rc == -ENOENT) {
+		fprintf(stderr,
+		        "sotto %s: %s does not exist yet: the node writes it after its first "
+		        "epoch or round and when it stops\n",
+		        cmd, s->ckpt);
+		return 1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "sotto %s: %s: %s\n", cmd, s->ckpt, err_str(rc));
+		return 1;
+	}
+	rc = dataset_load(&s->ds, s->cfg.training.dataset);
+	if (rc != 0) {
+		fprintf(stderr, "sotto %s: Dataset %s: %s (needed for how features are scaled)\n",
+		        cmd, s->cfg.training.dataset, err_str(rc));
+		return 1;
+	}
+	if (train_check_data(s->t, s->ds) != 0) {
+		fprintf(stderr, "sotto %s: %s does not fit Dataset %s (features or classes)\n", cmd,
+		        s->ckpt, s->cfg.training.dataset);
+		return 1;
+	}
+	return 0;
+}
+
+/* --- JSON sidecar ------------------------------------------------------------ */
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf == NULL ? NULL : t->buf + t->len,
+		              t->buf == NULL ? 0 : t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if (t->buf != NULL && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = MAX(t->cap * 2, t->len + (size_t)n + 256);
+			char *b = realloc(t->buf, cap);
+			if (b == NULL) {
+				t->failed = true;
+				return;
+			}
+			t->buf = b;
+			t->cap = cap;
+		}
+	}
+}
+
+/* A JSON string of a path (escapes quotes, backslashes and control bytes). */
+static void put_string(struct text *t, const char *s)
+{
+	put(t, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			put(t, "\\%c", c);
+		else if (c < 0x20)
+			put(t, "\\u%04x", c);
+		else
+			put(t, "%c", c);
+	}
+	put(t, "\"");
+}
+
+static const char *input_scaling(const struct dataset *ds)
+{
+	if (ds->mean != NULL)
+		return "standardised: x = (raw - input.mean) / input.std";
+	if (ds->elem == DATASET_U8)
+		return "bytes divided by 255: x = raw / 255";
+	return "none";
+}
+
+static void sidecar(struct text *t, const struct site *s, const char *npz)
+{
+	const struct model *m = s->t->model;
+	const struct model_spec *sp = &m->spec;
+	uint64_t rounds = 0;
+	double epochs = 0;
+	bool progress = gossip_extra_progress(s->extra, s->extra_len, m->n_params, &rounds,
+	                                      &epochs) == 0;
+
+	put(t, "{\n  \"format\": \"sotto-export\",\n  \"version\": 1,\n  \"sotto\": \"%s\",\n",
+	    SOTTO_VERSION);
+	put(t, "  \"tensors_file\": ");
+	put_string(t, npz);
+	put(t, ",\n  \"model\": {\"type\": \"%s\", \"input_shape\": [%u, %u, %u], \"classes\": %u",
+	    model_type_name(sp->type), sp->channels, sp->height, sp->width, sp->classes);
+	if (sp->type == MODEL_MLP) {
+		put(t, ", \"hidden\": [");
+		for (uint32_t i = 0; i < sp->n_hidden; i++)
+			put(t, "%s%u", i > 0 ? ", " : "", sp->hidden[i]);
+		put(t, "]");
+	}
+	if (sp->type == MODEL_CNN)
+		put(t, ", \"conv\": [%u, %u], \"kernel\": %u", sp->conv[0], sp->conv[1],
+		    MODEL_CNN_KERNEL);
+	put(t, ", \"parameters\": %zu},\n", m->n_params);
+	put(t, "  \"forward\": \"%s\",\n",
+	    sp->type == MODEL_LOGREG ? "logits = x @ fc.weight.T + fc.bias"
+	    : sp->type == MODEL_MLP
+	            ? "h = relu(x @ fc1.weight.T + fc1.bias), ...; logits = h @ fcN.weight.T + "
+	              "fcN.bias (fc1..fcN in order, ReLU after all but the last)"
+	            : "conv1 (5x5, valid), max-pool 2x2, ReLU, conv2 (5x5, valid), max-pool 2x2, "
+	              "ReLU, flatten (C, H, W), logits = fc (PyTorch layout)");
+	put(t, "  \"output\": \"softmax(logits) are the class probabilities\",\n");
+	put(t, "  \"tensors\": {");
+	for (size_t i = 0; i < m->n_segs; i++) {
+		const struct model_segment *g = &m->segs[i];
+		put(t, "%s\"%s\": [", i > 0 ? ", " : "", g->name);
+		for (uint32_t d = 0; d < g->ndim; d++)
+			put(t, "%s%u", d > 0 ? ", " : "", g->shape[d]);
+		put(t, "]");
+	}
+	if (s->ds->mean != NULL)
+		put(t, ", \"input.mean\": [%u], \"input.std\": [%u]", s->ds->dims, s->ds->dims);
+	put(t, "},\n  \"input\": \"%s\",\n", input_scaling(s->ds));
+	put(t, "  \"trained\": {\"epoch\": %llu, \"steps\": %llu",
+	    (unsigned long long)s->t->epoch, (unsigned long long)s->t->steps);
+	if (progress)
+		put(t, ", \"epochs_trained\": %.4f, \"rounds_completed\": %llu}", epochs,
+		    (unsigned long long)rounds);
+	else
+		put(t, ", \"epochs_trained\": null, \"rounds_completed\": null}");
+	put(t, ",\n  \"checkpoint\": ");
+	put_string(t, s->ckpt);
+	put(t, "\n}\n");
+}
+
+int cmd_export(int argc, char **argv)
+{
+	const char *path = NULL, *out = NULL;
+	struct npz_entry e[MODEL_MAX_SEGMENTS + 2];
+	struct text json = {0};
+	char json_path[4096];
+	struct site s;
+	size_t n = 0, olen;
+	int status, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+			path = argv[++i];
+		else if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) &&
+		         i + 1 < argc)
+			out = argv[++i];
+		else {
+			fprintf(stderr, "sotto export: unknown argument '%s'\n" EXPORT_USAGE,
+			        argv[i]);
+			return 2;
+		}
+	}
+	if (path == NULL || out == NULL) {
+		fputs(EXPORT_USAGE "  Writes the node's model (DataDir/checkpoint) as named float32 "
+		                   "tensors\n  in a NumPy .npz, and OUT.json beside it: the model, how "
+		                   "inputs are\n  scaled, and the epoch and rounds it came from.\n",
+		      stderr);
+		return 2;
+	}
+	olen = strlen(out);
+	if (olen < 5 || strcasecmp(out + olen - 4, ".npz") != 0 || olen + 2 > sizeof(json_path)) {
+		fprintf(stderr, "sotto export: %s: the output must end in .npz\n", out);
+		return 2;
+	}
+	snprintf(json_path, sizeof(json_path), "%.*s.json", (int)(olen - 4), out);
+	status = site_load(&s, "export", path);
+	if (status != 0)
+		goto done;
+	status = 1;
+	for (size_t i = 0; i < s.t->model->n_segs; i++) {
+		const struct model_segment *g = &s.t->model->segs[i];
+		e[n].name = g->name;
+		e[n].ndim = g->ndim;
+		memcpy(e[n].shape, g->shape, sizeof(e[n].shape));
+		e[n++].data = s.t->model->params + g->offset;
+	}
+	if (s.ds->mean != NULL) {
+		e[n] = (struct npz_entry){"input.mean", 1, {s.ds->dims}, s.ds->mean};
+		n++;
+		e[n] = (struct npz_entry){"input.std", 1, {s.ds->dims}, s.ds->std};
+		n++;
+	}
+	rc = npz_write(out, e, n, 0600);
+	if (rc != 0) {
+		fprintf(stderr, "sotto export: %s: %s\n", out, err_str(rc));
+		goto done;
+	}
+	sidecar(&json, &s, out);
+	if (json.failed) {
+		fprintf(stderr, "sotto export: out of memory\n");
+		goto done;
+	}
+	rc = file_write_atomic(json_path, json.buf, json.len, 0600);
+	if (rc != 0) {
+		fprintf(stderr, "sotto export: %s: %s\n", json_path, err_str(rc));
+		goto done;
+	}
+	printf("exported %s, %zu parameters (epoch %llu, %llu steps) from %s to %s and %s\n",
+	       model_type_name(s.t->model->spec.type), s.t->model->n_params,
+	       (unsigned long long)s.t->epoch, (unsigned long long)s.t->steps, s.ckpt, out,
+	       json_path);
+	status = 0;
+done:
+	free(json.buf);
+	site_fini(&s);
+	return status;
+}
+
+/* --- predict ------------------------------------------------------------------- */
+
+static bool ends_with_csv(const char *p)
+{
+	size_t n = strlen(p);
+	return n >= 4 && strcasecmp(p + n - 4, ".csv") == 0;
+}
+
+/* IN as rows scaled like the site's Dataset; 0 or the exit status. */
+static int predict_input(struct dataset **in, const struct site *s, const char *path,
+                         bool header, int label)
+{
+	char why[256] = "";
+	int rc;
+
+	if (ends_with_csv(path)) {
+		if (s->ds->mean == NULL) {
+			fprintf(stderr,
+			        "sotto predict: %s is not standardised (%s): give IN as a sotto "
+			        "dataset file scaled the same way, not a CSV\n",
+			        s->cfg.training.dataset,
+			        s->ds->elem == DATASET_U8 ? "bytes" : "floats");
+			return 1;
+		}
+		rc = import_csv(in, path, label, header, s->ds, s->ds->classes, why, sizeof(why));
+		if (rc != 0) {
+			fprintf(stderr, "sotto predict: %s\n", why[0] != '\0' ? why : err_str(rc));
+			return 1;
+		}
+		return 0;
+	}
+	if (header || label != IMPORT_CSV_NO_LABEL) {
+		fprintf(stderr, "sotto predict: --header and --label are for a CSV (IN ending in "
+		                ".csv)\n");
+		return 2;
+	}
+	rc = dataset_load(in, path);
+	if (rc != 0) {
+		fprintf(stderr, "sotto predict: %s: %s\n", path, err_str(rc));
+		return 1;
+	}
+	if ((*in)->dims != s->ds->dims || (*in)->classes > s->ds->classes ||
+	    ((*in)->channels != s->ds->channels) ||
+	    ((*in)->mean != NULL) != (s->ds->mean != NULL) ||
+	    (s->ds->mean != NULL &&
+	     (memcmp((*in)->mean, s->ds->mean, s->ds->dims * sizeof(float)) != 0 ||
+	      memcmp((*in)->std, s->ds->std, s->ds->dims * sizeof(float)) != 0))) {
+		fprintf(stderr,
+		        "sotto predict: %s is shaped or scaled unlike Dataset %s (import it with "
+		        "`sotto data import-csv IN.csv OUT --stats %s`)\n",
+		        path, s->cfg.training.dataset, s->cfg.training.dataset);
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+	const char *path = NULL, *in_path = NULL, *out_path = NULL;
+	bool header = false, labelled;
+	int label = IMPORT_CSV_NO_LABEL;
+	struct dataset *in = NULL;
+	struct text csv = {0};
+	struct site s;
+	uint32_t *idx = NULL;
+	uint64_t right = 0;
+	int status, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--header") == 0)
+			header = true;
+		else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || end == argv[i] || v < -1 || v > 65535) {
+				fprintf(stderr, "sotto predict: --label %s: a column number (0-based) "
+				                "or -1 for the last\n",
+				        argv[i]);
+				return 2;
+			}
+			label = (int)v;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "sotto predict: unknown option '%s'\n" PREDICT_USAGE, argv[i]);
+			return 2;
+		} else if (in_path == NULL)
+			in_path = argv[i];
+		else if (out_path == NULL)
+			out_path = argv[i];
+		else {
+			fprintf(stderr, "sotto predict: one IN and one OUT\n" PREDICT_USAGE);
+			return 2;
+		}
+	}
+	if (path == NULL || in_path == NULL || out_path == NULL) {
+		fputs(PREDICT_USAGE
+		      "  Labels IN's rows with the node's model (DataDir/checkpoint). IN: a CSV whose\n"
+		      "  columns are the features (--label COL: and that column the true label), or a\n"
+		      "  sotto dataset file; CSV rows are standardised as the site's Dataset was.\n"
+		      "  OUT: a CSV with a header line and, per row, the label and the probability\n"
+		      "  of each class. With true labels, the accuracy goes to stderr.\n",
+		      stderr);
+		return 2;
+	}
+	status = site_load(&s, "predict", path);
+	if (status != 0)
+		goto done;
+	status = predict_input(&in, &s, in_path, header, label);
+	if (status != 0)
+		goto done;
+	status = 1;
+	labelled = !ends_with_csv(in_path) || label != IMPORT_CSV_NO_LABEL;
+	idx = malloc(s.t->batch * sizeof(*idx));
+	if (idx == NULL) {
+		fprintf(stderr, "sotto predict: out of memory\n");
+		goto done;
+	}
+	put(&csv, "label");
+	for (uint32_t c = 0; c < s.ds->classes; c++)
+		put(&csv, ",p%u", c);
+	put(&csv, "\n");
+	for (uint32_t r0 = 0; r0 < in->rows; r0 += s.t->batch) {
+		uint32_t b = MIN(s.t->batch, in->rows - r0);
+		const float *logits;
+		for (uint32_t i = 0; i < b; i++)
+			idx[i] = r0 + i;
+		dataset_batch(in, idx, b, s.t->x, s.t->y);
+		logits = model_forward(s.t->model, s.t->x, b);
+		for (uint32_t i = 0; i < b; i++) {
+			const float *z = logits + (size_t)i * s.ds->classes;
+			uint32_t arg = 0;
+			double sum = 0;
+			for (uint32_t c = 1; c < s.ds->classes; c++)
+				if (z[c] > z[arg])
+					arg = c;
+			for (uint32_t c = 0; c < s.ds->classes; c++)
+				sum += exp((double)z[c] - z[arg]);
+			put(&csv, "%u", arg);
+			for (uint32_t c = 0; c < s.ds->classes; c++)
+				put(&csv, ",%.6g", exp((double)z[c] - z[arg]) / sum);
+			put(&csv, "\n");
+			right += arg == s.t->y[i];
+		}
+	}
+	if (csv.failed) {
+		fprintf(stderr, "sotto predict: out of memory\n");
+		goto done;
+	}
+	rc = file_write_atomic(out_path, csv.buf, csv.len, 0600);
+	if (rc != 0) {
+		fprintf(stderr, "sotto predict: %s: %s\n", out_path, err_str(rc));
+		goto done;
+	}
+	fprintf(stderr, "predicted %u rows with %s (epoch %llu) into %s", in->rows,
+	        model_type_name(s.t->model->spec.type), (unsigned long long)s.t->epoch, out_path);
+	if (labelled)
+		fprintf(stderr, "; accuracy %.2f%% against IN's labels",
+		        100.0 * (double)right / (double)in->rows);
+	fprintf(stderr, "\n");
+	status = 0;
+done:
+	free(idx);
+	free(csv.buf);
+	dataset_free(in);
+	site_fini(&s);
+	return status;
+}
