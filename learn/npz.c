@@ -17,7 +17,7 @@
 #define LOCAL_BYTES   30 /* local file header without the name */
 #define CENTRAL_BYTES 46 /* central directory header without the name */
 #define END_BYTES     22
-#define NPY_HEADER    128 /* room for one .npy header (magic + dict, padded) */
+#define NPY_HEADER    128    /* room for one .npy header (magic + dict, padded) */
 #define DOS_DATE      0x0021 /* 1980-01-01 */
 
 struct member {
@@ -51,8 +51,9 @@ static int npy_header(struct member *m, const struct npz_entry *e)
 	size_t total;
 
 	if (e->ndim == 1)
-		n = snprintf(dict, sizeof(dict), "{'descr': '<f4', 'fortran_order': False, "
-		                                 "'shape': (%u,), }",
+		n = snprintf(dict, sizeof(dict),
+		             "{'descr': '<f4', 'fortran_order': False, "
+		             "'shape': (%u,), }",
 		             e->shape[0]);
 	else {
 		char dims[64] = "";

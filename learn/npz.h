@@ -23,10 +23,10 @@
 #define NPZ_MAX_ENTRIES 64
 
 struct npz_entry {
-	const char *name;   /* [A-Za-z0-9_.-], 1..NPZ_MAX_NAME bytes; stored as NAME.npy */
-	uint32_t ndim;      /* 1..4 */
-	uint32_t shape[4];  /* its product is the number of values */
-	const float *data;  /* borrowed: written straight from here, never copied */
+	const char *name;  /* [A-Za-z0-9_.-], 1..NPZ_MAX_NAME bytes; stored as NAME.npy */
+	uint32_t ndim;     /* 1..4 */
+	uint32_t shape[4]; /* its product is the number of values */
+	const float *data; /* borrowed: written straight from here, never copied */
 };
 
 /*

@@ -24,10 +24,10 @@
 #include "learn/train.h"
 #include "node/cli.h"
 #include "node/gossip.h"
-#include "version.h" /* generated: SOTTO_VERSION */
 #include "util/err.h"
 #include "util/file.h"
 #include "util/util.h"
+#include "version.h" /* generated: SOTTO_VERSION */
 
 #include <errno.h>
 #include <math.h>
@@ -173,8 +173,8 @@ static void sidecar(struct text *t, const struct site *s, const char *npz)
 	const struct model_spec *sp = &m->spec;
 	uint64_t rounds = 0;
 	double epochs = 0;
-	bool progress = gossip_extra_progress(s->extra, s->extra_len, m->n_params, &rounds,
-	                                      &epochs) == 0;
+	bool progress =
+	        gossip_extra_progress(s->extra, s->extra_len, m->n_params, &rounds, &epochs) == 0;
 
 	put(t, "{\n  \"format\": \"sotto-export\",\n  \"version\": 1,\n  \"sotto\": \"%s\",\n",
 	    SOTTO_VERSION);
@@ -211,8 +211,8 @@ static void sidecar(struct text *t, const struct site *s, const char *npz)
 	if (s->ds->mean != NULL)
 		put(t, ", \"input.mean\": [%u], \"input.std\": [%u]", s->ds->dims, s->ds->dims);
 	put(t, "},\n  \"input\": \"%s\",\n", input_scaling(s->ds));
-	put(t, "  \"trained\": {\"epoch\": %llu, \"steps\": %llu",
-	    (unsigned long long)s->t->epoch, (unsigned long long)s->t->steps);
+	put(t, "  \"trained\": {\"epoch\": %llu, \"steps\": %llu", (unsigned long long)s->t->epoch,
+	    (unsigned long long)s->t->steps);
 	if (progress)
 		put(t, ", \"epochs_trained\": %.4f, \"rounds_completed\": %llu}", epochs,
 		    (unsigned long long)rounds);
@@ -234,7 +234,8 @@ int cmd_export(int argc, char **argv)
 	int status, rc;
 
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc)
 			path = argv[++i];
 		else if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) &&
 		         i + 1 < argc)
@@ -246,9 +247,10 @@ int cmd_export(int argc, char **argv)
 		}
 	}
 	if (path == NULL || out == NULL) {
-		fputs(EXPORT_USAGE "  Writes the node's model (DataDir/checkpoint) as named float32 "
-		                   "tensors\n  in a NumPy .npz, and OUT.json beside it: the model, how "
-		                   "inputs are\n  scaled, and the epoch and rounds it came from.\n",
+		fputs(EXPORT_USAGE
+		      "  Writes the node's model (DataDir/checkpoint) as named float32 "
+		      "tensors\n  in a NumPy .npz, and OUT.json beside it: the model, how "
+		      "inputs are\n  scaled, and the epoch and rounds it came from.\n",
 		      stderr);
 		return 2;
 	}
@@ -310,8 +312,8 @@ static bool ends_with_csv(const char *p)
 }
 
 /* IN as rows scaled like the site's Dataset; 0 or the exit status. */
-static int predict_input(struct dataset **in, const struct site *s, const char *path,
-                         bool header, int label)
+static int predict_input(struct dataset **in, const struct site *s, const char *path, bool header,
+                         int label)
 {
 	char why[256] = "";
 	int rc;
@@ -370,7 +372,8 @@ int cmd_predict(int argc, char **argv)
 	int status, rc;
 
 	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--header") == 0)
 			header = true;
@@ -378,14 +381,16 @@ int cmd_predict(int argc, char **argv)
 			char *end;
 			long v = strtol(argv[++i], &end, 10);
 			if (*end != '\0' || end == argv[i] || v < -1 || v > 65535) {
-				fprintf(stderr, "sotto predict: --label %s: a column number (0-based) "
-				                "or -1 for the last\n",
+				fprintf(stderr,
+				        "sotto predict: --label %s: a column number (0-based) "
+				        "or -1 for the last\n",
 				        argv[i]);
 				return 2;
 			}
 			label = (int)v;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "sotto predict: unknown option '%s'\n" PREDICT_USAGE, argv[i]);
+			fprintf(stderr, "sotto predict: unknown option '%s'\n" PREDICT_USAGE,
+			        argv[i]);
 			return 2;
 		} else if (in_path == NULL)
 			in_path = argv[i];
@@ -398,10 +403,13 @@ int cmd_predict(int argc, char **argv)
 	}
 	if (path == NULL || in_path == NULL || out_path == NULL) {
 		fputs(PREDICT_USAGE
-		      "  Labels IN's rows with the node's model (DataDir/checkpoint). IN: a CSV whose\n"
-		      "  columns are the features (--label COL: and that column the true label), or a\n"
+		      "  Labels IN's rows with the node's model (DataDir/checkpoint). IN: a CSV "
+		      "whose\n"
+		      "  columns are the features (--label COL: and that column the true label), "
+		      "or a\n"
 		      "  sotto dataset file; CSV rows are standardised as the site's Dataset was.\n"
-		      "  OUT: a CSV with a header line and, per row, the label and the probability\n"
+		      "  OUT: a CSV with a header line and, per row, the label and the "
+		      "probability\n"
 		      "  of each class. With true labels, the accuracy goes to stderr.\n",
 		      stderr);
 		return 2;
