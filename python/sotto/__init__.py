@@ -1,0 +1,18 @@
+"""sotto: the Python side of sotto, a secure peer-to-peer gossip learning system.
+
+What is here today: reading a model that a node exported
+(``sotto export -c site.conf -o model.npz``) with numpy alone, predicting
+with it, and loading it into a matching PyTorch module.
+
+    >>> import sotto
+    >>> m = sotto.load_export("model.npz")      # reads model.json beside it
+    >>> m.predict_proba(rows)                   # raw feature rows, as the site's CSV
+    >>> net = m.torch_module()                  # an nn.Module with the averaged weights
+
+The external trainer (a PyTorch loop joining the secure rounds) is not
+built yet; see the project's issue list.
+"""
+from .export import Export, load_export
+
+__all__ = ["Export", "load_export"]
+__version__ = "0.1.0"
