@@ -330,19 +330,26 @@ int dp_ledger_save(const struct dp_ledger *l, const char *path)
 
 struct zig_bits {
 	uint8_t *buf;
-	size_t len, pos;
+	size_t cap;      /* bytes buf holds, a multiple of 8 */
+	size_t len, pos; /* bytes filled, bytes used */
 	dp_random_fn random;
 	void *arg;
 };
+
+/* Fills about `want` bytes (a multiple of 8, 64..cap): no more than the samples left need. */
+static void zig_fill(struct zig_bits *b, size_t want)
+{
+	b->len = MIN(b->cap, MAX((size_t)64, (want + 7) / 8 * 8));
+	b->random(b->arg, b->buf, b->len);
+	b->pos = 0;
+}
 
 static uint64_t zig_next(struct zig_bits *b)
 {
 	uint64_t v;
 
-	if (b->pos + 8 > b->len) {
-		b->random(b->arg, b->buf, b->len);
-		b->pos = 0;
-	}
+	if (b->pos + 8 > b->len)
+		zig_fill(b, 256); /* the rare wedge or tail that ran out */
 	memcpy(&v, b->buf + b->pos, 8);
 	b->pos += 8;
 	return v;
@@ -413,7 +420,7 @@ static __attribute__((noinline)) double zig_slow(const struct zig_tables *t, str
 void dp_gauss_add(float *acc, size_t n, double sd, uint8_t *buf, size_t len, dp_random_fn random,
                   void *arg)
 {
-	struct zig_bits bits = {buf, len - len % 8, len - len % 8, random, arg};
+	struct zig_bits bits = {buf, len - len % 8, 0, 0, random, arg};
 	struct zig_tables t;
 	size_t k = 0;
 
@@ -421,10 +428,9 @@ void dp_gauss_add(float *acc, size_t n, double sd, uint8_t *buf, size_t len, dp_
 	zig_tables(&t);
 	while (k < n) {
 		size_t words;
-		if (bits.pos + 8 > bits.len) {
-			bits.random(bits.arg, bits.buf, bits.len);
-			bits.pos = 0;
-		}
+		if (bits.pos + 8 > bits.len)
+			zig_fill(&bits,
+			         (n - k) * 8 + (n - k) / 4 + 64); /* ~1% rejections draw more */
 		words = MIN((bits.len - bits.pos) / 8, n - k);
 		/* The fast path (about 99% of samples), one word each. */
 		for (size_t j = 0; j < words; j++) {

@@ -288,7 +288,12 @@ int import_csv_text(struct dataset **out, const char *text, size_t len, const ch
 				double v = strtod(p, &end);
 				while (*end == ' ' || *end == '\t' || *end == '\r')
 					end++;
+				/*
+				 * strtod skips leading white space, newlines included: an
+				 * empty last field must not take the next line's first value.
+				 */
 				if (end == p || !isfinite(v) ||
+				    memchr(p, '\n', (size_t)(end - p)) != NULL ||
 				    (*end != ',' && *end != '\n' && *end != '\0')) {
 					/* 0-based, as --label counts */
 					say(why, why_len, "%s:%zu: column %u is not a number%s",

@@ -260,7 +260,7 @@ int model_alloc(struct model **out, const struct model_spec *spec, uint32_t max_
 		uint64_t total = (uint64_t)in_size(&m->layers[0]) * max_batch * 4;
 		for (size_t i = 0; i < m->n_layers; i++) {
 			const struct model_layer *l = &m->layers[i];
-			total += (uint64_t)out_size(l) * max_batch * 4;
+			total += (uint64_t)out_size(l) * max_batch * 3;
 			if (l->kind == LAYER_CONV)
 				total += (uint64_t)l->in_c * K * K * l->out_h * l->out_w *
 				         max_batch * 2;
@@ -295,17 +295,6 @@ int model_alloc(struct model **out, const struct model_spec *spec, uint32_t max_
 	m->dcols = malloc(cols_max * sizeof(float));
 	if (m->g1 == NULL || m->g2 == NULL || m->cols == NULL || m->dcols == NULL)
 		goto fail;
-	if (model_clips_per_row(m)) {
-		size_t slots = 0;
-		for (size_t i = 0; i < m->n_layers; i++) {
-			m->layers[i].dy_off = slots;
-			slots += out_size(&m->layers[i]);
-		}
-		m->dys = malloc(slots * max_batch * sizeof(float));
-		m->row_sq = malloc(max_batch * sizeof(double));
-		if (m->dys == NULL || m->row_sq == NULL)
-			goto fail;
-	}
 	if (spec->type == MODEL_CNN && spec->channels > 1) {
 		m->x_cb = malloc(in_size(&m->layers[0]) * max_batch * sizeof(float));
 		if (m->x_cb == NULL)
@@ -454,6 +443,31 @@ bool model_clips_per_row(const struct model *m)
 			return false;
 	}
 	return true;
+}
+
+int model_clip_scratch(struct model *m)
+{
+	size_t slots = 0;
+
+	if (!model_clips_per_row(m))
+		return LEARN_EBOUNDS;
+	if (m->dys != NULL)
+		return 0;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		m->layers[i].dy_off = slots;
+		slots += out_size(&m->layers[i]);
+	}
+	/* A third more than the activations model_alloc bounded. */
+	m->dys = malloc(slots * m->max_batch * sizeof(float));
+	m->row_sq = malloc(m->max_batch * sizeof(double));
+	if (m->dys == NULL || m->row_sq == NULL) {
+		free(m->dys);
+		free(m->row_sq);
+		m->dys = NULL;
+		m->row_sq = NULL;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static double sq_norm(const float *x, size_t n)

@@ -127,7 +127,8 @@ float model_backward(struct model *m, const uint8_t *labels, int *correct);
 
 /*
  * DP-SGD's clipped sum (Abadi et al. 2016) in one batched pass, for models
- * of dense layers only (model_clips_per_row): after model_forward() of B
+ * of dense layers only (model_clips_per_row), once model_clip_scratch()
+ * succeeded: after model_forward() of B
  * rows, m->grads gets the SUM over rows of each row's gradient of its own
  * loss, scaled down to norm at most clip (a row's gradient is left as it is
  * when its norm is at most clip). The norms come from the batched backward
@@ -142,6 +143,12 @@ double model_backward_clipped(struct model *m, const uint8_t *labels, double cli
                               double *norms);
 /* True if model_backward_clipped() works for m (logreg and mlp). */
 bool model_clips_per_row(const struct model *m);
+/*
+ * Allocates the scratch model_backward_clipped() needs (every layer's output
+ * gradient for max_batch rows: a third more than the activations), once.
+ * 0, LEARN_EBOUNDS (not a dense model) or -ENOMEM.
+ */
+int model_clip_scratch(struct model *m) __attribute__((warn_unused_result));
 
 /* Segment by name, or NULL. */
 const struct model_segment *model_segment_find(const struct model *m, const char *name);

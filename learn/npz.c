@@ -20,6 +20,11 @@
 #define NPY_HEADER    128    /* room for one .npy header (magic + dict, padded) */
 #define DOS_DATE      0x0021 /* 1980-01-01 */
 
+/* The values are written as they are in memory, labelled '<f4'. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "npz.c writes float32 in host order as little-endian '<f4': port it for this host"
+#endif
+
 struct member {
 	char name[NPZ_MAX_NAME + 5]; /* NAME.npy */
 	uint8_t local[LOCAL_BYTES + NPZ_MAX_NAME + 4];
@@ -119,10 +124,14 @@ int npz_write(const char *path, const struct npz_entry *e, size_t n, mode_t mode
 
 		if (!name_ok(e[i].name) || e[i].ndim < 1 || e[i].ndim > 4 || e[i].data == NULL)
 			goto out;
-		for (uint32_t d = 0; d < e[i].ndim; d++)
+		for (uint32_t d = 0; d < e[i].ndim; d++) {
 			count *= e[i].shape[d];
-		if (count == 0 || count > UINT32_MAX / 4)
-			goto out;
+			if (count == 0 || count > UINT32_MAX / 4)
+				goto out;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(e[i].name, e[j].name) == 0)
+				goto out; /* numpy would keep one of the two */
 		rc = npy_header(p, &e[i]);
 		if (rc != 0)
 			goto out;

@@ -31,8 +31,8 @@ struct npz_entry {
 
 /*
  * Writes the n entries to path atomically (file_write_atomic_parts) with
- * the given mode. Returns 0, -EINVAL (a bad name, shape or count, or more
- * than 4 GiB) or -errno.
+ * the given mode. Returns 0, -EINVAL (a bad or repeated name, a bad shape
+ * or count, or more than 4 GiB) or -errno.
  */
 int npz_write(const char *path, const struct npz_entry *e, size_t n, mode_t mode)
         __attribute__((warn_unused_result));

@@ -129,6 +129,8 @@ int train_set_dp(struct train *t, const struct train_dp *dp)
 	if (!(dp->clip > 0.0 && dp->clip <= 1e6) || !(dp->sigma >= 0.0 && dp->sigma <= 1e6) ||
 	    dp->random == NULL)
 		return LEARN_EBOUNDS;
+	if (model_clips_per_row(t->model) && model_clip_scratch(t->model) != 0)
+		return -ENOMEM;
 	if (t->dp_acc == NULL) {
 		t->dp_acc = malloc(np * sizeof(float));
 		/* Filled 16 KiB at a time: the bytes are read while still in cache. */
@@ -182,7 +184,7 @@ static void dp_clipped(struct train *t, const struct dataset *ds, const uint32_t
 
 	if (n == 0)
 		return;
-	if (model_clips_per_row(m)) {
+	if (m->dys != NULL) { /* model_clip_scratch() */
 		dataset_batch(ds, rows, n, t->x, t->y);
 		(void)model_forward(m, t->x, n);
 		*loss_sum += model_backward_clipped(m, t->y, t->dp.clip, &ok, NULL);
@@ -246,6 +248,10 @@ static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum,
 	for (size_t j = 0; j < np; j++)
 		m->grads[j] = t->dp_acc[j] * inv;
 	optim_step(&t->optim, m->params, m->grads);
+	/* The bytes that drew this step's sample and noise are not kept. */
+	explicit_bzero(t->dp_bytes, t->dp_bytes_len);
+	explicit_bzero(t->dp_pool, sizeof(t->dp_pool));
+	t->dp_pool_left = 0;
 }
 
 uint32_t train_steps_per_epoch(const struct train *t, const struct dataset *ds)

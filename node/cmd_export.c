@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define EXPORT_USAGE  "usage: sotto export -c FILE -o OUT.npz\n"
 #define PREDICT_USAGE "usage: sotto predict -c FILE IN OUT [--header] [--label COL]\n"
@@ -150,7 +152,8 @@ static void put_string(struct text *t, const char *s)
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
 			put(t, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 ||
+		         c >= 0x7f) /* keeps the file ASCII, valid JSON whatever the path */
 			put(t, "\\u%04x", c);
 		else
 			put(t, "%c", c);
@@ -290,12 +293,17 @@ int cmd_export(int argc, char **argv)
 	rc = file_write_atomic(json_path, json.buf, json.len, 0600);
 	if (rc != 0) {
 		fprintf(stderr, "sotto export: %s: %s\n", json_path, err_str(rc));
+		(void)unlink(out); /* no archive without its sidecar */
 		goto done;
 	}
 	printf("exported %s, %zu parameters (epoch %llu, %llu steps) from %s to %s and %s\n",
 	       model_type_name(s.t->model->spec.type), s.t->model->n_params,
 	       (unsigned long long)s.t->epoch, (unsigned long long)s.t->steps, s.ckpt, out,
 	       json_path);
+	if (s.ds->mean != NULL && (s.cfg.privacy.epsilon > 0 || s.cfg.privacy.noise_multiplier > 0))
+		printf("note: input.mean and input.std are this site's own feature statistics, "
+		       "without differential privacy: share the archive without them if they must "
+		       "stay private (docs/privacy.md)\n");
 	status = 0;
 done:
 	free(json.buf);
@@ -304,6 +312,15 @@ done:
 }
 
 /* --- predict ------------------------------------------------------------------- */
+
+/* True if a and b name one existing file. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
 
 static bool ends_with_csv(const char *p)
 {
@@ -344,8 +361,13 @@ static int predict_input(struct dataset **in, const struct site *s, const char *
 		fprintf(stderr, "sotto predict: %s: %s\n", path, err_str(rc));
 		return 1;
 	}
+	if ((*in)->rows == 0) {
+		fprintf(stderr, "sotto predict: %s has no rows\n", path);
+		return 1;
+	}
 	if ((*in)->dims != s->ds->dims || (*in)->classes > s->ds->classes ||
-	    ((*in)->channels != s->ds->channels) ||
+	    (*in)->elem != s->ds->elem || (*in)->channels != s->ds->channels ||
+	    (*in)->height != s->ds->height || (*in)->width != s->ds->width ||
 	    ((*in)->mean != NULL) != (s->ds->mean != NULL) ||
 	    (s->ds->mean != NULL &&
 	     (memcmp((*in)->mean, s->ds->mean, s->ds->dims * sizeof(float)) != 0 ||
@@ -417,6 +439,12 @@ int cmd_predict(int argc, char **argv)
 	status = site_load(&s, "predict", path);
 	if (status != 0)
 		goto done;
+	if (same_file(out_path, in_path) || same_file(out_path, s.cfg.training.dataset) ||
+	    same_file(out_path, s.ckpt) || same_file(out_path, path)) {
+		fprintf(stderr, "sotto predict: OUT %s is one of its inputs\n", out_path);
+		status = 2;
+		goto done;
+	}
 	status = predict_input(&in, &s, in_path, header, label);
 	if (status != 0)
 		goto done;

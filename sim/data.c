@@ -152,6 +152,17 @@ int sim_data_make(struct sim_data_set *out, const struct sim_data_spec *sp)
 		dataset_free(all);
 		return rc;
 	}
+	if (all->dims == out->test->dims && all->classes == out->test->classes &&
+	    ((all->mean != NULL) != (out->test->mean != NULL) ||
+	     (all->mean != NULL &&
+	      (memcmp(all->mean, out->test->mean, all->dims * sizeof(float)) != 0 ||
+	       memcmp(all->std, out->test->std, all->dims * sizeof(float)) != 0)))) {
+		fprintf(stderr,
+		        "sotto-sim: the test set is scaled unlike the training set (import it "
+		        "with `sotto data import-csv TEST.csv OUT --stats TRAIN`)\n");
+		dataset_free(all);
+		return LEARN_EMISMATCH;
+	}
 	if (all->dims != out->test->dims || all->classes != out->test->classes) {
 		fprintf(stderr,
 		        "sotto-sim: the test set has %u features and %u classes, the training set "

@@ -342,6 +342,25 @@ static void test_import_csv(void **state)
 	assert_int_equal(import_csv(&te, path, -1, false, tr, 0, why, sizeof(why)),
 	                 LEARN_EMISMATCH);
 	assert_null(te);
+	/* An empty last field is refused, not filled from the next line (strtod skips '\n'). */
+	write_text("empty.csv", "1,2,\n3,4,5\n");
+	path_in(path, sizeof(path), "empty.csv");
+	assert_int_equal(import_csv(&te, path, -1, false, NULL, 0, why, sizeof(why)),
+	                 LEARN_EBOUNDS);
+	assert_non_null(strstr(why, ":1: column 2"));
+	assert_int_equal(
+	        import_csv(&te, path, IMPORT_CSV_NO_LABEL, false, NULL, 0, why, sizeof(why)),
+	        LEARN_EBOUNDS);
+	/* Without a label column every column is a feature, scaled by the stats given. */
+	write_text("rows.csv", "3,10\n5,12\n");
+	path_in(path, sizeof(path), "rows.csv");
+	assert_int_equal(import_csv(&te, path, IMPORT_CSV_NO_LABEL, false, tr, 0, why, sizeof(why)),
+	                 0);
+	assert_int_equal(te->rows, 2);
+	assert_int_equal(te->dims, 2);
+	assert_int_equal(te->classes, 3);
+	assert_true(te->x_f32[0] == 0.0f && te->x_f32[1] == 0.0f && te->labels[1] == 0);
+	dataset_free(te);
 	dataset_free(tr);
 }
 

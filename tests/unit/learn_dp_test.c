@@ -347,6 +347,7 @@ static void test_clip_batched_mlp(void **state)
 	assert_int_equal(model_alloc(&m, &spec, B), 0);
 	assert_int_equal(model_alloc(&one, &spec, 1), 0);
 	assert_true(model_clips_per_row(m));
+	assert_int_equal(model_clip_scratch(m), 0);
 	model_init(m, 4);
 	memcpy(one->params, m->params, m->n_params * sizeof(float));
 	rng_seed(&r, 3);
