@@ -1521,7 +1521,7 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
                        const char *name)
 {
 	struct addr_key k;
-	bool located;
+	bool located, pinned;
 	struct peer *p;
 	int rc;
 
@@ -1541,14 +1541,17 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 		if (keys == NULL)
 			return -ENOMEM;
 	}
-	if (!seal_peer_known(t->seal, pk)) {
+	pinned = !seal_peer_known(t->seal, pk);
+	if (pinned) {
 		rc = seal_peer_add(t->seal, pk);
 		if (rc != 0)
 			return rc;
 	}
 	p = calloc(1, sizeof(*p));
-	if (p == NULL)
-		return -ENOMEM;
+	if (p == NULL) {
+		rc = -ENOMEM;
+		goto unpin;
+	}
 	p->t = t;
 	memcpy(p->pk, pk, SEAL_KEY_BYTES);
 	snprintf(p->url, sizeof(p->url), "%s", url);
@@ -1560,7 +1563,7 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 		rc = peer_open(t, p);
 		if (rc != 0) {
 			free(p);
-			return rc;
+			goto unpin;
 		}
 	}
 	p->next = t->peers;
@@ -1572,6 +1575,11 @@ int transport_peer_add(struct transport *t, const uint8_t pk[SEAL_KEY_BYTES], co
 		pthread_mutex_unlock(&t->in_lock);
 	}
 	return 0;
+unpin:
+	/* A peer that could not be added is not left pinned: its frames stay refused. */
+	if (pinned)
+		(void)seal_peer_remove(t->seal, pk);
+	return rc;
 }
 
 /*

@@ -437,6 +437,9 @@ static void test_peer_remove(void **state)
 	assert_true(run_until(cond_b_unknown, 10));
 	assert_int_equal(B.n_rx, 1);
 
+	/* An add that fails (NNG cannot dial this) leaves the key unpinned. */
+	assert_true(transport_peer_add(B.t, A.id->sign_pk, "nosuch://host:1", "peer") != 0);
+	assert_false(seal_peer_known(B.seal, A.id->sign_pk));
 	assert_int_equal(transport_peer_add(B.t, A.id->sign_pk, A.url, "peer"), 0);
 	ping(&A, &B, 3, 0);
 	want_rx = 2;
