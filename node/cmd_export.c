@@ -26,12 +26,12 @@
 #include "node/gossip.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/sbuf.h"
 #include "util/util.h"
 #include "version.h" /* generated: SOTTO_VERSION */
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,61 +104,21 @@ static int site_load(struct site *s, const char *cmd, const char *path)
 
 /* --- JSON sidecar ------------------------------------------------------------ */
 
-struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf == NULL ? NULL : t->buf + t->len,
-		              t->buf == NULL ? 0 : t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->buf != NULL && (size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = MAX(t->cap * 2, t->len + (size_t)n + 256);
-			char *b = realloc(t->buf, cap);
-			if (b == NULL) {
-				t->failed = true;
-				return;
-			}
-			t->buf = b;
-			t->cap = cap;
-		}
-	}
-}
-
 /* A JSON string of a path (escapes quotes, backslashes and control bytes). */
-static void put_string(struct text *t, const char *s)
+static void put_string(struct sbuf *t, const char *s)
 {
-	put(t, "\"");
+	sb_printf(t, "\"");
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
-			put(t, "\\%c", c);
+			sb_printf(t, "\\%c", c);
 		else if (c < 0x20 ||
 		         c >= 0x7f) /* keeps the file ASCII, valid JSON whatever the path */
-			put(t, "\\u%04x", c);
+			sb_printf(t, "\\u%04x", c);
 		else
-			put(t, "%c", c);
+			sb_printf(t, "%c", c);
 	}
-	put(t, "\"");
+	sb_printf(t, "\"");
 }
 
 static const char *input_scaling(const struct dataset *ds)
@@ -170,7 +130,7 @@ static const char *input_scaling(const struct dataset *ds)
 	return "none";
 }
 
-static void sidecar(struct text *t, const struct site *s, const char *npz)
+static void sidecar(struct sbuf *t, const struct site *s, const char *npz)
 {
 	const struct model *m = s->t->model;
 	const struct model_spec *sp = &m->spec;
@@ -179,58 +139,64 @@ static void sidecar(struct text *t, const struct site *s, const char *npz)
 	bool progress =
 	        gossip_extra_progress(s->extra, s->extra_len, m->n_params, &rounds, &epochs) == 0;
 
-	put(t, "{\n  \"format\": \"sotto-export\",\n  \"version\": 1,\n  \"sotto\": \"%s\",\n",
-	    SOTTO_VERSION);
-	put(t, "  \"tensors_file\": ");
+	sb_printf(t,
+	          "{\n  \"format\": \"sotto-export\",\n  \"version\": 1,\n  \"sotto\": \"%s\",\n",
+	          SOTTO_VERSION);
+	sb_printf(t, "  \"tensors_file\": ");
 	put_string(t, npz);
-	put(t, ",\n  \"model\": {\"type\": \"%s\", \"input_shape\": [%u, %u, %u], \"classes\": %u",
-	    model_type_name(sp->type), sp->channels, sp->height, sp->width, sp->classes);
+	sb_printf(
+	        t,
+	        ",\n  \"model\": {\"type\": \"%s\", \"input_shape\": [%u, %u, %u], \"classes\": %u",
+	        model_type_name(sp->type), sp->channels, sp->height, sp->width, sp->classes);
 	if (sp->type == MODEL_MLP) {
-		put(t, ", \"hidden\": [");
+		sb_printf(t, ", \"hidden\": [");
 		for (uint32_t i = 0; i < sp->n_hidden; i++)
-			put(t, "%s%u", i > 0 ? ", " : "", sp->hidden[i]);
-		put(t, "]");
+			sb_printf(t, "%s%u", i > 0 ? ", " : "", sp->hidden[i]);
+		sb_printf(t, "]");
 	}
 	if (sp->type == MODEL_CNN)
-		put(t, ", \"conv\": [%u, %u], \"kernel\": %u", sp->conv[0], sp->conv[1],
-		    MODEL_CNN_KERNEL);
-	put(t, ", \"parameters\": %zu},\n", m->n_params);
-	put(t, "  \"forward\": \"%s\",\n",
-	    sp->type == MODEL_LOGREG ? "logits = x @ fc.weight.T + fc.bias"
-	    : sp->type == MODEL_MLP
-	            ? "h = relu(x @ fc1.weight.T + fc1.bias), ...; logits = h @ fcN.weight.T + "
-	              "fcN.bias (fc1..fcN in order, ReLU after all but the last)"
-	            : "conv1 (5x5, valid), max-pool 2x2, ReLU, conv2 (5x5, valid), max-pool 2x2, "
-	              "ReLU, flatten (C, H, W), logits = fc (PyTorch layout)");
-	put(t, "  \"output\": \"softmax(logits) are the class probabilities\",\n");
-	put(t, "  \"tensors\": {");
+		sb_printf(t, ", \"conv\": [%u, %u], \"kernel\": %u", sp->conv[0], sp->conv[1],
+		          MODEL_CNN_KERNEL);
+	sb_printf(t, ", \"parameters\": %zu},\n", m->n_params);
+	sb_printf(
+	        t, "  \"forward\": \"%s\",\n",
+	        sp->type == MODEL_LOGREG ? "logits = x @ fc.weight.T + fc.bias"
+	        : sp->type == MODEL_MLP
+	                ? "h = relu(x @ fc1.weight.T + fc1.bias), ...; logits = h @ fcN.weight.T + "
+	                  "fcN.bias (fc1..fcN in order, ReLU after all but the last)"
+	                : "conv1 (5x5, valid), max-pool 2x2, ReLU, conv2 (5x5, valid), max-pool "
+	                  "2x2, "
+	                  "ReLU, flatten (C, H, W), logits = fc (PyTorch layout)");
+	sb_printf(t, "  \"output\": \"softmax(logits) are the class probabilities\",\n");
+	sb_printf(t, "  \"tensors\": {");
 	for (size_t i = 0; i < m->n_segs; i++) {
 		const struct model_segment *g = &m->segs[i];
-		put(t, "%s\"%s\": [", i > 0 ? ", " : "", g->name);
+		sb_printf(t, "%s\"%s\": [", i > 0 ? ", " : "", g->name);
 		for (uint32_t d = 0; d < g->ndim; d++)
-			put(t, "%s%u", d > 0 ? ", " : "", g->shape[d]);
-		put(t, "]");
+			sb_printf(t, "%s%u", d > 0 ? ", " : "", g->shape[d]);
+		sb_printf(t, "]");
 	}
 	if (s->ds->mean != NULL)
-		put(t, ", \"input.mean\": [%u], \"input.std\": [%u]", s->ds->dims, s->ds->dims);
-	put(t, "},\n  \"input\": \"%s\",\n", input_scaling(s->ds));
-	put(t, "  \"trained\": {\"epoch\": %llu, \"steps\": %llu", (unsigned long long)s->t->epoch,
-	    (unsigned long long)s->t->steps);
+		sb_printf(t, ", \"input.mean\": [%u], \"input.std\": [%u]", s->ds->dims,
+		          s->ds->dims);
+	sb_printf(t, "},\n  \"input\": \"%s\",\n", input_scaling(s->ds));
+	sb_printf(t, "  \"trained\": {\"epoch\": %llu, \"steps\": %llu",
+	          (unsigned long long)s->t->epoch, (unsigned long long)s->t->steps);
 	if (progress)
-		put(t, ", \"epochs_trained\": %.4f, \"rounds_completed\": %llu}", epochs,
-		    (unsigned long long)rounds);
+		sb_printf(t, ", \"epochs_trained\": %.4f, \"rounds_completed\": %llu}", epochs,
+		          (unsigned long long)rounds);
 	else
-		put(t, ", \"epochs_trained\": null, \"rounds_completed\": null}");
-	put(t, ",\n  \"checkpoint\": ");
+		sb_printf(t, ", \"epochs_trained\": null, \"rounds_completed\": null}");
+	sb_printf(t, ",\n  \"checkpoint\": ");
 	put_string(t, s->ckpt);
-	put(t, "\n}\n");
+	sb_printf(t, "\n}\n");
 }
 
 int cmd_export(int argc, char **argv)
 {
 	const char *path = NULL, *out = NULL;
 	struct npz_entry e[MODEL_MAX_SEGMENTS + 2];
-	struct text json = {0};
+	struct sbuf json = {0};
 	char json_path[4096];
 	struct site s;
 	size_t n = 0, olen;
@@ -285,12 +251,18 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "sotto export: %s: %s\n", out, err_str(rc));
 		goto done;
 	}
-	sidecar(&json, &s, out);
-	if (json.failed) {
+	if (!sb_init(&json)) {
 		fprintf(stderr, "sotto export: out of memory\n");
+		(void)unlink(out);
 		goto done;
 	}
-	rc = file_write_atomic(json_path, json.buf, json.len, 0600);
+	sidecar(&json, &s, out);
+	if (sb_finish(&json) == NULL) {
+		fprintf(stderr, "sotto export: out of memory\n");
+		(void)unlink(out);
+		goto done;
+	}
+	rc = file_write_atomic(json_path, json.p, json.len, 0600);
 	if (rc != 0) {
 		fprintf(stderr, "sotto export: %s: %s\n", json_path, err_str(rc));
 		(void)unlink(out); /* no archive without its sidecar */
@@ -306,7 +278,7 @@ int cmd_export(int argc, char **argv)
 		       "stay private (docs/privacy.md)\n");
 	status = 0;
 done:
-	free(json.buf);
+	free(json.p);
 	site_fini(&s);
 	return status;
 }
@@ -387,7 +359,7 @@ int cmd_predict(int argc, char **argv)
 	bool header = false, labelled;
 	int label = IMPORT_CSV_NO_LABEL;
 	struct dataset *in = NULL;
-	struct text csv = {0};
+	struct sbuf csv = {0};
 	struct site s;
 	uint32_t *idx = NULL;
 	uint64_t right = 0;
@@ -451,14 +423,14 @@ int cmd_predict(int argc, char **argv)
 	status = 1;
 	labelled = !ends_with_csv(in_path) || label != IMPORT_CSV_NO_LABEL;
 	idx = malloc(s.t->batch * sizeof(*idx));
-	if (idx == NULL) {
+	if (idx == NULL || !sb_init(&csv)) {
 		fprintf(stderr, "sotto predict: out of memory\n");
 		goto done;
 	}
-	put(&csv, "label");
+	sb_printf(&csv, "label");
 	for (uint32_t c = 0; c < s.ds->classes; c++)
-		put(&csv, ",p%u", c);
-	put(&csv, "\n");
+		sb_printf(&csv, ",p%u", c);
+	sb_printf(&csv, "\n");
 	for (uint32_t r0 = 0; r0 < in->rows; r0 += s.t->batch) {
 		uint32_t b = MIN(s.t->batch, in->rows - r0);
 		const float *logits;
@@ -475,18 +447,18 @@ int cmd_predict(int argc, char **argv)
 					arg = c;
 			for (uint32_t c = 0; c < s.ds->classes; c++)
 				sum += exp((double)z[c] - z[arg]);
-			put(&csv, "%u", arg);
+			sb_printf(&csv, "%u", arg);
 			for (uint32_t c = 0; c < s.ds->classes; c++)
-				put(&csv, ",%.6g", exp((double)z[c] - z[arg]) / sum);
-			put(&csv, "\n");
+				sb_printf(&csv, ",%.6g", exp((double)z[c] - z[arg]) / sum);
+			sb_printf(&csv, "\n");
 			right += arg == s.t->y[i];
 		}
 	}
-	if (csv.failed) {
+	if (sb_finish(&csv) == NULL) {
 		fprintf(stderr, "sotto predict: out of memory\n");
 		goto done;
 	}
-	rc = file_write_atomic(out_path, csv.buf, csv.len, 0600);
+	rc = file_write_atomic(out_path, csv.p, csv.len, 0600);
 	if (rc != 0) {
 		fprintf(stderr, "sotto predict: %s: %s\n", out_path, err_str(rc));
 		goto done;
@@ -500,7 +472,7 @@ int cmd_predict(int argc, char **argv)
 	status = 0;
 done:
 	free(idx);
-	free(csv.buf);
+	free(csv.p);
 	dataset_free(in);
 	site_fini(&s);
 	return status;

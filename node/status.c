@@ -1,68 +1,15 @@
 /*
- * status.c: text and Prometheus renderings of struct node_status.
- * A small growable buffer; no locking here (callers pass a snapshot).
+ * status.c: text and Prometheus renderings of struct node_status, built in
+ * a util/sbuf.h buffer; no locking here (callers pass a snapshot).
  */
 #include "node/status.h"
 
-#include <stdarg.h>
+#include "util/sbuf.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)n;
-		char *np = realloc(b->p, cap);
-		if (np == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-}
-
-static bool sb_init(struct sbuf *b)
-{
-	b->cap = 4096;
-	b->len = 0;
-	b->failed = false;
-	b->p = malloc(b->cap);
-	return b->p != NULL;
-}
-
-static char *sb_finish(struct sbuf *b)
-{
-	if (b->failed) {
-		free(b->p);
-		return NULL;
-	}
-	return b->p;
-}
 
 static const char *const reject_names[REJECT_COUNT] = {
         "unknown_sender", "bad_tag", "replay", "malformed", "version", "wrong_key",
