@@ -380,6 +380,68 @@ static void test_clip_batched_mlp(void **state)
 	model_free(one);
 }
 
+/* The CNN clips each row's own gradient, one pass per row: the step equals doing it by hand. */
+static void test_clip_cnn_per_row(void **state)
+{
+	struct model_spec spec;
+	struct optim_params op;
+	struct dataset *ds;
+	struct train *t, *ref;
+	struct rng r;
+	struct train_dp dp = {.clip = 0.05, .sigma = 0.0, .random = rng_fill, .random_arg = &r};
+	const uint32_t rows = 5, side = 16, d = 2 * 16 * 16;
+	size_t np;
+	float *want;
+	(void)state;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.type = MODEL_CNN;
+	spec.channels = 2;
+	spec.height = spec.width = side;
+	spec.classes = 3;
+	spec.conv[0] = 3;
+	spec.conv[1] = 4;
+	optim_params_default(&op, OPTIM_SGD);
+	op.lr = 0.1f;
+	op.momentum = 0.0f;
+	assert_int_equal(dataset_alloc(&ds, rows, d, 3, DATASET_F32), 0);
+	ds->channels = 2;
+	ds->height = ds->width = side;
+	rng_seed(&r, 11);
+	for (uint32_t i = 0; i < rows * d; i++)
+		ds->x_f32[i] = (float)(rng_uniform_f(&r) * 2.0 - 1.0);
+	for (uint32_t i = 0; i < rows; i++)
+		ds->labels[i] = (uint8_t)(i % 3);
+	assert_int_equal(train_alloc(&t, &spec, 3, &op, rows, 5), 0); /* q = 1 */
+	assert_int_equal(train_alloc(&ref, &spec, 3, &op, rows, 5), 0);
+	assert_false(model_clips_per_row(t->model));
+	np = t->model->n_params;
+	want = calloc(np, sizeof(float));
+	for (uint32_t i = 0; i < rows; i++) {
+		double norm = 0;
+		dataset_batch(ds, &i, 1, ref->x, ref->y);
+		(void)model_forward(ref->model, ref->x, 1);
+		(void)model_backward(ref->model, ref->y, NULL);
+		for (size_t j = 0; j < np; j++)
+			norm += (double)ref->model->grads[j] * ref->model->grads[j];
+		norm = sqrt(norm);
+		assert_true(norm > 0.05); /* every row is clipped */
+		for (size_t j = 0; j < np; j++)
+			want[j] += (float)(0.05 / norm) * ref->model->grads[j] / (float)rows;
+	}
+	for (size_t j = 0; j < np; j++)
+		want[j] = ref->model->params[j] - 0.1f * want[j];
+	rng_seed(&r, 1);
+	assert_int_equal(train_set_dp(t, &dp), 0);
+	assert_int_equal(train_steps(t, ds, 1, NULL), 0);
+	for (size_t j = 0; j < np; j++)
+		assert_true(fabsf(t->model->params[j] - want[j]) < 1e-6f);
+	free(want);
+	train_free(t);
+	train_free(ref);
+	dataset_free(ds);
+}
+
 /* Noise: with sigma and no signal (clip tiny), the step is N(0, (sigma clip / q rows)^2). */
 static void test_noise_scale(void **state)
 {
@@ -445,7 +507,8 @@ int main(void)
 	        cmocka_unit_test(test_rdp_reference),    cmocka_unit_test(test_epsilon_reference),
 	        cmocka_unit_test(test_ledger),           cmocka_unit_test(test_gauss),
 	        cmocka_unit_test(test_clip_per_example), cmocka_unit_test(test_clip_batched_mlp),
-	        cmocka_unit_test(test_noise_scale),      cmocka_unit_test(test_poisson_rate),
+	        cmocka_unit_test(test_clip_cnn_per_row), cmocka_unit_test(test_noise_scale),
+	        cmocka_unit_test(test_poisson_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
