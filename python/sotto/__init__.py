@@ -8,11 +8,13 @@ with it, and loading it into a matching PyTorch module.
     >>> m = sotto.load_export("model.npz")      # reads model.json beside it
     >>> m.predict_proba(rows)                   # raw feature rows, as the site's CSV
     >>> net = m.torch_module()                  # an nn.Module with the averaged weights
+    >>> flat = sotto.FlatModule(net)            # one float32 vector over its tensors
 
 The external trainer (a PyTorch loop joining the secure rounds) is not
 built yet; see the project's issue list.
 """
 from .export import Export, load_export
+from .torchflat import FlatModule
 
-__all__ = ["Export", "load_export"]
+__all__ = ["Export", "FlatModule", "load_export"]
 __version__ = "0.1.0"
