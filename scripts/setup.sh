@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 libsodium-dev libnng-dev libmsgpack-dev libev-dev libinih-dev
 libopenblas-dev libcmocka-dev libsystemd-dev zlib1g-dev python3 python3-nacl python3-msgpack
-python3-numpy python3-pytest python3-torch gnuplot-nox iproute2 procps dpkg-dev systemd passwd adduser"
+python3-numpy python3-pytest python3-torch python3-pip python3-wheel gnuplot-nox iproute2 procps dpkg-dev systemd passwd adduser"
 
 missing=""
 for p in $PKGS; do
