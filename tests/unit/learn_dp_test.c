@@ -277,6 +277,37 @@ static struct train *tiny_train(uint32_t batch)
 	return t;
 }
 
+/*
+ * One DP-SGD step with q = 1 and no noise, by hand on ref: each row's own
+ * gradient, clipped to clip, averaged over the rows, one SGD step of lr.
+ * Returns the parameters after it (free them); norms (rows) gets each
+ * row's gradient norm before clipping.
+ */
+static float *clipped_step_by_hand(struct train *ref, const struct dataset *ds, double clip,
+                                   float lr, double *norms)
+{
+	size_t np = ref->model->n_params;
+	float *want = calloc(np, sizeof(float));
+
+	assert_non_null(want);
+	for (uint32_t i = 0; i < ds->rows; i++) {
+		double norm = 0;
+		dataset_batch(ds, &i, 1, ref->x, ref->y);
+		(void)model_forward(ref->model, ref->x, 1);
+		(void)model_backward(ref->model, ref->y, NULL);
+		for (size_t j = 0; j < np; j++)
+			norm += (double)ref->model->grads[j] * ref->model->grads[j];
+		norm = sqrt(norm);
+		norms[i] = norm;
+		for (size_t j = 0; j < np; j++)
+			want[j] += (float)(norm > clip ? clip / norm : 1.0) * ref->model->grads[j] /
+			           (float)ds->rows;
+	}
+	for (size_t j = 0; j < np; j++)
+		want[j] = ref->model->params[j] - lr * want[j];
+	return want;
+}
+
 static void test_clip_per_example(void **state)
 {
 	struct dataset *ds = tiny_data(8);
@@ -285,28 +316,15 @@ static void test_clip_per_example(void **state)
 	struct rng r;
 	struct train_dp dp = {.clip = 0.5, .sigma = 0.0, .random = rng_fill, .random_arg = &r};
 	size_t np = t->model->n_params;
-	float *want = calloc(np, sizeof(float));
+	double norms[8];
+	float *want;
 	(void)state;
 
 	rng_seed(&r, 1);
 	assert_int_equal(train_set_dp(t, &dp), 0);
-	/* By hand: each row's gradient, clipped to 0.5, summed, over 8 rows. */
-	for (uint32_t i = 0; i < 8; i++) {
-		double norm = 0;
-		dataset_batch(ds, &i, 1, ref->x, ref->y);
-		(void)model_forward(ref->model, ref->x, 1);
-		(void)model_backward(ref->model, ref->y, NULL);
-		for (size_t j = 0; j < np; j++)
-			norm += (double)ref->model->grads[j] * ref->model->grads[j];
-		norm = sqrt(norm);
-		if (i == 0)
-			assert_true(norm > 10 * 0.5); /* the huge row is clipped */
-		for (size_t j = 0; j < np; j++)
-			want[j] += (float)(norm > 0.5 ? 0.5 / norm : 1.0) * ref->model->grads[j] /
-			           8.0f;
-	}
-	for (size_t j = 0; j < np; j++)
-		want[j] = ref->model->params[j] - 0.1f * want[j];
+	/* By hand: each row's gradient, clipped to 0.5, averaged over 8 rows. */
+	want = clipped_step_by_hand(ref, ds, 0.5, 0.1f, norms);
+	assert_true(norms[0] > 10 * 0.5); /* the huge row is clipped */
 	assert_int_equal(train_steps(t, ds, 1, NULL), 0);
 	for (size_t j = 0; j < np; j++)
 		assert_true(fabsf(t->model->params[j] - want[j]) < 1e-5f);
@@ -390,6 +408,7 @@ static void test_clip_cnn_per_row(void **state)
 	struct rng r;
 	struct train_dp dp = {.clip = 0.05, .sigma = 0.0, .random = rng_fill, .random_arg = &r};
 	const uint32_t rows = 5, side = 16, d = 2 * 16 * 16;
+	double norms[5];
 	size_t np;
 	float *want;
 	(void)state;
@@ -416,21 +435,9 @@ static void test_clip_cnn_per_row(void **state)
 	assert_int_equal(train_alloc(&ref, &spec, 3, &op, rows, 5), 0);
 	assert_false(model_clips_per_row(t->model));
 	np = t->model->n_params;
-	want = calloc(np, sizeof(float));
-	for (uint32_t i = 0; i < rows; i++) {
-		double norm = 0;
-		dataset_batch(ds, &i, 1, ref->x, ref->y);
-		(void)model_forward(ref->model, ref->x, 1);
-		(void)model_backward(ref->model, ref->y, NULL);
-		for (size_t j = 0; j < np; j++)
-			norm += (double)ref->model->grads[j] * ref->model->grads[j];
-		norm = sqrt(norm);
-		assert_true(norm > 0.05); /* every row is clipped */
-		for (size_t j = 0; j < np; j++)
-			want[j] += (float)(0.05 / norm) * ref->model->grads[j] / (float)rows;
-	}
-	for (size_t j = 0; j < np; j++)
-		want[j] = ref->model->params[j] - 0.1f * want[j];
+	want = clipped_step_by_hand(ref, ds, 0.05, 0.1f, norms);
+	for (uint32_t i = 0; i < rows; i++)
+		assert_true(norms[i] > 0.05); /* every row is clipped */
 	rng_seed(&r, 1);
 	assert_int_equal(train_set_dp(t, &dp), 0);
 	assert_int_equal(train_steps(t, ds, 1, NULL), 0);
