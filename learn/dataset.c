@@ -565,6 +565,15 @@ void dataset_batch(const struct dataset *ds, const uint32_t *idx, size_t n, floa
 	}
 }
 
+bool dataset_same_scaling(const struct dataset *a, const struct dataset *b)
+{
+	SOTTO_ASSERT(a->dims == b->dims);
+	if (a->mean == NULL || b->mean == NULL)
+		return a->mean == NULL && b->mean == NULL;
+	return memcmp(a->mean, b->mean, a->dims * sizeof(float)) == 0 &&
+	       memcmp(a->std, b->std, a->dims * sizeof(float)) == 0;
+}
+
 void dataset_histogram(const struct dataset *ds, uint32_t *counts)
 {
 	memset(counts, 0, ds->classes * sizeof(*counts));

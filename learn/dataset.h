@@ -24,6 +24,7 @@
 #ifndef SOTTO_LEARN_DATASET_H
 #define SOTTO_LEARN_DATASET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +90,11 @@ int dataset_subset(struct dataset **out, const struct dataset *ds, const uint32_
 void dataset_batch(const struct dataset *ds, const uint32_t *idx, size_t n, float *x, uint8_t *y);
 
 /* counts[c] = rows of class c; counts has ds->classes entries. */
+/*
+ * True if a and b (of the same dims) are scaled alike: both unstandardised,
+ * or standardised with the same mean and deviation, bit for bit.
+ */
+bool dataset_same_scaling(const struct dataset *a, const struct dataset *b);
 void dataset_histogram(const struct dataset *ds, uint32_t *counts);
 
 #endif

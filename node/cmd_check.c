@@ -201,9 +201,7 @@ int node_config_deep_check(struct config *cfg, struct dataset **train, struct da
 		        cfg, cfg->training.line_test_set, cfg->training.test_set,
 		        "TestSet is %sstandardised but Dataset is %s: import both the same way",
 		        te->mean != NULL ? "" : "not ", tr->mean != NULL ? "" : "not");
-	else if (tr != NULL && te != NULL && te->dims == tr->dims && tr->mean != NULL &&
-	         (memcmp(tr->mean, te->mean, tr->dims * sizeof(float)) != 0 ||
-	          memcmp(tr->std, te->std, tr->dims * sizeof(float)) != 0))
+	else if (tr != NULL && te != NULL && te->dims == tr->dims && !dataset_same_scaling(tr, te))
 		config_error_add(
 		        cfg, cfg->training.line_test_set, cfg->training.test_set,
 		        "TestSet was standardised with other statistics than Dataset, so its "

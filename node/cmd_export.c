@@ -340,10 +340,7 @@ static int predict_input(struct dataset **in, const struct site *s, const char *
 	if ((*in)->dims != s->ds->dims || (*in)->classes > s->ds->classes ||
 	    (*in)->elem != s->ds->elem || (*in)->channels != s->ds->channels ||
 	    (*in)->height != s->ds->height || (*in)->width != s->ds->width ||
-	    ((*in)->mean != NULL) != (s->ds->mean != NULL) ||
-	    (s->ds->mean != NULL &&
-	     (memcmp((*in)->mean, s->ds->mean, s->ds->dims * sizeof(float)) != 0 ||
-	      memcmp((*in)->std, s->ds->std, s->ds->dims * sizeof(float)) != 0))) {
+	    !dataset_same_scaling(*in, s->ds)) {
 		fprintf(stderr,
 		        "sotto predict: %s is shaped or scaled unlike Dataset %s (import it with "
 		        "`sotto data import-csv IN.csv OUT --stats %s`)\n",

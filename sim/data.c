@@ -153,10 +153,7 @@ int sim_data_make(struct sim_data_set *out, const struct sim_data_spec *sp)
 		return rc;
 	}
 	if (all->dims == out->test->dims && all->classes == out->test->classes &&
-	    ((all->mean != NULL) != (out->test->mean != NULL) ||
-	     (all->mean != NULL &&
-	      (memcmp(all->mean, out->test->mean, all->dims * sizeof(float)) != 0 ||
-	       memcmp(all->std, out->test->std, all->dims * sizeof(float)) != 0)))) {
+	    !dataset_same_scaling(all, out->test)) {
 		fprintf(stderr,
 		        "sotto-sim: the test set is scaled unlike the training set (import it "
 		        "with `sotto data import-csv TEST.csv OUT --stats TRAIN`)\n");
