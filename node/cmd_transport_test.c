@@ -114,6 +114,10 @@ static bool tt_done(const struct tt *tt)
 		return false;
 	if ((long)st.seal.unknown_sender < tt->expect_unknown)
 		return false;
+	/* An acknowledgement still queued (the dial back to its sender has not
+	 * connected yet) must go out before we stop: not done until then. */
+	if (transport_pending(tt->t, NULL) > 0)
+		return false;
 	return tt->linger_done;
 }
 
