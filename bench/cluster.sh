@@ -4,6 +4,7 @@
 #   bench/cluster.sh -b SOTTO -o OUT [-n NODES] [-s SECONDS] [-t TARGET]
 #                    [-g 'Key = Value;Key = Value'] [-e EPOCHS] [-r RATE]
 #                    [-x] [-q] [-l LR] [-L 'Key = Value;..'] [-S N:RATE]
+#                    [-M 'Key = Value;..']
 #
 # Starts NODES `sotto run` processes (MLP 784-128-10, the bundled 8,000 MNIST
 # images split Dirichlet(0.5) with a fixed seed, every node evaluating on the
@@ -19,7 +20,9 @@
 #                     CPU per node (from /proc), rounds aborted
 #
 # -l LR sets [Training] LearningRate (default 0.05), -L adds [Training] keys
-# (Schedule, MomentumRule, ...).
+# (Schedule, MomentumRule, ...; or BatchSize, LocalEpochs, Momentum instead
+# of the demo's), -M gives the [Model] keys instead of the MLP's (e.g.
+# 'Type = cnn').
 #
 # -e EPOCHS caps local training (default 20 = 80 s of the schedule); after it
 # the nodes only average, so the final figures are a consensus. -x stops as
@@ -52,9 +55,10 @@ QUIET=0
 TIMEOUT=5
 LR=0.05
 TRAINING=""
+MODEL="Type = mlp;Hidden = 128"
 SLOW_N=0
 SLOW_RATE=""
-while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:" opt; do
+while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) OUT=$OPTARG ;;
@@ -69,11 +73,12 @@ while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:" opt; do
 	T) TIMEOUT=$OPTARG ;;
 	l) LR=$OPTARG ;;
 	L) TRAINING=$OPTARG ;;
+	M) MODEL=$OPTARG ;;
 	S) SLOW_N=${OPTARG%%:*}; SLOW_RATE=${OPTARG#*:} ;;
-	*) sed -n '2,38p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,42p' "$0" >&2; exit 2 ;;
 	esac
 done
-[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,38p' "$0" >&2; exit 2; }
+[ -n "$SOTTO" ] && [ -n "$OUT" ] || { sed -n '2,42p' "$0" >&2; exit 2; }
 if [ "$SLOW_N" != 0 ]; then
 	case $SLOW_N in *[!0-9]*) echo "cluster.sh: -S wants N:RATE, e.g. 4:100kbit" >&2; exit 2 ;; esac
 	[ -n "$RATE" ] && [ -n "$SLOW_RATE" ] && [ "$SLOW_N" -le "$N" ] ||
@@ -135,7 +140,7 @@ for i in $(seq 0 $((N - 1))); do
 done
 # shellcheck disable=SC2086
 "$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -g "$GOSSIP" \
-	-l "$LR" -L "$TRAINING" $sites
+	-l "$LR" -L "$TRAINING" -M "$MODEL" $sites
 
 if [ -n "$NS" ]; then
 	ip netns add "$NS-hub"

@@ -145,6 +145,11 @@ static const struct key_spec key_specs[] = {
         {SEC_TRAINING, "MomentumRule", K_ENUM, CFG(training.momentum_rule), 0, 0,
          momentum_rule_names, "keep", false, "keep, reset, quasi-global",
          "What SGD momentum does when a gossip average is applied.", NOLINE},
+        {SEC_TRAINING, "DriftCorrection", K_DOUBLE, CFG(training.drift_correction), 0, 1, NULL, "0",
+         false, "0..1",
+         "Non-IID drift correction from the jumps of applied averages (no extra bytes): the "
+         "gain of its running estimate; 0 turns it off.",
+         NOLINE},
         {SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
          false, "0.01..100", "Epochs of local training per Interval (the training clock).", NOLINE},
         {SEC_TRAINING, "Threads", K_INT, CFG(training.threads), 1, 64, NULL, "1", false, "1..64",

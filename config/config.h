@@ -88,6 +88,7 @@ struct config {
 		enum config_schedule schedule; /* learning rate over Epochs */
 		double warmup;                 /* epochs of warm-up, < epochs */
 		double lr_floor;               /* factor at Epochs (cosine, step) */
+		double drift_correction;       /* gain of the drift estimate; 0: off */
 		enum config_momentum_rule momentum_rule;
 		double local_epochs; /* gossip: epochs of local training per round */
 		int threads;         /* BLAS threads of the training worker */

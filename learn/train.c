@@ -60,6 +60,7 @@ void train_free(struct train *t)
 	model_free(t->model);
 	optim_fini(&t->optim);
 	free(t->dp_acc);
+	free(t->drift);
 	free(t->dp_bytes);
 	free(t->dp_rows);
 	free(t->perm);
@@ -85,7 +86,8 @@ int train_schedule_check(const struct train_schedule *s)
 	    (s->momentum != TRAIN_MOMENTUM_KEEP && s->momentum != TRAIN_MOMENTUM_RESET &&
 	     s->momentum != TRAIN_MOMENTUM_QUASI_GLOBAL) ||
 	    !(s->epochs > 0.0 && s->epochs <= 1e9) ||
-	    !(s->warmup >= 0.0 && s->warmup < s->epochs) || !(s->floor >= 1e-4 && s->floor <= 1.0))
+	    !(s->warmup >= 0.0 && s->warmup < s->epochs) ||
+	    !(s->floor >= 1e-4 && s->floor <= 1.0) || !(s->drift >= 0.0 && s->drift <= 1.0))
 		return LEARN_EBOUNDS;
 	return 0;
 }
@@ -112,6 +114,11 @@ int train_set_schedule(struct train *t, const struct train_schedule *s)
 {
 	if (train_schedule_check(s) != 0)
 		return LEARN_EBOUNDS;
+	if (s->drift > 0.0 && t->drift == NULL) {
+		t->drift = calloc(t->model->n_params, sizeof(float));
+		if (t->drift == NULL)
+			return -ENOMEM;
+	}
 	t->sched = *s;
 	t->optim.quasi_global =
 	        s->momentum == TRAIN_MOMENTUM_QUASI_GLOBAL && t->optim.p.type == OPTIM_SGD;
@@ -212,6 +219,48 @@ static void dp_clipped(struct train *t, const struct dataset *ds, const uint32_t
 }
 
 /*
+ * The drift estimate (DriftCorrection): after K local steps of effective
+ * rate h from a common start, a member's model is w0 - K h g_i and the
+ * group's average w0 - K h g, so the jump it applies, avg - snap, is
+ * K h (g_i - g): its gradient's excess over the group's, the control
+ * variate c_i - c of SCAFFOLD (Karimireddy et al. 2020) estimated from what
+ * the round already delivers. A running mean with gain sched.drift keeps
+ * it; each step subtracts it from the gradient. K is the steps since the
+ * last merge; a merge with none in between only adds its jump's share.
+ */
+static void drift_update(struct train *t, const float *avg, const float *snap)
+{
+	const uint64_t k = t->steps - t->merge_steps;
+	const float gain = (float)t->sched.drift;
+	float h, scale;
+
+	t->merge_steps = t->steps;
+	if (t->drift == NULL || gain <= 0.0f || k == 0)
+		return;
+	h = optim_lr(&t->optim);
+	if (t->optim.p.type == OPTIM_SGD && t->optim.p.momentum < 1.0f)
+		h /= 1.0f - t->optim.p.momentum;
+	if (!(h > 0.0f))
+		return;
+	scale = gain / ((float)k * h);
+	for (size_t i = 0; i < t->model->n_params; i++) {
+		float e = (1.0f - gain) * t->drift[i] + scale * (avg[i] - snap[i]);
+		t->drift[i] = isfinite(e) ? e : 0.0f;
+	}
+}
+
+/* Subtracts the drift estimate (train_merge) from this step's gradient. */
+static void drift_correct(struct train *t)
+{
+	float *g = t->model->grads;
+
+	if (t->drift == NULL || t->sched.drift <= 0.0)
+		return;
+	for (size_t i = 0; i < t->model->n_params; i++)
+		g[i] -= t->drift[i];
+}
+
+/*
  * One DP-SGD step (train_dp): Poisson sampling by geometric gaps (each row
  * in with probability q, independently), the clipped sum of the sampled
  * rows' gradients in chunks of at most BatchSize rows, noise, the step.
@@ -247,6 +296,7 @@ static void dp_step(struct train *t, const struct dataset *ds, double *loss_sum,
 		             t->dp.random_arg);
 	for (size_t j = 0; j < np; j++)
 		m->grads[j] = t->dp_acc[j] * inv;
+	drift_correct(t);
 	optim_step(&t->optim, m->params, m->grads);
 	/* The bytes that drew this step's sample and noise are not kept. */
 	explicit_bzero(t->dp_bytes, t->dp_bytes_len);
@@ -330,6 +380,7 @@ int train_steps(struct train *t, const struct dataset *ds, uint64_t n, struct tr
 			dataset_batch(ds, t->perm + t->cursor, b, t->x, t->y);
 			(void)model_forward(m, t->x, b);
 			loss = model_backward(m, t->y, &ok);
+			drift_correct(t);
 			optim_step(&t->optim, m->params, m->grads);
 			loss_sum += (double)loss * b;
 			correct += (uint64_t)ok;
@@ -459,5 +510,6 @@ int train_merge(struct train *t, const float *avg, const float *snap, void (*bet
 	}
 	if (t->sched.momentum == TRAIN_MOMENTUM_RESET)
 		optim_reset(&t->optim);
+	drift_update(t, avg, snap);
 	return 0;
 }

@@ -63,6 +63,7 @@ struct train_schedule {
 	double epochs; /* the budget E: a decay reaches its floor here (> 0) */
 	double floor;  /* lr factor at E, 1e-4..1 */
 	enum train_momentum momentum;
+	double drift; /* drift correction's gain, 0..1 (0: off; train_merge) */
 };
 
 /*
@@ -99,11 +100,13 @@ struct train {
 	uint32_t *dp_rows; /* (batch) sampled rows of one chunk */
 	uint8_t dp_pool[256];
 	size_t dp_pool_left;
-	uint32_t *perm;      /* permutation of the current epoch */
-	uint32_t perm_rows;  /* rows it was drawn for (0: not drawn) */
-	uint64_t perm_epoch; /* epoch it was drawn for */
-	float *x;            /* (batch, dims) */
-	uint8_t *y;          /* (batch) */
+	float *drift;         /* (n_params) the drift estimate, or NULL (sched.drift 0) */
+	uint64_t merge_steps; /* steps at the last train_merge */
+	uint32_t *perm;       /* permutation of the current epoch */
+	uint32_t perm_rows;   /* rows it was drawn for (0: not drawn) */
+	uint64_t perm_epoch;  /* epoch it was drawn for */
+	float *x;             /* (batch, dims) */
+	uint8_t *y;           /* (batch) */
 	uint32_t x_dims;
 };
 

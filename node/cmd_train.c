@@ -84,6 +84,7 @@ int train_schedule_from_config(struct train_schedule *s, const struct config *cf
 	s->warmup = cfg->training.warmup;
 	s->floor = cfg->training.lr_floor;
 	s->momentum = momentum[cfg->training.momentum_rule];
+	s->drift = cfg->training.drift_correction;
 	return train_schedule_check(s);
 }
 

@@ -7,14 +7,17 @@
 #   scripts/cluster-init.sh -b SOTTO -o DIR [-d SPLIT_SEED] [-m MODEL_SEED]
 #                           [-e EPOCHS] [-i INTERVAL] [-T ROUND_TIMEOUT]
 #                           [-g 'Key = Value;Key = Value'] [-l LR]
-#                           [-L 'Key = Value;..'] NAME=ENDPOINT...
+#                           [-L 'Key = Value;..'] [-M 'Key = Value;..']
+#                           NAME=ENDPOINT...
 #
 # Writes DIR/shard-NAME.sdat.gz (Dirichlet 0.5 over the 8,000 training
 # images, seed SPLIT_SEED, default 7), DIR/split.txt (label histograms),
 # DIR/template.ini (MLP 784-128-10, SGD 0.05 momentum 0.9 batch 32,
 # LocalEpochs 0.25, GroupSize 4, EvalEvery 2, every node evaluating on the
 # 2,000 test images; -g adds [Gossip] keys such as a codec, -l sets the
-# LearningRate, -L adds [Training] keys such as Schedule), and
+# LearningRate, -L adds [Training] keys such as Schedule, or replaces
+# Momentum, BatchSize and LocalEpochs; -M replaces the model's Type = mlp
+# and Hidden = 128 with its [Model] keys, e.g. 'Type = cnn'), and
 # DIR/sites/NAME/ (key + config, from `sotto init`). Without -e the
 # [Training] Epochs default applies. Sites are named 0..N-1 by the callers.
 set -eu
@@ -28,8 +31,9 @@ TIMEOUT=5
 GOSSIP=""
 LR=0.05
 TRAINING=""
-usage() { sed -n '2,19p' "$0" >&2; exit 2; }
-while getopts "b:o:d:m:e:i:T:g:l:L:" opt; do
+MODEL="Type = mlp;Hidden = 128"
+usage() { sed -n '2,22p' "$0" >&2; exit 2; }
+while getopts "b:o:d:m:e:i:T:g:l:L:M:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) DIR=$OPTARG ;;
@@ -41,6 +45,7 @@ while getopts "b:o:d:m:e:i:T:g:l:L:" opt; do
 	g) GOSSIP=$OPTARG ;;
 	l) LR=$OPTARG ;;
 	L) TRAINING=$OPTARG ;;
+	M) MODEL=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -53,18 +58,20 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 {
 	cat <<TPL
 [Model]
-Type = mlp
-Hidden = 128
 Seed = $MODEL_SEED
+TPL
+	printf '%s\n' "$MODEL" | tr ';' '\n' | sed 's/^ *//' | grep -v '^$' || true
+	cat <<TPL
 
 [Training]
 Dataset = ../../shard-{site}.sdat.gz
 TestSet = $ROOT/data/mnist-test.sdat.gz
 LearningRate = $LR
-Momentum = 0.9
-BatchSize = 32
-LocalEpochs = 0.25
 TPL
+	# The template's own keys, unless -L gives them (a key may appear once).
+	for kv in "Momentum = 0.9" "BatchSize = 32" "LocalEpochs = 0.25"; do
+		printf '%s\n' "$TRAINING" | tr ';' '\n' | grep -q "^ *${kv%% *} *=" || echo "$kv"
+	done
 	[ -z "$EPOCHS" ] || echo "Epochs = $EPOCHS"
 	printf '%s\n' "$TRAINING" | tr ';' '\n' | sed 's/^ *//' | grep -v '^$' || true
 	cat <<TPL

@@ -271,6 +271,61 @@ static void test_schedule_resume(void **state)
 	train_free(c);
 }
 
+/*
+ * DriftCorrection: a merge after K steps sets the estimate to gain x jump /
+ * (K h), h = lr / (1 - momentum); the next step's gradient has it
+ * subtracted; a merge with no step between adds nothing; off changes nothing.
+ */
+static void test_drift_correction(void **state)
+{
+	struct train_schedule s;
+	struct train *t = new_trainer(OPTIM_SGD, 100), *u = new_trainer(OPTIM_SGD, 100);
+	size_t n = t->model->n_params;
+	float *snap = malloc(n * sizeof(float)), *avg = malloc(n * sizeof(float));
+	float *d0 = malloc(n * sizeof(float));
+	float h;
+
+	(void)state;
+	assert_true(snap != NULL && avg != NULL && d0 != NULL);
+	train_schedule_default(&s, 10);
+	s.drift = 0.5;
+	assert_int_equal(train_set_schedule(t, &s), 0);
+	assert_non_null(t->drift);
+	s.drift = 1.5;
+	assert_int_equal(train_set_schedule(u, &s), LEARN_EBOUNDS);
+	s.drift = 0.5;
+	assert_int_equal(train_steps(t, mnist_train, 4, NULL), 0);
+	memcpy(snap, t->model->params, n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		avg[i] = snap[i] + (i % 3 ? 4e-3f : -8e-3f);
+	h = optim_lr(&t->optim) / (1.0f - t->optim.p.momentum);
+	assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+	for (size_t i = 0; i < n; i += 101)
+		assert_true(fabsf(t->drift[i] - 0.5f * (avg[i] - snap[i]) / (4.0f * h)) < 1e-6f);
+	/* No step since: the estimate keeps its value. */
+	memcpy(d0, t->drift, n * sizeof(float));
+	memcpy(snap, t->model->params, n * sizeof(float));
+	assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+	assert_memory_equal(t->drift, d0, n * sizeof(float));
+	/*
+	 * The step subtracts it: t and u (no correction) hold the same model,
+	 * buffer and data position; after one step each, t's velocity differs
+	 * from u's by exactly the estimate (SGD: m = mu m + g).
+	 */
+	assert_int_equal(train_steps(u, mnist_train, 4, NULL), 0);
+	memcpy(u->model->params, t->model->params, n * sizeof(float));
+	memcpy(u->optim.m, t->optim.m, n * sizeof(float));
+	assert_int_equal(train_steps(t, mnist_train, 1, NULL), 0);
+	assert_int_equal(train_steps(u, mnist_train, 1, NULL), 0);
+	for (size_t i = 0; i < n; i += 101)
+		assert_true(fabsf((u->optim.m[i] - t->optim.m[i]) - d0[i]) < 1e-5f);
+	free(snap);
+	free(avg);
+	free(d0);
+	train_free(t);
+	train_free(u);
+}
+
 static void test_momentum_rules(void **state)
 {
 	struct train_schedule s;
@@ -464,6 +519,7 @@ int main(void)
 	        cmocka_unit_test(test_schedule_factor),
 	        cmocka_unit_test(test_schedule_resume),
 	        cmocka_unit_test(test_momentum_rules),
+	        cmocka_unit_test(test_drift_correction),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
