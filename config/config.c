@@ -847,6 +847,14 @@ static void config_finish(struct parse_state *st)
 		                 cfg->training.epochs);
 	}
 
+	if (cfg->training.drift_correction > 0 && cfg->training.optimizer != CONFIG_OPT_SGD) {
+		char v[32];
+		snprintf(v, sizeof(v), "%g", cfg->training.drift_correction);
+		config_error_add(cfg, key_line(st, SEC_TRAINING, "DriftCorrection"), v,
+		                 "[Training] DriftCorrection needs Optimizer = sgd (Adam's steps "
+		                 "are not a multiple of the gradient)");
+	}
+
 	if (key_line(st, SEC_MODEL, "Hidden") != 0 && cfg->model.type != CONFIG_MODEL_MLP)
 		config_error_add(cfg, key_line(st, SEC_MODEL, "Hidden"),
 		                 config_model_type_name(cfg->model.type),

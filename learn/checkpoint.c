@@ -183,7 +183,6 @@ int checkpoint_load_mem(const void *data, size_t len, struct train **out, uint8_
 	t->cursor = cursor;
 	t->epoch = bytes_get_le64(buf + 116);
 	t->steps = bytes_get_le64(buf + 124);
-	t->merge_steps = t->steps; /* the drift estimate starts afresh */
 	t->optim.t = bytes_get_le64(buf + 132);
 	p = buf + CHECKPOINT_HEADER_BYTES;
 	{

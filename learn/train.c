@@ -114,10 +114,16 @@ int train_set_schedule(struct train *t, const struct train_schedule *s)
 {
 	if (train_schedule_check(s) != 0)
 		return LEARN_EBOUNDS;
+	/* Adam's steps are not lr x gradient: the estimate below would be in
+	 * the wrong units. */
+	if (s->drift > 0.0 && t->optim.p.type != OPTIM_SGD)
+		return LEARN_EBOUNDS;
 	if (s->drift > 0.0 && t->drift == NULL) {
 		t->drift = calloc(t->model->n_params, sizeof(float));
 		if (t->drift == NULL)
 			return -ENOMEM;
+	} else if (s->drift > 0.0 && !(t->sched.drift > 0.0)) {
+		memset(t->drift, 0, t->model->n_params * sizeof(float)); /* re-enabled */
 	}
 	t->sched = *s;
 	t->optim.quasi_global =
@@ -219,30 +225,33 @@ static void dp_clipped(struct train *t, const struct dataset *ds, const uint32_t
 }
 
 /*
- * The drift estimate (DriftCorrection): after K local steps of effective
- * rate h from a common start, a member's model is w0 - K h g_i and the
- * group's average w0 - K h g, so the jump it applies, avg - snap, is
- * K h (g_i - g): its gradient's excess over the group's, the control
- * variate c_i - c of SCAFFOLD (Karimireddy et al. 2020) estimated from what
- * the round already delivers. A running mean with gain sched.drift keeps
- * it; each step subtracts it from the gradient. K is the steps since the
- * last merge; a merge with none in between only adds its jump's share.
+ * The drift estimate (DriftCorrection). After local steps of effective
+ * sizes h_1..h_K (lr / (1 - momentum) each, SGD) from a common start, a
+ * member's model is w0 - H g_i and its group's average w0 - H g, H = sum
+ * h, so the jump it applies, avg - snap, is H (g_i - g): how far its own
+ * gradient points from its group's, SCAFFOLD's control variate c_i - c
+ * (Karimireddy et al. 2020) read off the average the round already
+ * delivers. The steps subtract d, so a jump shows only the drift that d
+ * leaves, and d keeps a running mean of it with gain G: d = (1 - G) d +
+ * G jump / H, which settles at about half the drift (less with momentum),
+ * a damped correction. The full one (d += G jump / H, which settles at the
+ * drift) measured worse: docs/learning.md, "Drift correction". The first
+ * merge after train_alloc (start, restart) only opens the window: before
+ * it the snapshot may be far older than the steps counted. A merge with
+ * no step since leaves d as it is.
  */
 static void drift_update(struct train *t, const float *avg, const float *snap)
 {
-	const uint64_t k = t->steps - t->merge_steps;
-	const float gain = (float)t->sched.drift;
-	float h, scale;
+	const bool primed = t->drift_primed;
+	const double h = t->drift_h;
+	float gain, scale;
 
-	t->merge_steps = t->steps;
-	if (t->drift == NULL || gain <= 0.0f || k == 0)
+	t->drift_h = 0.0;
+	t->drift_primed = true;
+	if (t->drift == NULL || !(t->sched.drift > 0.0) || !primed || !(h > 0.0))
 		return;
-	h = optim_lr(&t->optim);
-	if (t->optim.p.type == OPTIM_SGD && t->optim.p.momentum < 1.0f)
-		h /= 1.0f - t->optim.p.momentum;
-	if (!(h > 0.0f))
-		return;
-	scale = gain / ((float)k * h);
+	gain = (float)t->sched.drift;
+	scale = (float)(t->sched.drift / h);
 	for (size_t i = 0; i < t->model->n_params; i++) {
 		float e = (1.0f - gain) * t->drift[i] + scale * (avg[i] - snap[i]);
 		t->drift[i] = isfinite(e) ? e : 0.0f;
@@ -254,8 +263,10 @@ static void drift_correct(struct train *t)
 {
 	float *g = t->model->grads;
 
-	if (t->drift == NULL || t->sched.drift <= 0.0)
+	if (t->drift == NULL || !(t->sched.drift > 0.0))
 		return;
+	/* This step's size as a merge will see it (optim_step, SGD). */
+	t->drift_h += (double)optim_lr(&t->optim) / (1.0 - (double)t->optim.p.momentum);
 	for (size_t i = 0; i < t->model->n_params; i++)
 		g[i] -= t->drift[i];
 }

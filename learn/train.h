@@ -100,13 +100,14 @@ struct train {
 	uint32_t *dp_rows; /* (batch) sampled rows of one chunk */
 	uint8_t dp_pool[256];
 	size_t dp_pool_left;
-	float *drift;         /* (n_params) the drift estimate, or NULL (sched.drift 0) */
-	uint64_t merge_steps; /* steps at the last train_merge */
-	uint32_t *perm;       /* permutation of the current epoch */
-	uint32_t perm_rows;   /* rows it was drawn for (0: not drawn) */
-	uint64_t perm_epoch;  /* epoch it was drawn for */
-	float *x;             /* (batch, dims) */
-	uint8_t *y;           /* (batch) */
+	float *drift;        /* (n_params) the drift estimate, or NULL (sched.drift 0) */
+	double drift_h;      /* effective step sizes summed since the last merge */
+	bool drift_primed;   /* a merge since train_alloc opened that window */
+	uint32_t *perm;      /* permutation of the current epoch */
+	uint32_t perm_rows;  /* rows it was drawn for (0: not drawn) */
+	uint64_t perm_epoch; /* epoch it was drawn for */
+	float *x;            /* (batch, dims) */
+	uint8_t *y;          /* (batch) */
 	uint32_t x_dims;
 };
 

@@ -285,6 +285,17 @@ static void test_out_of_range(void **state)
 	assert_int_equal(cfg.training.momentum_rule, CONFIG_MOM_QUASI_GLOBAL);
 	assert_true(cfg.training.warmup == 0.5 && cfg.training.lr_floor == 0.01);
 	config_fini(&cfg);
+	/* Drift correction: 0..1, and only with SGD. */
+	assert_int_equal(load(&cfg, NODE_HEAD "DriftCorrection = 0.05\n" PEERS), 0);
+	assert_true(cfg.training.drift_correction == 0.05);
+	config_fini(&cfg);
+	assert_int_equal(load(&cfg, NODE_HEAD "DriftCorrection = 2\n" PEERS), -EINVAL);
+	expect_error(&cfg, 9, "DriftCorrection must be a number in 0..1");
+	config_fini(&cfg);
+	assert_int_equal(load(&cfg, NODE_HEAD "Optimizer = adam\nDriftCorrection = 0.1\n" PEERS),
+	                 -EINVAL);
+	expect_error(&cfg, 10, "DriftCorrection needs Optimizer = sgd");
+	config_fini(&cfg);
 }
 
 static void test_duplicate_peer_name(void **state)

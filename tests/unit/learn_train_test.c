@@ -272,14 +272,16 @@ static void test_schedule_resume(void **state)
 }
 
 /*
- * DriftCorrection: a merge after K steps sets the estimate to gain x jump /
- * (K h), h = lr / (1 - momentum); the next step's gradient has it
- * subtracted; a merge with no step between adds nothing; off changes nothing.
+ * DriftCorrection: the first merge only opens the window; a merge after
+ * steps of summed size H sets the estimate to (1 - gain) d + gain x jump /
+ * H (from a non-zero estimate too); a merge with no step between
+ * adds nothing; the next step's gradient has it subtracted; Adam refuses it.
  */
 static void test_drift_correction(void **state)
 {
 	struct train_schedule s;
 	struct train *t = new_trainer(OPTIM_SGD, 100), *u = new_trainer(OPTIM_SGD, 100);
+	struct train *adam = new_trainer(OPTIM_ADAM, 100);
 	size_t n = t->model->n_params;
 	float *snap = malloc(n * sizeof(float)), *avg = malloc(n * sizeof(float));
 	float *d0 = malloc(n * sizeof(float));
@@ -288,20 +290,34 @@ static void test_drift_correction(void **state)
 	(void)state;
 	assert_true(snap != NULL && avg != NULL && d0 != NULL);
 	train_schedule_default(&s, 10);
+	s.drift = 1.5;
+	assert_int_equal(train_set_schedule(t, &s), LEARN_EBOUNDS);
 	s.drift = 0.5;
+	assert_int_equal(train_set_schedule(adam, &s), LEARN_EBOUNDS);
 	assert_int_equal(train_set_schedule(t, &s), 0);
 	assert_non_null(t->drift);
-	s.drift = 1.5;
-	assert_int_equal(train_set_schedule(u, &s), LEARN_EBOUNDS);
-	s.drift = 0.5;
-	assert_int_equal(train_steps(t, mnist_train, 4, NULL), 0);
+	/* The first merge: no estimate yet, whatever the jump. */
+	assert_int_equal(train_steps(t, mnist_train, 3, NULL), 0);
 	memcpy(snap, t->model->params, n * sizeof(float));
 	for (size_t i = 0; i < n; i++)
-		avg[i] = snap[i] + (i % 3 ? 4e-3f : -8e-3f);
-	h = optim_lr(&t->optim) / (1.0f - t->optim.p.momentum);
+		avg[i] = snap[i] + 1e-2f;
 	assert_int_equal(train_merge(t, avg, snap, NULL), 0);
 	for (size_t i = 0; i < n; i += 101)
-		assert_true(fabsf(t->drift[i] - 0.5f * (avg[i] - snap[i]) / (4.0f * h)) < 1e-6f);
+		assert_true(t->drift[i] == 0.0f);
+	/* Twice 4 steps and a merge: d = 0.5 J1 / H, then 0.5 d + 0.5 J2 / H. */
+	h = optim_lr(&t->optim) / (1.0f - t->optim.p.momentum);
+	for (int round = 0; round < 2; round++) {
+		memcpy(d0, t->drift, n * sizeof(float));
+		assert_int_equal(train_steps(t, mnist_train, 4, NULL), 0);
+		memcpy(snap, t->model->params, n * sizeof(float));
+		for (size_t i = 0; i < n; i++)
+			avg[i] = snap[i] + (i % 3 ? 4e-3f : -8e-3f) * (float)(round + 1);
+		assert_int_equal(train_merge(t, avg, snap, NULL), 0);
+		for (size_t i = 0; i < n; i += 101)
+			assert_true(fabsf(t->drift[i] -
+			                  (0.5f * d0[i] + 0.5f * (avg[i] - snap[i]) / (4.0f * h))) <
+			            1e-6f);
+	}
 	/* No step since: the estimate keeps its value. */
 	memcpy(d0, t->drift, n * sizeof(float));
 	memcpy(snap, t->model->params, n * sizeof(float));
@@ -312,7 +328,7 @@ static void test_drift_correction(void **state)
 	 * buffer and data position; after one step each, t's velocity differs
 	 * from u's by exactly the estimate (SGD: m = mu m + g).
 	 */
-	assert_int_equal(train_steps(u, mnist_train, 4, NULL), 0);
+	assert_int_equal(train_steps(u, mnist_train, 11, NULL), 0);
 	memcpy(u->model->params, t->model->params, n * sizeof(float));
 	memcpy(u->optim.m, t->optim.m, n * sizeof(float));
 	assert_int_equal(train_steps(t, mnist_train, 1, NULL), 0);
@@ -324,6 +340,7 @@ static void test_drift_correction(void **state)
 	free(d0);
 	train_free(t);
 	train_free(u);
+	train_free(adam);
 }
 
 static void test_momentum_rules(void **state)
