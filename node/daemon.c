@@ -637,17 +637,24 @@ static int load_model(struct node *n, struct train **t, uint8_t **extra, size_t 
 	if (rc == 0) {
 		struct model_spec *have = &(*t)->model->spec;
 		if (have->type != spec.type ||
-		    model_spec_n_params(have) != model_spec_n_params(&spec) || *extra == NULL ||
-		    train_set_schedule(*t, &sched) != 0) {
+		    model_spec_n_params(have) != model_spec_n_params(&spec) || *extra == NULL) {
 			log_errorx("%s is for another model or node; move it away to start over",
 			           n->ckpt_path);
+			rc = LEARN_EMISMATCH;
+		} else if ((rc = train_set_schedule(*t, &sched)) == LEARN_EBOUNDS) {
+			log_errorx("%s holds an optimizer that [Training] does not allow with "
+			           "it (DriftCorrection needs sgd); move it away to start over",
+			           n->ckpt_path);
+		} else if (rc != 0) {
+			log_errorx("%s: %s", n->ckpt_path, err_str(rc)); /* out of memory */
+		}
+		if (rc != 0) {
 			train_free(*t);
 			*t = NULL;
 			free(*extra);
 			*extra = NULL;
-			return LEARN_EMISMATCH;
 		}
-		return 0;
+		return rc;
 	}
 	if (rc != -ENOENT) {
 		log_errorx("%s: %s (the file is kept; move it away to start over)", n->ckpt_path,
