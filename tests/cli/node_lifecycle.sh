@@ -128,4 +128,22 @@ took=$(($(date +%s) - start))
 [ "$took" -le 30 ] || fail "a hung close took $took s to end"
 grep -q "did not close its sockets" "$T/node.log" || fail "no watchdog message"
 [ -f "$T/a/state/checkpoint" ] || fail "no checkpoint before the hung close"
-echo "node_lifecycle: alone, status, metrics, SIGHUP, SIGTERM, sd_notify, resume, kill -9, lock, close watchdog: OK"
+# A checkpoint that the [Training] settings refuse (Adam's state, then
+# DriftCorrection, which needs SGD): the node says so and changes nothing.
+sed -i 's/^\[Training\]$/[Training]\nOptimizer = adam/' "$T/a/a.conf"
+rm -f "$T/a/state/checkpoint"
+(cd "$T/a" && exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1 &
+pid=$!
+wait_status epochs_trained '$2 >= 1'
+kill -TERM "$pid"
+wait "$pid" || fail "exit status of the Adam run $?"
+pid=""
+sed -i 's/^Optimizer = adam$/DriftCorrection = 0.05/' "$T/a/a.conf"
+cp "$T/a/state/checkpoint" "$T/adam.ckpt"
+if (cd "$T/a" && exec "$SOTTO" run -c a.conf) >"$T/node.log" 2>&1; then
+	fail "a node started from an Adam checkpoint with DriftCorrection"
+fi
+grep -q "holds an optimizer that \[Training\] does not allow" "$T/node.log" ||
+	fail "no message for the refused checkpoint: $(tail -2 "$T/node.log")"
+cmp -s "$T/a/state/checkpoint" "$T/adam.ckpt" || fail "the refused checkpoint changed"
+echo "node_lifecycle: alone, status, metrics, SIGHUP, SIGTERM, sd_notify, resume, kill -9, lock, close watchdog, refused checkpoint: OK"
