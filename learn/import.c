@@ -182,6 +182,13 @@ static bool blank_line(const char *p)
 int import_csv(struct dataset **out, const char *path, int label_col, bool header,
                const struct dataset *stats, uint32_t classes, char *why, size_t why_len)
 {
+	return import_csv_flags(out, path, label_col, header, stats, classes, 0, why, why_len);
+}
+
+int import_csv_flags(struct dataset **out, const char *path, int label_col, bool header,
+                     const struct dataset *stats, uint32_t classes, unsigned flags, char *why,
+                     size_t why_len)
+{
 	uint8_t *text = NULL;
 	size_t len = 0;
 	int rc;
@@ -192,8 +199,8 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 		say(why, why_len, "%s: %s", path, err_str(rc));
 		return rc;
 	}
-	rc = import_csv_text(out, (const char *)text, len, path, label_col, header, stats, classes,
-	                     why, why_len);
+	rc = import_csv_text_flags(out, (const char *)text, len, path, label_col, header, stats,
+	                           classes, flags, why, why_len);
 	free(text);
 	return rc;
 }
@@ -201,6 +208,14 @@ int import_csv(struct dataset **out, const char *path, int label_col, bool heade
 int import_csv_text(struct dataset **out, const char *text, size_t len, const char *path,
                     int label_col, bool header, const struct dataset *stats, uint32_t classes,
                     char *why, size_t why_len)
+{
+	return import_csv_text_flags(out, text, len, path, label_col, header, stats, classes, 0,
+	                             why, why_len);
+}
+
+int import_csv_text_flags(struct dataset **out, const char *text, size_t len, const char *path,
+                          int label_col, bool header, const struct dataset *stats, uint32_t classes,
+                          unsigned flags, char *why, size_t why_len)
 {
 	size_t ncols = 0, rows = 0, line = 0;
 	uint32_t dims, lab_col, max_label = 0;
@@ -264,6 +279,11 @@ int import_csv_text(struct dataset **out, const char *text, size_t len, const ch
 	} else {
 		lab_col = label_col < 0 ? (uint32_t)ncols - 1 : (uint32_t)label_col;
 		dims = (uint32_t)ncols - 1;
+	}
+	if ((flags & ~IMPORT_CSV_RAW) != 0 || ((flags & IMPORT_CSV_RAW) && stats != NULL)) {
+		say(why, why_len, "%s: unsupported import flags", path);
+		rc = -EINVAL;
+		goto out;
 	}
 	if (stats != NULL && (stats->dims != dims || stats->mean == NULL)) {
 		say(why, why_len, "%s: %u features, but the stats file has %u%s", path, dims,
@@ -333,6 +353,11 @@ int import_csv_text(struct dataset **out, const char *text, size_t len, const ch
 		goto out;
 	}
 	ds->classes = classes;
+	if (flags & IMPORT_CSV_RAW) {
+		*out = ds; /* the values as they are: standardised later ([Training] Standardize) */
+		ds = NULL;
+		goto out;
+	}
 	/* Standardise with the training set's statistics. */
 	ds->mean = malloc(dims * sizeof(float));
 	ds->std = malloc(dims * sizeof(float));

