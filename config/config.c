@@ -54,7 +54,8 @@ enum key_type {
 	K_ENUM,
 	K_INTLIST,
 	K_PUBKEY,
-	K_CIRCLES, /* comma-separated names, into config.circles and config_peer.circles */
+	K_CIRCLES,     /* comma-separated names, into config.circles and config_peer.circles */
+	K_STANDARDIZE, /* none, local, federated, or a path into training.standardize_file */
 };
 
 static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
@@ -65,6 +66,7 @@ static const char *const momentum_rule_names[] = {"keep", "reset", "quasi-global
 static const char *const yesno_names[] = {"no", "yes", NULL};
 static const char *const when_done_names[] = {"average", "stop", NULL};
 static const char *const loglevel_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const standardize_names[] = {"none", "local", "federated", NULL};
 
 struct key_spec {
 	enum section section;
@@ -149,6 +151,12 @@ static const struct key_spec key_specs[] = {
          false, "0..1",
          "Non-IID drift correction from the jumps of applied averages (no extra bytes): the "
          "gain of its running estimate; 0 turns it off.",
+         NOLINE},
+        {SEC_TRAINING, "Standardize", K_STANDARDIZE, CFG(training.standardize_file), 0, 0,
+         standardize_names, "none", false, "none, local, federated, or a statistics file",
+         "How features are scaled when the node loads its data: as the dataset holds them, "
+         "with this site's own statistics, with every site's pooled statistics agreed "
+         "through secure rounds before training, or with a file's.",
          NOLINE},
         {SEC_TRAINING, "LocalEpochs", K_DOUBLE, CFG(training.local_epochs), 0.01, 100, NULL, "1",
          false, "0.01..100", "Epochs of local training per Interval (the training clock).", NOLINE},
@@ -553,6 +561,26 @@ static int spec_set(struct config *cfg, const struct key_spec *s, void *base, co
 	case K_CIRCLES:
 		rc = parse_circles(cfg, (uint32_t *)(void *)dst, v, &why);
 		break;
+	case K_STANDARDIZE: {
+		bool named = false;
+		dst[0] = '\0';
+		for (int k = 0; s->names[k] != NULL && !named; k++)
+			if (strcasecmp(v, s->names[k]) == 0) {
+				cfg->training.standardize = (enum config_standardize)k;
+				named = true;
+			}
+		if (named)
+			break;
+		cfg->training.standardize = CONFIG_STD_FILE;
+		if (v[0] == '\0') {
+			why = "empty path";
+			rc = -EINVAL;
+		} else if (resolve_path(dst, s->size, cfg->dir, v) != 0) {
+			why = "path too long";
+			rc = -EINVAL;
+		}
+		break;
+	}
 	case K_PUBKEY:
 		rc = decode_pubkey(((struct config_peer *)base)->public_key_bin, v);
 		if (rc != 0) {
@@ -839,6 +867,10 @@ static void config_finish(struct parse_state *st)
 		check_readable(cfg, key_line(st, SEC_TRAINING, "TestSet"), "TestSet",
 		               cfg->training.test_set);
 
+	if (cfg->training.standardize == CONFIG_STD_FILE && !cfg->virtual_paths)
+		check_readable(cfg, key_line(st, SEC_TRAINING, "Standardize"), "Standardize",
+		               cfg->training.standardize_file);
+
 	if (cfg->training.warmup >= cfg->training.epochs && cfg->training.warmup > 0) {
 		char v[32];
 		snprintf(v, sizeof(v), "%g", cfg->training.warmup);
@@ -1069,6 +1101,9 @@ static bool key_same(const struct key_spec *s, const struct config *a, const str
 	case K_ENDPOINT:
 	case K_PUBKEY:
 		return strncmp(pa, pb, s->size) == 0;
+	case K_STANDARDIZE:
+		return a->training.standardize == b->training.standardize &&
+		       strncmp(pa, pb, s->size) == 0;
 	case K_INTLIST:
 		return a->model.n_hidden == b->model.n_hidden &&
 		       memcmp(pa, pb, (size_t)a->model.n_hidden * sizeof(int)) == 0;

@@ -35,6 +35,13 @@ enum config_optimizer { CONFIG_OPT_SGD, CONFIG_OPT_ADAM };
 enum config_schedule { CONFIG_SCHED_CONSTANT, CONFIG_SCHED_COSINE, CONFIG_SCHED_STEP };
 enum config_momentum_rule { CONFIG_MOM_KEEP, CONFIG_MOM_RESET, CONFIG_MOM_QUASI_GLOBAL };
 enum config_codec { CONFIG_CODEC_FIXED, CONFIG_CODEC_FLOAT32, CONFIG_CODEC_MODULAR };
+/* [Training] Standardize: how features are scaled when the node loads its data. */
+enum config_standardize {
+	CONFIG_STD_NONE,      /* as the dataset file holds them */
+	CONFIG_STD_LOCAL,     /* this site's own mean and deviation */
+	CONFIG_STD_FEDERATED, /* every site's pooled statistics, agreed through secure rounds */
+	CONFIG_STD_FILE,      /* training.standardize_file's */
+};
 
 struct config_peer {
 	char name[CONFIG_NAME_MAX + 1];
@@ -93,6 +100,8 @@ struct config {
 		double local_epochs; /* gossip: epochs of local training per round */
 		int threads;         /* BLAS threads of the training worker */
 		uint64_t seed;       /* data order; model init uses [Model] Seed */
+		enum config_standardize standardize;
+		char standardize_file[CONFIG_PATH_MAX]; /* CONFIG_STD_FILE: the statistics */
 		int line_dataset, line_test_set;
 	} training;
 

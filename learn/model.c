@@ -56,6 +56,8 @@ const char *model_type_name(enum model_type t)
 		return "mlp";
 	case MODEL_CNN:
 		return "cnn";
+	case MODEL_STATS:
+		return "stats";
 	}
 	return "?";
 }

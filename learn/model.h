@@ -33,8 +33,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MODEL_MAX_HIDDEN   8
-#define MODEL_MAX_SEGMENTS (2 * (MODEL_MAX_HIDDEN + 1))
+#define MODEL_MAX_HIDDEN 8
+/*
+ * Segments of a vector the codec averages: a model has at most 2 *
+ * (MODEL_MAX_HIDDEN + 1); the moment vector of federated standardisation
+ * (MODEL_STATS) up to this many, leaving the codec room for its weight and
+ * checksum segments (CODEC_MAX_SEGMENTS).
+ */
+#define MODEL_MAX_SEGMENTS 254
 #define MODEL_MAX_PARAMS   (1u << 27)   /* 512 MiB of floats */
 #define MODEL_MAX_WIDTH    65536u       /* hidden widths, conv channels */
 #define MODEL_MAX_SCRATCH  (1ull << 26) /* floats of activations etc. per instance */
@@ -46,6 +52,12 @@ enum model_type {
 	MODEL_LOGREG = 0,
 	MODEL_MLP = 1,
 	MODEL_CNN = 2,
+	/*
+	 * Not a model: the per-feature moments that [Training] Standardize =
+	 * federated averages before training (node/stats_phase.h). Only its
+	 * n_params and segments are set; model_alloc refuses it.
+	 */
+	MODEL_STATS = 32,
 };
 
 struct model_spec {

@@ -6,6 +6,8 @@
 #ifndef SOTTO_NODE_CLI_H
 #define SOTTO_NODE_CLI_H
 
+#include <stdbool.h>
+
 struct config;
 struct identity;
 
@@ -34,8 +36,12 @@ struct dataset;
  * Listen's address is one of this host's. Adds config errors; 0 or -EINVAL.
  * On 0, train and test (if not NULL) take the loaded datasets (test: NULL
  * without a TestSet) for the caller to dataset_free(); else they are freed.
+ * The datasets come scaled as [Training] Standardize says; with federated
+ * statistics not agreed yet they stay raw and *std_pending (may be NULL) is
+ * set.
  */
-int node_config_deep_check(struct config *cfg, struct dataset **train, struct dataset **test);
+int node_config_deep_check(struct config *cfg, struct dataset **train, struct dataset **test,
+                           bool *std_pending);
 int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
                             const struct config *cfg, const struct dataset *ds)
         __attribute__((warn_unused_result));

@@ -9,6 +9,7 @@
 #include "learn/optim.h"
 #include "node/cli.h"
 #include "node/privacy.h"
+#include "node/standardize.h"
 #include "util/err.h"
 
 #include <errno.h>
@@ -153,11 +154,14 @@ static void check_metrics_listen(struct config *cfg)
 		                 "MetricsListen is the same port as Listen");
 }
 
-int node_config_deep_check(struct config *cfg, struct dataset **train, struct dataset **test)
+int node_config_deep_check(struct config *cfg, struct dataset **train, struct dataset **test,
+                           bool *std_pending)
 {
 	struct dataset *tr = NULL, *te = NULL;
 	int rc;
 
+	if (std_pending != NULL)
+		*std_pending = false;
 	if (cfg->has_node) {
 		check_metrics_listen(cfg);
 		check_listen_local(cfg);
@@ -173,6 +177,21 @@ int node_config_deep_check(struct config *cfg, struct dataset **train, struct da
 		if (rc != 0)
 			config_error_add(cfg, cfg->training.line_test_set, cfg->training.test_set,
 			                 "TestSet does not load: %s", err_str(rc));
+	}
+	if (tr != NULL && cfg->training.standardize != CONFIG_STD_NONE) {
+		char why[CONFIG_PATH_MAX * 2 + 256] = "";
+		bool pending = false;
+		if (standardize_datasets(cfg, tr, te, &pending, why, sizeof(why)) != 0) {
+			config_error_add(cfg, 0,
+			                 cfg->training.standardize == CONFIG_STD_FILE
+			                         ? cfg->training.standardize_file
+			                         : "Standardize",
+			                 "%s", why);
+			dataset_free(te); /* perhaps half scaled: no scaling check on it */
+			te = NULL;
+		}
+		if (std_pending != NULL)
+			*std_pending = pending;
 	}
 	if (tr != NULL) {
 		struct model_spec spec;
@@ -248,7 +267,7 @@ int cmd_check(int argc, char **argv)
 	}
 	rc = node_config_load(&cfg, path, &id);
 	if (rc == 0)
-		rc = node_config_deep_check(&cfg, NULL, NULL);
+		rc = node_config_deep_check(&cfg, NULL, NULL, NULL);
 	if (rc == 0) {
 		printf("configuration OK\n");
 	} else {

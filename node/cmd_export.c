@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "learn/checkpoint.h"
 #include "learn/dataset.h"
+#include "learn/featstats.h"
 #include "learn/import.h"
 #include "learn/learn.h"
 #include "learn/model.h"
@@ -24,6 +25,7 @@
 #include "learn/train.h"
 #include "node/cli.h"
 #include "node/gossip.h"
+#include "node/standardize.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/sbuf.h"
@@ -93,6 +95,13 @@ static int site_load(struct site *s, const char *cmd, const char *path)
 		fprintf(stderr, "sotto %s: Dataset %s: %s (needed for how features are scaled)\n",
 		        cmd, s->cfg.training.dataset, err_str(rc));
 		return 1;
+	}
+	{
+		char why[CONFIG_PATH_MAX * 2 + 256] = "";
+		if (standardize_datasets(&s->cfg, s->ds, NULL, NULL, why, sizeof(why)) != 0) {
+			fprintf(stderr, "sotto %s: %s\n", cmd, why);
+			return 1;
+		}
 	}
 	if (train_check_data(s->t, s->ds) != 0) {
 		fprintf(stderr, "sotto %s: %s does not fit Dataset %s (features or classes)\n", cmd,
@@ -336,6 +345,16 @@ static int predict_input(struct dataset **in, const struct site *s, const char *
 	if ((*in)->rows == 0) {
 		fprintf(stderr, "sotto predict: %s has no rows\n", path);
 		return 1;
+	}
+	if (s->cfg.training.standardize != CONFIG_STD_NONE && (*in)->mean == NULL &&
+	    (*in)->dims == s->ds->dims) {
+		/* Raw rows, as the Dataset was: scaled as the node scaled it. */
+		struct featstats fs = {.dims = s->ds->dims, .mean = s->ds->mean, .std = s->ds->std};
+		rc = featstats_apply(*in, &fs);
+		if (rc != 0) {
+			fprintf(stderr, "sotto predict: %s: %s\n", path, err_str(rc));
+			return 1;
+		}
 	}
 	if ((*in)->dims != s->ds->dims || (*in)->classes > s->ds->classes ||
 	    (*in)->elem != s->ds->elem || (*in)->channels != s->ds->channels ||

@@ -17,6 +17,7 @@
 #include "learn/train.h"
 #include "node/cli.h"
 #include "node/privacy.h"
+#include "node/standardize.h"
 #include "util/err.h"
 #include "util/util.h"
 
@@ -188,6 +189,16 @@ int cmd_train(int argc, char **argv)
 	if (train_ds->rows == 0) {
 		fprintf(stderr, "sotto train: Dataset %s has no rows\n", cfg.training.dataset);
 		goto out;
+	}
+	{
+		char why[CONFIG_PATH_MAX * 2 + 256] = "";
+		if (standardize_datasets(&cfg, train_ds, test_ds, NULL, why, sizeof(why)) != 0) {
+			fprintf(stderr, "sotto train: %s%s\n", why,
+			        cfg.training.standardize == CONFIG_STD_FEDERATED
+			                ? " (or set Standardize = local to train alone)"
+			                : "");
+			goto out;
+		}
 	}
 	rc = train_setup_from_config(&spec, &op, &cfg, train_ds);
 	if (rc != 0) {

@@ -48,6 +48,32 @@ static float clip_of(const struct model *m, size_t s, const float *x, double rho
 	return exp2f(ceilf(log2f(mx)));
 }
 
+/*
+ * Feature statistics (Standardize = federated): every segment exact with as
+ * many value bits as a 32-bit ring holds for k, whatever [Gossip] Codec
+ * says, and a clip CODEC_PLAN_STATS_MARGIN times wider than a model's, so
+ * that members whose moments are larger than the initiator's (other data,
+ * more rows) still fit: about 2^-19 of the clip per round of rounding
+ * noise, unbiased. All coordinates are kept.
+ */
+static int stats_plan(struct codec_params *cp, const struct model *m, const float *x, double rho,
+                      uint8_t k)
+{
+	uint32_t lengths[MODEL_MAX_SEGMENTS];
+	float clips[MODEL_MAX_SEGMENTS];
+	unsigned bits = MIN(31u, 32 - codec_log2_ceil(k));
+	int rc;
+
+	for (size_t s = 0; s < m->n_segs; s++) {
+		clips[s] = clip_of(m, s, x, rho) * CODEC_PLAN_STATS_MARGIN;
+		lengths[s] = (uint32_t)m->segs[s].length;
+	}
+	rc = codec_params_init(cp, k, lengths, clips, m->n_segs, (uint8_t)bits);
+	if (rc == 0)
+		rc = codec_params_set_weight(cp, CODEC_PLAN_RHO_BITS, CODEC_PLAN_RHO_QUANTUM);
+	return rc != 0 ? rc : codec_params_check(cp);
+}
+
 static bool modular_ready(const struct codec_plan *pl, const struct model *m,
                           const struct config *cfg)
 {
@@ -74,6 +100,8 @@ int codec_plan_make(struct codec_params *cp, const struct codec_plan *pl, const 
 		return -EINVAL;
 	bits = cfg->gossip.codec == CONFIG_CODEC_FLOAT32 ? 32 - extra : (unsigned)cfg->gossip.bits;
 	bits = MIN(bits, MIN(31u, 32 - extra));
+	if (m->spec.type == MODEL_STATS)
+		return stats_plan(cp, m, x, rho, k);
 	for (size_t s = 0; s < m->n_segs; s++) {
 		clips[s] = clip_of(m, s, x, rho);
 		lengths[s] = (uint32_t)m->segs[s].length;

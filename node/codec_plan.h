@@ -45,6 +45,9 @@ struct config;
 #define CODEC_PLAN_USE 0.5
 
 /* What a node learnt from its decodes, for its next plans (caller's storage). */
+/* Feature statistics: the clip's factor beyond a model's (see codec_plan.c). */
+#define CODEC_PLAN_STATS_MARGIN 1024.0f
+
 struct codec_plan {
 	uint32_t n_segs;
 	uint64_t observed;             /* decodes seen */

@@ -20,6 +20,7 @@
 #include "crypto/seal.h"
 #include "learn/checkpoint.h"
 #include "learn/dataset.h"
+#include "learn/featstats.h"
 #include "learn/learn.h"
 #include "learn/model.h"
 #include "learn/train.h"
@@ -28,6 +29,8 @@
 #include "node/gossip.h"
 #include "node/metrics.h"
 #include "node/privacy.h"
+#include "node/standardize.h"
+#include "node/stats_phase.h"
 #include "node/status.h"
 #include "node/testhooks.h"
 #include "node/transport.h"
@@ -65,6 +68,16 @@ struct node {
 	struct worker *worker;
 	struct gossip *core;
 	struct dataset *train_ds, *test_ds;
+	bool std_pending; /* Standardize = federated: statistics not agreed yet (stats phase) */
+	/*
+	 * The statistics phase (node/stats_phase.h): while sp is set, the core
+	 * averages feature statistics and there is no worker yet.
+	 */
+	struct stats_phase *sp;
+	bool stats_over;        /* the phase is over: switch to training after this event */
+	uint64_t stats_started; /* ms */
+	uint64_t stats_last;    /* ms: the last result applied */
+	ev_timer stats_timer;
 	struct privacy priv; /* [Privacy]: the plan and the budget (the worker's lock guards it) */
 	char ckpt_path[CONFIG_PATH_MAX + 32];
 	int lock_fd;
@@ -110,13 +123,15 @@ static double unix_now(void)
 static uint64_t ops_snapshot(void *arg, float *x, uint64_t *steps)
 {
 	struct node *n = arg;
+	if (n->sp != NULL)
+		return stats_phase_snapshot(n->sp, x, steps);
 	return worker_snapshot(n->worker, x, steps);
 }
 
 static bool ops_training_done(void *arg)
 {
 	struct node *n = arg;
-	return n->worker != NULL && worker_finished(n->worker);
+	return n->sp != NULL || (n->worker != NULL && worker_finished(n->worker));
 }
 
 static bool ops_peer_connected(void *arg, const uint8_t pk[32])
@@ -180,6 +195,8 @@ static void deferred_flush(struct node *n)
 	uint64_t now = mono_ms();
 	size_t kept = 0;
 
+	if (n->core == NULL)
+		return;
 	for (size_t i = 0; i < n->n_deferred; i++) {
 		struct deferred *d = &n->deferred[i];
 		if (gossip_in_round(n->core, d->pk)) {
@@ -226,6 +243,9 @@ static void deferred_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	deferred_flush(w->data);
 }
 
+static void stats_apply(struct node *n, const struct gossip_act *a);
+static void stats_finish(struct node *n);
+
 /*
  * Carries out the core's actions of its last call, in order, then re-arms
  * the core's timer. Called after every call into the core.
@@ -246,21 +266,28 @@ static void run_actions(struct node *n)
 			send_to(n, a->peer, &a->msg);
 			break;
 		case GOSSIP_APPLY: {
-			uint64_t seq = worker_apply(n->worker, a->round_id, a->avg, a->snapshot,
-			                            a->extra, a->extra_len, a->evaluate);
+			uint64_t seq;
+			if (n->sp != NULL) {
+				stats_apply(n, a);
+				break;
+			}
+			seq = worker_apply(n->worker, a->round_id, a->avg, a->snapshot, a->extra,
+			                   a->extra_len, a->evaluate);
 			if (seq != a->seq)
 				log_errorx("the worker could not take a result (out of memory)");
 			break;
 		}
 		case GOSSIP_GRANT:
-			worker_grant(n->worker, a->steps, a->cap);
+			if (n->worker != NULL)
+				worker_grant(n->worker, a->steps, a->cap);
 			break;
 		case GOSSIP_EVALUATE:
-			if (n->test_ds != NULL)
+			if (n->test_ds != NULL && n->worker != NULL)
 				worker_evaluate(n->worker);
 			break;
 		case GOSSIP_FINISH:
-			worker_finish(n->worker);
+			if (n->worker != NULL)
+				worker_finish(n->worker);
 			break;
 		case GOSSIP_KEYS_SET:
 			mine = a->mine;
@@ -272,6 +299,8 @@ static void run_actions(struct node *n)
 			seal_round_clear(n->seal, a->round_id);
 			break;
 		case GOSSIP_STOP:
+			if (n->sp != NULL)
+				break; /* Rounds = N counts training rounds, not these */
 			n->stopping = true;
 			ev_break(n->loop, EVBREAK_ALL);
 			break;
@@ -279,6 +308,10 @@ static void run_actions(struct node *n)
 			testhook(a->phase);
 			break;
 		}
+	}
+	if (n->sp != NULL && n->stats_over && !n->stopping) {
+		stats_finish(n); /* runs the training core's first actions */
+		return;
 	}
 	next = gossip_next_timer(n->core);
 	ev_timer_stop(n->loop, &n->core_timer);
@@ -295,6 +328,8 @@ static void on_message_cb(void *arg, const struct transport_rx *rx)
 {
 	struct node *n = arg;
 
+	if (n->core == NULL) /* between the statistics phase and training, on a failure */
+		return;
 	gossip_on_msg(n->core, mono_ms(), rx->sender, rx->msg,
 	              (rx->hdr->flags & SEAL_FLAG_ROUND) != 0);
 	run_actions(n);
@@ -305,6 +340,8 @@ static void on_peer_lost_cb(void *arg, const uint8_t *pk, const char *name)
 	struct node *n = arg;
 
 	(void)name;
+	if (n->core == NULL)
+		return;
 	gossip_on_link_lost(n->core, mono_ms(), pk);
 	run_actions(n);
 }
@@ -315,6 +352,8 @@ static void core_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (n->core == NULL)
+		return;
 	gossip_on_timer(n->core, mono_ms());
 	run_actions(n);
 }
@@ -399,6 +438,11 @@ static int node_reload(struct node *n, char *out, size_t cap)
 	struct gossip_reload_stats rs;
 	char diff[512];
 	size_t failed = 0;
+
+	if (n->core == NULL) {
+		snprintf(out, cap, "error: the node is stopping");
+		return -1;
+	}
 	int rc;
 
 	if (n->n_deferred > 0) {
@@ -563,6 +607,8 @@ static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (n->core == NULL)
+		return;
 	if (n->metrics != NULL) {
 		status_refresh(n, &st);
 		text = status_format_prometheus(&st, unix_now());
@@ -587,11 +633,13 @@ static char *control_answer_cb(void *arg, const char *cmd)
 		reload_log(node_reload(n, out, 4096) == 0, out);
 		return out;
 	}
+	if (n->core == NULL)
+		return NULL;
 	status_refresh(n, &st);
 	{
 		/* A scan of the published parameters: cheap, and it proves no NaN got in. */
-		size_t np = worker_n_params(n->worker);
-		float *x = malloc(np * sizeof(float));
+		size_t np = n->worker != NULL ? worker_n_params(n->worker) : 0;
+		float *x = np > 0 ? malloc(np * sizeof(float)) : NULL;
 		if (x != NULL) {
 			(void)worker_snapshot(n->worker, x, NULL);
 			st.model_nonfinite = 0;
@@ -718,22 +766,27 @@ static int privacy_start(struct node *n, struct train *t)
 	return 0;
 }
 
+static void core_ops(struct node *n, struct gossip_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->snapshot = ops_snapshot;
+	ops->training_done = ops_training_done;
+	ops->peer_connected = ops_peer_connected;
+	ops->wall_ms = ops_wall_ms;
+	ops->arg = n;
+	if (testhooks_verify()) {
+		ops->record_input = ops_record_input;
+		ops->record_applied = ops_record_applied;
+		ops->record_outcome = ops_record_outcome;
+	}
+}
+
 static int core_open(struct node *n, struct train *t, const uint8_t *extra, size_t extra_len)
 {
-	struct gossip_ops ops = {
-	        .snapshot = ops_snapshot,
-	        .training_done = ops_training_done,
-	        .peer_connected = ops_peer_connected,
-	        .wall_ms = ops_wall_ms,
-	        .arg = n,
-	};
+	struct gossip_ops ops;
 	int rc;
 
-	if (testhooks_verify()) {
-		ops.record_input = ops_record_input;
-		ops.record_applied = ops_record_applied;
-		ops.record_outcome = ops_record_outcome;
-	}
+	core_ops(n, &ops);
 	rc = gossip_alloc(&n->core, &n->cfg, n->id, t->model, &ops, extra, extra_len,
 	                  n->train_ds->rows, train_steps_per_epoch(t, n->train_ds));
 	if (rc == -EINVAL) {
@@ -753,20 +806,257 @@ static int core_open(struct node *n, struct train *t, const uint8_t *extra, size
 	return 0;
 }
 
-static int node_open(struct node *n, const char *config_path)
+/*
+ * The model, the privacy plan, the training core and the worker: at start,
+ * or once the statistics phase is over. 0, or 1 after logging why.
+ */
+static int model_open(struct node *n)
 {
-	struct transport_options topt;
-	struct seal_options sopt;
-	char path[CONFIG_PATH_MAX + 32];
 	struct train *t = NULL;
 	uint8_t *extra = NULL;
 	size_t extra_len = 0;
 	int rc;
 
+	if (load_model(n, &t, &extra, &extra_len) != 0)
+		return 1;
+	if (privacy_start(n, t) != 0) {
+		train_free(t);
+		free(extra);
+		return 1;
+	}
+	rc = core_open(n, t, extra, extra_len);
+	free(extra);
+	if (rc != 0) {
+		train_free(t);
+		return rc;
+	}
+	rc = worker_start(&n->worker, t, n->train_ds, n->test_ds, n->ckpt_path,
+	                  n->cfg.training.threads,
+	                  (uint64_t)n->cfg.training.epochs * train_steps_per_epoch(t, n->train_ds),
+	                  wake_cb, n);
+	if (rc != 0) {
+		train_free(t);
+		log_errorx("cannot start the training thread: %s", err_str(rc));
+		return 1;
+	}
+	if (n->priv.on)
+		worker_set_privacy(n->worker, &n->priv);
+	return 0;
+}
+
+/* --- the statistics phase (Standardize = federated) ---------------------------- */
+
+static void stats_partial_path(const struct node *n, char *out, size_t len)
+{
+	snprintf(out, len, "%s/standardize.partial", n->cfg.node.data_dir);
+}
+
+static void stats_fail(struct node *n)
+{
+	n->exit_code = 1;
+	n->stopping = true;
+	ev_break(n->loop, EVBREAK_ALL);
+}
+
+/*
+ * Rounds over this site's feature moments, before the model exists. A
+ * restart in the middle resumes from DataDir/standardize.partial (the core's
+ * counters, push-sum weight and last result, written after every result),
+ * so a site's rows are never counted twice. 0, or 1 after logging why.
+ */
+static int stats_open(struct node *n)
+{
+	struct gossip_ops ops;
+	char path[CONFIG_PATH_MAX + 32];
+	uint8_t *extra = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = stats_phase_alloc(&n->sp, n->train_ds);
+	if (rc != 0) {
+		log_errorx("feature statistics of Dataset %s: %s", n->cfg.training.dataset,
+		           err_str(rc));
+		return 1;
+	}
+	core_ops(n, &ops);
+	stats_partial_path(n, path, sizeof(path));
+	rc = file_read_all(path, 4096 + 4 * stats_phase_model(n->sp)->n_params, &extra, &len);
+	if (rc != 0 && rc != -ENOENT)
+		log_warnx("%s: %s: the statistics phase starts over", path, err_str(rc));
+	rc = gossip_alloc(&n->core, &n->cfg, n->id, stats_phase_model(n->sp), &ops, extra, len,
+	                  n->train_ds->rows, 1);
+	if (rc == -EINVAL && extra != NULL) {
+		log_warnx("%s is not this node's statistics phase (other features?): it starts "
+		          "over",
+		          path);
+		rc = gossip_alloc(&n->core, &n->cfg, n->id, stats_phase_model(n->sp), &ops, NULL, 0,
+		                  n->train_ds->rows, 1);
+	}
+	if (rc == 0 && gossip_last_result(n->core) != NULL &&
+	    !stats_phase_resume(n->sp, gossip_last_result(n->core))) {
+		log_warnx("%s holds no usable estimate: the statistics phase starts over", path);
+		gossip_free(n->core);
+		n->core = NULL;
+		rc = gossip_alloc(&n->core, &n->cfg, n->id, stats_phase_model(n->sp), &ops, NULL, 0,
+		                  n->train_ds->rows, 1);
+	}
+	free(extra);
+	if (rc != 0) {
+		log_errorx("statistics phase: %s", err_str(rc));
+		return 1;
+	}
+	n->stats_started = n->stats_last = mono_ms();
+	log_info("Standardize = federated: agreeing the statistics of %u features with the "
+	         "peers through secure rounds before training%s",
+	         n->train_ds->dims,
+	         gossip_last_result(n->core) != NULL ? " (resumed after a restart)" : "");
+	return 0;
+}
+
+/* A statistics round's result: the estimate moves, and DataDir keeps it. */
+static void stats_apply(struct node *n, const struct gossip_act *a)
+{
+	char path[CONFIG_PATH_MAX + 32];
+	double move = stats_phase_apply(n->sp, a->avg, a->snapshot, a->seq);
+
+	free(a->avg);
+	free(a->snapshot);
+	n->stats_last = mono_ms();
+	stats_partial_path(n, path, sizeof(path));
+	if (a->extra_len == 0 || file_write_atomic(path, a->extra, a->extra_len, 0600) != 0)
+		log_warnx("cannot write %s: a restart would start the statistics phase over", path);
+	log_info("feature statistics: result %llu moved them by %.2g deviations (calm %u of %d)",
+	         (unsigned long long)stats_phase_applied(n->sp), move, stats_phase_calm(n->sp),
+	         STATS_CALM_ROUNDS);
+	if (stats_phase_calm(n->sp) >= STATS_CALM_ROUNDS)
+		n->stats_over = true;
+}
+
+/*
+ * The phase is over: the statistics go to DataDir/standardize.stats, the
+ * datasets are standardised with them, and the node becomes a training
+ * node on the same transport.
+ */
+static void stats_finish(struct node *n)
+{
+	char path[CONFIG_PATH_MAX + 32], why[CONFIG_PATH_MAX * 2 + 256], comment[256];
+	const struct gossip_act *acts;
+	struct featstats fs;
+	struct node_status st;
+	size_t na;
+	int rc;
+
+	n->stats_over = false;
+	gossip_status(n->core, &st);
+	rc = stats_phase_result(n->sp, &fs);
+	if (rc != 0) {
+		log_errorx("the agreed feature statistics are unusable: %s", err_str(rc));
+		stats_fail(n);
+		return;
+	}
+	fs.rows = 0;
+	standardize_agreed_path(&n->cfg, path, sizeof(path));
+	snprintf(comment, sizeof(comment),
+	         "feature statistics of every site's rows, agreed through secure rounds\n"
+	         "([Training] Standardize = federated) by %s after %llu rounds",
+	         n->cfg.node.name, (unsigned long long)st.rounds_completed);
+	rc = featstats_save(&fs, path, comment);
+	if (rc != 0) {
+		log_errorx("cannot write %s: %s", path, err_str(rc));
+		featstats_free(&fs);
+		stats_fail(n);
+		return;
+	}
+	stats_partial_path(n, why, sizeof(why));
+	(void)unlink(why);
+
+	/* Leave the phase: a round in flight is aborted for its members. */
+	gossip_stop(n->core, mono_ms());
+	acts = gossip_actions(n->core, &na);
+	for (size_t i = 0; i < na; i++)
+		if (acts[i].type == GOSSIP_SEND)
+			send_to(n, acts[i].peer, &acts[i].msg);
+	seal_round_clear(n->seal, 0);
+	gossip_free(n->core);
+	n->core = NULL;
+	stats_phase_free(n->sp);
+	n->sp = NULL;
+	ev_timer_stop(n->loop, &n->stats_timer);
+	ev_timer_stop(n->loop, &n->core_timer);
+
+	rc = standardize_apply(&fs, n->train_ds, n->test_ds, why, sizeof(why));
+	featstats_free(&fs);
+	if (rc != 0) {
+		log_errorx("%s", why);
+		stats_fail(n);
+		return;
+	}
+	log_info("feature statistics agreed after %llu rounds and written to %s; Dataset%s "
+	         "standardised with them: training starts",
+	         (unsigned long long)st.rounds_completed, path,
+	         n->test_ds != NULL ? " and TestSet" : "");
+	if (model_open(n) != 0) {
+		stats_fail(n);
+		return;
+	}
+	gossip_start(n->core, mono_ms());
+	run_actions(n);
+}
+
+/*
+ * Once a second: a node whose peers have moved on to training takes its
+ * estimate once it has seen one calm result; one that never averaged gives
+ * up with a way out.
+ */
+static void stats_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct node *n = w->data;
+	uint64_t now = mono_ms();
+	double iv = n->cfg.gossip.interval, rt = n->cfg.gossip.round_timeout;
+	uint64_t idle_ms = (uint64_t)(1000.0 * MAX(20.0, 3.0 * (iv + rt)));
+	uint64_t limit_ms = (uint64_t)(1000.0 * MAX(300.0, 100.0 * iv));
+
+	(void)loop;
+	(void)revents;
+	if (n->sp == NULL || n->stopping)
+		return;
+	if (stats_phase_calm(n->sp) >= 1 && now - n->stats_last > idle_ms) {
+		log_info("no statistics round for %.0fs (the peers have moved on to training?): "
+		         "taking the estimate",
+		         (double)(now - n->stats_last) / 1000.0);
+	} else if (now - n->stats_started > limit_ms) {
+		if (stats_phase_applied(n->sp) == 0) {
+			log_errorx(
+			        "no peer averaged feature statistics with this node in %.0fs. If "
+			        "the other sites are training already, copy their DataDir/"
+			        "standardize.stats here (it is the same at every site) or set "
+			        "[Training] Standardize to a copy of it",
+			        (double)limit_ms / 1000.0);
+			stats_fail(n);
+			return;
+		}
+		log_warnx("the statistics phase took %.0fs without settling: taking the estimate "
+		          "of %llu results",
+		          (double)limit_ms / 1000.0,
+		          (unsigned long long)stats_phase_applied(n->sp));
+	} else {
+		return;
+	}
+	stats_finish(n);
+}
+
+static int node_open(struct node *n, const char *config_path)
+{
+	struct transport_options topt;
+	struct seal_options sopt;
+	char path[CONFIG_PATH_MAX + 32];
+	size_t frame_params = 0;
+	int rc;
+
 	rc = node_config_load(&n->cfg, config_path, &n->id);
 	if (rc == 0)
 		/* what `sotto check` says, the same way; it loads the datasets for us */
-		rc = node_config_deep_check(&n->cfg, &n->train_ds, &n->test_ds);
+		rc = node_config_deep_check(&n->cfg, &n->train_ds, &n->test_ds, &n->std_pending);
 	if (rc != 0) {
 		config_errors_print(&n->cfg, stderr);
 		return 2;
@@ -802,30 +1092,21 @@ static int node_open(struct node *n, const char *config_path)
 			log_info("removed %d temporary files of interrupted writes", removed);
 	}
 
-	if (load_model(n, &t, &extra, &extra_len) != 0)
-		return 1;
-	if (privacy_start(n, t) != 0) {
-		train_free(t);
-		free(extra);
-		return 1;
-	}
-	rc = core_open(n, t, extra, extra_len);
-	free(extra);
-	if (rc != 0) {
-		train_free(t);
+	if (n->std_pending)
+		rc = stats_open(n);
+	else
+		rc = model_open(n);
+	if (rc != 0)
 		return rc;
+	{
+		/* The largest vector either phase averages. */
+		struct model_spec spec;
+		struct optim_params op;
+		if (train_setup_from_config(&spec, &op, &n->cfg, n->train_ds) == 0)
+			frame_params = model_spec_n_params(&spec);
+		if (n->sp != NULL)
+			frame_params = MAX(frame_params, stats_phase_model(n->sp)->n_params);
 	}
-	rc = worker_start(&n->worker, t, n->train_ds, n->test_ds, n->ckpt_path,
-	                  n->cfg.training.threads,
-	                  (uint64_t)n->cfg.training.epochs * train_steps_per_epoch(t, n->train_ds),
-	                  wake_cb, n);
-	if (rc != 0) {
-		train_free(t);
-		log_errorx("cannot start the training thread: %s", err_str(rc));
-		return 1;
-	}
-	if (n->priv.on)
-		worker_set_privacy(n->worker, &n->priv);
 
 	memset(&sopt, 0, sizeof(sopt));
 	snprintf(path, sizeof(path), "%s/replay.state", n->cfg.node.data_dir);
@@ -836,7 +1117,7 @@ static int node_open(struct node *n, const char *config_path)
 	 * is buffered, so a stranger who reaches Listen cannot make NNG hold
 	 * more than this per connection.
 	 */
-	sopt.max_frame = MAX((size_t)1 << 20, 4 * worker_n_params(n->worker) + ((size_t)64 << 10));
+	sopt.max_frame = MAX((size_t)1 << 20, 4 * frame_params + ((size_t)64 << 10));
 	rc = seal_ctx_alloc(&n->seal, n->id, &sopt);
 	if (rc != 0) {
 		log_errorx("replay state %s: %s", path, err_str(rc));
@@ -994,6 +1275,7 @@ static void node_close(struct node *n)
 	transport_free(n->tp);
 	close_watchdog_stop(&wd);
 	gossip_free(n->core);
+	stats_phase_free(n->sp);
 	seal_ctx_free(n->seal);
 	dataset_free(n->train_ds);
 	dataset_free(n->test_ds);
@@ -1054,6 +1336,11 @@ int cmd_run(int argc, char **argv)
 	         MAX(n->cfg.gossip.threshold,
 	             round_min_threshold((uint8_t)n->cfg.gossip.group_size)),
 	         n->cfg.gossip.interval);
+	if (n->sp != NULL) {
+		ev_timer_init(&n->stats_timer, stats_timer_cb, 1.0, 1.0);
+		n->stats_timer.data = n;
+		ev_timer_start(n->loop, &n->stats_timer);
+	}
 	gossip_start(n->core, mono_ms());
 	run_actions(n);
 	sd_notify(0, "READY=1"); /* systemd Type=notify; nothing without NOTIFY_SOCKET */

@@ -787,6 +787,12 @@ static double spread_max(const struct gossip *g)
 static bool phase_check(struct gossip *g)
 {
 	bool trained = g->ops.training_done(g->ops.arg);
+
+	if (g->model->spec.type == MODEL_STATS) {
+		/* No training: the daemon decides when the statistics are agreed. */
+		g->st.phase = "standardising";
+		return false;
+	}
 	bool done = trained && g->n_spread == CONSENSUS_ROUNDS &&
 	            spread_max(g) < GOSSIP_CONSENSUS_SPREAD;
 
@@ -1048,6 +1054,12 @@ static void model_settings(const struct gossip *g, struct msg_model *mm)
 	const struct config *c = g->cfg;
 
 	memset(mm, 0, sizeof(*mm));
+	if (g->model->spec.type == MODEL_STATS) {
+		/* Feature statistics: the same features, nothing else, must match. */
+		mm->type = MSG_MODEL_TYPE_STATS;
+		mm->seed = g->n_params / 2;
+		return;
+	}
 	mm->type = (uint8_t)c->model.type;
 	mm->n_hidden = (uint8_t)MIN(c->model.n_hidden, MSG_MAX_HIDDEN);
 	for (uint8_t i = 0; i < mm->n_hidden; i++)
@@ -1202,6 +1214,13 @@ static void hidden_format(char *out, size_t len, const uint32_t *h, uint8_t n)
 	}
 }
 
+static const char *wire_type_name(uint8_t t)
+{
+	if (t == MSG_MODEL_TYPE_STATS)
+		return "stats";
+	return config_model_type_name((enum config_model_type)t);
+}
+
 /*
  * The invitation's [Model] settings and its codec must describe exactly this
  * node's model. If not, why names the setting that differs, with both
@@ -1216,9 +1235,18 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, cha
 
 	model_settings(g, &us);
 	if (them->type != us.type) {
-		snprintf(why, len, "[Model] Type differs: %s in the invitation, %s here",
-		         config_model_type_name((enum config_model_type)them->type),
-		         config_model_type_name((enum config_model_type)us.type));
+		/* "stats": a node agreeing feature statistics (Standardize = federated) */
+		snprintf(why, len, "[Model] Type differs: %s in the invitation, %s here%s",
+		         wire_type_name(them->type), wire_type_name(us.type),
+		         them->type == MSG_MODEL_TYPE_STATS || us.type == MSG_MODEL_TYPE_STATS
+		                 ? " (stats: Standardize = federated, before training)"
+		                 : "");
+		return false;
+	}
+	if (us.type == MSG_MODEL_TYPE_STATS && them->seed != us.seed) {
+		snprintf(why, len,
+		         "feature statistics of %llu features in the invitation, %llu here",
+		         (unsigned long long)them->seed, (unsigned long long)us.seed);
 		return false;
 	}
 	if (us.type == CONFIG_MODEL_MLP &&
@@ -1804,6 +1832,11 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 nomem:
 	gossip_free(g);
 	return -ENOMEM;
+}
+
+const float *gossip_last_result(const struct gossip *g)
+{
+	return g->last_result;
 }
 
 void gossip_set_silent(struct gossip *g, bool silent)

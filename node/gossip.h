@@ -120,6 +120,8 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
                  size_t extra_len, uint64_t rows, uint64_t steps_per_epoch)
         __attribute__((warn_unused_result));
 /* Test switch (SOTTO_TEST_SILENT_AFTER=accept): join rounds, then say nothing. */
+/* The last result this node applied (n_params floats), or NULL before its first. */
+const float *gossip_last_result(const struct gossip *g);
 void gossip_set_silent(struct gossip *g, bool silent);
 void gossip_free(struct gossip *g);
 

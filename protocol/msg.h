@@ -56,8 +56,10 @@
  * decliner expects to stay busy (busy_ms), for link-paced scheduling.
  * 5: INVITE carries the initiator's [Model] settings (type, hidden sizes,
  * seed), so a member whose settings differ names the one that does.
+ * 6: rounds over feature statistics before training (Standardize =
+ * federated), marked by MSG_MODEL_TYPE_STATS in the INVITE's settings.
  */
-#define MSG_VERSION 5
+#define MSG_VERSION 6
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -72,9 +74,15 @@
 #define MSG_MAX_TEXT_BYTES   128         /* reason texts: printable ASCII */
 #define MSG_MAX_HIDDEN       8           /* [Model] Hidden sizes in an INVITE */
 #define MSG_MAX_MODEL_TYPE   63          /* [Model] Type codes (config's enum) */
-#define MSG_MAX_DEPTH        4           /* msgpack nesting */
-#define MSG_MAX_BUSY_MS      3600000     /* a DECLINE's busy_ms: an hour */
-#define MSG_MAX_OBJECTS      4096        /* msgpack objects in one body */
+/*
+ * msg_model.type of a round over feature statistics (Standardize =
+ * federated, before training): not a [Model] Type; its seed field holds
+ * the number of features.
+ */
+#define MSG_MODEL_TYPE_STATS 32
+#define MSG_MAX_DEPTH        4       /* msgpack nesting */
+#define MSG_MAX_BUSY_MS      3600000 /* a DECLINE's busy_ms: an hour */
+#define MSG_MAX_OBJECTS      4096    /* msgpack objects in one body */
 /* Largest body: a vector plus a generous allowance for the rest. */
 #define MSG_MAX_BODY_BYTES ((size_t)MSG_MAX_VECTOR_BYTES + 65536)
 

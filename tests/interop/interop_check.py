@@ -35,7 +35,7 @@ except ImportError as e:
 MAGIC = b"STO"
 FRAME_VERSION = 1
 HEADER = 112
-MSG_VERSION = 5  # protocol/msg.h
+MSG_VERSION = 6  # protocol/msg.h
 T_INVITE, T_ACCEPT, T_MASKED, T_PING, T_SPLIT_SIG = 1, 2, 6, 11, 16
 
 
@@ -145,7 +145,7 @@ def main():
                 check(m[8] == [1, 1, 3, 2, 1000000, 99, 100, [12, 14, 0.25],
                                [[784 * 128, 8, 10, 0, 0.01, 1.27],
                                 [128, 8, 10, 1, 0.001, 0.127]]], "INVITE codec block")
-                check(m[9] == [1, [128], 42], "INVITE [Model] settings (protocol 5)")
+                check(m[9] == [1, [128], 42], "INVITE [Model] settings (protocol 5 on)")
         # Tampering is caught by this implementation too.
         bad = bytearray(frames[0])
         bad[200] ^= 1
