@@ -64,6 +64,9 @@ static int stats_plan(struct codec_params *cp, const struct model *m, const floa
 	unsigned bits = MIN(31u, 32 - codec_log2_ceil(k));
 	int rc;
 
+	/* A site that adds nothing (weight 0, stats_settle) still plans for the others. */
+	if (!(rho > 0))
+		rho = 1.0;
 	for (size_t s = 0; s < m->n_segs; s++) {
 		clips[s] = clip_of(m, s, x, rho) * CODEC_PLAN_STATS_MARGIN;
 		lengths[s] = (uint32_t)m->segs[s].length;

@@ -928,7 +928,8 @@ static void stats_apply(struct node *n, const struct gossip_act *a)
 	log_info("feature statistics: result %llu moved them by %.2g deviations (calm %u of %d)",
 	         (unsigned long long)stats_phase_applied(n->sp), move, stats_phase_calm(n->sp),
 	         STATS_CALM_ROUNDS);
-	if (stats_phase_calm(n->sp) >= STATS_CALM_ROUNDS)
+	/* Not before all of this site's rows are in (the core adds them in parts). */
+	if (stats_phase_calm(n->sp) >= STATS_CALM_ROUNDS && gossip_stats_added(n->core))
 		n->stats_over = true;
 }
 

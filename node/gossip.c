@@ -50,6 +50,23 @@
  */
 #define SETTLE_AFTER_ABORTS 3
 /*
+ * The same for feature statistics (Standardize = federated): tries before
+ * a site that never averaged takes the others' statistics without adding
+ * its own (stats_settle).
+ */
+#define STATS_SETTLE_AFTER_ABORTS 12
+/*
+ * Feature statistics: a site adds its rows in this many parts, one per
+ * round it completes (stats_input), so that its input stays fresh for that
+ * many rounds and sites that come later still find fresh inputs to be
+ * summed with. The parts halve (1/2, 1/4, ..., 1/128, 1/128 of its
+ * weight): the large ones go in with the first rounds, while most sites
+ * are still adding; the last sites to add theirs may find too few fresh
+ * partners (a group needs three fresh inputs), and what they then leave
+ * out (stats_settle) is the smallest parts, under 1% of their rows.
+ */
+#define STATS_STAGES 8
+/*
  * Rounds an initiator redoes at once after a wrap, in a row; after that the
  * next attempt waits for the schedule. The codec plan widens after every
  * wrap, so honest wraps end by themselves; this bounds what a member that
@@ -67,7 +84,7 @@
 struct persist {
 	double rho; /* push-sum weight */
 	uint64_t rounds_completed, rounds_aborted, rounds_initiated, restarts;
-	double epochs;
+	double epochs; /* feature statistics: the parts of our rows added (STATS_STAGES) */
 	/*
 	 * Training steps in the snapshot this node contributed to the last
 	 * round it applied. While the model has taken no step since, it is that
@@ -113,6 +130,7 @@ struct cur {
 	bool keys_installed; /* KEYS_SET went out for this round */
 	bool initiator;
 	bool known; /* our input was the last result, unchanged */
+	bool stage; /* feature statistics: our input adds one part of our rows */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
 	uint64_t snap_steps; /* training steps in our snapshot */
@@ -155,6 +173,7 @@ struct gossip {
 	bool want_round;
 	uint64_t initiate_at; /* ms; UINT64_MAX: none */
 	double round_ms;      /* smoothed duration of this node's completed rounds; 0: none */
+	double stats_weight;  /* feature statistics: the weight of all our rows */
 	size_t vec_bytes;     /* packed bytes of the last round's vector; 0: none yet */
 	uint64_t now;         /* of the event being handled */
 	bool started, stopping;
@@ -710,6 +729,74 @@ static void settle(struct gossip *g)
 	a->seq = ++g->apply_seq;
 }
 
+static bool is_stats(const struct gossip *g)
+{
+	return g->model->spec.type == MODEL_STATS;
+}
+
+/*
+ * Feature statistics: this round's input, from x (this site's own moments,
+ * as the snapshot gives them). While parts of its rows are left to add,
+ * one part (weight stats_part) is mixed into the estimate it holds (the
+ * last result, weight rho): the input holds moments nobody has seen, so it
+ * is fresh and the fresh-input rule protects it. Once all parts are in, the
+ * input is the last result, known. A site that gave up adding (stats_settle)
+ * before its first result puts in zero weight: zeros in the ring.
+ */
+static void stats_input(struct gossip *g, float *x, double *rho, bool *known, bool *stage)
+{
+	const float *e = g->last_result;
+	double we = e != NULL ? g->ps.rho : 0.0;
+	int j = (int)g->ps.epochs;
+
+	*stage = j < STATS_STAGES;
+	if (*stage) {
+		double part = ldexp(g->stats_weight, -MIN(j + 1, STATS_STAGES - 1));
+		double w = we + part;
+		for (size_t i = 0; e != NULL && i < g->n_params; i++)
+			x[i] = (float)((we * (double)e[i] + part * (double)x[i]) / w);
+		*rho = w;
+		*known = false;
+	} else if (e != NULL) {
+		memcpy(x, e, g->n_params * sizeof(float));
+		*rho = g->ps.rho;
+		*known = true;
+	} else {
+		*rho = 0;
+		*known = true;
+	}
+}
+
+/*
+ * Feature statistics: a site whose part of its moments no group could sum
+ * with enough other fresh inputs (the others have added all their rows:
+ * their inputs are known) cannot add it without exposing it. It gives up
+ * adding the rest: from then on its input is its last result (known), or,
+ * before any, zero weight (zeros in the ring, whatever its vector), which
+ * hands it the others' pooled statistics. Push-sum stays exact for what
+ * was added; the pool lacks the rows left out, which the log says.
+ */
+static void stats_settle(struct gossip *g)
+{
+	double left = STATS_STAGES - g->ps.epochs; /* parts: the last `left` hold 2^(left - S) */
+
+	g->ps.epochs = STATS_STAGES;
+	g->privacy_aborts = 0;
+	if (g->last_result == NULL) {
+		g->ps.rho = 0;
+		log_warnx("feature statistics: no group had enough sites still adding their rows "
+		          "to add this site's privately (%d tries): it takes the others' pooled "
+		          "statistics without adding its own rows",
+		          STATS_SETTLE_AFTER_ABORTS);
+	} else {
+		log_warnx(
+		        "feature statistics: no group had enough sites still adding their rows "
+		        "to add the rest of this site's privately (%d tries): %.0f%% of its weight "
+		        "is left out",
+		        STATS_SETTLE_AFTER_ABORTS, 100.0 * ldexp(1.0, (int)left - STATS_STAGES));
+	}
+}
+
 static void finish_aborted(struct gossip *g, uint64_t now)
 {
 	struct cur *c = &g->cur;
@@ -733,9 +820,13 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 				peer_penalise(g, now, c->members[i]);
 		}
 	}
-	if (reason == MSG_REASON_PRIVACY && !c->known &&
-	    ++g->privacy_aborts >=
-	            (g->ops.training_done(g->ops.arg) ? 1u : (unsigned)SETTLE_AFTER_ABORTS)) {
+	if (reason == MSG_REASON_PRIVACY && !c->known && g->model->spec.type == MODEL_STATS) {
+		if (++g->privacy_aborts >= STATS_SETTLE_AFTER_ABORTS)
+			stats_settle(g);
+	} else if (reason == MSG_REASON_PRIVACY && !c->known &&
+	           ++g->privacy_aborts >= (g->ops.training_done(g->ops.arg)
+	                                           ? 1u
+	                                           : (unsigned)SETTLE_AFTER_ABORTS)) {
 		round_clear(g, now);
 		settle(g);
 		return;
@@ -858,6 +949,8 @@ static void finish_done(struct gossip *g, uint64_t now)
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	g->ps.rho = MIN((double)rho_sum / members, 127.0);
 	g->ps.known_steps = c->snap_steps;
+	if (is_stats(g) && c->stage)
+		g->ps.epochs += 1; /* one more part of our rows is in */
 	g->ps.rounds_completed++;
 	g->privacy_aborts = 0;
 	if (g->last_result == NULL)
@@ -1041,7 +1134,7 @@ static void feedback_input(struct gossip *g, float *x, const struct codec_params
 {
 	int rc;
 
-	if (!g->cfg->gossip.error_feedback || in->known)
+	if (!g->cfg->gossip.error_feedback || in->known || is_stats(g))
 		return;
 	rc = codec_ef_input(&g->ef, x, g->n_params, cp, in->rho, in->rng_seed);
 	if (rc != 0)
@@ -1082,6 +1175,8 @@ static void initiate(struct gossip *g, uint64_t now)
 	uint64_t steps = 0;
 	size_t nc = 0;
 	float *x = NULL;
+	double rho;
+	bool known, stage = false;
 	int rc;
 
 	g->want_round = false;
@@ -1136,7 +1231,11 @@ static void initiate(struct gossip *g, uint64_t now)
 	}
 	for (uint8_t j = 1; j < k; j++)
 		memcpy(members[j], g->peers[cand[j - 1]].cfg->public_key_bin, 32);
-	rc = codec_plan_make(cp, &g->plan, g->model, x, g->ps.rho, k, g->cfg);
+	rho = g->ps.rho;
+	known = steps == g->ps.known_steps;
+	if (is_stats(g))
+		stats_input(g, x, &rho, &known, &stage);
+	rc = codec_plan_make(cp, &g->plan, g->model, x, rho, k, g->cfg);
 	if (rc != 0) {
 		log_warnx("cannot plan codec parameters: %s", err_str(rc));
 		goto out;
@@ -1156,8 +1255,8 @@ static void initiate(struct gossip *g, uint64_t now)
 	plan.model = &mm;
 	memset(&in, 0, sizeof(in));
 	in.x = x;
-	in.rho = (float)g->ps.rho;
-	in.known = steps == g->ps.known_steps;
+	in.rho = (float)rho;
+	in.known = known;
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
 	feedback_input(g, x, cp, &in);
 	outbox_init(g, &ob);
@@ -1169,6 +1268,8 @@ static void initiate(struct gossip *g, uint64_t now)
 	}
 	g->ps.rounds_initiated++;
 	round_begin(g, r, (const uint8_t(*)[32])members, k, steps, true, now);
+	g->cur.known = known;
+	g->cur.stage = stage;
 	{
 		char names[256];
 		size_t o = 0;
@@ -1292,6 +1393,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	char text[MSG_MAX_TEXT_BYTES + 1] = "declined";
 	uint64_t steps = 0;
 	float *x = NULL;
+	bool stage = false;
 	int rc;
 
 	outbox_init(g, &ob);
@@ -1336,6 +1438,11 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	in.x = x;
 	in.rho = (float)g->ps.rho;
 	in.known = steps == g->ps.known_steps;
+	if (is_stats(g)) {
+		double rho = 0;
+		stats_input(g, x, &rho, &in.known, &stage);
+		in.rho = (float)rho;
+	}
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
 	if (g->cfg->gossip.error_feedback) {
 		struct codec_params *cp = malloc(sizeof(*cp));
@@ -1353,6 +1460,8 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 		return;
 	}
 	round_begin(g, r, (const uint8_t(*)[32])iv->members, iv->n_members, steps, false, now);
+	g->cur.known = in.known;
+	g->cur.stage = stage;
 	log_info("joined a round of %u started by %s", iv->n_members, peer_name(g, from));
 	step_tail(g, &ob, now);
 }
@@ -1815,7 +1924,12 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 	} else {
 		/* Sample-weighted push-sum: the weight starts at this node's rows / 1000. */
 		g->ps.rho = MIN(MAX((double)rows / 1000.0, RHO_MIN), 64.0);
+		if (m->spec.type == MODEL_STATS) {
+			g->ps.rho = 0; /* no estimate yet: the parts of our rows come in rounds */
+			g->ps.epochs = 0;
+		}
 	}
+	g->stats_weight = MIN(MAX((double)rows / 1000.0, RHO_MIN), 64.0);
 	codec_plan_init(&g->plan);
 	randombytes_buf(&seed, sizeof(seed));
 	rng_seed(&g->rng, seed);
@@ -1837,6 +1951,11 @@ nomem:
 const float *gossip_last_result(const struct gossip *g)
 {
 	return g->last_result;
+}
+
+bool gossip_stats_added(const struct gossip *g)
+{
+	return g->ps.epochs >= STATS_STAGES;
 }
 
 void gossip_set_silent(struct gossip *g, bool silent)
@@ -1868,7 +1987,7 @@ void gossip_status(struct gossip *g, struct node_status *st)
 	g->st.rounds_aborted = g->ps.rounds_aborted;
 	g->st.rounds_initiated = g->ps.rounds_initiated;
 	g->st.restarts = g->ps.restarts;
-	g->st.epochs_trained = g->ps.epochs;
+	g->st.epochs_trained = is_stats(g) ? 0.0 : g->ps.epochs;
 	g->st.training_done = g->ops.training_done(g->ops.arg);
 	(void)phase_check(g);
 	g->st.spread = spread_max(g);

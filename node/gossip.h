@@ -122,6 +122,11 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 /* Test switch (SOTTO_TEST_SILENT_AFTER=accept): join rounds, then say nothing. */
 /* The last result this node applied (n_params floats), or NULL before its first. */
 const float *gossip_last_result(const struct gossip *g);
+/*
+ * Feature statistics (a MODEL_STATS core): whether all parts of this site's
+ * rows are in, or it gave up adding the rest.
+ */
+bool gossip_stats_added(const struct gossip *g);
 void gossip_set_silent(struct gossip *g, bool silent);
 void gossip_free(struct gossip *g);
 

@@ -35,9 +35,9 @@ int standardize_stats(const struct config *cfg, const struct dataset *train, str
 		         "[Training] Standardize = %s, but Dataset %s was standardised when it "
 		         "was imported: import it with `sotto data import-csv --raw`, or set "
 		         "Standardize = none",
-		         cfg->training.standardize == CONFIG_STD_FILE ? "FILE"
+		         cfg->training.standardize == CONFIG_STD_FILE    ? "FILE"
 		         : cfg->training.standardize == CONFIG_STD_LOCAL ? "local"
-		                                                          : "federated",
+		                                                         : "federated",
 		         cfg->training.dataset);
 		return LEARN_EMISMATCH;
 	}
@@ -55,8 +55,8 @@ int standardize_stats(const struct config *cfg, const struct dataset *train, str
 		free(sum);
 		free(sq);
 		if (rc != 0)
-			snprintf(why, len, "the statistics of Dataset %s: %s", cfg->training.dataset,
-			         err_str(rc));
+			snprintf(why, len, "the statistics of Dataset %s: %s",
+			         cfg->training.dataset, err_str(rc));
 		return rc;
 	case CONFIG_STD_FILE:
 		snprintf(path, sizeof(path), "%s", cfg->training.standardize_file);
@@ -64,7 +64,8 @@ int standardize_stats(const struct config *cfg, const struct dataset *train, str
 	case CONFIG_STD_FEDERATED:
 		if (cfg->node.data_dir[0] == '\0') {
 			snprintf(why, len,
-			         "Standardize = federated: `sotto run` agrees the statistics with its "
+			         "Standardize = federated: `sotto run` agrees the statistics with "
+			         "its "
 			         "peers and keeps them in [Node] DataDir, which this config lacks");
 			return -ENOENT;
 		}

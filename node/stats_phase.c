@@ -18,7 +18,8 @@
 struct stats_phase {
 	struct model model; /* layout only: n_params, segs */
 	uint32_t dims;
-	float *x; /* (2 dims) means, then second moments */
+	float *local; /* (2 dims) this site's own means, then second moments */
+	float *x;     /* (2 dims) the estimate: the last result, or local before one */
 	uint64_t seq, applied;
 	unsigned calm;
 };
@@ -37,9 +38,10 @@ int stats_phase_alloc(struct stats_phase **out, const struct dataset *train)
 		return -ENOMEM;
 	sp->dims = d;
 	sp->x = malloc(2 * (size_t)d * sizeof(float));
+	sp->local = malloc(2 * (size_t)d * sizeof(float));
 	sum = malloc(d * sizeof(double));
 	sq = malloc(d * sizeof(double));
-	if (sp->x == NULL || sum == NULL || sq == NULL) {
+	if (sp->x == NULL || sp->local == NULL || sum == NULL || sq == NULL) {
 		free(sum);
 		free(sq);
 		stats_phase_free(sp);
@@ -58,6 +60,7 @@ int stats_phase_alloc(struct stats_phase **out, const struct dataset *train)
 			return LEARN_EBOUNDS;
 		}
 	}
+	memcpy(sp->local, sp->x, 2 * (size_t)d * sizeof(float));
 	/* Segments of `per` features: at most STATS_MAX_SEG per half. */
 	per = (d + STATS_MAX_SEG - 1) / STATS_MAX_SEG;
 	sp->model.spec.type = MODEL_STATS;
@@ -82,6 +85,7 @@ void stats_phase_free(struct stats_phase *sp)
 	if (sp == NULL)
 		return;
 	free(sp->x);
+	free(sp->local);
 	free(sp);
 }
 
@@ -93,7 +97,8 @@ const struct model *stats_phase_model(const struct stats_phase *sp)
 bool stats_phase_resume(struct stats_phase *sp, const float *last)
 {
 	for (uint32_t j = 0; j < sp->dims; j++)
-		if (!isfinite(last[j]) || !isfinite(last[sp->dims + j]) || !(last[sp->dims + j] >= 0))
+		if (!isfinite(last[j]) || !isfinite(last[sp->dims + j]) ||
+		    !(last[sp->dims + j] >= 0))
 			return false;
 	memcpy(sp->x, last, sp->model.n_params * sizeof(float));
 	return true;
@@ -101,7 +106,7 @@ bool stats_phase_resume(struct stats_phase *sp, const float *last)
 
 uint64_t stats_phase_snapshot(const struct stats_phase *sp, float *x, uint64_t *steps)
 {
-	memcpy(x, sp->x, sp->model.n_params * sizeof(float));
+	memcpy(x, sp->local, sp->model.n_params * sizeof(float));
 	if (steps != NULL)
 		*steps = 1;
 	return sp->seq;

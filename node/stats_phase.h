@@ -15,6 +15,12 @@
  * segments of ceil(F / 127) features each, so the clip of a small feature
  * does not follow a large one's (per feature up to 127 features).
  *
+ * A site adds its rows in 4 parts, one per round it completes, so that its
+ * input stays fresh (holds moments nobody has seen) for several rounds and
+ * a site that starts later still finds fresh inputs to be summed with: the
+ * fresh-input rule of docs/security.md refuses sums that would leave a
+ * fresh input nearly alone among known ones.
+ *
  * The phase is over for a node once STATS_CALM_ROUNDS results in a row
  * moved every feature's mean and deviation by less than STATS_CALM_MOVE of
  * the deviation; or, with at least one such result, once no round has
@@ -55,9 +61,9 @@ const struct model *stats_phase_model(const struct stats_phase *sp);
 bool stats_phase_resume(struct stats_phase *sp, const float *last);
 
 /*
- * gossip_ops.snapshot: the estimate into x and 1 into *steps (the inputs
- * differ from the initial "model" 0: a node's first input is its own, not
- * known to anyone); returns the sequence number of the last result applied.
+ * gossip_ops.snapshot: this site's own moments into x and 1 into *steps;
+ * returns the sequence number of the last result applied. The core mixes
+ * them into its estimate part by part (node/gossip.c, stats_input).
  */
 uint64_t stats_phase_snapshot(const struct stats_phase *sp, float *x, uint64_t *steps);
 

@@ -143,7 +143,7 @@ class Checks:
 # --- configuration -------------------------------------------------------------------------
 
 def template(src, epochs, local_epochs, interval, round_timeout, eval_every=2, hidden=32,
-             group=4):
+             group=4, standardize="none"):
     return """[Model]
 Type = mlp
 Hidden = %d
@@ -154,13 +154,14 @@ TestSet = %s
 LearningRate = 0.05
 LocalEpochs = %.4f
 Epochs = %d
+Standardize = %s
 [Gossip]
 GroupSize = %d
 Interval = %.2f
 RoundTimeout = %.1f
 EvalEvery = %d
-""" % (hidden, os.path.join(src, "data", "mnist-test.sdat.gz"), local_epochs, epochs, group,
-       interval, round_timeout, eval_every)
+""" % (hidden, os.path.join(src, "data", "mnist-test.sdat.gz"), local_epochs, epochs,
+       standardize, group, interval, round_timeout, eval_every)
 
 
 def training_plan(seconds, interval, epochs=None):
@@ -799,7 +800,8 @@ def scenario_kills(args, soak=False):
     round_timeout = 3.0
     epochs, local = training_plan(seconds, interval, args.epochs)
     n = args.nodes
-    tpl = template(args.src, epochs, local, interval, round_timeout)
+    tpl = template(args.src, epochs, local, interval, round_timeout,
+                   standardize=args.standardize)
     asan = cl.binary_has_asan(args.sotto)
     say("kills%s: %d nodes, seed %d, %.0fs of chaos, Epochs %d, LocalEpochs %.4f, Interval %.1f,"
         " RoundTimeout %.1f%s" % (" (soak)" if soak else "", n, args.seed, seconds, epochs, local,
@@ -1371,6 +1373,9 @@ def main(argv):
                     help="kills/soak: no chaos-free reference cluster")
     ap.add_argument("--mean-gap", type=float, default=None,
                     help="mean seconds between chaos actions (default 4; soak 6)")
+    ap.add_argument("--standardize", default="none",
+                    help="[Training] Standardize of the kills scenario: federated adds the "
+                         "statistics phase's rounds (and kills in them) before training")
     ap.add_argument("--kill-weight", type=float, default=3.0)
     ap.add_argument("--stop-weight", type=float, default=1.0)
     ap.add_argument("--reload-gap", type=float, default=2.0,

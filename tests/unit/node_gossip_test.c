@@ -137,6 +137,7 @@ struct tnode {
 	size_t np;
 	uint64_t steps, pub_seq, rows;
 	bool done;       /* training_done */
+	bool stats;      /* feature statistics: x is the site's moments, never merged into */
 	bool hold_apply; /* leave APPLYs unanswered (the worker is slow) */
 	bool up;         /* alive: its timers run, messages reach it */
 	bool sees[NMAX]; /* peer_connected */
@@ -197,6 +198,7 @@ struct opts {
 	uint32_t moved;                /* nodes whose Endpoint the configs give as moved */
 	bool test_set;                 /* [Training] TestSet: the node evaluates */
 	const char *gossip_keys;       /* more [Gossip] lines, or NULL */
+	bool stats; /* every node averages feature statistics (MODEL_STATS) instead of a model */
 	uint64_t seed;
 };
 
@@ -375,7 +377,7 @@ static void net_send(struct net *net, struct tnode *from, const struct gossip_ac
 
 static void node_merge(struct tnode *nd, uint64_t seq, const float *avg, const float *snap)
 {
-	for (size_t j = 0; j < nd->np; j++)
+	for (size_t j = 0; j < nd->np && !nd->stats; j++)
 		nd->x[j] += avg[j] - snap[j];
 	nd->pub_seq = seq;
 }
@@ -732,6 +734,30 @@ static struct model *model_make(uint32_t classes)
 	return m;
 }
 
+/*
+ * The layout of a statistics phase over STATS_DIMS features (node/
+ * stats_phase.c makes the same): means, then second moments, one segment
+ * per feature. Not a model: only its layout is set, which model_free takes.
+ */
+#define STATS_DIMS 3
+static struct model *stats_model_make(void)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	m->spec.type = MODEL_STATS;
+	m->n_params = 2 * STATS_DIMS;
+	for (size_t s = 0; s < m->n_params; s++) {
+		snprintf(m->segs[s].name, sizeof(m->segs[s].name), "stat.%zu", s);
+		m->segs[s].offset = s;
+		m->segs[s].length = 1;
+		m->segs[s].ndim = 1;
+		m->segs[s].shape[0] = 1;
+	}
+	m->n_segs = m->n_params;
+	return m;
+}
+
 /* A core for node i from its config (extra: a checkpoint's, or NULL). */
 static int node_core(struct tnode *nd, const uint8_t *extra, size_t extra_len)
 {
@@ -760,7 +786,7 @@ static struct net *net_new(const struct opts *o)
 	rng_seed(&test_rng, o->seed ? o->seed : 7);
 	net->n = o->n;
 	net->now = T0;
-	net->m = model_make(3);
+	net->m = o->stats ? stats_model_make() : model_make(3);
 	net->m_other = model_make(4);
 	for (size_t i = 0; i < o->n; i++) {
 		struct tnode *nd = &net->nd[i];
@@ -785,6 +811,14 @@ static struct net *net_new(const struct opts *o)
 		nd->np = nd->model->n_params;
 		nd->x = xrealloc(NULL, nd->np * sizeof(float));
 		node_input(nd, nd->x);
+		if (o->stats) {
+			/* the site's means, then its second moments (mean^2 + a variance) */
+			for (size_t j = 0; j < STATS_DIMS; j++)
+				nd->x[STATS_DIMS + j] =
+				        nd->x[j] * nd->x[j] + 0.1f * (float)(i + j + 1);
+			nd->stats = true;
+			nd->done = true;
+		}
 		nd->cfg_text = config_text(net, o, i);
 		if (config_load_virtual(&nd->cfg, "test.conf", nd->cfg_text) != 0) {
 			config_errors_print(&nd->cfg, stderr);
@@ -2240,6 +2274,143 @@ static void test_settle_initial_model(void **state)
 	net_free(net);
 }
 
+/* ===== 6b. feature statistics ============================================================= */
+
+/* Every node of mask added all parts of its rows and applied at least arg >> 8 results. */
+static bool stop_stats_added(struct net *net, uint64_t arg)
+{
+	for (size_t i = 0; i < net->n; i++) {
+		if (!((arg & 0xff) >> i & 1))
+			continue;
+		if (!gossip_stats_added(net->nd[i].g) || net->nd[i].n_ap < (arg >> 8))
+			return false;
+	}
+	return net->nq == 0;
+}
+
+/* The rows-weighted mean of the moments of the nodes in mask: what push-sum must reach. */
+static void stats_pool(const struct net *net, uint32_t mask, double *pool)
+{
+	double w = 0;
+
+	for (size_t j = 0; j < 2 * STATS_DIMS; j++)
+		pool[j] = 0;
+	for (size_t i = 0; i < net->n; i++) {
+		if (!(mask >> i & 1))
+			continue;
+		w += (double)net->nd[i].rows;
+		for (size_t j = 0; j < 2 * STATS_DIMS; j++)
+			pool[j] += (double)net->nd[i].rows * net->nd[i].x[j];
+	}
+	for (size_t j = 0; j < 2 * STATS_DIMS; j++)
+		pool[j] /= w;
+}
+
+static void assert_pooled(const float *avg, const double *pool)
+{
+	for (size_t j = 0; j < 2 * STATS_DIMS; j++)
+		if (fabs(avg[j] - pool[j]) > 1e-4 * MAX(fabs(pool[j]), 0.1))
+			fail_msg("coordinate %zu: %.7g, pooled %.7g", j, (double)avg[j], pool[j]);
+}
+
+/*
+ * Six sites of different sizes, groups of 4: each adds its rows in parts,
+ * one per round, through rounds the fresh-input rule allows. At the end
+ * every site holds the same result, the rows-weighted pooled moments but
+ * for the smallest parts that the last sites to add could not add
+ * privately (the core's log names them), and the weights sum to the
+ * sites' rows / 1000 less those parts: nothing is counted twice. The
+ * sites' own moments are never changed by a result.
+ */
+static void test_stats_parts_pool(void **state)
+{
+	struct opts o = opts_default(6);
+	double pool[2 * STATS_DIMS], w = 0, spread = 0;
+	const float *ref;
+	struct net *net;
+
+	(void)state;
+	o.stats = true;
+	for (size_t i = 0; i < 6; i++)
+		o.rows[i] = 500 + 700 * i;
+	net = net_new(&o);
+	for (size_t i = 0; i < 6; i++)
+		node_start(&net->nd[i]);
+	net_run(net, T0 + 600000, stop_stats_added, (10u << 8) | 0x3f);
+	stats_pool(net, 0x3f, pool);
+	for (size_t i = 0; i < 6; i++)
+		for (size_t j = 0; j < 2 * STATS_DIMS; j++)
+			spread = MAX(spread, fabs(net->nd[i].x[j] - pool[j]));
+	/* a few more rounds among known inputs: every site holds the same */
+	net_run(net, net->now + 30000, NULL, 0);
+	ref = net->nd[0].ap[net->nd[0].n_ap - 1].avg;
+	for (size_t i = 0; i < 6; i++) {
+		struct tnode *nd = &net->nd[i];
+		const float *avg = nd->ap[nd->n_ap - 1].avg;
+		float x0[2 * STATS_DIMS];
+		for (size_t j = 0; j < 2 * STATS_DIMS; j++) {
+			assert_true(fabs(avg[j] - ref[j]) < 1e-5);
+			assert_true(fabs(avg[j] - pool[j]) < 0.02 * spread);
+		}
+		memcpy(x0, nd->x, sizeof(x0));
+		node_input(nd, x0);
+		assert_memory_equal(x0, nd->x, STATS_DIMS * sizeof(float));
+		w += status_of(nd).weight;
+		assert_true(status_of(nd).epochs_trained == 0);
+		assert_string_equal(status_of(nd).phase, "standardising");
+	}
+	print_message("weights %.4f of 13.5\n", w);
+	assert_true(w <= 13.5 + 6e-3 && w >= 13.5 * 0.98);
+	net_drain_keys(net);
+	net_free(net);
+}
+
+/*
+ * A site that comes when the others have added all their rows finds no
+ * fresh inputs to be summed with: its rounds abort (privacy) and it never
+ * shows its moments. After 12 such rounds it gives up adding them, puts in
+ * zero weight and receives the others' pooled moments; their pool and
+ * total weight stay as they were.
+ */
+static void test_stats_late_site(void **state)
+{
+	struct opts o = opts_default(5);
+	double pool[2 * STATS_DIMS], w = 0;
+	struct tnode *late;
+	struct net *net;
+	size_t aborted;
+
+	(void)state;
+	o.stats = true;
+	net = net_new(&o);
+	late = &net->nd[4];
+	late->up = false;
+	for (size_t i = 0; i < 5; i++)
+		node_sees_only(&net->nd[i], 0xf);
+	for (size_t i = 0; i < 4; i++)
+		node_start(&net->nd[i]);
+	net_run(net, T0 + 600000, stop_stats_added, (6u << 8) | 0xf);
+	stats_pool(net, 0xf, pool);
+	late->up = true;
+	for (size_t i = 0; i < 5; i++)
+		node_sees_only(&net->nd[i], 0x1f);
+	node_start(late);
+	net_run(net, net->now + 120000, NULL, 0);
+	aborted = status_of(late).rounds_aborted;
+	assert_true(aborted >= 12);
+	assert_true(gossip_stats_added(late->g));
+	assert_true(late->n_ap >= 1);
+	assert_pooled(late->ap[late->n_ap - 1].avg, pool);
+	for (size_t i = 0; i < 5; i++)
+		w += status_of(&net->nd[i]).weight;
+	assert_true(fabs(w - 4.0) < 5e-3); /* four sites of 1000 rows: the late one added none */
+	/* no round it was in let its moments out: every such round aborted or summed zeros */
+	for (size_t i = 0; i < late->n_ap; i++)
+		assert_pooled(late->ap[i].avg, pool);
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* ===== 7. unexpected messages ============================================================ */
 
 /* Holds node 0's KEYS: the members wait for the roster. */
@@ -2439,6 +2610,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_group_round),
+	        cmocka_unit_test(test_stats_parts_pool),
+	        cmocka_unit_test(test_stats_late_site),
 	        cmocka_unit_test(test_reload_mid_round),
 	        cmocka_unit_test(test_reload_moved_peer),
 	        cmocka_unit_test(test_rounds_limit_stops),
