@@ -113,8 +113,8 @@ static char *next_line(char **p, char *end, size_t *lineno)
 			*hash = '\0';
 		while (*s == ' ' || *s == '\t' || *s == '\r')
 			s++;
-		for (char *e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t' ||
-		                                        e[-1] == '\r');)
+		for (char *e = s + strlen(s);
+		     e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r');)
 			*--e = '\0';
 		if (*s != '\0')
 			return s;
@@ -181,12 +181,14 @@ int featstats_parse(struct featstats *fs, const char *text, size_t len, char *wh
 	end = buf + strlen(buf); /* the text ends at its first NUL */
 	p = buf;
 	s = next_line(&p, end, &line);
-	if (s == NULL || (strcmp(s, "sotto-stats 1 mean-std") != 0 &&
-	                  strcmp(s, "sotto-stats 1 sums") != 0)) {
-		say(why, why_len, "line %zu: not a statistics file (the first line must be "
-		                  "'sotto-stats 1 mean-std' or 'sotto-stats 1 sums')",
+	if (s == NULL ||
+	    (strcmp(s, "sotto-stats 1 mean-std") != 0 && strcmp(s, "sotto-stats 1 sums") != 0)) {
+		say(why, why_len,
+		    "line %zu: not a statistics file (the first line must be "
+		    "'sotto-stats 1 mean-std' or 'sotto-stats 1 sums')",
 		    line);
-		rc = s != NULL && strncmp(s, "sotto-stats ", 12) == 0 ? LEARN_EVERSION : LEARN_EMAGIC;
+		rc = s != NULL && strncmp(s, "sotto-stats ", 12) == 0 ? LEARN_EVERSION
+		                                                      : LEARN_EMAGIC;
 		goto out;
 	}
 	sums = strcmp(s, "sotto-stats 1 sums") == 0;
@@ -234,7 +236,8 @@ int featstats_parse(struct featstats *fs, const char *text, size_t len, char *wh
 		if (sums ? !(sq[j] >= 0)
 		         : (!(sq[j] > 0) || fabs(sum[j]) > FLT_MAX_D || sq[j] > FLT_MAX_D)) {
 			say(why, why_len, "line %zu: %s", line,
-			    sums ? "SUMSQ must be >= 0" : "STD must be > 0 and MEAN, STD in float range");
+			    sums ? "SUMSQ must be >= 0"
+			         : "STD must be > 0 and MEAN, STD in float range");
 			goto out;
 		}
 		s = next_line(&p, end, &line);

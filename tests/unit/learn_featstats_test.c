@@ -143,13 +143,16 @@ static void test_parse(void **state)
 	                 LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 0\n"), LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 -1\n"), LEARN_EBOUNDS);
-	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 nan 1\n"), LEARN_EBOUNDS);
-	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 inf\n"), LEARN_EBOUNDS);
+	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 nan 1\n"),
+	                 LEARN_EBOUNDS);
+	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 inf\n"),
+	                 LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1e39 1\n"),
 	                 LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 1e-50\n"),
 	                 LEARN_EBOUNDS);
-	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 1 1\n"), LEARN_EBOUNDS);
+	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 1 1\n"),
+	                 LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1\n"), LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\n0 1 1\n1 1 1\n"),
 	                 LEARN_EBOUNDS);
@@ -300,9 +303,12 @@ static void test_phase_segments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_moments_and_stats), cmocka_unit_test(test_apply),
-	        cmocka_unit_test(test_parse),             cmocka_unit_test(test_file_round_trip),
-	        cmocka_unit_test(test_import_raw),        cmocka_unit_test(test_phase_pools),
+	        cmocka_unit_test(test_moments_and_stats),
+	        cmocka_unit_test(test_apply),
+	        cmocka_unit_test(test_parse),
+	        cmocka_unit_test(test_file_round_trip),
+	        cmocka_unit_test(test_import_raw),
+	        cmocka_unit_test(test_phase_pools),
 	        cmocka_unit_test(test_phase_segments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
