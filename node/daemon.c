@@ -438,12 +438,12 @@ static int node_reload(struct node *n, char *out, size_t cap)
 	struct gossip_reload_stats rs;
 	char diff[512];
 	size_t failed = 0;
+	int rc;
 
 	if (n->core == NULL) {
 		snprintf(out, cap, "error: the node is stopping");
 		return -1;
 	}
-	int rc;
 
 	if (n->n_deferred > 0) {
 		/* Applied once those peers are let go: the transport matches n->cfg then. */
@@ -861,8 +861,9 @@ static void stats_fail(struct node *n)
 /*
  * Rounds over this site's feature moments, before the model exists. A
  * restart in the middle resumes from DataDir/standardize.partial (the core's
- * counters, push-sum weight and last result, written after every result),
- * so a site's rows are never counted twice. 0, or 1 after logging why.
+ * counters, push-sum weight, parts added and last result, written after
+ * every result), so it does not add its rows again from the start. 0, or 1
+ * after logging why.
  */
 static int stats_open(struct node *n)
 {
@@ -970,6 +971,10 @@ static void stats_finish(struct node *n)
 	}
 	stats_partial_path(n, why, sizeof(why));
 	(void)unlink(why);
+	if (gossip_stats_left(n->core) > 0)
+		log_warnx("%.1f%% of this site's rows are not in the statistics: no peer was left "
+		          "to add them with",
+		          100.0 * gossip_stats_left(n->core));
 
 	/* Leave the phase: a round in flight is aborted for its members. */
 	gossip_stop(n->core, mono_ms());

@@ -1958,6 +1958,13 @@ bool gossip_stats_added(const struct gossip *g)
 	return g->ps.epochs >= STATS_STAGES;
 }
 
+double gossip_stats_left(const struct gossip *g)
+{
+	return gossip_stats_added(g)
+	               ? 0.0
+	               : ldexp(1.0, (int)(STATS_STAGES - g->ps.epochs) - STATS_STAGES);
+}
+
 void gossip_set_silent(struct gossip *g, bool silent)
 {
 	g->silent_after_accept = silent;

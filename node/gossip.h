@@ -127,6 +127,8 @@ const float *gossip_last_result(const struct gossip *g);
  * rows are in, or it gave up adding the rest.
  */
 bool gossip_stats_added(const struct gossip *g);
+/* The share of this site's rows not added yet (0 once all are in or it gave up). */
+double gossip_stats_left(const struct gossip *g);
 void gossip_set_silent(struct gossip *g, bool silent);
 void gossip_free(struct gossip *g);
 
