@@ -72,8 +72,13 @@ static int stats_plan(struct codec_params *cp, const struct model *m, const floa
 		lengths[s] = (uint32_t)m->segs[s].length;
 	}
 	rc = codec_params_init(cp, k, lengths, clips, m->n_segs, (uint8_t)bits);
+	/*
+	 * The weight as finely as the ring holds it (2^-22 for groups of 4):
+	 * a site adds its rows in parts as small as 1/128 of its weight, and
+	 * a weight off by a model's quantum (1/4096) would weigh its rows wrong.
+	 */
 	if (rc == 0)
-		rc = codec_params_set_weight(cp, CODEC_PLAN_RHO_BITS, CODEC_PLAN_RHO_QUANTUM);
+		rc = codec_params_set_weight(cp, (uint8_t)bits, ldexpf(128.0f, -(int)(bits - 1)));
 	return rc != 0 ? rc : codec_params_check(cp);
 }
 
