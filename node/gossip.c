@@ -768,6 +768,27 @@ static void stats_input(struct gossip *g, float *x, double *rho, bool *known, bo
 }
 
 /*
+ * Feature statistics: whether this input (x sent as rho x) fits every clip
+ * of the invitation's codec. A member whose moments would be clipped (a
+ * site with far more rows than the initiator) declines rather than let the
+ * group sum wrong statistics.
+ */
+static bool stats_fits(const struct msg_invite *iv, const float *x, double rho)
+{
+	struct codec_params *cp = malloc(sizeof(*cp));
+	bool ok = cp != NULL && codec_from_msg(cp, &iv->codec) == 0;
+
+	for (uint32_t s = 0; ok && s < cp->nseg; s++) {
+		const struct codec_segment *sg = &cp->seg[s];
+		double clip = (ldexp(1.0, sg->bits - 1) - 1) * (double)sg->quantum;
+		for (uint32_t i = 0; ok && i < sg->length; i++)
+			ok = fabs(rho * (double)x[sg->offset + i]) <= clip;
+	}
+	free(cp);
+	return ok;
+}
+
+/*
  * Feature statistics: a site whose part of its moments no group could sum
  * with enough other fresh inputs (the others have added all their rows:
  * their inputs are known) cannot add it without exposing it. It gives up
@@ -1393,7 +1414,8 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	char text[MSG_MAX_TEXT_BYTES + 1] = "declined";
 	uint64_t steps = 0;
 	float *x = NULL;
-	bool stage = false;
+	bool stage = false, sknown = false;
+	double srho = 0;
 	int rc;
 
 	outbox_init(g, &ob);
@@ -1416,8 +1438,21 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 		         "phase timeout %.1fs is above this node's RoundTimeout %.1fs",
 		         iv->phase_timeout_ms / 1000.0, g->cfg->gossip.round_timeout);
 		log_info("declined an invitation from %s: %s", peer_name(g, from), text);
-	} else if ((x = snapshot_take(g, &steps)) == NULL)
+	} else if ((x = snapshot_take(g, &steps)) == NULL) {
 		why = MSG_REASON_BUSY; /* the last result is still being applied */
+	} else if (is_stats(g)) {
+		stats_input(g, x, &srho, &sknown, &stage);
+		if (!stats_fits(iv, x, srho)) {
+			why = MSG_REASON_PARAMS;
+			snprintf(text, sizeof(text),
+			         "this site's statistics exceed the invitation's clip (far more "
+			         "rows "
+			         "than the initiator's?): declined rather than clipped");
+			log_info("declined an invitation from %s: %s", peer_name(g, from), text);
+			free(x);
+			x = NULL;
+		}
+	}
 	if (x == NULL) {
 		uint32_t busy_ms = 0;
 		if (why == MSG_REASON_BUSY && g->cur.r != NULL && g->round_ms > 0) {
@@ -1439,9 +1474,8 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	in.rho = (float)g->ps.rho;
 	in.known = steps == g->ps.known_steps;
 	if (is_stats(g)) {
-		double rho = 0;
-		stats_input(g, x, &rho, &in.known, &stage);
-		in.rho = (float)rho;
+		in.rho = (float)srho;
+		in.known = sknown;
 	}
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
 	if (g->cfg->gossip.error_feedback) {

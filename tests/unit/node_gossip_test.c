@@ -2411,6 +2411,35 @@ static void test_stats_late_site(void **state)
 	net_free(net);
 }
 
+/*
+ * A site with 6,400 times the initiator's weight (64,000 rows against 10)
+ * would be clipped by the initiator's plan: it declines, naming why,
+ * rather than let the group sum clipped moments.
+ */
+static void test_stats_clip_declined(void **state)
+{
+	struct opts o = opts_default(4);
+	const struct sent *d;
+	struct net *net;
+	uint64_t rid;
+
+	(void)state;
+	o.stats = true;
+	o.rows[0] = 10;
+	o.rows[1] = 64000;
+	net = net_new(&o);
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 5000, stop_ends, ENDS(0, 1));
+	rid = first_invite(net, 0);
+	d = sent_find(net, 1, 0, MSG_DECLINE, rid);
+	assert_non_null(d);
+	assert_int_equal(d->reason, MSG_REASON_PARAMS);
+	assert_non_null(strstr(d->text, "exceed the invitation's clip"));
+	assert_null(sent_find(net, 2, 0, MSG_DECLINE, rid)); /* the others fit */
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* ===== 7. unexpected messages ============================================================ */
 
 /* Holds node 0's KEYS: the members wait for the roster. */
@@ -2612,6 +2641,7 @@ int main(void)
 	        cmocka_unit_test(test_group_round),
 	        cmocka_unit_test(test_stats_parts_pool),
 	        cmocka_unit_test(test_stats_late_site),
+	        cmocka_unit_test(test_stats_clip_declined),
 	        cmocka_unit_test(test_reload_mid_round),
 	        cmocka_unit_test(test_reload_moved_peer),
 	        cmocka_unit_test(test_rounds_limit_stops),
