@@ -248,6 +248,18 @@ int featstats_parse(struct featstats *fs, const char *text, size_t len, char *wh
 		goto out;
 	}
 	if (sums) {
+		for (uint32_t j = 0; j < dims; j++) {
+			double m = sum[j] / (double)rows, m2 = sq[j] / (double)rows;
+			/* x^2 sums below the square of the mean: not sums of real values */
+			if (m2 - m * m < -1e-6 * m2 || m2 > FLT_MAX_D * FLT_MAX_D) {
+				say(why, why_len,
+				    "feature %u: SUMSQ / rows is below (SUM / rows)^2 or out of "
+				    "range: "
+				    "not the sums of one set of values",
+				    j);
+				goto out;
+			}
+		}
 		rc = featstats_from_moments(fs, (uint32_t)dims, (double)rows, sum, sq);
 		if (rc == LEARN_EBOUNDS)
 			say(why, why_len, "sums out of range");

@@ -64,9 +64,6 @@ static int stats_plan(struct codec_params *cp, const struct model *m, const floa
 	unsigned bits = MIN(31u, 32 - codec_log2_ceil(k));
 	int rc;
 
-	/* A site that adds nothing (weight 0, stats_settle) still plans for the others. */
-	if (!(rho > 0))
-		rho = 1.0;
 	for (size_t s = 0; s < m->n_segs; s++) {
 		clips[s] = clip_of(m, s, x, rho) * CODEC_PLAN_STATS_MARGIN;
 		lengths[s] = (uint32_t)m->segs[s].length;
@@ -80,6 +77,24 @@ static int stats_plan(struct codec_params *cp, const struct model *m, const floa
 	if (rc == 0)
 		rc = codec_params_set_weight(cp, (uint8_t)bits, ldexpf(128.0f, -(int)(bits - 1)));
 	return rc != 0 ? rc : codec_params_check(cp);
+}
+
+bool codec_plan_stats_shape(const struct codec_params *cp)
+{
+	unsigned bits = MIN(31u, 32 - codec_log2_ceil(cp->k));
+	int e;
+
+	if (cp->flags != CODEC_F_WEIGHT || cp->weight_bits != bits ||
+	    cp->weight_quantum != ldexpf(128.0f, -(int)(bits - 1)))
+		return false;
+	for (uint32_t s = 0; s < cp->nseg; s++) {
+		const struct codec_segment *sg = &cp->seg[s];
+		float clip = (float)(ldexp(1.0, (int)bits - 1) - 1) * sg->quantum;
+		if (sg->mode != CODEC_SEG_EXACT || sg->bits != bits ||
+		    frexpf(clip * (1.0f + 0x1p-20f), &e) > 0.5f + 0x1p-18f)
+			return false;
+	}
+	return true;
 }
 
 static bool modular_ready(const struct codec_plan *pl, const struct model *m,

@@ -134,4 +134,13 @@ void codec_ef_commit(struct codec_ef *ef, const struct codec_params *cp, float *
 void codec_ef_drop(struct codec_ef *ef);
 void codec_ef_free(struct codec_ef *ef);
 
+/*
+ * Whether cp has the shape stats_plan gives a statistics round: weight
+ * only (no subsample, dither or checksum), every segment exact with the
+ * most value bits a 32-bit ring holds for cp->k, a power-of-two clip, the
+ * fine weight quantum. A member refuses other shapes for its moments, so
+ * that an initiator cannot choose clips that probe them (node/gossip.c).
+ */
+bool codec_plan_stats_shape(const struct codec_params *cp);
+
 #endif

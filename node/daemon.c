@@ -835,6 +835,8 @@ static int model_open(struct node *n)
 	                  (uint64_t)n->cfg.training.epochs * train_steps_per_epoch(t, n->train_ds),
 	                  wake_cb, n);
 	if (rc != 0) {
+		gossip_free(n->core); /* it borrows the model about to be freed */
+		n->core = NULL;
 		train_free(t);
 		log_errorx("cannot start the training thread: %s", err_str(rc));
 		return 1;
@@ -861,7 +863,7 @@ static void stats_fail(struct node *n)
 /*
  * Rounds over this site's feature moments, before the model exists. A
  * restart in the middle resumes from DataDir/standardize.partial (the core's
- * counters, push-sum weight, parts added and last result, written after
+ * counters, push-sum weight, whether its rows are in and last result, written after
  * every result), so it does not add its rows again from the start. 0, or 1
  * after logging why.
  */
@@ -929,7 +931,7 @@ static void stats_apply(struct node *n, const struct gossip_act *a)
 	log_info("feature statistics: result %llu moved them by %.2g deviations (calm %u of %d)",
 	         (unsigned long long)stats_phase_applied(n->sp), move, stats_phase_calm(n->sp),
 	         STATS_CALM_ROUNDS);
-	/* Not before all of this site's rows are in (the core adds them in parts). */
+	/* Not before this site's rows are in (or it gave up adding them). */
 	if (stats_phase_calm(n->sp) >= STATS_CALM_ROUNDS && gossip_stats_added(n->core))
 		n->stats_over = true;
 }
@@ -971,10 +973,6 @@ static void stats_finish(struct node *n)
 	}
 	stats_partial_path(n, why, sizeof(why));
 	(void)unlink(why);
-	if (gossip_stats_left(n->core) > 0)
-		log_warnx("%.1f%% of this site's rows are not in the statistics: no peer was left "
-		          "to add them with",
-		          100.0 * gossip_stats_left(n->core));
 
 	/* Leave the phase: a round in flight is aborted for its members. */
 	gossip_stop(n->core, mono_ms());
@@ -1031,7 +1029,7 @@ static void stats_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		         "taking the estimate",
 		         (double)(now - n->stats_last) / 1000.0);
 	} else if (now - n->stats_started > limit_ms) {
-		if (stats_phase_applied(n->sp) == 0) {
+		if (gossip_last_result(n->core) == NULL) {
 			log_errorx(
 			        "no peer averaged feature statistics with this node in %.0fs. If "
 			        "the other sites are training already, copy their DataDir/"
@@ -1098,6 +1096,11 @@ static int node_open(struct node *n, const char *config_path)
 			log_info("removed %d temporary files of interrupted writes", removed);
 	}
 
+	if (!n->std_pending && n->cfg.training.standardize == CONFIG_STD_FEDERATED) {
+		/* Agreed already: a phase a kill cut short after that is over. */
+		stats_partial_path(n, path, sizeof(path));
+		(void)unlink(path);
+	}
 	if (n->std_pending)
 		rc = stats_open(n);
 	else

@@ -56,17 +56,6 @@
  */
 #define STATS_SETTLE_AFTER_ABORTS 12
 /*
- * Feature statistics: a site adds its rows in this many parts, one per
- * round it completes (stats_input), so that its input stays fresh for that
- * many rounds and sites that come later still find fresh inputs to be
- * summed with. The parts halve (1/2, 1/4, ..., 1/128, 1/128 of its
- * weight): the large ones go in with the first rounds, while most sites
- * are still adding; the last sites to add theirs may find too few fresh
- * partners (a group needs three fresh inputs), and what they then leave
- * out (stats_settle) is the smallest parts, under 1% of their rows.
- */
-#define STATS_STAGES 8
-/*
  * Rounds an initiator redoes at once after a wrap, in a row; after that the
  * next attempt waits for the schedule. The codec plan widens after every
  * wrap, so honest wraps end by themselves; this bounds what a member that
@@ -84,7 +73,7 @@
 struct persist {
 	double rho; /* push-sum weight */
 	uint64_t rounds_completed, rounds_aborted, rounds_initiated, restarts;
-	double epochs; /* feature statistics: the parts of our rows added (STATS_STAGES) */
+	double epochs; /* feature statistics: 1 once our rows are in (or we gave up adding them) */
 	/*
 	 * Training steps in the snapshot this node contributed to the last
 	 * round it applied. While the model has taken no step since, it is that
@@ -121,6 +110,8 @@ struct peer {
 	 */
 	bool held;
 	uint64_t mismatch_log; /* ms: the next "settings differ" line about it may go out */
+	/* Feature statistics: we declined one of its rounds as our moments exceed its clip. */
+	bool stats_clip_declined;
 };
 
 /* The round in flight. */
@@ -130,7 +121,7 @@ struct cur {
 	bool keys_installed; /* KEYS_SET went out for this round */
 	bool initiator;
 	bool known; /* our input was the last result, unchanged */
-	bool stage; /* feature statistics: our input adds one part of our rows */
+	bool adds;  /* feature statistics: our input adds our rows (our first round) */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
 	uint64_t snap_steps; /* training steps in our snapshot */
@@ -734,31 +725,31 @@ static bool is_stats(const struct gossip *g)
 	return g->model->spec.type == MODEL_STATS;
 }
 
+/* Feature statistics: whether this site's rows are in (or it gave up adding them). */
+static bool stats_added(const struct gossip *g)
+{
+	return g->ps.epochs >= 1.0;
+}
+
 /*
  * Feature statistics: this round's input, from x (this site's own moments,
- * as the snapshot gives them). While parts of its rows are left to add,
- * one part (weight stats_part) is mixed into the estimate it holds (the
- * last result, weight rho): the input holds moments nobody has seen, so it
- * is fresh and the fresh-input rule protects it. Once all parts are in, the
- * input is the last result, known. A site that gave up adding (stats_settle)
- * before its first result puts in zero weight: zeros in the ring.
+ * as the snapshot gives them). A site adds its rows once, in the first
+ * round it completes: until then its input is its own moments with weight
+ * rows / 1000, fresh, so the fresh-input rule protects it like a model's
+ * first input (a sum holding it holds two other fresh inputs at least),
+ * and it enters exactly one sum. Its later inputs are its last result,
+ * known: nothing of its own is in them. A site that gave up adding
+ * (stats_settle) puts in zero weight until its first result: zeros in the
+ * ring, whatever its vector.
  */
-static void stats_input(struct gossip *g, float *x, double *rho, bool *known, bool *stage)
+static void stats_input(struct gossip *g, float *x, double *rho, bool *known, bool *adds)
 {
-	const float *e = g->last_result;
-	double we = e != NULL ? g->ps.rho : 0.0;
-	int j = (int)g->ps.epochs;
-
-	*stage = j < STATS_STAGES;
-	if (*stage) {
-		double part = ldexp(g->stats_weight, -MIN(j + 1, STATS_STAGES - 1));
-		double w = we + part;
-		for (size_t i = 0; e != NULL && i < g->n_params; i++)
-			x[i] = (float)((we * (double)e[i] + part * (double)x[i]) / w);
-		*rho = w;
+	*adds = !stats_added(g);
+	if (*adds) {
+		*rho = g->stats_weight;
 		*known = false;
-	} else if (e != NULL) {
-		memcpy(x, e, g->n_params * sizeof(float));
+	} else if (g->last_result != NULL) {
+		memcpy(x, g->last_result, g->n_params * sizeof(float));
 		*rho = g->ps.rho;
 		*known = true;
 	} else {
@@ -789,33 +780,24 @@ static bool stats_fits(const struct msg_invite *iv, const float *x, double rho)
 }
 
 /*
- * Feature statistics: a site whose part of its moments no group could sum
- * with enough other fresh inputs (the others have added all their rows:
- * their inputs are known) cannot add it without exposing it. It gives up
- * adding the rest: from then on its input is its last result (known), or,
- * before any, zero weight (zeros in the ring, whatever its vector), which
- * hands it the others' pooled statistics. Push-sum stays exact for what
- * was added; the pool lacks the rows left out, which the log says.
+ * Feature statistics: a site whose moments no group could sum with enough
+ * other fresh inputs (the others have added theirs: their inputs are
+ * known) cannot add them without exposing them. It gives up adding them:
+ * until its first result it puts in zero weight (zeros in the ring,
+ * whatever its vector) and starts no rounds (its plan would show its own
+ * moments' magnitude), so a round it joins hands it the others' pooled
+ * statistics. Push-sum stays exact for the rows added; its own are left
+ * out, which the log says.
  */
 static void stats_settle(struct gossip *g)
 {
-	double left = STATS_STAGES - g->ps.epochs; /* parts: the last `left` hold 2^(left - S) */
-
-	g->ps.epochs = STATS_STAGES;
+	g->ps.epochs = 1.0;
+	g->ps.rho = 0;
 	g->privacy_aborts = 0;
-	if (g->last_result == NULL) {
-		g->ps.rho = 0;
-		log_warnx("feature statistics: no group had enough sites still adding their rows "
-		          "to add this site's privately (%d tries): it takes the others' pooled "
-		          "statistics without adding its own rows",
-		          STATS_SETTLE_AFTER_ABORTS);
-	} else {
-		log_warnx(
-		        "feature statistics: no group had enough sites still adding their rows "
-		        "to add the rest of this site's privately (%d tries): %.0f%% of its weight "
-		        "is left out",
-		        STATS_SETTLE_AFTER_ABORTS, 100.0 * ldexp(1.0, (int)left - STATS_STAGES));
-	}
+	log_warnx("feature statistics: no group had enough sites still adding their rows to add "
+	          "this site's privately (%d tries): it takes the others' pooled statistics "
+	          "without adding its own rows",
+	          STATS_SETTLE_AFTER_ABORTS);
 }
 
 static void finish_aborted(struct gossip *g, uint64_t now)
@@ -970,8 +952,8 @@ static void finish_done(struct gossip *g, uint64_t now)
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	g->ps.rho = MIN((double)rho_sum / members, 127.0);
 	g->ps.known_steps = c->snap_steps;
-	if (is_stats(g) && c->stage)
-		g->ps.epochs += 1; /* one more part of our rows is in */
+	if (is_stats(g) && c->adds)
+		g->ps.epochs = 1.0; /* our rows are in */
 	g->ps.rounds_completed++;
 	g->privacy_aborts = 0;
 	if (g->last_result == NULL)
@@ -1197,7 +1179,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	size_t nc = 0;
 	float *x = NULL;
 	double rho;
-	bool known, stage = false;
+	bool known, adds = false;
 	int rc;
 
 	g->want_round = false;
@@ -1254,8 +1236,11 @@ static void initiate(struct gossip *g, uint64_t now)
 		memcpy(members[j], g->peers[cand[j - 1]].cfg->public_key_bin, 32);
 	rho = g->ps.rho;
 	known = steps == g->ps.known_steps;
-	if (is_stats(g))
-		stats_input(g, x, &rho, &known, &stage);
+	if (is_stats(g)) {
+		stats_input(g, x, &rho, &known, &adds);
+		if (!(rho > 0))
+			goto out; /* it adds nothing (gave up): it only joins */
+	}
 	rc = codec_plan_make(cp, &g->plan, g->model, x, rho, k, g->cfg);
 	if (rc != 0) {
 		log_warnx("cannot plan codec parameters: %s", err_str(rc));
@@ -1290,7 +1275,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	g->ps.rounds_initiated++;
 	round_begin(g, r, (const uint8_t(*)[32])members, k, steps, true, now);
 	g->cur.known = known;
-	g->cur.stage = stage;
+	g->cur.adds = adds;
 	{
 		char names[256];
 		size_t o = 0;
@@ -1395,6 +1380,13 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, cha
 		return false;
 	}
 	ok = codec_plan_fits(cp, g->model);
+	if (ok && is_stats(g) && !codec_plan_stats_shape(cp)) {
+		snprintf(why, len,
+		         "the codec is not that of a statistics round (exact, full bits, "
+		         "power-of-two clips)");
+		free(cp);
+		return false;
+	}
 	if (!ok)
 		snprintf(why, len,
 		         "[Model] differs (the datasets' shapes?): the invitation's has %zu "
@@ -1414,7 +1406,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	char text[MSG_MAX_TEXT_BYTES + 1] = "declined";
 	uint64_t steps = 0;
 	float *x = NULL;
-	bool stage = false, sknown = false;
+	bool adds = false, sknown = false;
 	double srho = 0;
 	int rc;
 
@@ -1441,14 +1433,28 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	} else if ((x = snapshot_take(g, &steps)) == NULL) {
 		why = MSG_REASON_BUSY; /* the last result is still being applied */
 	} else if (is_stats(g)) {
-		stats_input(g, x, &srho, &sknown, &stage);
-		if (!stats_fits(iv, x, srho)) {
+		struct peer *p = peer_find(g, from);
+		stats_input(g, x, &srho, &sknown, &adds);
+		/*
+		 * A decline on the clip tells the initiator that our moments exceed
+		 * it: one bit, and only once per peer (later ones are declined
+		 * unseen), so that no initiator can search out their magnitude.
+		 */
+		if (p != NULL && (p->stats_clip_declined || !stats_fits(iv, x, srho))) {
 			why = MSG_REASON_PARAMS;
-			snprintf(text, sizeof(text),
-			         "this site's statistics exceed the invitation's clip (far more "
-			         "rows "
-			         "than the initiator's?): declined rather than clipped");
-			log_info("declined an invitation from %s: %s", peer_name(g, from), text);
+			snprintf(
+			        text, sizeof(text), "%s",
+			        p->stats_clip_declined
+			                ? "declined: an earlier statistics invitation of yours did "
+			                  "not fit this site's moments"
+			                : "this site's statistics exceed the invitation's clip "
+			                  "(far "
+			                  "more rows than the initiator's?): declined rather than "
+			                  "clipped");
+			if (!p->stats_clip_declined)
+				log_info("declined an invitation from %s: %s", peer_name(g, from),
+				         text);
+			p->stats_clip_declined = true;
 			free(x);
 			x = NULL;
 		}
@@ -1495,7 +1501,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	}
 	round_begin(g, r, (const uint8_t(*)[32])iv->members, iv->n_members, steps, false, now);
 	g->cur.known = in.known;
-	g->cur.stage = stage;
+	g->cur.adds = adds;
 	log_info("joined a round of %u started by %s", iv->n_members, peer_name(g, from));
 	step_tail(g, &ob, now);
 }
@@ -1955,6 +1961,10 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 			memcpy(g->last_result, last, g->n_params * sizeof(float));
 		}
 		g->ps.restarts++;
+		if (m->spec.type == MODEL_STATS && g->ps.epochs != 0.0 && g->ps.epochs != 1.0) {
+			gossip_free(g); /* a statistics phase's "epochs" is 0 or 1 */
+			return -EINVAL;
+		}
 	} else {
 		/* Sample-weighted push-sum: the weight starts at this node's rows / 1000. */
 		g->ps.rho = MIN(MAX((double)rows / 1000.0, RHO_MIN), 64.0);
@@ -1989,14 +1999,7 @@ const float *gossip_last_result(const struct gossip *g)
 
 bool gossip_stats_added(const struct gossip *g)
 {
-	return g->ps.epochs >= STATS_STAGES;
-}
-
-double gossip_stats_left(const struct gossip *g)
-{
-	return gossip_stats_added(g)
-	               ? 0.0
-	               : ldexp(1.0, (int)(STATS_STAGES - g->ps.epochs) - STATS_STAGES);
+	return stats_added(g);
 }
 
 void gossip_set_silent(struct gossip *g, bool silent)

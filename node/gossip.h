@@ -123,12 +123,10 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 /* The last result this node applied (n_params floats), or NULL before its first. */
 const float *gossip_last_result(const struct gossip *g);
 /*
- * Feature statistics (a MODEL_STATS core): whether all parts of this site's
- * rows are in, or it gave up adding the rest.
+ * Feature statistics (a MODEL_STATS core): whether this site's rows are in
+ * the sums (or it gave up adding them).
  */
 bool gossip_stats_added(const struct gossip *g);
-/* The share of this site's rows not added yet (0 once all are in or it gave up). */
-double gossip_stats_left(const struct gossip *g);
 void gossip_set_silent(struct gossip *g, bool silent);
 void gossip_free(struct gossip *g);
 

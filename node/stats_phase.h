@@ -15,11 +15,9 @@
  * segments of ceil(F / 127) features each, so the clip of a small feature
  * does not follow a large one's (per feature up to 127 features).
  *
- * A site adds its rows in 4 parts, one per round it completes, so that its
- * input stays fresh (holds moments nobody has seen) for several rounds and
- * a site that starts later still finds fresh inputs to be summed with: the
- * fresh-input rule of docs/security.md refuses sums that would leave a
- * fresh input nearly alone among known ones.
+ * A site's rows enter one sum: its first input is its own moments, fresh,
+ * protected by the fresh-input rule; later inputs are results its group
+ * knows (node/gossip.c, stats_input).
  *
  * The phase is over for a node once STATS_CALM_ROUNDS results in a row
  * moved every feature's mean and deviation by less than STATS_CALM_MOVE of
@@ -62,8 +60,8 @@ bool stats_phase_resume(struct stats_phase *sp, const float *last);
 
 /*
  * gossip_ops.snapshot: this site's own moments into x and 1 into *steps;
- * returns the sequence number of the last result applied. The core mixes
- * them into its estimate part by part (node/gossip.c, stats_input).
+ * returns the sequence number of the last result applied. The core puts
+ * them in its first round only (node/gossip.c, stats_input).
  */
 uint64_t stats_phase_snapshot(const struct stats_phase *sp, float *x, uint64_t *steps);
 

@@ -162,6 +162,9 @@ static void test_parse(void **state)
 	                 LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 sums\nfeatures 1\nrows 4\n0 10 -1\n"),
 	                 LEARN_EBOUNDS);
+	/* sum of squares 20 < 10^2 / 4: no real values have these sums */
+	assert_int_equal(parse(&fs, "sotto-stats 1 sums\nfeatures 1\nrows 4\n0 10 20\n"),
+	                 LEARN_EBOUNDS);
 	assert_int_equal(parse(&fs, "sotto-stats 1 mean-std\nfeatures 1\nrows x\n0 1 1\n"),
 	                 LEARN_EBOUNDS);
 	/* The text ends at its first NUL. */
