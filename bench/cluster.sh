@@ -4,7 +4,7 @@
 #   bench/cluster.sh -b SOTTO -o OUT [-n NODES] [-s SECONDS] [-t TARGET]
 #                    [-g 'Key = Value;Key = Value'] [-e EPOCHS] [-r RATE]
 #                    [-x] [-q] [-l LR] [-L 'Key = Value;..'] [-S N:RATE]
-#                    [-M 'Key = Value;..']
+#                    [-M 'Key = Value;..'] [-D DATA]
 #
 # Starts NODES `sotto run` processes (MLP 784-128-10, the bundled 8,000 MNIST
 # images split Dirichlet(0.5) with a fixed seed, every node evaluating on the
@@ -22,7 +22,8 @@
 # -l LR sets [Training] LearningRate (default 0.05), -L adds [Training] keys
 # (Schedule, MomentumRule, ...; or BatchSize, LocalEpochs, Momentum instead
 # of the demo's), -M gives the [Model] keys instead of the MLP's (e.g.
-# 'Type = cnn').
+# 'Type = cnn'), -D DATA gives each node DATA/site-I.sdat.gz and
+# DATA/test.sdat.gz instead of the MNIST split (bench/standardize.sh).
 #
 # -e EPOCHS caps local training (default 20 = 80 s of the schedule); after it
 # the nodes only average, so the final figures are a consensus. -x stops as
@@ -58,7 +59,8 @@ TRAINING=""
 MODEL="Type = mlp;Hidden = 128"
 SLOW_N=0
 SLOW_RATE=""
-while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:" opt; do
+DATA=""
+while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:D:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) OUT=$OPTARG ;;
@@ -74,6 +76,7 @@ while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:" opt; do
 	l) LR=$OPTARG ;;
 	L) TRAINING=$OPTARG ;;
 	M) MODEL=$OPTARG ;;
+	D) DATA=$OPTARG ;;
 	S) SLOW_N=${OPTARG%%:*}; SLOW_RATE=${OPTARG#*:} ;;
 	*) sed -n '2,42p' "$0" >&2; exit 2 ;;
 	esac
@@ -140,7 +143,7 @@ for i in $(seq 0 $((N - 1))); do
 done
 # shellcheck disable=SC2086
 "$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -g "$GOSSIP" \
-	-l "$LR" -L "$TRAINING" -M "$MODEL" $sites
+	-l "$LR" -L "$TRAINING" -M "$MODEL" ${DATA:+-D "$DATA"} $sites
 
 if [ -n "$NS" ]; then
 	ip netns add "$NS-hub"

@@ -64,9 +64,27 @@ static int stats_plan(struct codec_params *cp, const struct model *m, const floa
 	unsigned bits = MIN(31u, 32 - codec_log2_ceil(k));
 	int rc;
 
+	float hmax[2] = {0, 0};
+	size_t half = m->n_segs / 2; /* segments of the means, then of the second moments */
+
 	for (size_t s = 0; s < m->n_segs; s++) {
-		clips[s] = clip_of(m, s, x, rho) * CODEC_PLAN_STATS_MARGIN;
+		float mx = 0;
+		for (size_t i = 0; i < m->segs[s].length; i++)
+			mx = MAX(mx, fabsf(x[m->segs[s].offset + i]));
+		clips[s] = mx;
+		hmax[s >= half] = MAX(hmax[s >= half], mx);
 		lengths[s] = (uint32_t)m->segs[s].length;
+	}
+	for (size_t s = 0; s < m->n_segs; s++) {
+		/*
+		 * A block that is all zeros here (a pixel this site never sees
+		 * lit) says nothing of the others' values there: it gets 2^-10 of
+		 * the largest block of its half, not the floor, so that sites that
+		 * do see it fit.
+		 */
+		float base = clips[s] > 0 ? clips[s] : hmax[s >= half] * 0x1p-10f;
+		float c = MAX(base * (float)rho * 2.0f, 1e-3f);
+		clips[s] = exp2f(ceilf(log2f(c))) * CODEC_PLAN_STATS_MARGIN;
 	}
 	rc = codec_params_init(cp, k, lengths, clips, m->n_segs, (uint8_t)bits);
 	/*

@@ -8,7 +8,7 @@
 #                           [-e EPOCHS] [-i INTERVAL] [-T ROUND_TIMEOUT]
 #                           [-g 'Key = Value;Key = Value'] [-l LR]
 #                           [-L 'Key = Value;..'] [-M 'Key = Value;..']
-#                           NAME=ENDPOINT...
+#                           [-D DATA] NAME=ENDPOINT...
 #
 # Writes DIR/shard-NAME.sdat.gz (Dirichlet 0.5 over the 8,000 training
 # images, seed SPLIT_SEED, default 7), DIR/split.txt (label histograms),
@@ -18,7 +18,9 @@
 # LearningRate, -L adds [Training] keys such as Schedule, or replaces
 # Momentum, BatchSize and LocalEpochs; -M replaces the model's Type = mlp
 # and Hidden = 128 with its [Model] keys, e.g. 'Type = cnn'), and
-# DIR/sites/NAME/ (key + config, from `sotto init`). Without -e the
+# DIR/sites/NAME/ (key + config, from `sotto init`). -D DATA uses
+# DATA/site-NAME.sdat.gz and DATA/test.sdat.gz instead of the MNIST split
+# and test images (no split.txt then). Without -e the
 # [Training] Epochs default applies. Sites are named 0..N-1 by the callers.
 set -eu
 SOTTO=""
@@ -32,8 +34,9 @@ GOSSIP=""
 LR=0.05
 TRAINING=""
 MODEL="Type = mlp;Hidden = 128"
-usage() { sed -n '2,22p' "$0" >&2; exit 2; }
-while getopts "b:o:d:m:e:i:T:g:l:L:M:" opt; do
+DATA=""
+usage() { sed -n '2,25p' "$0" >&2; exit 2; }
+while getopts "b:o:d:m:e:i:T:g:l:L:M:D:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) DIR=$OPTARG ;;
@@ -46,6 +49,7 @@ while getopts "b:o:d:m:e:i:T:g:l:L:M:" opt; do
 	l) LR=$OPTARG ;;
 	L) TRAINING=$OPTARG ;;
 	M) MODEL=$OPTARG ;;
+	D) DATA=$(cd "$OPTARG" && pwd) ;;
 	*) usage ;;
 	esac
 done
@@ -53,8 +57,15 @@ shift $((OPTIND - 1))
 [ -n "$SOTTO" ] && [ -n "$DIR" ] && [ $# -ge 1 ] || usage
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-"$SOTTO" data split "$ROOT/data/mnist-train.sdat.gz" "$DIR/shard" --nodes $# \
-	--mode dirichlet --alpha 0.5 --seed "$SPLIT_SEED" >"$DIR/split.txt"
+if [ -n "$DATA" ]; then
+	SHARD="$DATA/site-{site}.sdat.gz"
+	TEST="$DATA/test.sdat.gz"
+else
+	"$SOTTO" data split "$ROOT/data/mnist-train.sdat.gz" "$DIR/shard" --nodes $# \
+		--mode dirichlet --alpha 0.5 --seed "$SPLIT_SEED" >"$DIR/split.txt"
+	SHARD="../../shard-{site}.sdat.gz"
+	TEST="$ROOT/data/mnist-test.sdat.gz"
+fi
 {
 	cat <<TPL
 [Model]
@@ -64,8 +75,8 @@ TPL
 	cat <<TPL
 
 [Training]
-Dataset = ../../shard-{site}.sdat.gz
-TestSet = $ROOT/data/mnist-test.sdat.gz
+Dataset = $SHARD
+TestSet = $TEST
 LearningRate = $LR
 TPL
 	# The template's own keys, unless -L gives them (a key may appear once).
