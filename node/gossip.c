@@ -702,6 +702,7 @@ static void settle(struct gossip *g)
 		 * finished training): back to the initial model, which every site
 		 * derives from [Model] Seed, with the least weight, so that its
 		 * rounds hand it the group's model while adding next to nothing.
+		 * It starts none itself until then (see initiate()).
 		 */
 		g->ps.rho = RHO_MIN;
 		log_info("training stops at %.2f epochs: no group can average what this node "
@@ -1234,6 +1235,13 @@ static void initiate(struct gossip *g, uint64_t now)
 	}
 	for (uint8_t j = 1; j < k; j++)
 		memcpy(members[j], g->peers[cand[j - 1]].cfg->public_key_bin, 32);
+	/*
+	 * Settled on the initial model at the least weight (settle()): its plan
+	 * would size the clips for weight RHO_MIN and clip every other member's
+	 * input. It only joins until a round hands it the group's model.
+	 */
+	if (g->last_result == NULL && (g->ps.flags & PERSIST_F_SETTLED))
+		goto out;
 	rho = g->ps.rho;
 	known = steps == g->ps.known_steps;
 	if (is_stats(g)) {

@@ -385,6 +385,11 @@ class Run:
                 continue
             self.unanswered_since.pop(node.name, None)
             self.last_status[node.name] = st
+            if st.get("phase") == "standardising":
+                inc.standardising_seen = t
+            elif getattr(inc, "standardising_seen", None) is not None and \
+                    getattr(inc, "training_since", None) is None:
+                inc.training_since = t  # the model and its data exist from here
             nf = cl.st_num(st, "model_nonfinite")
             if nf:
                 self.nonfinite[node.name] = max(self.nonfinite[node.name], int(nf))
@@ -630,12 +635,22 @@ def final_checks(run, checks, cluster, facts_cb, verifier, hooks_needed, initiat
     rss_notes = []
     for node in long_runners:
         inc = node.incarnations[0] if node.incarnations else None
-        if inc is None or len(node.incarnations) != 1 or len(inc.rss) < 10:
+        if inc is None or len(node.incarnations) != 1:
             continue
-        t0, t1 = inc.rss[0][0], inc.rss[-1][0]
+        # With Standardize = federated the node has no model before its statistics phase
+        # ends: memory is compared from then on.
+        rss = inc.rss
+        if getattr(inc, "standardising_seen", None) is not None:
+            since = getattr(inc, "training_since", None)
+            if since is None:
+                continue
+            rss = [(t, r) for t, r in inc.rss if t >= since]
+        if len(rss) < 10:
+            continue
+        t0, t1 = rss[0][0], rss[-1][0]
         span = t1 - t0
-        early = [r for t, r in inc.rss if t0 + 0.2 * span <= t <= t0 + 0.4 * span]
-        late = [r for t, r in inc.rss if t >= t0 + 0.8 * span]
+        early = [r for t, r in rss if t0 + 0.2 * span <= t <= t0 + 0.4 * span]
+        late = [r for t, r in rss if t >= t0 + 0.8 * span]
         if not early or not late:
             continue
         e, l = statistics.median(early), statistics.median(late)

@@ -2488,6 +2488,34 @@ static void test_stats_shape_refused(void **state)
 	net_free(net);
 }
 
+/*
+ * A node settled on the initial model at the least weight starts no round
+ * before a round hands it the group's model: its plan, sized for weight
+ * 0.01, would clip every other member's input (a chaos run with
+ * Standardize = federated caught a cluster pulled to 44% that way).
+ */
+static void test_settled_initial_joins_only(void **state)
+{
+	struct opts o = opts_default(4);
+	struct net *net;
+	struct tnode *n1;
+
+	(void)state;
+	net = net_new(&o);
+	n1 = &net->nd[1];
+	n1->steps = 17;
+	n1->done = true;
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 20000, stop_ends, ENDS(0, 1));
+	assert_true(fabs(status_of(n1).weight - 0.01) < 1e-9);
+	node_stop(&net->nd[0]); /* nobody else starts rounds */
+	node_start(n1);
+	net_run(net, net->now + 20000, NULL, 0);
+	assert_int_equal(sent_count(net, 1, MSG_INVITE, 0), 0);
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* ===== 7. unexpected messages ============================================================ */
 
 /* Holds node 0's KEYS: the members wait for the roster. */
@@ -2691,6 +2719,7 @@ int main(void)
 	        cmocka_unit_test(test_stats_late_site),
 	        cmocka_unit_test(test_stats_clip_declined),
 	        cmocka_unit_test(test_stats_shape_refused),
+	        cmocka_unit_test(test_settled_initial_joins_only),
 	        cmocka_unit_test(test_reload_mid_round),
 	        cmocka_unit_test(test_reload_moved_peer),
 	        cmocka_unit_test(test_rounds_limit_stops),
