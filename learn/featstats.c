@@ -8,6 +8,7 @@
 #include "learn/dataset.h"
 #include "learn/learn.h"
 #include "util/file.h"
+#include "util/sbuf.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -306,45 +307,6 @@ int featstats_load(struct featstats *fs, const char *path, char *why, size_t why
 	return rc;
 }
 
-/* Appends to a growing buffer; false once out of memory. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p != NULL ? b->p + b->len : NULL, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if (b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t ncap = MAX(b->cap * 2, b->len + (size_t)n + 4096);
-		char *np = realloc(b->p, ncap);
-		if (np == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-}
-
 static void sb_comment(struct sbuf *b, const char *comment)
 {
 	const char *c = comment;
@@ -352,41 +314,47 @@ static void sb_comment(struct sbuf *b, const char *comment)
 	while (c != NULL && *c != '\0') {
 		const char *nl = strchr(c, '\n');
 		size_t n = nl != NULL ? (size_t)(nl - c) : strlen(c);
-		sb_add(b, "# %.*s\n", (int)n, c);
+		sb_printf(b, "# %.*s\n", (int)n, c);
 		c = nl != NULL ? nl + 1 : NULL;
 	}
 }
 
+/* Writes the buffer's text to path atomically (0600); the buffer is done. */
 static int sb_write(struct sbuf *b, const char *path)
 {
-	int rc = b->failed ? -ENOMEM : file_write_atomic(path, b->p, b->len, 0600);
+	char *text = sb_finish(b);
+	int rc = text == NULL ? -ENOMEM : file_write_atomic(path, text, strlen(text), 0600);
 
-	free(b->p);
+	free(text);
 	return rc;
 }
 
 int featstats_save(const struct featstats *fs, const char *path, const char *comment)
 {
-	struct sbuf b = {0};
+	struct sbuf b;
 
+	if (!sb_init(&b))
+		return -ENOMEM;
 	sb_comment(&b, comment);
-	sb_add(&b, "sotto-stats 1 mean-std\nfeatures %u\n", fs->dims);
+	sb_printf(&b, "sotto-stats 1 mean-std\nfeatures %u\n", fs->dims);
 	if (fs->rows > 0)
-		sb_add(&b, "rows %llu\n", (unsigned long long)fs->rows);
+		sb_printf(&b, "rows %llu\n", (unsigned long long)fs->rows);
 	for (uint32_t j = 0; j < fs->dims; j++)
-		sb_add(&b, "%u %.9g %.9g\n", j, (double)fs->mean[j], (double)fs->std[j]);
+		sb_printf(&b, "%u %.9g %.9g\n", j, (double)fs->mean[j], (double)fs->std[j]);
 	return sb_write(&b, path);
 }
 
 int featstats_save_sums(const char *path, uint32_t dims, uint64_t n, const double *sum,
                         const double *sumsq, const char *comment)
 {
-	struct sbuf b = {0};
+	struct sbuf b;
 
+	if (!sb_init(&b))
+		return -ENOMEM;
 	sb_comment(&b, comment);
-	sb_add(&b, "sotto-stats 1 sums\nfeatures %u\nrows %llu\n", dims, (unsigned long long)n);
+	sb_printf(&b, "sotto-stats 1 sums\nfeatures %u\nrows %llu\n", dims, (unsigned long long)n);
 	for (uint32_t j = 0; j < dims; j++)
-		sb_add(&b, "%u %.17g %.17g\n", j, sum[j], sumsq[j]);
+		sb_printf(&b, "%u %.17g %.17g\n", j, sum[j], sumsq[j]);
 	return sb_write(&b, path);
 }
 
