@@ -748,7 +748,7 @@ static struct model *stats_model_make(void)
 	m->spec.type = MODEL_STATS;
 	m->n_params = 2 * STATS_DIMS;
 	for (size_t s = 0; s < m->n_params; s++) {
-		snprintf(m->segs[s].name, sizeof(m->segs[s].name), "stat.%zu", s);
+		snprintf(m->segs[s].name, sizeof(m->segs[s].name), "stat.%u", (unsigned)s);
 		m->segs[s].offset = s;
 		m->segs[s].length = 1;
 		m->segs[s].ndim = 1;
