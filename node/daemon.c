@@ -1308,6 +1308,13 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	if (testhooks_init() != 0)
 		return 2;
+	/*
+	 * A reload (SIGHUP: `sotto reload`'s signal form, systemd's ExecReload)
+	 * that comes while the node starts would end it, SIGHUP's default, until
+	 * the loop's handler is in place: until then it is ignored (the node is
+	 * reading its config anyway). The chaos harness caught a node killed so.
+	 */
+	signal(SIGHUP, SIG_IGN);
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return 1;

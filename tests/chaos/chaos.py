@@ -730,7 +730,10 @@ class Reloads:
 
     def apply(self, node, what, events):
         pid = node.cur.pid if node.cur is not None else None
-        if self.rng.random() < 0.25:
+        # Not a SIGHUP in a process's first second: between fork and main (and,
+        # before 2026-12-07, until the loop's handler) its default ends it.
+        young = node.cur is not None and cl.now() - node.cur.started < 1.0
+        if self.rng.random() < 0.25 and not young:
             # SIGHUP: same reload, answered in the log instead.
             if node.signal(signal.SIGHUP):
                 self.sighups += 1
