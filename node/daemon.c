@@ -888,18 +888,15 @@ static int stats_open(struct node *n)
 		log_warnx("%s: %s: the statistics phase starts over", path, err_str(rc));
 	rc = gossip_alloc(&n->core, &n->cfg, n->id, stats_phase_model(n->sp), &ops, extra, len,
 	                  n->train_ds->rows, 1);
-	if (rc == -EINVAL && extra != NULL) {
-		log_warnx("%s is not this node's statistics phase (other features?): it starts "
-		          "over",
-		          path);
-		rc = gossip_alloc(&n->core, &n->cfg, n->id, stats_phase_model(n->sp), &ops, NULL, 0,
-		                  n->train_ds->rows, 1);
-	}
 	if (rc == 0 && gossip_last_result(n->core) != NULL &&
 	    !stats_phase_resume(n->sp, gossip_last_result(n->core))) {
-		log_warnx("%s holds no usable estimate: the statistics phase starts over", path);
 		gossip_free(n->core);
 		n->core = NULL;
+		rc = -EINVAL;
+	}
+	if (rc == -EINVAL && extra != NULL) {
+		log_warnx("%s is not a usable statistics phase of these features: it starts over",
+		          path);
 		rc = gossip_alloc(&n->core, &n->cfg, n->id, stats_phase_model(n->sp), &ops, NULL, 0,
 		                  n->train_ds->rows, 1);
 	}
