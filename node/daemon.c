@@ -1005,9 +1005,10 @@ static void stats_finish(struct node *n)
 }
 
 /*
- * Once a second: a node whose peers have moved on to training takes its
- * estimate once it has seen one calm result; one that never averaged gives
- * up with a way out.
+ * Once a second: a node whose peers have moved on to training (one invited
+ * it into a training round, or no round for idle_ms) takes its estimate once
+ * it has averaged at least once; one that never averaged gives up with a
+ * way out.
  */
 static void stats_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1016,17 +1017,40 @@ static void stats_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	double iv = n->cfg.gossip.interval, rt = n->cfg.gossip.round_timeout;
 	uint64_t idle_ms = (uint64_t)(1000.0 * MAX(20.0, 3.0 * (iv + rt)));
 	uint64_t limit_ms = (uint64_t)(1000.0 * MAX(300.0, 100.0 * iv));
+	const char *why = NULL;
+	char idle[96];
+	bool have;
 
 	(void)loop;
 	(void)revents;
 	if (n->sp == NULL || n->stopping)
 		return;
-	if (stats_phase_calm(n->sp) >= 1 && now - n->stats_last > idle_ms) {
-		log_info("no statistics round for %.0fs (the peers have moved on to training?): "
-		         "taking the estimate",
-		         (double)(now - n->stats_last) / 1000.0);
+	have = gossip_last_result(n->core) != NULL;
+	snprintf(idle, sizeof(idle),
+	         "no statistics round for %.0fs (the peers have moved on to training?)",
+	         (double)(now - n->stats_last) / 1000.0);
+	/*
+	 * The peers gone to training: a calm result in hand and one of them
+	 * invited this node into a training round; or any result in hand and
+	 * no round for idle_ms. Waiting cannot improve the estimate then (they
+	 * decline every statistics round), and the limit below would take it
+	 * anyway. A calm result first shows the estimate agrees with a group
+	 * that has converged: a peer that settles early does not cut short a
+	 * node whose only result is its first group's.
+	 */
+	if (have && stats_phase_calm(n->sp) >= 1 && gossip_stats_peer_trains(n->core))
+		why = "a peer has moved on to training";
+	else if (have && now - n->stats_last > idle_ms)
+		why = idle;
+	if (why != NULL) {
+		if (stats_phase_calm(n->sp) >= 1)
+			log_info("%s: taking the estimate", why);
+		else
+			log_warnx("%s: taking the estimate of the last result, which no calm "
+			          "result confirmed",
+			          why);
 	} else if (now - n->stats_started > limit_ms) {
-		if (gossip_last_result(n->core) == NULL) {
+		if (!have) {
 			log_errorx(
 			        "no peer averaged feature statistics with this node in %.0fs. If "
 			        "the other sites are training already, copy their DataDir/"

@@ -128,6 +128,7 @@ struct cur {
 	uint64_t id;
 	uint64_t started;
 	bool heard[MSG_MAX_MEMBERS]; /* initiator: the member answered in this round */
+	bool unreached_checked;      /* initiator: unreached_check() has run */
 };
 
 struct gossip {
@@ -170,6 +171,7 @@ struct gossip {
 	bool started, stopping;
 	float *last_result;              /* the last result applied (all coordinates), or NULL */
 	unsigned privacy_aborts;         /* rounds in a row refused as too exposing for our input */
+	bool peer_trains;                /* statistics: a peer invited us into a training round */
 	double spread[CONSENSUS_ROUNDS]; /* the last results' distance from our input */
 	unsigned n_spread;               /* results counted in spread (capped) */
 	bool said_trained, said_done;    /* the log lines that mark the phases */
@@ -1351,6 +1353,8 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, cha
 	model_settings(g, &us);
 	if (them->type != us.type) {
 		/* "stats": a node agreeing feature statistics (Standardize = federated) */
+		if (us.type == MSG_MODEL_TYPE_STATS)
+			g->peer_trains = true; /* it has moved on: gossip_stats_peer_trains() */
 		snprintf(why, len, "[Model] Type differs: %s in the invitation, %s here%s",
 		         wire_type_name(them->type), wire_type_name(us.type),
 		         them->type == MSG_MODEL_TYPE_STATS || us.type == MSG_MODEL_TYPE_STATS
@@ -1802,6 +1806,38 @@ static void on_schedule(struct gossip *g, uint64_t now)
 	plan_next(g, now);
 }
 
+/*
+ * An initiator that invited a peer it had no connection to (there were not
+ * enough connected ones) does not wait RoundTimeout for it: a member still
+ * silent and unconnected UNREACHED_MS after the invitation counts as lost,
+ * as its phase deadline would decide later. UNREACHED_MS exceeds the
+ * transport's longest redial backoff, so a peer that is back has been
+ * dialled by then.
+ */
+#define UNREACHED_MS 6000
+
+static void unreached_check(struct gossip *g, uint64_t now)
+{
+	struct round_outbox ob;
+	uint64_t rid = g->cur.id;
+
+	if (g->cur.r == NULL || !g->cur.initiator || g->cur.unreached_checked ||
+	    now < g->cur.started + UNREACHED_MS)
+		return;
+	g->cur.unreached_checked = true;
+	for (uint8_t i = 1; i < g->cur.k && g->cur.r != NULL && g->cur.id == rid; i++) {
+		if (g->cur.heard[i] || connected(g, g->cur.members[i]))
+			continue;
+		log_info("%s has not been reachable since the invitation %.1fs ago: not waiting "
+		         "for it",
+		         peer_name(g, g->cur.members[i]), (double)(now - g->cur.started) / 1000.0);
+		outbox_init(g, &ob);
+		if (round_on_peer_lost(g->cur.r, g->cur.members[i], now, &ob) != 0)
+			log_warnx("out of memory in a round");
+		step_tail(g, &ob, now);
+	}
+}
+
 void gossip_on_timer(struct gossip *g, uint64_t now)
 {
 	struct round_outbox ob;
@@ -1821,6 +1857,7 @@ void gossip_on_timer(struct gossip *g, uint64_t now)
 			log_warnx("out of memory in a round");
 		step_tail(g, &ob, now);
 	}
+	unreached_check(g, now);
 	if (g->started && !g->stopping && now >= g->next_grant)
 		on_grant(g, now);
 	if (g->started && !g->stopping && now >= g->next_initiate)
@@ -1841,6 +1878,8 @@ uint64_t gossip_next_timer(const struct gossip *g)
 
 	if (g->cur.r != NULL && round_next_deadline(g->cur.r) != 0)
 		t = MIN(t, round_next_deadline(g->cur.r));
+	if (g->cur.r != NULL && g->cur.initiator && !g->cur.unreached_checked)
+		t = MIN(t, g->cur.started + UNREACHED_MS);
 	for (size_t i = 0; i < KEY_SLOTS; i++) {
 		if (g->keys[i].rid != 0)
 			t = MIN(t, g->keys[i].at);
@@ -2003,6 +2042,11 @@ nomem:
 const float *gossip_last_result(const struct gossip *g)
 {
 	return g->last_result;
+}
+
+bool gossip_stats_peer_trains(const struct gossip *g)
+{
+	return g->peer_trains;
 }
 
 bool gossip_stats_added(const struct gossip *g)

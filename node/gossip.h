@@ -127,6 +127,11 @@ const float *gossip_last_result(const struct gossip *g);
  * the sums (or it gave up adding them).
  */
 bool gossip_stats_added(const struct gossip *g);
+/*
+ * Feature statistics: whether a peer has invited this node into a training
+ * round (it has agreed its statistics and moved on).
+ */
+bool gossip_stats_peer_trains(const struct gossip *g);
 void gossip_set_silent(struct gossip *g, bool silent);
 void gossip_free(struct gossip *g);
 

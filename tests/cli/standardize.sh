@@ -136,7 +136,7 @@ for s in 0 1 2; do
 	i=0
 	until grep -q "training starts" "$T/$s.log"; do
 		i=$((i + 1))
-		[ $i -lt 300 ] || fail "site $s never finished the statistics phase"
+		[ $i -lt 600 ] || fail "site $s never finished the statistics phase"
 		sleep 0.1
 	done
 done
@@ -162,6 +162,7 @@ done
 # A restart goes straight to training with the agreed statistics.
 kill -TERM "$pid0"
 wait "$pid0" 2>/dev/null || true
+cp "$T/0.log" "$T/0-before-restart.log"
 : >"$T/0.log"
 start 0
 i=0

@@ -1787,6 +1787,41 @@ static void test_link_lost_member(void **state)
 	net_free(net);
 }
 
+/*
+ * Too few connected peers for a group, so node 0 invites one it has no
+ * connection to (node 3, down). It does not wait RoundTimeout (30 s) for
+ * it: 6 s after the invitation the silent, unconnected member counts as
+ * lost, and the round goes on with the three others.
+ */
+static void test_unreached_invitee(void **state)
+{
+	struct opts o = opts_default(4);
+	struct net *net;
+	float *in[NMAX];
+	uint64_t t, rid;
+
+	(void)state;
+	o.rt = 30;
+	net = net_new(&o);
+	inputs_save(net, in);
+	net->nd[3].up = false;
+	node_sees_only(&net->nd[0], 0x6);
+	node_start(&net->nd[0]);
+	t = gossip_next_timer(net->nd[0].g);
+	net_run(net, t + 5000, NULL, 0);
+	rid = first_invite(net, 0);
+	assert_non_null(sent_find(net, 0, 3, MSG_INVITE, rid));
+	assert_int_equal(net->nd[0].n_ends, 0); /* still waiting at 5 s */
+	net_run(net, t + 6500, NULL, 0);
+	assert_true(net->nd[0].n_ends >= 1);
+	assert_int_equal(net->nd[0].ends[0].rid, rid);
+	assert_true(net->nd[0].ends[0].at <= t + 6000 + 100);
+	check_round_mean(net, rid, 0x7, in);
+	net_drain_keys(net);
+	inputs_free(net, in);
+	net_free(net);
+}
+
 /* Node `who` re-reads a config whose [Peer]s are those of mask (the daemon's swap). */
 static void node_reload(struct net *net, const struct opts *o, size_t who, uint32_t mask,
                         struct gossip_reload_stats *rs)
@@ -2489,6 +2524,44 @@ static void test_stats_shape_refused(void **state)
 }
 
 /*
+ * A node agreeing statistics that is invited into a training round learns
+ * that the peer has moved on (the daemon then takes its estimate), and
+ * declines it naming both phases; a statistics invitation of another shape
+ * does not say so.
+ */
+static void test_stats_peer_trains(void **state)
+{
+	struct opts o = opts_default(4);
+	const struct sent *d;
+	struct net *net;
+	struct msg m;
+	uint64_t rid;
+
+	(void)state;
+	o.stats = true;
+	net = net_new(&o);
+	net->cut = true; /* node 0's own invitations go nowhere */
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 5000, NULL, 0);
+	rid = first_invite(net, 0);
+	m = msg_of(net, MSG_INVITE, rid);
+	net->cut = false;
+	m.u.invite.model.seed += 1; /* statistics of another number of features */
+	node_msg(&net->nd[1], &net->nd[0], &m);
+	assert_non_null(sent_find(net, 1, 0, MSG_DECLINE, rid));
+	assert_false(gossip_stats_peer_trains(net->nd[1].g));
+	m = msg_of(net, MSG_INVITE, rid);
+	m.u.invite.model.type = CONFIG_MODEL_LOGREG;
+	node_msg(&net->nd[2], &net->nd[0], &m);
+	d = sent_find(net, 2, 0, MSG_DECLINE, rid);
+	assert_non_null(d);
+	assert_int_equal(d->reason, MSG_REASON_PARAMS);
+	assert_non_null(strstr(d->text, "logreg in the invitation, stats here"));
+	assert_true(gossip_stats_peer_trains(net->nd[2].g));
+	net_free(net);
+}
+
+/*
  * A node settled on the initial model at the least weight starts no round
  * before a round hands it the group's model: its plan, sized for weight
  * 0.01, would clip every other member's input (a chaos run with
@@ -2719,6 +2792,7 @@ int main(void)
 	        cmocka_unit_test(test_stats_late_site),
 	        cmocka_unit_test(test_stats_clip_declined),
 	        cmocka_unit_test(test_stats_shape_refused),
+	        cmocka_unit_test(test_stats_peer_trains),
 	        cmocka_unit_test(test_settled_initial_joins_only),
 	        cmocka_unit_test(test_reload_mid_round),
 	        cmocka_unit_test(test_reload_moved_peer),
@@ -2734,6 +2808,7 @@ int main(void)
 	        cmocka_unit_test(test_wrap_redo_bound),
 	        cmocka_unit_test(test_key_wipe_burst),
 	        cmocka_unit_test(test_link_lost_member),
+	        cmocka_unit_test(test_unreached_invitee),
 	        cmocka_unit_test(test_link_lost_initiator),
 	        cmocka_unit_test(test_link_lost_waiting_commit),
 	        cmocka_unit_test(test_checkpoint_restart),
