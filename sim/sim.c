@@ -1645,16 +1645,33 @@ static bool on_probe(struct sim *s)
 	for (uint32_t i = 0; i < s->n; i++)
 		if (s->nodes[i].priv.on)
 			r->epsilon_max = MAX(r->epsilon_max, privacy_spent(&s->nodes[i].priv));
-	/* Rounds whose records are all a minute old are over: check and forget them. */
-	if (s->o->verify && s->now > 60 * NS)
-		verify_forget(s, s->now - 60 * NS);
-	/* Progress: rounds must keep completing (a minute without one is a stall). */
+	/*
+	 * Rounds whose records are all old enough are over: forget them. A round
+	 * lasts at most six phases, and a member waits twice a phase (each at
+	 * most RoundTimeout): a minute was too short at 100 kbit/s, where a
+	 * RoundTimeout of 120 s let the sum be checked against forgotten inputs.
+	 */
+	if (s->o->verify) {
+		uint64_t keep =
+		        (uint64_t)MAX(60.0, 14.0 * s->nodes[0].cfg.gossip.round_timeout) * NS;
+		if (s->now > keep)
+			verify_forget(s, s->now - keep);
+	}
+	/*
+	 * Progress: rounds must keep completing. A minute without one is a
+	 * stall, or three RoundTimeouts where rounds may take that long (a
+	 * round of 4 at 100 kbit/s moves about 40 s of vectors).
+	 */
 	if (p.rounds * s->n > (double)s->completed_total) {
 		s->completed_total = (uint64_t)(p.rounds * s->n);
 		s->last_done_t = s->now;
-	} else if (s->now - s->last_done_t > 60 * NS && !s->partitioned) {
-		violation(s, &r->verify.no_progress, "no round completed for 60 s at %.0fs", p.t);
-		s->last_done_t = s->now;
+	} else if (!s->partitioned) {
+		double stall = MAX(60.0, 3.0 * s->nodes[0].cfg.gossip.round_timeout);
+		if (s->now - s->last_done_t > (uint64_t)stall * NS) {
+			violation(s, &r->verify.no_progress,
+			          "no round completed for %.0f s at %.0fs", stall, p.t);
+			s->last_done_t = s->now;
+		}
 	}
 	return s->o->stop_at_target && r->target_time >= 0;
 }
