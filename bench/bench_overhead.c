@@ -149,7 +149,8 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 		                          p,
 		                          10000,
 		                          0,
-		                          NULL};
+		                          NULL,
+		                          MSG_PATH_STAR};
 		struct round_input in = {xs[0], 1.0f, 1, false};
 		uint8_t from = 0;
 

@@ -116,6 +116,7 @@ struct config {
 		double keep;        /* fraction of large layers averaged per round */
 		int warmup_rounds;  /* modular: exact rounds before going modular */
 		int error_feedback; /* 1: send model + last rounding residual */
+		int data_path;      /* MSG_PATH_*: 0 star, 1 scatter */
 		int when_done;      /* 0: keep averaging, 1: stop once phase done */
 		int rounds;         /* 0: run until stopped */
 		int eval_every;

@@ -553,6 +553,10 @@ static void flush(struct gossip *g, struct round_outbox *ob)
 		send_msg(g, g->cur.members[o->to], &o->msg);
 		sent[o->msg.type] = true;
 	}
+	for (size_t i = 0; i < ob->n; i++) {
+		if (ob->out[i].msg.type == MSG_SEEDS) /* unmasking secrets: sealed and sent */
+			sodium_memzero(&ob->out[i].msg.u.seeds, sizeof(ob->out[i].msg.u.seeds));
+	}
 	ob->n = 0;
 	keys_install(g);
 	/* Test-only kill points right after a phase's messages went out. */
@@ -568,6 +572,10 @@ static void flush(struct gossip *g, struct round_outbox *ob)
 		phase(g, TEST_PHASE_COLLECT);
 	if (sent[MSG_RESULT])
 		phase(g, TEST_PHASE_RESULT);
+	if (sent[MSG_PART])
+		phase(g, TEST_PHASE_PARTS);
+	if (sent[MSG_PART_SUM])
+		phase(g, TEST_PHASE_PARTSUM);
 }
 
 static void outbox_init(struct gossip *g, struct round_outbox *ob)
@@ -1265,6 +1273,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	plan.members = (const uint8_t(*)[MSG_KEY_BYTES])members;
 	plan.codec = cp;
 	g->vec_bytes = codec_packed_bytes(cp);
+	plan.path = (uint8_t)g->cfg->gossip.data_path;
 	plan.phase_timeout_ms = phase_timeout(g, (const uint8_t(*)[32])members, k);
 	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
 	model_settings(g, &mm);

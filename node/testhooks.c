@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 static const char *const phase_names[TEST_PHASE_COUNT] = {
-        "invited", "keys",   "shares", "masked",     "unmask", "initiated",
-        "collect", "result", "apply",  "checkpoint", "split",  "splitting",
+        "invited", "keys",  "shares",     "masked", "unmask",    "initiated", "collect",
+        "result",  "apply", "checkpoint", "split",  "splitting", "parts",     "partsum",
 };
 
 static struct {

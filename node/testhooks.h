@@ -29,6 +29,8 @@ enum test_phase {
 	TEST_PHASE_CHECKPOINT,
 	TEST_PHASE_SPLIT,     /* a member received the split to sign */
 	TEST_PHASE_SPLITTING, /* the initiator sent the split for signing */
+	TEST_PHASE_PARTS,     /* scatter: a member sent its parts */
+	TEST_PHASE_PARTSUM,   /* scatter: an aggregator sent its part's sum */
 	TEST_PHASE_COUNT,
 };
 

@@ -416,20 +416,73 @@ int codec_encode_residual(uint32_t *ring, float *resid, const struct codec_param
 
 /* --- packing ------------------------------------------------------------ */
 
-int codec_pack(uint8_t *out, size_t out_len, const struct codec_params *p, const uint32_t *ring)
+/*
+ * Walks the ring elements [first, first + n) as runs of one width: each
+ * run is the part of one ring segment inside the range.
+ */
+struct range_walk {
+	const struct codec_params *p;
+	size_t seg, seg_start; /* the segment holding pos, and its first element */
+	size_t pos, end;
+};
+
+/* false if the range leaves the ring */
+static bool range_start(struct range_walk *w, const struct codec_params *p, size_t first, size_t n)
 {
+	size_t total = codec_ring_len(p);
+
+	if (first > total || n > total - first)
+		return false;
+	*w = (struct range_walk){.p = p, .pos = first, .end = first + n};
+	return true;
+}
+
+static bool range_next(struct range_walk *w, size_t *count, uint32_t *width)
+{
+	uint32_t len;
+
+	for (; w->pos < w->end && w->seg < codec_ring_nseg(w->p); w->seg++) {
+		codec_ring_segment(w->p, w->seg, &len, width);
+		if (w->pos < w->seg_start + len) {
+			*count = MIN(w->seg_start + len, w->end) - w->pos;
+			w->pos += *count;
+			return true; /* the next call moves past this segment */
+		}
+		w->seg_start += len;
+	}
+	return false;
+}
+
+size_t codec_range_bytes(const struct codec_params *p, size_t first, size_t n)
+{
+	struct range_walk w;
+	uint64_t bits = 0;
+	size_t c;
+	uint32_t width;
+
+	if (!range_start(&w, p, first, n))
+		return 0;
+	while (range_next(&w, &c, &width))
+		bits += (uint64_t)c * width;
+	return (size_t)((bits + 7) / 8);
+}
+
+int codec_pack_range(uint8_t *out, size_t out_len, const struct codec_params *p, size_t first,
+                     size_t n, const uint32_t *vals)
+{
+	struct range_walk w;
 	uint64_t acc = 0;
 	unsigned nbits = 0;
-	size_t n = 0, o = 0;
+	size_t o = 0, k = 0, c;
+	uint32_t width;
 
-	if (out_len < codec_packed_bytes(p))
+	if (!range_start(&w, p, first, n))
+		return -EINVAL;
+	if (out_len < codec_range_bytes(p, first, n))
 		return -ENOBUFS;
-	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
-		uint32_t len, width;
-
-		codec_ring_segment(p, i, &len, &width);
-		for (uint32_t c = 0; c < len; c++) {
-			uint32_t v = ring[n++];
+	while (range_next(&w, &c, &width)) {
+		for (size_t e = 0; e < c; e++) {
+			uint32_t v = vals[k++];
 
 			if (width < 32 && (v >> width) != 0)
 				return -EINVAL;
@@ -444,36 +497,46 @@ int codec_pack(uint8_t *out, size_t out_len, const struct codec_params *p, const
 	}
 	if (nbits > 0)
 		out[o++] = (uint8_t)acc;
-	SOTTO_ASSERT(o == codec_packed_bytes(p));
+	SOTTO_ASSERT(k == n && o == codec_range_bytes(p, first, n));
 	return 0;
 }
 
-int codec_unpack(uint32_t *ring, const struct codec_params *p, const uint8_t *in, size_t in_len)
+int codec_unpack_range(uint32_t *vals, const struct codec_params *p, size_t first, size_t n,
+                       const uint8_t *in, size_t in_len)
 {
+	struct range_walk w;
 	uint64_t acc = 0;
 	unsigned nbits = 0;
-	size_t n = 0, o = 0;
+	size_t o = 0, k = 0, c;
+	uint32_t width;
 
-	if (in_len != codec_packed_bytes(p))
+	if (!range_start(&w, p, first, n) || in_len != codec_range_bytes(p, first, n))
 		return -EINVAL;
-	for (size_t i = 0; i < codec_ring_nseg(p); i++) {
-		uint32_t len, width;
-
-		codec_ring_segment(p, i, &len, &width);
-		for (uint32_t c = 0; c < len; c++) {
+	while (range_next(&w, &c, &width)) {
+		for (size_t e = 0; e < c; e++) {
 			while (nbits < width) {
 				acc |= (uint64_t)in[o++] << nbits;
 				nbits += 8;
 			}
-			ring[n++] = (uint32_t)(acc & width_mask(width));
+			vals[k++] = (uint32_t)(acc & width_mask(width));
 			acc = width >= 64 ? 0 : acc >> width;
 			nbits -= width;
 		}
 	}
 	/* Whatever is left is the padding of the last byte: it must be zero. */
-	if (o != in_len || acc != 0)
+	if (o != in_len || acc != 0 || k != n)
 		return -EINVAL;
 	return 0;
+}
+
+int codec_pack(uint8_t *out, size_t out_len, const struct codec_params *p, const uint32_t *ring)
+{
+	return codec_pack_range(out, out_len, p, 0, codec_ring_len(p), ring);
+}
+
+int codec_unpack(uint32_t *ring, const struct codec_params *p, const uint8_t *in, size_t in_len)
+{
+	return codec_unpack_range(ring, p, 0, codec_ring_len(p), in, in_len);
 }
 
 void codec_ring_add(uint32_t *acc, const uint32_t *v, const struct codec_params *p)

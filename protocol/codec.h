@@ -206,6 +206,18 @@ int codec_pack(uint8_t *out, size_t out_len, const struct codec_params *p, const
 int codec_unpack(uint32_t *ring, const struct codec_params *p, const uint8_t *in, size_t in_len)
         __attribute__((warn_unused_result));
 
+/*
+ * The same for ring elements [first, first + n) only (the scatter path's
+ * PART and PART_SUM): vals holds those n elements. codec_range_bytes is
+ * their packed size (0 if the range leaves the ring); pack and unpack
+ * return -EINVAL for such a range.
+ */
+size_t codec_range_bytes(const struct codec_params *p, size_t first, size_t n);
+int codec_pack_range(uint8_t *out, size_t out_len, const struct codec_params *p, size_t first,
+                     size_t n, const uint32_t *vals) __attribute__((warn_unused_result));
+int codec_unpack_range(uint32_t *vals, const struct codec_params *p, size_t first, size_t n,
+                       const uint8_t *in, size_t in_len) __attribute__((warn_unused_result));
+
 /* acc += v in the ring, segment by segment. */
 void codec_ring_add(uint32_t *acc, const uint32_t *v, const struct codec_params *p);
 

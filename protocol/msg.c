@@ -401,14 +401,16 @@ static int decode_split_sigs(struct msg_unmask_req *v, const msgpack_object *o)
 
 /* Array length of each type's body, common fields included. */
 static const uint8_t body_len[MSG_TYPE_MAX + 1] = {
-        [MSG_INVITE] = N_COMMON + 6,     [MSG_ACCEPT] = N_COMMON + 6,
+        [MSG_INVITE] = N_COMMON + 7,     [MSG_ACCEPT] = N_COMMON + 6,
         [MSG_DECLINE] = N_COMMON + 3,    [MSG_KEYS] = N_COMMON + 1,
         [MSG_SHARES] = N_COMMON + 1,     [MSG_MASKED] = N_COMMON + 4,
         [MSG_UNMASK_REQ] = N_COMMON + 3, [MSG_UNMASK_RESP] = N_COMMON + 2,
         [MSG_RESULT] = N_COMMON + 4,     [MSG_ABORT] = N_COMMON + 2,
         [MSG_PING] = N_COMMON + 2,       [MSG_STATUS] = N_COMMON + 6,
-        [MSG_CHECKED] = N_COMMON + 1,    [MSG_COMMIT] = N_COMMON + 1,
+        [MSG_CHECKED] = N_COMMON + 2,    [MSG_COMMIT] = N_COMMON + 2,
         [MSG_SPLIT] = N_COMMON + 2,      [MSG_SPLIT_SIG] = N_COMMON + 2,
+        [MSG_PART] = N_COMMON + 5,       [MSG_SEEDS] = N_COMMON + 1,
+        [MSG_PART_SUM] = N_COMMON + 5,
 };
 
 static int decode_fields(struct msg *m, const msgpack_object *f)
@@ -435,7 +437,11 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 		rc = decode_codec(&v->codec, &f[4]);
 		if (rc != 0)
 			return rc;
-		return decode_model(&v->model, &f[5]);
+		rc = decode_model(&v->model, &f[5]);
+		if (rc != 0)
+			return rc;
+		GET_UINT(&f[6], UINT8_MAX, v->path);
+		return 0;
 	}
 	case MSG_ACCEPT:
 		GET_UINT(&f[0], UINT8_MAX, m->u.accept.index);
@@ -544,7 +550,36 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 	case MSG_CHECKED:
 	case MSG_COMMIT:
 		GET_UINT(&f[0], UINT8_MAX, m->u.ack.index);
+		return get_bin_fixed(&f[1], m->u.ack.digest, MSG_KEY_BYTES);
+	case MSG_PART:
+	case MSG_PART_SUM: {
+		struct msg_part *v = &m->u.part;
+		GET_UINT(&f[0], UINT8_MAX, v->index);
+		GET_UINT(&f[1], UINT8_MAX, v->part);
+		GET_UINT(&f[2], MSG_MAX_VALUES, v->first);
+		GET_UINT(&f[3], MSG_MAX_VALUES, v->n_values);
+		return get_bin(&f[4], MSG_MAX_VECTOR_BYTES, &v->vector);
+	}
+	case MSG_SEEDS: {
+		struct msg_seeds *v = &m->u.seeds;
+		rc = get_array(&f[0], 0, MSG_MAX_MEMBERS, &it, &n);
+		if (rc != 0)
+			return rc;
+		v->n = (uint8_t)n;
+		for (uint32_t i = 0; i < n; i++) {
+			const msgpack_object *e;
+			uint32_t ne;
+			rc = get_array(&it[i], 3, 3, &e, &ne);
+			if (rc != 0)
+				return rc;
+			GET_UINT(&e[0], UINT8_MAX, v->entries[i].owner);
+			GET_UINT(&e[1], UINT8_MAX, v->entries[i].kind);
+			rc = get_bin_fixed(&e[2], v->entries[i].key, MSG_KEY_BYTES);
+			if (rc != 0)
+				return rc;
+		}
 		return 0;
+	}
 	case MSG_STATUS: {
 		struct msg_status *v = &m->u.status;
 		GET_UINT(&f[0], UINT64_MAX, v->seq);
@@ -713,7 +748,8 @@ static int validate_invite(const struct msg_invite *v)
 		return MSG_EINVALID;
 	if (v->phase_timeout_ms < 1 || v->phase_timeout_ms > 3600000)
 		return MSG_EINVALID;
-	if (v->model.type > MSG_MAX_MODEL_TYPE || v->model.n_hidden > MSG_MAX_HIDDEN)
+	if (v->model.type > MSG_MAX_MODEL_TYPE || v->model.n_hidden > MSG_MAX_HIDDEN ||
+	    v->path > MSG_PATH_SCATTER)
 		return MSG_EINVALID;
 	for (size_t i = 0; i < v->n_members; i++) {
 		for (size_t j = i + 1; j < v->n_members; j++) {
@@ -854,6 +890,28 @@ int msg_validate(const struct msg *m)
 	case MSG_CHECKED:
 	case MSG_COMMIT:
 		return m->u.ack.index < MSG_MAX_MEMBERS ? 0 : MSG_EINVALID;
+	case MSG_PART:
+	case MSG_PART_SUM: {
+		const struct msg_part *v = &m->u.part;
+		if (v->index >= MSG_MAX_MEMBERS || v->part >= MSG_MAX_MEMBERS)
+			return MSG_EINVALID;
+		if (v->first > MSG_MAX_VALUES || v->n_values < 1 ||
+		    v->n_values > MSG_MAX_VALUES - v->first)
+			return MSG_ELIMIT;
+		return vector_ok(v->n_values, &v->vector);
+	}
+	case MSG_SEEDS: {
+		const struct msg_seeds *v = &m->u.seeds;
+		if (v->n < 1 || v->n > MSG_MAX_MEMBERS)
+			return MSG_ELIMIT;
+		for (size_t i = 0; i < v->n; i++) {
+			if (v->entries[i].owner >= MSG_MAX_MEMBERS ||
+			    (i > 0 && v->entries[i].owner <= v->entries[i - 1].owner) ||
+			    v->entries[i].kind > MSG_SEED_PAIR_SK)
+				return MSG_EINVALID;
+		}
+		return 0;
+	}
 	}
 	return MSG_ETYPE;
 }
@@ -974,7 +1032,8 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 		P(msgpack_pack_array(pk, v->model.n_hidden));
 		for (size_t i = 0; i < v->model.n_hidden; i++)
 			P(msgpack_pack_uint32(pk, v->model.hidden[i]));
-		return msgpack_pack_uint64(pk, v->model.seed);
+		P(msgpack_pack_uint64(pk, v->model.seed));
+		return msgpack_pack_uint8(pk, v->path);
 	}
 	case MSG_ACCEPT:
 		P(msgpack_pack_uint8(pk, m->u.accept.index));
@@ -1048,7 +1107,24 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 		return msgpack_pack_uint64(pk, m->u.status.uptime_s);
 	case MSG_CHECKED:
 	case MSG_COMMIT:
-		return msgpack_pack_uint8(pk, m->u.ack.index);
+		P(msgpack_pack_uint8(pk, m->u.ack.index));
+		return pack_bin(pk, m->u.ack.digest, MSG_KEY_BYTES);
+	case MSG_PART:
+	case MSG_PART_SUM:
+		P(msgpack_pack_uint8(pk, m->u.part.index));
+		P(msgpack_pack_uint8(pk, m->u.part.part));
+		P(msgpack_pack_uint32(pk, m->u.part.first));
+		P(msgpack_pack_uint32(pk, m->u.part.n_values));
+		return pack_bin(pk, m->u.part.vector.ptr, m->u.part.vector.len);
+	case MSG_SEEDS:
+		P(msgpack_pack_array(pk, m->u.seeds.n));
+		for (size_t i = 0; i < m->u.seeds.n; i++) {
+			P(msgpack_pack_array(pk, 3));
+			P(msgpack_pack_uint8(pk, m->u.seeds.entries[i].owner));
+			P(msgpack_pack_uint8(pk, m->u.seeds.entries[i].kind));
+			P(pack_bin(pk, m->u.seeds.entries[i].key, MSG_KEY_BYTES));
+		}
+		return 0;
 	}
 	return -1;
 }
@@ -1110,6 +1186,9 @@ const char *msg_type_name(int type)
 	        [MSG_COMMIT] = "COMMIT",
 	        [MSG_SPLIT] = "SPLIT",
 	        [MSG_SPLIT_SIG] = "SPLIT_SIG",
+	        [MSG_PART] = "PART",
+	        [MSG_SEEDS] = "SEEDS",
+	        [MSG_PART_SUM] = "PART_SUM",
 	};
 	if (type < MSG_TYPE_MIN || type > MSG_TYPE_MAX)
 		return "unknown";

@@ -59,7 +59,7 @@
  * 6: rounds over feature statistics before training (Standardize =
  * federated), marked by MSG_MODEL_TYPE_STATS in the INVITE's settings.
  */
-#define MSG_VERSION 6
+#define MSG_VERSION 7
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -113,9 +113,12 @@ enum msg_type {
 	MSG_COMMIT = 14,
 	MSG_SPLIT = 15,
 	MSG_SPLIT_SIG = 16,
+	MSG_PART = 17,     /* scatter path: member -> aggregator */
+	MSG_SEEDS = 18,    /* scatter path: initiator -> each alive member */
+	MSG_PART_SUM = 19, /* scatter path: aggregator -> each alive member */
 };
 #define MSG_TYPE_MIN MSG_INVITE
-#define MSG_TYPE_MAX MSG_SPLIT_SIG
+#define MSG_TYPE_MAX MSG_PART_SUM
 /* Messages of a round (nonzero round_id): INVITE..ABORT, CHECKED..SPLIT_SIG. */
 #define MSG_TYPE_IN_ROUND(t) ((t) <= MSG_ABORT || (t) >= MSG_CHECKED)
 
@@ -182,6 +185,17 @@ struct msg_model {
 	uint64_t seed;
 };
 
+/*
+ * The data path of a round (INVITE). STAR: every masked vector goes to the
+ * initiator, which sends the sum back (RESULT). SCATTER: MASKED carries no
+ * vector; once the split is signed each alive member sends the p-th range
+ * of its masked vector to the p-th alive member (PART), the initiator sends
+ * every alive member the mask keys the unmasking needs (SEEDS), and each
+ * aggregator sends the sum of its range to every alive member (PART_SUM).
+ */
+#define MSG_PATH_STAR    0
+#define MSG_PATH_SCATTER 1
+
 /* INVITE: initiator -> each invited member. */
 struct msg_invite {
 	uint8_t n_members; /* k: MSG_MIN_MEMBERS..MSG_MAX_MEMBERS */
@@ -192,6 +206,7 @@ struct msg_invite {
 	uint64_t deadline_unix_ms; /* the round's end, initiator's wall clock */
 	struct msg_codec codec;
 	struct msg_model model;
+	uint8_t path; /* MSG_PATH_* */
 };
 
 /*
@@ -302,9 +317,45 @@ struct msg_result {
 	struct msg_bytes sum; /* bit-packed ring sum */
 };
 
-/* CHECKED: counted member -> initiator; COMMIT: initiator -> counted members. */
+/*
+ * PART (scatter path): alive member index -> the part-th alive member: values
+ * [first, first + n_values) of its masked ring vector. PART_SUM: that
+ * aggregator -> every alive member: the unmasked sum of the range.
+ */
+struct msg_part {
+	uint8_t index; /* the sender */
+	uint8_t part;  /* the range's number, 0..MSG_MAX_MEMBERS-1 */
+	uint32_t first, n_values;
+	struct msg_bytes vector; /* bit-packed ring elements of the range */
+};
+
+/*
+ * SEEDS (scatter path): initiator -> each alive member, after the unmasking
+ * shares: what the initiator of a star round would use to unmask the sum,
+ * so that each aggregator can unmask its range. SELF: an alive member's
+ * self-mask key (derived from its reconstructed seed); PAIR_SK: a dropped
+ * member's reconstructed mask secret key. Owners ascending.
+ */
+#define MSG_SEED_SELF    0
+#define MSG_SEED_PAIR_SK 1
+struct msg_seeds {
+	uint8_t n; /* 1..MSG_MAX_MEMBERS */
+	struct {
+		uint8_t owner;
+		uint8_t kind; /* MSG_SEED_* */
+		uint8_t key[MSG_KEY_BYTES];
+	} entries[MSG_MAX_MEMBERS];
+};
+
+/*
+ * CHECKED: counted member -> initiator; COMMIT: initiator -> counted
+ * members. digest: BLAKE2b-256 of the packed sum the sender decoded (CHECKED)
+ * or that every CHECKED named (COMMIT): the initiator commits only if all
+ * agree, and a member applies a COMMIT only for the sum it decoded.
+ */
 struct msg_ack {
 	uint8_t index; /* the sender's index (0 for COMMIT) */
+	uint8_t digest[MSG_KEY_BYTES];
 };
 
 /* PING: anyone -> anyone; answered by STATUS with the same seq. */
@@ -341,7 +392,9 @@ struct msg {
 		struct msg_reason_text abort;
 		struct msg_ping ping;
 		struct msg_status status;
-		struct msg_ack ack; /* CHECKED and COMMIT */
+		struct msg_ack ack;   /* CHECKED and COMMIT */
+		struct msg_part part; /* PART and PART_SUM */
+		struct msg_seeds seeds;
 	} u;
 };
 

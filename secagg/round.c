@@ -55,6 +55,7 @@ struct member_secrets {
 	uint8_t share_sk[32];
 	uint8_t seed[MASK_SEED_BYTES];
 	struct shamir_pair held[MAXM]; /* the shares I hold of each owner's secrets */
+	struct msg_seeds seeds;        /* scatter path: the initiator's SEEDS */
 };
 
 struct init_state {
@@ -71,6 +72,7 @@ struct init_state {
 	uint8_t boxes[MAXM][MAXM][SHAMIR_BOX_BYTES]; /* [from][to] */
 	struct shamir_share rev[MAXM][MAXM];         /* [owner][holder], revealed */
 	bool rev_have[MAXM][MAXM];
+	uint8_t digest[MAXM][crypto_generichash_BYTES]; /* of the sum each CHECKED named */
 	uint32_t *sum, *tmp;
 	uint8_t *sum_packed;
 };
@@ -93,6 +95,7 @@ struct round {
 	size_t n, nseg, packed_len;
 	struct mask_seg segs[CODEC_MAX_SEGMENTS + 1];
 	uint32_t phase_ms;
+	uint8_t path; /* MSG_PATH_* */
 	enum round_status status;
 	int reason;
 
@@ -120,6 +123,21 @@ struct round {
 	uint8_t counted[MAXM], n_counted;
 	struct codec_stats st; /* of this member's decode of the RESULT */
 	bool decoded;
+	uint8_t digest[crypto_generichash_BYTES]; /* of the packed sum it decoded */
+
+	/*
+	 * Scatter path: the alive members of the split this member signed,
+	 * ascending; part p (values [part_first[p], + part_len[p])) is summed
+	 * by alive[p]; this member is alive[my_part].
+	 */
+	uint8_t alive[MAXM], n_alive, my_part;
+	uint32_t part_first[MAXM], part_len[MAXM];
+	uint32_t *agg;         /* the running sum of my part */
+	uint8_t *agg_packed;   /* its unmasked sum, packed, for PART_SUM */
+	uint8_t *parts_packed; /* my masked parts, packed one after another */
+	bool part_in[MAXM];    /* PART received from alive[q] */
+	bool sum_in[MAXM];     /* PART_SUM of part p received */
+	bool seeds_in, agg_sent;
 
 	struct init_state *init; /* initiator only */
 
@@ -412,6 +430,11 @@ void round_free(struct round *r)
 	free(r->masked);
 	free(r->result);
 	free(r->packed);
+	free(r->agg);
+	free(r->agg_packed);
+	free(r->parts_packed);
+	if (r->lq != NULL)
+		sodium_memzero(r->lq, LOCAL_QUEUE * sizeof(*r->lq)); /* a SEEDS may be there */
 	free(r->lq);
 	sodium_memzero(r, sizeof(*r));
 	free(r);
@@ -423,6 +446,12 @@ static void member_abort(struct round *r, struct round_outbox *ob, enum msg_reas
                          const char *why, bool notify);
 static void init_abort(struct round *r, struct round_outbox *ob, enum msg_reason reason,
                        const char *why);
+static void member_decode(struct round *r, struct round_outbox *ob, uint64_t now);
+static int scatter_setup(struct round *r);
+static int scatter_send_parts(struct round *r, struct round_outbox *ob);
+static void scatter_try_aggregate(struct round *r, struct round_outbox *ob, uint64_t now);
+static int seeds_apply(const struct round *r, uint32_t *v, const struct msg_seeds *sd,
+                       const struct msg_eph_keys *keys, uint32_t alive);
 
 /* Fresh keys and seed for this attempt, signed; ACCEPT to the initiator. */
 static int member_start(struct round *r, struct round_outbox *ob, uint64_t now)
@@ -592,10 +621,12 @@ static void member_on_shares(struct round *r, struct round_outbox *ob, const str
 	}
 	msg_init(&m, r, MSG_MASKED);
 	m.u.masked.index = r->me;
-	m.u.masked.n_values = (uint32_t)r->n;
 	m.u.masked.weight = 0; /* the weight travels inside the masked vector */
-	m.u.masked.vector.ptr = r->packed;
-	m.u.masked.vector.len = r->packed_len;
+	if (r->path == MSG_PATH_STAR) {
+		m.u.masked.n_values = (uint32_t)r->n;
+		m.u.masked.vector.ptr = r->packed;
+		m.u.masked.vector.len = r->packed_len;
+	} /* scatter: only "alive"; the vector goes out in parts once the split is signed */
 	r->mphase = M_WAIT_SPLIT;
 	r->mdeadline = now + member_timeout(r);
 	member_send(r, ob, &m);
@@ -651,6 +682,10 @@ static void member_on_split(struct round *r, struct round_outbox *ob, const stru
 	r->signed_split = true;
 	r->sig_alive = a;
 	r->sig_dropped = d;
+	if (r->path == MSG_PATH_SCATTER && scatter_setup(r) != 0) {
+		member_abort(r, ob, MSG_REASON_INTERNAL, "out of memory", true);
+		return;
+	}
 	r->mphase = M_WAIT_UNMASK;
 	r->mdeadline = now + member_timeout(r);
 send:
@@ -740,6 +775,14 @@ static void member_on_unmask(struct round *r, struct round_outbox *ob,
 	r->mphase = M_WAIT_RESULT;
 	r->mdeadline = now + member_timeout(r);
 	member_send_resp(r, ob);
+	if (r->path == MSG_PATH_SCATTER) {
+		/* Every alive member signed this split: its aggregators may see our parts. */
+		if (scatter_send_parts(r, ob) != 0) {
+			member_abort(r, ob, MSG_REASON_INTERNAL, "packing a part failed", true);
+			return;
+		}
+		scatter_try_aggregate(r, ob, now);
+	}
 	return;
 refuse:
 	log_warnx("round %016llx: refusing an unmask request that could reveal an input",
@@ -747,14 +790,288 @@ refuse:
 	member_abort(r, ob, MSG_REASON_REFUSED, "unmask request refused", true);
 }
 
+/* --- scatter path ------------------------------------------------------------ */
+
+static uint32_t ring_mask(uint32_t w)
+{
+	return w >= 32 ? UINT32_MAX : (1u << w) - 1;
+}
+
+/* acc[0..len) += v[0..len) in the ring, for the elements [first, first + len). */
+static void ring_add_range(const struct round *r, uint32_t *acc, const uint32_t *v, size_t first,
+                           size_t len)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < r->nseg && len > 0; i++) {
+		size_t end = start + r->segs[i].len;
+
+		if (first < end) {
+			uint32_t m = ring_mask(r->segs[i].width);
+			size_t c = MIN(end - first, len);
+
+			for (size_t j = 0; j < c; j++)
+				acc[j] = (acc[j] + v[j]) & m;
+			acc += c;
+			v += c;
+			first += c;
+			len -= c;
+		}
+		start = end;
+	}
+}
+
+/*
+ * Once this member signed its split: the alive members in index order, and
+ * the part each sums. Parts are contiguous, 64-value aligned and as equal as
+ * that allows (the last ones may be empty when the vector is short).
+ */
+static int scatter_setup(struct round *r)
+{
+	size_t base, first;
+
+	r->n_alive = 0;
+	for (uint8_t u = 0; u < r->k; u++) {
+		if ((r->sig_alive >> u) & 1) {
+			if (u == r->me)
+				r->my_part = r->n_alive;
+			r->alive[r->n_alive++] = u;
+		}
+	}
+	base = (r->n + r->n_alive - 1) / r->n_alive;
+	base = (base + 63) / 64 * 64;
+	for (uint8_t p = 0; p < r->n_alive; p++) {
+		first = MIN((size_t)p * base, r->n);
+		r->part_first[p] = (uint32_t)first;
+		r->part_len[p] = (uint32_t)MIN(base, r->n - first);
+	}
+	first = r->part_first[r->my_part];
+	r->agg_sent = r->part_len[r->my_part] == 0; /* nothing to sum */
+	r->parts_packed = malloc(r->packed_len + MAXM);
+	if (r->parts_packed == NULL)
+		return -ENOMEM;
+	if (r->agg_sent)
+		return 0;
+	r->agg = calloc(r->part_len[r->my_part], sizeof(uint32_t));
+	r->agg_packed = malloc(codec_range_bytes(&r->cp, first, r->part_len[r->my_part]));
+	return r->agg == NULL || r->agg_packed == NULL ? -ENOMEM : 0;
+}
+
+/* Our masked vector, part p to alive[p]; our own part straight into the sum. */
+static int scatter_send_parts(struct round *r, struct round_outbox *ob)
+{
+	size_t off = 0;
+	struct msg m;
+
+	for (uint8_t p = 0; p < r->n_alive; p++) {
+		size_t first = r->part_first[p], len = r->part_len[p], nb;
+
+		if (len == 0)
+			continue;
+		if (p == r->my_part) {
+			ring_add_range(r, r->agg, r->masked + first, first, len);
+			r->part_in[p] = true;
+			continue;
+		}
+		nb = codec_range_bytes(&r->cp, first, len);
+		if (codec_pack_range(r->parts_packed + off, nb, &r->cp, first, len,
+		                     r->masked + first) != 0)
+			return -EINVAL;
+		msg_init(&m, r, MSG_PART);
+		m.u.part.index = r->me;
+		m.u.part.part = p;
+		m.u.part.first = (uint32_t)first;
+		m.u.part.n_values = (uint32_t)len;
+		m.u.part.vector.ptr = r->parts_packed + off;
+		m.u.part.vector.len = nb;
+		out_push(ob, r->alive[p], &m);
+		off += nb;
+	}
+	return 0;
+}
+
+static int alive_pos(const struct round *r, uint8_t u)
+{
+	for (uint8_t q = 0; q < r->n_alive; q++) {
+		if (r->alive[q] == u)
+			return q;
+	}
+	return -1;
+}
+
+/* Every part of the sum is in: decode it as a RESULT would be. */
+static void scatter_try_finish(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	for (uint8_t p = 0; p < r->n_alive; p++) {
+		if (r->part_len[p] > 0 && !r->sum_in[p])
+			return;
+	}
+	member_decode(r, ob, now);
+}
+
+/*
+ * Our part of every alive member's masked vector and the initiator's SEEDS
+ * are in: unmask our part's sum (the same keys the initiator of a star round
+ * applies to the whole sum) and send it to every alive member.
+ */
+static void scatter_try_aggregate(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	size_t first = r->part_first[r->my_part], len = r->part_len[r->my_part], nb;
+	uint32_t *tmp;
+	struct msg m;
+	int rc;
+
+	if (r->agg_sent || !r->seeds_in || r->sec == NULL)
+		goto done;
+	for (uint8_t q = 0; q < r->n_alive; q++) {
+		if (!r->part_in[q])
+			return;
+	}
+	tmp = calloc(r->n ? r->n : 1, sizeof(uint32_t));
+	if (tmp == NULL) {
+		member_abort(r, ob, MSG_REASON_INTERNAL, "out of memory", true);
+		return;
+	}
+	rc = seeds_apply(r, tmp, &r->sec->seeds, r->roster, r->sig_alive);
+	if (rc == 0)
+		ring_add_range(r, r->agg, tmp + first, first, len);
+	free(tmp);
+	nb = codec_range_bytes(&r->cp, first, len);
+	if (rc != 0 || codec_pack_range(r->agg_packed, nb, &r->cp, first, len, r->agg) != 0) {
+		member_abort(r, ob, MSG_REASON_INTERNAL, "unmasking a part failed", true);
+		return;
+	}
+	msg_init(&m, r, MSG_PART_SUM);
+	m.u.part.index = r->me;
+	m.u.part.part = r->my_part;
+	m.u.part.first = (uint32_t)first;
+	m.u.part.n_values = (uint32_t)len;
+	m.u.part.vector.ptr = r->agg_packed;
+	m.u.part.vector.len = nb;
+	for (uint8_t q = 0; q < r->n_alive; q++) {
+		if (q != r->my_part)
+			out_push(ob, r->alive[q], &m);
+	}
+	memcpy(r->result + first, r->agg, len * sizeof(uint32_t));
+	r->sum_in[r->my_part] = true;
+	r->agg_sent = true;
+done:
+	if (r->agg_sent && r->mphase == M_WAIT_RESULT)
+		scatter_try_finish(r, ob, now);
+}
+
+/* PART: alive member `from`'s masked values of our part. */
+static void scatter_on_part(struct round *r, struct round_outbox *ob, uint8_t from,
+                            const struct msg_part *pt, uint64_t now)
+{
+	size_t first, len;
+	uint32_t *tmp;
+	int q;
+
+	if (r->path != MSG_PATH_SCATTER || !r->signed_split ||
+	    (r->mphase != M_WAIT_UNMASK && r->mphase != M_WAIT_RESULT))
+		return;
+	q = alive_pos(r, from);
+	if (q < 0 || r->part_in[q])
+		return; /* not in the sum, or a repeat */
+	first = r->part_first[r->my_part];
+	len = r->part_len[r->my_part];
+	if (pt->index != from || pt->part != r->my_part || pt->first != first ||
+	    pt->n_values != len || len == 0 ||
+	    pt->vector.len != codec_range_bytes(&r->cp, first, len))
+		goto bad;
+	tmp = malloc(len * sizeof(uint32_t));
+	if (tmp == NULL) {
+		member_abort(r, ob, MSG_REASON_INTERNAL, "out of memory", true);
+		return;
+	}
+	if (codec_unpack_range(tmp, &r->cp, first, len, pt->vector.ptr, pt->vector.len) != 0) {
+		free(tmp);
+		goto bad;
+	}
+	ring_add_range(r, r->agg, tmp, first, len);
+	free(tmp);
+	r->part_in[q] = true;
+	if (r->mphase == M_WAIT_RESULT)
+		scatter_try_aggregate(r, ob, now);
+	return;
+bad:
+	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad PART", true);
+}
+
+/*
+ * SEEDS: what unmasks the sum, for the split we signed and answered: the
+ * self-mask seed of every alive member and the mask key of every dropped
+ * one, each checked against the keys it signed (seed commitment, public
+ * key), so a wrong one cannot go into a part's sum unnoticed.
+ */
+static void scatter_on_seeds(struct round *r, struct round_outbox *ob, const struct msg_seeds *sd,
+                             uint64_t now)
+{
+	uint8_t c[SHAMIR_COMMIT_BYTES], pk[MASK_PK_BYTES];
+	uint8_t expect = 0;
+
+	if (r->path != MSG_PATH_SCATTER || !r->answered || r->seeds_in ||
+	    r->mphase != M_WAIT_RESULT || r->sec == NULL)
+		return;
+	for (uint8_t u = 0; u < r->k; u++)
+		expect += r->in_u2[u];
+	if (sd->n != expect)
+		goto bad;
+	for (uint8_t i = 0; i < sd->n; i++) {
+		uint8_t u = sd->entries[i].owner;
+		bool alive;
+
+		if (u >= r->k || !r->in_u2[u])
+			goto bad;
+		alive = (r->sig_alive >> u) & 1;
+		if (sd->entries[i].kind != (alive ? MSG_SEED_SELF : MSG_SEED_PAIR_SK))
+			goto bad;
+		if (alive ? shamir_seed_commit(c, sd->entries[i].key, r->roster[u].mask_pk,
+		                               &r->mr) != 0 ||
+		                    sodium_memcmp(c, r->roster[u].seed_commit, sizeof(c)) != 0
+		          : mask_public_of(pk, sd->entries[i].key) != 0 ||
+		                    memcmp(pk, r->roster[u].mask_pk, MASK_PK_BYTES) != 0)
+			goto bad;
+	}
+	r->sec->seeds = *sd;
+	r->seeds_in = true;
+	r->mdeadline = now + member_timeout(r);
+	scatter_try_aggregate(r, ob, now);
+	return;
+bad:
+	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad SEEDS", true);
+}
+
+/* PART_SUM: the unmasked sum of part p, from its aggregator. */
+static void scatter_on_sum(struct round *r, struct round_outbox *ob, uint8_t from,
+                           const struct msg_part *pt, uint64_t now)
+{
+	size_t first, len;
+
+	if (r->path != MSG_PATH_SCATTER || !r->answered || r->mphase != M_WAIT_RESULT)
+		return;
+	if (pt->part >= r->n_alive || r->alive[pt->part] != from || r->sum_in[pt->part])
+		return; /* not this part's aggregator, or a repeat */
+	first = r->part_first[pt->part];
+	len = r->part_len[pt->part];
+	if (pt->index != from || pt->first != first || pt->n_values != len || len == 0 ||
+	    codec_unpack_range(r->result + first, &r->cp, first, len, pt->vector.ptr,
+	                       pt->vector.len) != 0) {
+		member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad PART_SUM", true);
+		return;
+	}
+	r->sum_in[pt->part] = true;
+	if (r->agg_sent)
+		scatter_try_finish(r, ob, now);
+}
+
 static void member_on_result(struct round *r, struct round_outbox *ob, const struct msg_result *res,
                              uint64_t now)
 {
 	bool counted[MAXM] = {false};
-	struct msg m;
-	int rc;
 
-	if (r->mphase != M_WAIT_RESULT)
+	if (r->mphase != M_WAIT_RESULT || r->path != MSG_PATH_STAR)
 		return;
 	for (uint8_t i = 0; i < res->n_counted; i++) {
 		if (res->counted[i] >= r->k || counted[res->counted[i]])
@@ -765,9 +1082,26 @@ static void member_on_result(struct round *r, struct round_outbox *ob, const str
 	    res->sum.len != r->packed_len ||
 	    codec_unpack(r->result, &r->cp, res->sum.ptr, res->sum.len) != 0)
 		goto bad;
+	member_decode(r, ob, now);
+	return;
+bad:
+	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad RESULT", true);
+}
+
+/*
+ * The ring sum of the alive members' inputs is in r->result (from RESULT,
+ * or assembled from PART_SUMs): decode it, verify it and say CHECKED with
+ * its digest.
+ */
+static void member_decode(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct msg m;
+	uint8_t *packed;
+	int rc;
+
 	r->n_counted = 0;
 	for (uint8_t u = 0; u < r->k; u++) {
-		if (counted[u])
+		if (r->ans_alive[u])
 			r->counted[r->n_counted++] = u;
 	}
 	secrets_wipe(r); /* every share this member will reveal is revealed */
@@ -796,21 +1130,32 @@ static void member_on_result(struct round *r, struct round_outbox *ob, const str
 		member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "RESULT does not decode", true);
 		return;
 	}
+	packed = malloc(r->packed_len ? r->packed_len : 1);
+	if (packed == NULL || codec_pack(packed, r->packed_len, &r->cp, r->result) != 0) {
+		free(packed);
+		member_abort(r, ob, MSG_REASON_INTERNAL, "packing the sum failed", true);
+		return;
+	}
+	crypto_generichash(r->digest, sizeof(r->digest), packed, r->packed_len, NULL, 0);
+	free(packed);
 	r->decoded = true;
 	msg_init(&m, r, MSG_CHECKED);
 	m.u.ack.index = r->me;
+	memcpy(m.u.ack.digest, r->digest, sizeof(r->digest));
 	r->mphase = M_WAIT_COMMIT;
 	r->mdeadline = now + member_timeout(r);
 	member_send(r, ob, &m);
-	return;
-bad:
-	member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "bad RESULT", true);
 }
 
-static void member_on_commit(struct round *r)
+/* COMMIT names the sum every counted member decoded: ours, or we apply nothing. */
+static void member_on_commit(struct round *r, struct round_outbox *ob, const struct msg_ack *c)
 {
 	if (r->mphase != M_WAIT_COMMIT)
 		return;
+	if (sodium_memcmp(c->digest, r->digest, sizeof(r->digest)) != 0) {
+		member_abort(r, ob, MSG_REASON_BAD_MESSAGE, "COMMIT names another sum", true);
+		return;
+	}
 	r->mphase = M_END;
 	r->status = ROUND_DONE;
 }
@@ -839,10 +1184,25 @@ static void member_abort(struct round *r, struct round_outbox *ob, enum msg_reas
 	}
 }
 
-static void member_dispatch(struct round *r, struct round_outbox *ob, const struct msg *m,
-                            uint64_t now)
+static void member_dispatch(struct round *r, struct round_outbox *ob, uint8_t from,
+                            const struct msg *m, uint64_t now)
 {
 	switch (m->type) {
+	case MSG_PART:
+		scatter_on_part(r, ob, from, &m->u.part, now);
+		return;
+	case MSG_PART_SUM:
+		scatter_on_sum(r, ob, from, &m->u.part, now);
+		return;
+	default:
+		break;
+	}
+	if (from != 0)
+		return; /* the rest comes from the initiator only */
+	switch (m->type) {
+	case MSG_SEEDS:
+		scatter_on_seeds(r, ob, &m->u.seeds, now);
+		break;
 	case MSG_KEYS:
 		member_on_keys(r, ob, &m->u.keys, now);
 		break;
@@ -859,7 +1219,7 @@ static void member_dispatch(struct round *r, struct round_outbox *ob, const stru
 		member_on_result(r, ob, &m->u.result, now);
 		break;
 	case MSG_COMMIT:
-		member_on_commit(r);
+		member_on_commit(r, ob, &m->u.ack);
 		break;
 	case MSG_ABORT:
 		if (r->mphase != M_END && r->init == NULL)
@@ -1070,14 +1430,18 @@ static bool verify_mask_sk(const uint8_t secret[32], void *arg)
 	       memcmp(pk, v->r->init->keys[v->owner].mask_pk, MASK_PK_BYTES) == 0;
 }
 
-/* Removes the masks from the sum of U3's inputs: Bonawitz round 4. */
-static int init_unmask(struct round *r)
+/*
+ * Bonawitz round 4, first half: from the revealed shares, the self-mask seed
+ * of every alive member and the mask key of every dropped one, each checked
+ * against what its owner signed. The caller wipes *sd.
+ */
+static int init_reconstruct(struct round *r, struct msg_seeds *sd)
 {
 	struct init_state *s = r->init;
 	struct shamir_share sh[MAXM];
-	uint8_t secret[32], key[MASK_KEY_BYTES];
 	int rc = 0;
 
+	memset(sd, 0, sizeof(*sd));
 	for (uint8_t u = 0; u < r->k && rc == 0; u++) {
 		struct verify_self v = {r, u};
 		size_t m = 0;
@@ -1092,33 +1456,88 @@ static int init_unmask(struct round *r)
 			rc = -EBADMSG;
 			break;
 		}
-		if (s->u3[u]) {
-			/* alive: reconstruct the self-mask seed, subtract its mask */
-			rc = shamir_combine_verified(secret, sh, m, r->t, verify_seed, &v);
-			if (rc == 0)
-				rc = mask_self_key(key, secret, s->keys[u].mask_pk, &r->mr);
-			if (rc == 0)
-				rc = mask_apply(s->sum, r->segs, r->nseg, key, -1);
-		} else {
-			/* dropped: reconstruct its mask key, add what it would
-			 * have added toward each alive member */
-			rc = shamir_combine_verified(secret, sh, m, r->t, verify_mask_sk, &v);
-			for (uint8_t a = 0; a < r->k && rc == 0; a++) {
-				int sign;
-
-				if (!s->u3[a])
-					continue;
-				rc = mask_pair_key(key, &sign, secret, s->keys[u].mask_pk,
-				                   s->keys[a].mask_pk, &r->mr);
-				if (rc == 0)
-					rc = mask_apply(s->sum, r->segs, r->nseg, key, sign);
-			}
-		}
+		sd->entries[sd->n].owner = u;
+		sd->entries[sd->n].kind = s->u3[u] ? MSG_SEED_SELF : MSG_SEED_PAIR_SK;
+		rc = shamir_combine_verified(sd->entries[sd->n].key, sh, m, r->t,
+		                             s->u3[u] ? verify_seed : verify_mask_sk, &v);
+		sd->n++;
 	}
 	sodium_memzero(sh, sizeof(sh));
-	sodium_memzero(secret, sizeof(secret));
+	return rc;
+}
+
+/*
+ * Bonawitz round 4, second half, on v (the sum or a zero vector whose part
+ * an aggregator adds to its own): minus each alive member's self mask, plus
+ * what each dropped member would have added toward each alive one.
+ */
+static int seeds_apply(const struct round *r, uint32_t *v, const struct msg_seeds *sd,
+                       const struct msg_eph_keys *keys, uint32_t alive)
+{
+	uint8_t key[MASK_KEY_BYTES];
+	int rc = 0;
+
+	for (uint8_t i = 0; i < sd->n && rc == 0; i++) {
+		uint8_t u = sd->entries[i].owner;
+
+		if (sd->entries[i].kind == MSG_SEED_SELF) {
+			rc = mask_self_key(key, sd->entries[i].key, keys[u].mask_pk, &r->mr);
+			if (rc == 0)
+				rc = mask_apply(v, r->segs, r->nseg, key, -1);
+			continue;
+		}
+		for (uint8_t a = 0; a < r->k && rc == 0; a++) {
+			int sign;
+
+			if (!((alive >> a) & 1))
+				continue;
+			rc = mask_pair_key(key, &sign, sd->entries[i].key, keys[u].mask_pk,
+			                   keys[a].mask_pk, &r->mr);
+			if (rc == 0)
+				rc = mask_apply(v, r->segs, r->nseg, key, sign);
+		}
+	}
 	sodium_memzero(key, sizeof(key));
 	return rc;
+}
+
+/* Removes the masks from the sum of U3's inputs (star path). */
+static int init_unmask(struct round *r)
+{
+	struct msg_seeds *sd = sodium_malloc(sizeof(*sd));
+	int rc;
+
+	if (sd == NULL)
+		return -ENOMEM;
+	rc = init_reconstruct(r, sd);
+	if (rc == 0)
+		rc = seeds_apply(r, r->init->sum, sd, r->init->keys, bits_of(r->init->u3, r->k));
+	sodium_free(sd); /* wipes */
+	return rc;
+}
+
+/* Scatter path: the aggregators unmask; SEEDS gives them what it takes. */
+static void init_send_seeds(struct round *r, struct round_outbox *ob, uint64_t now)
+{
+	struct init_state *s = r->init;
+	struct msg *m = sodium_malloc(sizeof(*m));
+
+	if (m == NULL) {
+		init_abort(r, ob, MSG_REASON_INTERNAL, "out of memory");
+		return;
+	}
+	msg_init(m, r, MSG_SEEDS);
+	if (init_reconstruct(r, &m->u.seeds) != 0) {
+		sodium_free(m);
+		init_abort(r, ob, MSG_REASON_BAD_MESSAGE, "unmasking failed");
+		return;
+	}
+	init_next_phase(r, I_CHECK, now);
+	for (uint8_t v = 0; v < r->k; v++) {
+		if (s->u3[v])
+			init_send(r, ob, v, m);
+	}
+	sodium_free(m); /* wipes; the copies in the outbox are the caller's to wipe */
 }
 
 static void init_end_unmask(struct round *r, struct round_outbox *ob, uint64_t now)
@@ -1128,6 +1547,10 @@ static void init_end_unmask(struct round *r, struct round_outbox *ob, uint64_t n
 
 	if (count(s->in, r->k) < r->t) {
 		init_abort(r, ob, MSG_REASON_TOO_FEW, "too few unmask responses");
+		return;
+	}
+	if (r->path == MSG_PATH_SCATTER) {
+		init_send_seeds(r, ob, now);
 		return;
 	}
 	if (init_unmask(r) != 0) {
@@ -1166,8 +1589,21 @@ static void init_end_check(struct round *r, struct round_outbox *ob)
 	struct init_state *s = r->init;
 	struct msg m;
 
+	/* Our own member part decoded too, and every CHECKED names its sum. */
+	if (!s->in[r->me]) {
+		init_abort(r, ob, MSG_REASON_TOO_FEW, "the sum did not reach every part");
+		return;
+	}
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (s->u3[u] && s->in[u] &&
+		    sodium_memcmp(s->digest[u], s->digest[r->me], sizeof(s->digest[u])) != 0) {
+			init_abort(r, ob, MSG_REASON_BAD_MESSAGE, "members decoded different sums");
+			return;
+		}
+	}
 	msg_init(&m, r, MSG_COMMIT);
 	m.u.ack.index = 0;
+	memcpy(m.u.ack.digest, s->digest[r->me], sizeof(m.u.ack.digest));
 	s->phase = I_END;
 	for (uint8_t v = 0; v < r->k; v++) {
 		if (s->u3[v])
@@ -1266,6 +1702,12 @@ static void init_on_masked(struct round *r, uint8_t from, const struct msg_maske
 
 	if (s->phase != I_MASKED || !s->u2[from] || s->in[from] || mm->index != from)
 		return;
+	if (r->path == MSG_PATH_SCATTER) {
+		/* alive, its vector goes to the aggregators once the split is signed */
+		if (mm->n_values == 0 && mm->vector.len == 0)
+			s->in[from] = true;
+		return;
+	}
 	if (mm->n_values != r->n || mm->vector.len != r->packed_len ||
 	    codec_unpack(s->tmp, &r->cp, mm->vector.ptr, mm->vector.len) != 0)
 		return; /* malformed input: not counted, the member is dropped */
@@ -1355,8 +1797,10 @@ static void init_dispatch(struct round *r, struct round_outbox *ob, uint8_t from
 		init_on_unmask_resp(r, from, &m->u.unmask_resp);
 		break;
 	case MSG_CHECKED:
-		if (s->phase == I_CHECK && s->u3[from] && m->u.ack.index == from)
+		if (s->phase == I_CHECK && s->u3[from] && m->u.ack.index == from && !s->in[from]) {
+			memcpy(s->digest[from], m->u.ack.digest, sizeof(s->digest[from]));
 			s->in[from] = true;
+		}
 		break;
 	case MSG_ABORT:
 		/* A counted member that gives up (or whose decode wrapped) would
@@ -1392,12 +1836,15 @@ static void pump(struct round *r, struct round_outbox *ob, uint64_t now)
 	while (r->lq_n > 0) {
 		struct local_msg lm = r->lq[r->lq_head];
 
+		sodium_memzero(&r->lq[r->lq_head], sizeof(r->lq[r->lq_head]));
 		r->lq_head = (r->lq_head + 1) % LOCAL_QUEUE;
 		r->lq_n--;
 		if (lm.to == TO_MEMBER)
-			member_dispatch(r, ob, &lm.m, now);
+			member_dispatch(r, ob, 0, &lm.m, now);
 		else if (r->init != NULL)
 			init_dispatch(r, ob, r->me, &lm.m, now);
+		if (lm.m.type == MSG_SEEDS)
+			sodium_memzero(&lm, sizeof(lm));
 	}
 }
 
@@ -1448,6 +1895,8 @@ int round_initiate(struct round **out, const struct identity *id, const struct r
 	m.u.invite.deadline_unix_ms = plan->deadline_unix_ms;
 	if (plan->model != NULL)
 		m.u.invite.model = *plan->model;
+	m.u.invite.path = plan->path;
+	r->path = plan->path;
 	rc = invite_digest(r->invite_digest, &m);
 	if (rc == -ENOMEM)
 		goto nomem;
@@ -1522,13 +1971,15 @@ int round_join(struct round **out, const struct identity *id, const uint8_t from
 		if (memcmp(iv->members[i], id->sign_pk, MSG_KEY_BYTES) == 0)
 			me = i;
 	}
-	if (me < 1 || codec_from_msg(cp, &iv->codec) != 0 || cp->k != iv->n_members)
+	if (me < 1 || codec_from_msg(cp, &iv->codec) != 0 || cp->k != iv->n_members ||
+	    iv->path > MSG_PATH_SCATTER)
 		goto decline;
 	rc = round_alloc(&r, id, invite->round_id, invite->attempt, iv->n_members, iv->threshold,
 	                 (const uint8_t(*)[MSG_KEY_BYTES])iv->members, cp, iv->phase_timeout_ms, me,
 	                 in);
 	if (rc != 0)
 		goto decline;
+	r->path = iv->path;
 	rc = invite_digest(r->invite_digest, invite);
 	if (rc == 0)
 		rc = member_start(r, ob, now_ms);
@@ -1556,8 +2007,8 @@ int round_on_msg(struct round *r, const uint8_t from_pk[MSG_KEY_BYTES], const st
 	from = index_of(r, from_pk);
 	if (from < 0 || from == r->me)
 		return 0;
-	if (from == 0)
-		member_dispatch(r, ob, m, now_ms);
+	if (from == 0 || m->type == MSG_PART || m->type == MSG_PART_SUM)
+		member_dispatch(r, ob, (uint8_t)from, m, now_ms); /* member to member */
 	else if (r->init != NULL)
 		init_dispatch(r, ob, (uint8_t)from, m, now_ms);
 	pump(r, ob, now_ms);

@@ -107,6 +107,7 @@ struct round_plan {
 	uint32_t phase_timeout_ms;               /* 1..3600000 */
 	uint64_t deadline_unix_ms;               /* informative, for the INVITE */
 	const struct msg_model *model;           /* for the INVITE; NULL: all zero */
+	uint8_t path;                            /* MSG_PATH_* */
 };
 
 /* Smallest threshold this implementation accepts for k members. */

@@ -143,7 +143,7 @@ class Checks:
 # --- configuration -------------------------------------------------------------------------
 
 def template(src, epochs, local_epochs, interval, round_timeout, eval_every=2, hidden=32,
-             group=4, standardize="none"):
+             group=4, standardize="none", data_path="star"):
     return """[Model]
 Type = mlp
 Hidden = %d
@@ -160,8 +160,9 @@ GroupSize = %d
 Interval = %.2f
 RoundTimeout = %.1f
 EvalEvery = %d
+DataPath = %s
 """ % (hidden, os.path.join(src, "data", "mnist-test.sdat.gz"), local_epochs, epochs,
-       standardize, group, interval, round_timeout, eval_every)
+       standardize, group, interval, round_timeout, eval_every, data_path)
 
 
 def training_plan(seconds, interval, epochs=None):
@@ -819,7 +820,7 @@ def scenario_kills(args, soak=False):
     epochs, local = training_plan(seconds, interval, args.epochs)
     n = args.nodes
     tpl = template(args.src, epochs, local, interval, round_timeout,
-                   standardize=args.standardize)
+                   standardize=args.standardize, data_path=args.data_path)
     asan = cl.binary_has_asan(args.sotto)
     say("kills%s: %d nodes, seed %d, %.0fs of chaos, Epochs %d, LocalEpochs %.4f, Interval %.1f,"
         " RoundTimeout %.1f%s" % (" (soak)" if soak else "", n, args.seed, seconds, epochs, local,
@@ -839,7 +840,9 @@ def scenario_kills(args, soak=False):
     # k = 4, t = 3: a round survives one member lost; keep enough nodes up for that.
     max_down = max(1, n - 4)
     fault = "drop=%.4f,dup=%.4f,delay=%.4f,delay_max=%.1f" % (args.drop, args.dup, args.delay, 0.5)
-    phase_cycle = list(cl.PHASES)
+    # Kill points of the data path in use only: the others never fire.
+    unused = ("result",) if args.data_path == "scatter" else ("parts", "partsum")
+    phase_cycle = [p for p in cl.PHASES if p not in unused]
     rng.shuffle(phase_cycle)
     armed_count = collections.Counter()
     seq = [0]
@@ -1394,6 +1397,9 @@ def main(argv):
     ap.add_argument("--standardize", default="none",
                     help="[Training] Standardize of the kills scenario: federated adds the "
                          "statistics phase's rounds (and kills in them) before training")
+    ap.add_argument("--data-path", default="star", choices=["star", "scatter"],
+                    help="[Gossip] DataPath of the kills scenario: scatter adds its kill "
+                         "points (parts sent, a part's sum sent)")
     ap.add_argument("--kill-weight", type=float, default=3.0)
     ap.add_argument("--stop-weight", type=float, default=1.0)
     ap.add_argument("--reload-gap", type=float, default=2.0,

@@ -33,7 +33,7 @@ RE_SANITIZER = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtim
 MARK = "=== chaos: "
 
 PHASES = ("invited", "keys", "shares", "masked", "split", "unmask", "initiated", "splitting",
-          "collect", "result", "apply", "checkpoint")
+          "collect", "result", "apply", "checkpoint", "parts", "partsum")
 
 
 def now():

@@ -19,7 +19,7 @@ import nacl.hash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 R = 0x1122334455667788
-MSG_VERSION = 5  # protocol/msg.h
+MSG_VERSION = 7  # protocol/msg.h
 
 
 def blake2b(data, key=b"", size=32):
@@ -38,10 +38,10 @@ codec = [1, 1, 4, 3, 250000, 7, 8, [16, 18, 0.5],
 SEEDS = {
     "fuzz_msg_invite": {
         "invite": body(1, [3, [bytes([0x10 + i] * 32) for i in range(4)], 5000,
-                           1700000000123, codec, [1, [128, 64], 7]], attempt=2),
+                           1700000000123, codec, [1, [128, 64], 7], 1], attempt=2),
         "invite_k3": body(1, [2, [bytes([0x20 + i] * 32) for i in range(3)], 100, 0,
                               [1, 1, 3, 0, 1000000, 0, 0, [0, 0, 0.0],
-                               [[5, 1, 2, 0, 1.0, 1.0]]], [0, [], 1]]),
+                               [[5, 1, 2, 0, 1.0, 1.0]]], [0, [], 1], 0]),
     },
     "fuzz_msg_keys": {
         "accept": body(2, [3] + eph),
@@ -55,6 +55,8 @@ SEEDS = {
     "fuzz_msg_vector": {
         "masked": body(6, [2, 24, 1.25, bytes(range(30))]),
         "result": body(9, [[0, 1, 3], 16, 3.5, bytes(range(64))]),
+        "part": body(17, [3, 1, 1024, 24, bytes(range(30))]),
+        "part_sum": body(19, [0, 2, 48, 16, bytes(range(20))]),
     },
     "fuzz_msg_control": {
         "decline": body(3, [1, "in round 77", 2750]),
@@ -65,8 +67,9 @@ SEEDS = {
         "split_sig": body(16, [3, bytes([0x77] * 64)]),
         "ping": body(11, [9, 123456789], rid=0),
         "status": body(12, [9, 123456789, True, 10, 1, 3600]),
-        "checked": body(13, [2]),
-        "commit": body(14, [0]),
+        "checked": body(13, [2, bytes([0x5c] * 32)]),
+        "commit": body(14, [0, bytes([0x5d] * 32)]),
+        "seeds": body(18, [[[0, 0, bytes([0x60] * 32)], [2, 1, bytes([0x61] * 32)]]]),
     },
 }
 

@@ -105,6 +105,43 @@ static void test_pack_mixed_segments(void **state)
 	assert_int_equal(codec_pack(buf, sizeof(buf), &p, in), 0);
 	assert_int_equal(codec_unpack(out, &p, buf, codec_packed_bytes(&p)), 0);
 	assert_memory_equal(in, out, sizeof(in));
+	/*
+	 * Every range (the scatter path's parts) packs to the bits of its own
+	 * elements and unpacks to them; the whole range is codec_pack's bytes;
+	 * a range past the end is refused.
+	 */
+	for (size_t first = 0; first <= 16; first++) {
+		for (size_t n = 0; first + n <= 16; n++) {
+			uint8_t rb[128];
+			uint32_t rv[16];
+			uint64_t bits = 0;
+			size_t nb = codec_range_bytes(&p, first, n);
+
+			for (size_t i = first; i < first + n; i++)
+				bits += i < 5 ? 7 : i < 6 ? 13 : i < 15 ? 32 : 14;
+			assert_int_equal(nb, (bits + 7) / 8);
+			assert_int_equal(codec_pack_range(rb, sizeof(rb), &p, first, n, in + first),
+			                 0);
+			assert_int_equal(codec_unpack_range(rv, &p, first, n, rb, nb), 0);
+			if (n > 0)
+				assert_memory_equal(rv, in + first, n * sizeof(uint32_t));
+			if (nb > 0)
+				assert_int_equal(codec_unpack_range(rv, &p, first, n, rb, nb - 1),
+				                 -EINVAL);
+			if (nb > 0)
+				assert_int_equal(
+				        codec_pack_range(rb, nb - 1, &p, first, n, in + first),
+				        -ENOBUFS);
+		}
+	}
+	{
+		uint8_t rb[128];
+		assert_int_equal(codec_pack_range(rb, sizeof(rb), &p, 0, 16, in), 0);
+		assert_memory_equal(rb, buf, codec_packed_bytes(&p));
+		assert_int_equal(codec_range_bytes(&p, 10, 7), 0);
+		assert_int_equal(codec_pack_range(rb, sizeof(rb), &p, 10, 7, in), -EINVAL);
+		assert_int_equal(codec_unpack_range(out, &p, 17, 0, rb, 0), -EINVAL);
+	}
 }
 
 /* Mean of stochastic rounding over many draws equals the scaled value. */

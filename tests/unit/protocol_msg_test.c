@@ -55,6 +55,7 @@ static void sample(struct msg *m, enum msg_type type)
 		v->model.hidden[0] = 128;
 		v->model.hidden[1] = 65536;
 		v->model.seed = 0xabcdef0123456789ULL;
+		v->path = MSG_PATH_SCATTER;
 		v->codec.id = 1;
 		v->codec.version = 1;
 		v->codec.k = 4;
@@ -161,9 +162,27 @@ static void sample(struct msg *m, enum msg_type type)
 		break;
 	case MSG_CHECKED:
 		m->u.ack.index = 2;
+		memset(m->u.ack.digest, 0x5c, MSG_KEY_BYTES);
 		break;
 	case MSG_COMMIT:
 		m->u.ack.index = 0;
+		memset(m->u.ack.digest, 0x5d, MSG_KEY_BYTES);
+		break;
+	case MSG_PART:
+	case MSG_PART_SUM:
+		m->u.part.index = 3;
+		m->u.part.part = 1;
+		m->u.part.first = 1024;
+		m->u.part.n_values = 1000;
+		m->u.part.vector = (struct msg_bytes){vec, 1250}; /* 10 bits each */
+		break;
+	case MSG_SEEDS:
+		m->u.seeds.n = 3;
+		for (int i = 0; i < 3; i++) {
+			m->u.seeds.entries[i].owner = (uint8_t)(i * 3);
+			m->u.seeds.entries[i].kind = i == 1 ? MSG_SEED_PAIR_SK : MSG_SEED_SELF;
+			memset(m->u.seeds.entries[i].key, 0x60 + i, MSG_KEY_BYTES);
+		}
 		break;
 	}
 }
@@ -207,6 +226,7 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 		assert_memory_equal(a->u.invite.model.hidden, b->u.invite.model.hidden,
 		                    a->u.invite.model.n_hidden * sizeof(uint32_t));
 		assert_true(a->u.invite.model.seed == b->u.invite.model.seed);
+		assert_int_equal(a->u.invite.path, b->u.invite.path);
 		{
 			const struct msg_codec *x = &a->u.invite.codec, *y = &b->u.invite.codec;
 			assert_int_equal(x->id, y->id);
@@ -316,6 +336,20 @@ static void msg_equal(const struct msg *a, const struct msg *b)
 	case MSG_CHECKED:
 	case MSG_COMMIT:
 		assert_int_equal(a->u.ack.index, b->u.ack.index);
+		assert_memory_equal(a->u.ack.digest, b->u.ack.digest, MSG_KEY_BYTES);
+		break;
+	case MSG_PART:
+	case MSG_PART_SUM:
+		assert_int_equal(a->u.part.index, b->u.part.index);
+		assert_int_equal(a->u.part.part, b->u.part.part);
+		assert_int_equal(a->u.part.first, b->u.part.first);
+		assert_int_equal(a->u.part.n_values, b->u.part.n_values);
+		bytes_equal(&a->u.part.vector, &b->u.part.vector);
+		break;
+	case MSG_SEEDS:
+		assert_int_equal(a->u.seeds.n, b->u.seeds.n);
+		assert_memory_equal(a->u.seeds.entries, b->u.seeds.entries,
+		                    a->u.seeds.n * sizeof(a->u.seeds.entries[0]));
 		break;
 	}
 }
@@ -579,43 +613,51 @@ static void test_limits(void **state)
 	}
 	{
 		/*
-		 * An INVITE's [Model] settings, the last field: 9 hidden sizes,
-		 * a type code over the limit, a seed that is not an integer.
+		 * An INVITE's [Model] settings, the field before the data path:
+		 * 9 hidden sizes, a type code over the limit, a seed that is
+		 * not an integer; then a data path that does not exist.
 		 */
 		uint8_t *b = malloc(4096);
 		size_t len = 0, base;
-		static const uint8_t nine[] = {0x93, 0x01, 0x99, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0x00};
-		static const uint8_t type64[] = {0x93, 0x40, 0x90, 0x00};
-		static const uint8_t seed_str[] = {0x93, 0x01, 0x90, 0xa1, 'x'};
-		static const uint8_t ok[] = {0x93, 0x01, 0x92, 0xcc, 0x80, 0x40, 0x05};
+		static const uint8_t nine[] = {0x93, 0x01, 0x99, 1, 1, 1,    1,
+		                               1,    1,    1,    1, 1, 0x00, 0x00};
+		static const uint8_t type64[] = {0x93, 0x40, 0x90, 0x00, 0x00};
+		static const uint8_t seed_str[] = {0x93, 0x01, 0x90, 0xa1, 'x', 0x00};
+		static const uint8_t path2[] = {0x93, 0x01, 0x90, 0x00, 0x02};
+		static const uint8_t ok[] = {0x93, 0x01, 0x92, 0xcc, 0x80, 0x40, 0x05, 0x01};
 		assert_non_null(b);
 		sample(&m, MSG_INVITE);
 		m.u.invite.model.type = 1;
 		m.u.invite.model.n_hidden = 0;
 		m.u.invite.model.seed = 0;
+		m.u.invite.path = MSG_PATH_STAR;
 		assert_int_equal(msg_encode(b, 4096, &len, &m), 0);
-		assert_memory_equal(b + len - 4, "\x93\x01\x90\x00", 4); /* [1, [], 0] */
-		base = len - 4;
+		assert_memory_equal(b + len - 5, "\x93\x01\x90\x00\x00", 5); /* [1, [], 0], 0 */
+		base = len - 5;
 		memcpy(b + base, nine, sizeof(nine));
 		assert_int_equal(msg_decode(&d, b, base + sizeof(nine)), MSG_ELIMIT);
 		memcpy(b + base, type64, sizeof(type64));
 		assert_int_equal(msg_decode(&d, b, base + sizeof(type64)), MSG_ELIMIT);
 		memcpy(b + base, seed_str, sizeof(seed_str));
 		assert_int_equal(msg_decode(&d, b, base + sizeof(seed_str)), MSG_EMALFORMED);
+		memcpy(b + base, path2, sizeof(path2));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(path2)), MSG_EINVALID);
 		memcpy(b + base, ok, sizeof(ok)); /* mlp, Hidden 128,64, Seed 5 */
 		assert_int_equal(msg_decode(&d, b, base + sizeof(ok)), 0);
 		assert_true(d.u.invite.model.n_hidden == 2 && d.u.invite.model.hidden[0] == 128 &&
-		            d.u.invite.model.hidden[1] == 64 && d.u.invite.model.seed == 5);
+		            d.u.invite.model.hidden[1] == 64 && d.u.invite.model.seed == 5 &&
+		            d.u.invite.path == MSG_PATH_SCATTER);
 		free(b);
 	}
 	/* 33 members; a 513-byte share; a text of 129 characters. */
-	hand_begin(&h, 10, MSG_VERSION, MSG_INVITE);
+	hand_begin(&h, 11, MSG_VERSION, MSG_INVITE);
 	msgpack_pack_uint8(&h.pk, 20);
 	msgpack_pack_array(&h.pk, 33);
 	for (int i = 0; i < 33; i++)
 		msgpack_pack_bin_with_body(&h.pk, blob_b + i, 32);
 	msgpack_pack_uint8(&h.pk, 1); /* the rest only needs to be well formed */
 	msgpack_pack_uint8(&h.pk, 1);
+	msgpack_pack_nil(&h.pk);
 	msgpack_pack_nil(&h.pk);
 	msgpack_pack_nil(&h.pk);
 	assert_int_equal(hand_decode(&h), MSG_ELIMIT);
@@ -711,6 +753,33 @@ static void test_inconsistent(void **state)
 		v->alive[2] = MSG_MAX_MEMBERS;
 		assert_int_equal(msg_validate(&m), MSG_EINVALID);
 	}
+	for (int t = MSG_PART; t <= MSG_PART_SUM; t += MSG_PART_SUM - MSG_PART) {
+		sample(&m, (enum msg_type)t);
+		m.u.part.n_values = 0;
+		assert_int_equal(msg_validate(&m), MSG_ELIMIT);
+		sample(&m, (enum msg_type)t);
+		m.u.part.first = MSG_MAX_VALUES - 10; /* the range leaves the limit */
+		assert_int_equal(msg_validate(&m), MSG_ELIMIT);
+		sample(&m, (enum msg_type)t);
+		m.u.part.part = MSG_MAX_MEMBERS;
+		assert_int_equal(msg_validate(&m), MSG_EINVALID);
+		sample(&m, (enum msg_type)t);
+		m.u.part.vector.len = 124; /* under one bit per value */
+		assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	}
+	sample(&m, MSG_SEEDS);
+	m.u.seeds.entries[2].kind = 2;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_SEEDS);
+	m.u.seeds.entries[2].owner = 3; /* owners not ascending */
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+	sample(&m, MSG_SEEDS);
+	m.u.seeds.n = 0;
+	assert_int_equal(msg_validate(&m), MSG_ELIMIT);
+	sample(&m, MSG_INVITE);
+	m.u.invite.path = MSG_PATH_SCATTER + 1;
+	assert_int_equal(msg_validate(&m), MSG_EINVALID);
+
 	sample(&m, MSG_UNMASK_REQ);
 	m.u.unmask_req.sigs[2].index = 1; /* signers not ascending */
 	assert_int_equal(msg_validate(&m), MSG_EINVALID);

@@ -38,6 +38,7 @@
 #include "secagg/round.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #define KMAX     12 /* largest group the tests build */
 #define KPROP    8  /* largest group of the kill-schedule properties */
@@ -65,6 +66,7 @@ struct bus {
 	struct round_outbox ob;
 	uint64_t now;
 	bool notify_lost; /* a death drops its connections: survivors are told */
+	uint8_t path;     /* the data path start() plans (bus_init: MSG_PATH_STAR) */
 	uint32_t known;   /* members whose input says MSG_EPH_F_KNOWN */
 	/* adversary hooks */
 	void (*tamper)(struct bus *b, struct env *e, void *arg);
@@ -280,8 +282,9 @@ static void make_codec(struct codec_params *p, uint16_t k, uint32_t dim)
 
 static void start(struct bus *b, const struct codec_params *cp, uint8_t t, uint64_t rid)
 {
-	struct round_plan plan = {rid,      0, (uint8_t)b->k, t, (const uint8_t(*)[32])b->pk, cp,
-	                          PHASE_MS, 0, NULL};
+	struct round_plan plan = {
+	        rid,      0, (uint8_t)b->k, t,      (const uint8_t(*)[32])b->pk, cp,
+	        PHASE_MS, 0, NULL,          b->path};
 	struct round_input in = input_of(b, 0);
 
 	assert_int_equal(round_initiate(&b->r[0], b->id[0], &plan, &in, b->now, &b->ob), 0);
@@ -366,6 +369,27 @@ static void test_all_alive(void **state)
 	(void)state;
 	for (size_t k = 3; k <= KMAX; k++) {
 		bus_init(&b, k, 1000, (uint32_t)k);
+		make_codec(&cp, (uint16_t)k, 1000);
+		start(&b, &cp, round_min_threshold((uint8_t)k), 0x1000 + k);
+		bus_run(&b);
+		assert_true(check_outcome(&b, &cp));
+		assert_int_equal(round_counted(b.r[0], counted), k);
+		assert_int_equal(b.now, 0); /* no deadline was needed */
+		bus_fini(&b);
+	}
+}
+
+/* Every k from 3 to KMAX, scatter path: the same exact sum, no deadline needed. */
+static void test_all_alive_scatter(void **state)
+{
+	struct bus b;
+	struct codec_params cp;
+	uint8_t counted[MSG_MAX_MEMBERS];
+
+	(void)state;
+	for (size_t k = 3; k <= KMAX; k++) {
+		bus_init(&b, k, 1000, (uint32_t)k);
+		b.path = MSG_PATH_SCATTER;
 		make_codec(&cp, (uint16_t)k, 1000);
 		start(&b, &cp, round_min_threshold((uint8_t)k), 0x1000 + k);
 		bus_run(&b);
@@ -522,6 +546,128 @@ static void test_property_kills_connection_lost(void **state)
 {
 	(void)state;
 	run_kills(true);
+}
+
+/*
+ * The scatter path under random deaths at every step of its data path
+ * (PART, SEEDS, PART_SUM, COMMIT as well as the shared phases), with and
+ * without connection-lost notices: always all or nothing, the exact sum of
+ * the counted inputs. A member that dies after the split and before its
+ * part's sum went out takes that part with it: the round aborts (the
+ * vectors are long enough that every member sums a part).
+ */
+static void run_kills_scatter(bool notify)
+{
+	static const int mtypes[] = {MSG_INVITE, MSG_KEYS,  MSG_SHARES,   MSG_SPLIT, MSG_UNMASK_REQ,
+	                             MSG_PART,   MSG_SEEDS, MSG_PART_SUM, MSG_COMMIT};
+	static const int itypes[] = {MSG_ACCEPT,    MSG_SHARES,      MSG_MASKED,
+	                             MSG_SPLIT_SIG, MSG_UNMASK_RESP, MSG_CHECKED};
+	uint32_t r = 77;
+	int done = 0, aborted = 0, checked = 0;
+
+	for (int trial = 0; trial < 120; trial++) {
+		struct bus b;
+		struct codec_params cp;
+		size_t k, answered = 1; /* the initiator's own member part */
+		bool after_split = false, unclear = false, init_dies;
+		uint32_t dim;
+		uint8_t t;
+		bool got;
+
+		lcg(&r);
+		k = 3 + (r >> 8) % (KPROP - 2);
+		lcg(&r);
+		dim = 64 * KPROP * KPROP + (r >> 8) % 700;
+		t = round_min_threshold((uint8_t)k);
+		bus_init(&b, k, dim, r);
+		b.path = MSG_PATH_SCATTER;
+		b.notify_lost = notify;
+		make_codec(&cp, (uint16_t)k, dim);
+		for (size_t i = 1; i < k; i++) {
+			lcg(&r);
+			if ((r >> 16) % 100 < 30)
+				b.kill_on[i] = mtypes[(r >> 8) % ARRAY_LEN(mtypes)];
+			answered += b.kill_on[i] == 0 || b.kill_on[i] == MSG_COMMIT;
+			after_split = after_split || b.kill_on[i] == MSG_SPLIT ||
+			              b.kill_on[i] == MSG_UNMASK_REQ || b.kill_on[i] == MSG_PART ||
+			              b.kill_on[i] == MSG_SEEDS;
+			/* it may or may not have sent its own part's sum first */
+			unclear = unclear || b.kill_on[i] == MSG_PART_SUM;
+		}
+		lcg(&r);
+		init_dies = (r >> 16) % 100 < 12;
+		if (init_dies)
+			b.kill_on[0] = itypes[(r >> 8) % ARRAY_LEN(itypes)];
+		start(&b, &cp, t, 0x7000 + (uint64_t)trial);
+		bus_run(&b);
+		got = check_outcome(&b, &cp);
+		if (!unclear) {
+			if (got != (!init_dies && !after_split && answered >= t)) {
+				for (size_t i = 0; i < k; i++)
+					print_message("trial %d member %zu kill %s\n", trial, i,
+					              b.kill_on[i] ? msg_type_name(b.kill_on[i])
+					                           : "-");
+			}
+			assert_int_equal(got, !init_dies && !after_split && answered >= t);
+			checked++;
+		}
+		done += got;
+		aborted += !got;
+		bus_fini(&b);
+	}
+	print_message("scatter kill schedules%s: %d completed, %d aborted (%d with a known "
+	              "outcome)\n",
+	              notify ? " (connections dropped)" : "", done, aborted, checked);
+	assert_true(done >= 20 && aborted >= 20 && checked >= 80);
+}
+
+static void test_property_kills_scatter(void **state)
+{
+	(void)state;
+	run_kills_scatter(false);
+	run_kills_scatter(true);
+}
+
+/* A dishonest initiator's SEEDS (one self-mask seed off by a bit): refused, nobody applies. */
+static void tamper_seeds(struct bus *b, struct env *e, void *arg)
+{
+	(void)b;
+	(void)arg;
+	if (e->m.type == MSG_SEEDS && e->to == 2)
+		e->m.u.seeds.entries[0].key[0] ^= 1;
+}
+
+/*
+ * A dishonest aggregator (member 2) sends member 1 another sum of its part
+ * than the others get: their CHECKED digests differ, so the initiator
+ * aborts and nobody applies.
+ */
+static void tamper_part_sum(struct bus *b, struct env *e, void *arg)
+{
+	(void)b;
+	(void)arg;
+	if (e->m.type == MSG_PART_SUM && e->from == 2 && e->to == 1)
+		e->bytes[e->m.u.part.vector.ptr - e->bytes] ^= 0x01;
+}
+
+static void test_scatter_dishonest(void **state)
+{
+	void (*tampers[])(struct bus *, struct env *, void *) = {tamper_seeds, tamper_part_sum};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(tampers); i++) {
+		struct bus b;
+		struct codec_params cp;
+
+		bus_init(&b, 5, 2000, 9 + (uint32_t)i);
+		b.path = MSG_PATH_SCATTER;
+		b.tamper = tampers[i];
+		make_codec(&cp, 5, 2000);
+		start(&b, &cp, round_min_threshold(5), 0xd000 + i);
+		bus_run(&b);
+		assert_false(check_outcome(&b, &cp));
+		bus_fini(&b);
+	}
 }
 
 static void test_large_vector(void **state)
@@ -1464,7 +1610,8 @@ static void test_invite_refusals(void **state)
 	bus_init(&b, 4, 10, 1);
 	make_codec(&cp, 4, 10);
 	in = input_of(&b, 0);
-	plan = (struct round_plan){1, 0, 4, 2, (const uint8_t(*)[32])b.pk, &cp, PHASE_MS, 0, NULL};
+	plan = (struct round_plan){1,   0,        4, 2,    (const uint8_t(*)[32])b.pk,
+	                           &cp, PHASE_MS, 0, NULL, 0};
 	assert_int_equal(round_initiate(&r, b.id[0], &plan, &in, 0, &b.ob), -EINVAL); /* t */
 	plan.t = 3;
 	plan.k = 2;
@@ -1581,6 +1728,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_all_alive),
+	        cmocka_unit_test(test_all_alive_scatter),
+	        cmocka_unit_test(test_property_kills_scatter),
+	        cmocka_unit_test(test_scatter_dishonest),
 	        cmocka_unit_test(test_property_kills),
 	        cmocka_unit_test(test_property_kills_connection_lost),
 	        cmocka_unit_test(test_property_link_flaps),
@@ -1599,6 +1749,8 @@ int main(void)
 	};
 	if (sodium_init() < 0)
 		return 1;
-	log_set_level(LOG_LEVEL_ERROR); /* aborts and refusals are expected here */
+	log_set_level(getenv("SA_DEBUG")
+	                      ? LOG_LEVEL_DEBUG
+	                      : LOG_LEVEL_ERROR); /* aborts and refusals are expected here */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
