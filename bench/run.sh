@@ -15,8 +15,11 @@
 #   (e) footprint: binary size, resident memory per node, CPU per round.
 #
 #   bench/run.sh [--quick] [-o OUT] [--no-netns] [--only a|b|c|d|e]
+#                [--paths 'star scatter']
 #
-# --only X: that table alone (b alone takes about 25 minutes, as root).
+# --only X: that table alone (b alone takes about 25 minutes per data path,
+# as root). --paths: the [Gossip] DataPath values table (b) runs (default
+# both, each against its own unlimited run).
 # --quick: float32 and the default only, 6 epochs, target 88%, shorter runs
 # (about 9 minutes instead of about 35 on a 2-core machine). Time figures on a shared machine are noisy; bytes
 # to the target are the primary figure. Not run in CI.
@@ -27,13 +30,15 @@ QUICK=0
 OUT=bench-out
 NETNS=1
 ONLY=
+PATHS="star scatter"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	-o) OUT=$2; shift ;;
 	--no-netns) NETNS=0 ;;
 	--only) ONLY=$2; shift ;;
-	*) sed -n '2,22p' "$0" >&2; exit 2 ;;
+	--paths) PATHS=$2; shift ;;
+	*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -182,8 +187,8 @@ slow_secs() {
 }
 # One row of table (b) from a run's summary: prefix "" or "slow_"/"fast_".
 slow_row() {
-	local d=$1 label=$2 k=$3 base=$4
-	awk -v l="$label" -v tt="$(val "$d" "${k}target_time")" -v tb="$(val "$d" "${k}target_bytes")" \
+	local d=$1 label=$2 k=$3 base=$4 path=$5
+	awk -v l="$label" -v p="$path" -v tt="$(val "$d" "${k}target_time")" -v tb="$(val "$d" "${k}target_bytes")" \
 		-v fm="$(val "$d" "${k}final_mean")" -v mn="$(val "$d" "${k}final_min")" \
 		-v fr="$(val "$d" "${k}final_rounds")" -v ab="$(val "$d" "${k}final_aborted")" \
 		-v rmin="$(val "$d" "${k}rounds_per_node_min")" -v rmax="$(val "$d" "${k}rounds_per_node_max")" \
@@ -192,8 +197,8 @@ slow_row() {
 		else { ratio = (base != "" && base != "-") ? sprintf("%.2fx", tt / base) : "-"; tb = sprintf("%.2f", tb / 1e6) }
 		share = (fr + ab) > 0 ? sprintf("%.0f%%", 100 * ab / (fr + ab)) : "-"
 		if (up == "") up = "-"; else up = sprintf("%.0f%%", 100 * up)
-		printf "| %s | %s | %s | %s | %.2f%% | %.2f%% | %.1f (%s-%s) | %.1f | %s | %s |\n",
-			l, tt, ratio, tb, 100 * fm, 100 * mn, fr, rmin, rmax, ab, share, up }'
+		printf "| %s | %s | %s | %s | %s | %.2f%% | %.2f%% | %.1f (%s-%s) | %.1f | %s | %s |\n",
+			l, p, tt, ratio, tb, 100 * fm, 100 * mn, fr, rmin, rmax, ab, share, up }'
 }
 : >"$OUT/table-b.md"
 if ! want b; then
@@ -201,26 +206,28 @@ if ! want b; then
 elif [ "$NETNS" = 1 ] && [ "$(id -u)" -eq 0 ] && command -v tc >/dev/null 2>&1; then
 	echo "== (b) 16 nodes, default codec, LearningRate 0.1, in network namespaces behind tbf"
 	{
-		echo "| link | s to 93% | vs unlimited | MB/node to 93% | final mean | final min | rounds/node (min-max) | aborted/node | aborted share | uplink busy |"
-		echo "|---|---|---|---|---|---|---|---|---|---|"
+		echo "| link | path | s to 93% | vs unlimited | MB/node to 93% | final mean | final min | rounds/node (min-max) | aborted/node | aborted share | uplink busy |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	} >"$OUT/table-b.md"
-	base=-
-	for s in "${SLOW_RUNS[@]}"; do
-		name=${s%%|*}; opts=${s#*|}
-		secs=$(slow_secs "$name")
-		echo "   $name, ${secs}s"
-		d="$OUT/b-$name"
-		# shellcheck disable=SC2086 # opts is a list of options
-		"$CL" -b "$S" -o "$d" -n 16 -s "$secs" -e "$NB_EPOCHS" -t "$TARGET" -q -l 0.1 $opts ||
-			echo "   $name: run failed"
-		[ -f "$d/summary.txt" ] || continue
-		[ "$name" = unlimited ] && base=$(val "$d" target_time)
-		if [ "$name" = mixed ]; then
-			slow_row "$d" "mixed: 4 slow sites (100 kbit/s)" slow_ "$base" >>"$OUT/table-b.md"
-			slow_row "$d" "mixed: 12 fast sites (3 Mbit/s)" fast_ "$base" >>"$OUT/table-b.md"
-		else
-			slow_row "$d" "$name" "" "$base" >>"$OUT/table-b.md"
-		fi
+	for path in $PATHS; do
+		base=-
+		for s in "${SLOW_RUNS[@]}"; do
+			name=${s%%|*}; opts=${s#*|}
+			secs=$(slow_secs "$name")
+			echo "   $name, $path, ${secs}s"
+			d="$OUT/b-$name-$path"
+			# shellcheck disable=SC2086 # opts is a list of options
+			"$CL" -b "$S" -o "$d" -n 16 -s "$secs" -e "$NB_EPOCHS" -t "$TARGET" -q -l 0.1 \
+				-g "DataPath = $path" $opts || echo "   $name, $path: run failed"
+			[ -f "$d/summary.txt" ] || continue
+			[ "$name" = unlimited ] && base=$(val "$d" target_time)
+			if [ "$name" = mixed ]; then
+				slow_row "$d" "mixed: 4 slow sites (100 kbit/s)" slow_ "$base" "$path" >>"$OUT/table-b.md"
+				slow_row "$d" "mixed: 12 fast sites (3 Mbit/s)" fast_ "$base" "$path" >>"$OUT/table-b.md"
+			else
+				slow_row "$d" "$name" "" "$base" "$path" >>"$OUT/table-b.md"
+			fi
+		done
 	done
 	echo; cat "$OUT/table-b.md"
 else

@@ -112,14 +112,22 @@ static void lanes_out_any(uint32_t *out, const uint64_t *acc, size_t nfull, uint
  * word operations per lanes values.
  */
 static void apply_keys(uint32_t *v, const struct mask_seg *segs, size_t nseg,
-                       const uint8_t (*keys)[MASK_KEY_BYTES], const int *signs, size_t nkeys)
+                       const uint8_t (*keys)[MASK_KEY_BYTES], const int *signs, size_t nkeys,
+                       size_t from, size_t to)
 {
 	uint64_t acc[CHUNK_WORDS], ks[CHUNK_WORDS];
 	size_t n = 0;
 
 	SOTTO_ASSERT(nkeys >= 1);
 
-	for (size_t i = 0; i < nseg; i++) {
+	/*
+	 * Only elements [from, to) of the vector, which v holds from v[0]: chunks
+	 * outside are skipped (the keystream seeks by chunk), chunks across an
+	 * end are summed whole and written in part.
+	 */
+	for (size_t i = 0; i < nseg; n += segs[i].len, i++) {
+		if (n + segs[i].len <= from || n >= to)
+			continue;
 		const uint32_t w = segs[i].width, m = width_mask(w), len = segs[i].len;
 		const uint32_t lanes = 64 / w;
 		const size_t per_chunk = (size_t)CHUNK_WORDS * lanes;
@@ -132,8 +140,8 @@ static void apply_keys(uint32_t *v, const struct mask_seg *segs, size_t nseg,
 		for (size_t c0 = 0, chunk = 0; c0 < len; c0 += per_chunk, chunk++) {
 			size_t ne = MIN(per_chunk, (size_t)len - c0);
 			size_t nw = (ne + lanes - 1) / lanes;
-			uint32_t *out = v + n + c0;
-
+			if (n + c0 + ne <= from || n + c0 >= to)
+				continue;
 			/* the first key's stream is the start of the sum */
 			stream_fill((uint8_t *)acc, nw * sizeof(uint64_t), keys[0], i,
 			            (uint64_t)chunk * (CHUNK_WORDS / 8));
@@ -152,12 +160,27 @@ static void apply_keys(uint32_t *v, const struct mask_seg *segs, size_t nseg,
 						acc[j] = lanes_sub(acc[j], le64toh(ks[j]), hi, lo);
 				}
 			}
-			lanes_out_any(out, acc, ne / lanes, w);
-			for (size_t e = ne / lanes * lanes; e < ne; e++) /* a partial last word */
-				out[e] = (out[e] + (uint32_t)(acc[e / lanes] >> (e % lanes * w))) &
-				         m;
+			if (n + c0 >= from && n + c0 + ne <= to) {
+				uint32_t *out = v + (n + c0 - from);
+
+				lanes_out_any(out, acc, ne / lanes, w);
+				for (size_t e = ne / lanes * lanes; e < ne;
+				     e++) /* a partial word */
+					out[e] = (out[e] +
+					          (uint32_t)(acc[e / lanes] >> (e % lanes * w))) &
+					         m;
+				continue;
+			}
+			for (size_t e = 0; e < ne; e++) { /* across an end of the range */
+				size_t g = n + c0 + e;
+
+				if (g < from || g >= to)
+					continue;
+				v[g - from] = (v[g - from] +
+				               (uint32_t)(acc[e / lanes] >> (e % lanes * w))) &
+				              m;
+			}
 		}
-		n += len;
 	}
 	sodium_memzero(acc, sizeof(acc));
 	sodium_memzero(ks, sizeof(ks));
@@ -168,7 +191,19 @@ int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
 {
 	if ((sign != 1 && sign != -1) || !layout_ok(segs, nseg))
 		return -EINVAL;
-	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])key, &sign, 1);
+	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])key, &sign, 1, 0, SIZE_MAX);
+	return 0;
+}
+
+int mask_apply_range(uint32_t *v, const struct mask_seg *segs, size_t nseg,
+                     const uint8_t key[MASK_KEY_BYTES], int sign, size_t first, size_t len)
+{
+	if ((sign != 1 && sign != -1) || !layout_ok(segs, nseg) ||
+	    first > mask_vec_len(segs, nseg) || len > mask_vec_len(segs, nseg) - first)
+		return -EINVAL;
+	if (len > 0)
+		apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])key, &sign, 1, first,
+		           first + len);
 	return 0;
 }
 
@@ -279,7 +314,7 @@ int mask_member_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
 			goto out;
 		nk++;
 	}
-	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])keys, signs, nk);
+	apply_keys(v, segs, nseg, (const uint8_t(*)[MASK_KEY_BYTES])keys, signs, nk, 0, SIZE_MAX);
 out:
 	sodium_memzero(keys, sizeof(keys));
 	return rc;

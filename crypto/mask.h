@@ -63,6 +63,15 @@ size_t mask_vec_len(const struct mask_seg *segs, size_t nseg);
  */
 int mask_apply(uint32_t *v, const struct mask_seg *segs, size_t nseg,
                const uint8_t key[MASK_KEY_BYTES], int sign) __attribute__((warn_unused_result));
+/*
+ * The same on elements [first, first + len) only: v holds those len
+ * elements (v[0] is element first). Equal, element for element, to that
+ * range of mask_apply on the whole vector. 0 or -EINVAL (also a range
+ * outside the layout).
+ */
+int mask_apply_range(uint32_t *v, const struct mask_seg *segs, size_t nseg,
+                     const uint8_t key[MASK_KEY_BYTES], int sign, size_t first, size_t len)
+        __attribute__((warn_unused_result));
 
 /* acc += v (sign +1) or acc -= v (sign -1), element-wise in the ring. */
 void mask_ring_add(uint32_t *acc, const uint32_t *v, const struct mask_seg *segs, size_t nseg,

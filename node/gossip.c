@@ -304,8 +304,13 @@ static struct gossip_act *act_push(struct gossip *g, enum gossip_act_type type)
 
 	if (g->n_acts == g->cap_acts) {
 		size_t cap = g->cap_acts ? 2 * g->cap_acts : 64;
-		struct gossip_act *p = realloc(g->acts, cap * sizeof(*p));
+		struct gossip_act *p = malloc(cap * sizeof(*p));
 		SOTTO_ASSERT(p != NULL); /* a few KB; the node cannot go on without it */
+		if (g->n_acts > 0) {     /* not realloc: the old block may hold SEEDS, wipe it */
+			memcpy(p, g->acts, g->n_acts * sizeof(*p));
+			sodium_memzero(g->acts, g->cap_acts * sizeof(*p));
+		}
+		free(g->acts);
 		g->acts = p;
 		g->cap_acts = cap;
 	}
@@ -318,8 +323,11 @@ static struct gossip_act *act_push(struct gossip *g, enum gossip_act_type type)
 /* Each event call starts with an empty action list. */
 static void acts_reset(struct gossip *g)
 {
-	for (size_t i = 0; i < g->n_acts; i++)
+	for (size_t i = 0; i < g->n_acts; i++) {
 		sodium_memzero(&g->acts[i].mine, sizeof(g->acts[i].mine));
+		if (g->acts[i].type == GOSSIP_SEND && g->acts[i].msg.type == MSG_SEEDS)
+			sodium_memzero(&g->acts[i].msg.u.seeds, sizeof(g->acts[i].msg.u.seeds));
+	}
 	g->n_acts = 0;
 	round_free(g->retired);
 	g->retired = NULL;

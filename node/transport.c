@@ -848,6 +848,10 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 	rx.msg = &t->rx_msg;
 	rx.frame_bytes = len;
 	t->cb(t->arg, &rx);
+	if (t->rx_msg.type == MSG_SEEDS) { /* unmasking secrets: used, now wiped */
+		sodium_memzero(&t->rx_msg.u.seeds, sizeof(t->rx_msg.u.seeds));
+		sodium_memzero(buf, len);
+	}
 }
 
 /*

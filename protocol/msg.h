@@ -333,8 +333,9 @@ struct msg_part {
  * SEEDS (scatter path): initiator -> each alive member, after the unmasking
  * shares: what the initiator of a star round would use to unmask the sum,
  * so that each aggregator can unmask its range. SELF: an alive member's
- * self-mask key (derived from its reconstructed seed); PAIR_SK: a dropped
- * member's reconstructed mask secret key. Owners ascending.
+ * reconstructed self-mask seed (checked against its commitment); PAIR_SK: a
+ * dropped member's reconstructed mask secret key (checked against its
+ * public key). Owners ascending. Secrets: wiped wherever they are copied.
  */
 #define MSG_SEED_SELF    0
 #define MSG_SEED_PAIR_SK 1

@@ -451,7 +451,7 @@ static int scatter_setup(struct round *r);
 static int scatter_send_parts(struct round *r, struct round_outbox *ob);
 static void scatter_try_aggregate(struct round *r, struct round_outbox *ob, uint64_t now);
 static int seeds_apply(const struct round *r, uint32_t *v, const struct msg_seeds *sd,
-                       const struct msg_eph_keys *keys, uint32_t alive);
+                       const struct msg_eph_keys *keys, uint32_t alive, size_t first, size_t len);
 
 /* Fresh keys and seed for this attempt, signed; ACCEPT to the initiator. */
 static int member_start(struct round *r, struct round_outbox *ob, uint64_t now)
@@ -917,7 +917,6 @@ static void scatter_try_finish(struct round *r, struct round_outbox *ob, uint64_
 static void scatter_try_aggregate(struct round *r, struct round_outbox *ob, uint64_t now)
 {
 	size_t first = r->part_first[r->my_part], len = r->part_len[r->my_part], nb;
-	uint32_t *tmp;
 	struct msg m;
 	int rc;
 
@@ -927,15 +926,8 @@ static void scatter_try_aggregate(struct round *r, struct round_outbox *ob, uint
 		if (!r->part_in[q])
 			return;
 	}
-	tmp = calloc(r->n ? r->n : 1, sizeof(uint32_t));
-	if (tmp == NULL) {
-		member_abort(r, ob, MSG_REASON_INTERNAL, "out of memory", true);
-		return;
-	}
-	rc = seeds_apply(r, tmp, &r->sec->seeds, r->roster, r->sig_alive);
-	if (rc == 0)
-		ring_add_range(r, r->agg, tmp + first, first, len);
-	free(tmp);
+	/* the masks of our part only: each aggregator does 1/a of a star initiator's work */
+	rc = seeds_apply(r, r->agg, &r->sec->seeds, r->roster, r->sig_alive, first, len);
 	nb = codec_range_bytes(&r->cp, first, len);
 	if (rc != 0 || codec_pack_range(r->agg_packed, nb, &r->cp, first, len, r->agg) != 0) {
 		member_abort(r, ob, MSG_REASON_INTERNAL, "unmasking a part failed", true);
@@ -1467,12 +1459,13 @@ static int init_reconstruct(struct round *r, struct msg_seeds *sd)
 }
 
 /*
- * Bonawitz round 4, second half, on v (the sum or a zero vector whose part
- * an aggregator adds to its own): minus each alive member's self mask, plus
- * what each dropped member would have added toward each alive one.
+ * Bonawitz round 4, second half, on elements [first, first + len) of the sum
+ * (v holds them: the whole sum, or an aggregator's part): minus each alive
+ * member's self mask, plus what each dropped member would have added toward
+ * each alive one.
  */
 static int seeds_apply(const struct round *r, uint32_t *v, const struct msg_seeds *sd,
-                       const struct msg_eph_keys *keys, uint32_t alive)
+                       const struct msg_eph_keys *keys, uint32_t alive, size_t first, size_t len)
 {
 	uint8_t key[MASK_KEY_BYTES];
 	int rc = 0;
@@ -1483,7 +1476,7 @@ static int seeds_apply(const struct round *r, uint32_t *v, const struct msg_seed
 		if (sd->entries[i].kind == MSG_SEED_SELF) {
 			rc = mask_self_key(key, sd->entries[i].key, keys[u].mask_pk, &r->mr);
 			if (rc == 0)
-				rc = mask_apply(v, r->segs, r->nseg, key, -1);
+				rc = mask_apply_range(v, r->segs, r->nseg, key, -1, first, len);
 			continue;
 		}
 		for (uint8_t a = 0; a < r->k && rc == 0; a++) {
@@ -1494,7 +1487,7 @@ static int seeds_apply(const struct round *r, uint32_t *v, const struct msg_seed
 			rc = mask_pair_key(key, &sign, sd->entries[i].key, keys[u].mask_pk,
 			                   keys[a].mask_pk, &r->mr);
 			if (rc == 0)
-				rc = mask_apply(v, r->segs, r->nseg, key, sign);
+				rc = mask_apply_range(v, r->segs, r->nseg, key, sign, first, len);
 		}
 	}
 	sodium_memzero(key, sizeof(key));
@@ -1511,7 +1504,8 @@ static int init_unmask(struct round *r)
 		return -ENOMEM;
 	rc = init_reconstruct(r, sd);
 	if (rc == 0)
-		rc = seeds_apply(r, r->init->sum, sd, r->init->keys, bits_of(r->init->u3, r->k));
+		rc = seeds_apply(r, r->init->sum, sd, r->init->keys, bits_of(r->init->u3, r->k), 0,
+		                 r->n);
 	sodium_free(sd); /* wipes */
 	return rc;
 }
@@ -1550,6 +1544,14 @@ static void init_end_unmask(struct round *r, struct round_outbox *ob, uint64_t n
 		return;
 	}
 	if (r->path == MSG_PATH_SCATTER) {
+		/* A member sends its parts with its answer: one missing, a part is too. */
+		for (uint8_t u = 0; u < r->k; u++) {
+			if (s->u3[u] && !s->in[u]) {
+				init_abort(r, ob, MSG_REASON_TOO_FEW,
+				           "an alive member did not answer: its parts are missing");
+				return;
+			}
+		}
 		init_send_seeds(r, ob, now);
 		return;
 	}
@@ -1589,10 +1591,18 @@ static void init_end_check(struct round *r, struct round_outbox *ob)
 	struct init_state *s = r->init;
 	struct msg m;
 
-	/* Our own member part decoded too, and every CHECKED names its sum. */
-	if (!s->in[r->me]) {
-		init_abort(r, ob, MSG_REASON_TOO_FEW, "the sum did not reach every part");
-		return;
+	/*
+	 * Our own member part decoded too, and every CHECKED names its sum. On
+	 * the scatter path a silent member need not be dead: an aggregator may
+	 * have starved it of a part's sum. So there every counted member must
+	 * have said CHECKED.
+	 */
+	for (uint8_t u = 0; u < r->k; u++) {
+		if (s->u3[u] && !s->in[u] && (u == r->me || r->path == MSG_PATH_SCATTER)) {
+			init_abort(r, ob, MSG_REASON_TOO_FEW,
+			           "a counted member did not decode the sum");
+			return;
+		}
 	}
 	for (uint8_t u = 0; u < r->k; u++) {
 		if (s->u3[u] && s->in[u] &&
@@ -1641,10 +1651,12 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		return;
 	}
 	for (uint8_t v = 0; v < r->k; v++) {
-		/* A lost link ends any phase early except CHECK: there a counted
-		 * member may still send ABORT (a wrapped decode) when its link
-		 * is back, and then nobody may apply. */
-		if (expect[v] && !s->in[v] && !s->gone[v] && (!s->lost[v] || s->phase == I_CHECK))
+		/* A lost link ends any phase early except CHECK on the star path:
+		 * there a counted member may still send ABORT (a wrapped decode)
+		 * when its link is back, and then nobody may apply. (On the
+		 * scatter path CHECK needs every counted member: lost, it aborts.) */
+		if (expect[v] && !s->in[v] && !s->gone[v] &&
+		    (!s->lost[v] || (s->phase == I_CHECK && r->path == MSG_PATH_STAR)))
 			all = false;
 	}
 	if (!all && !deadline)

@@ -298,6 +298,52 @@ static void test_member_equals_single_keys(void **state)
 	free(b);
 }
 
+/*
+ * mask_apply_range (an aggregator's part on the scatter path) equals that
+ * range of mask_apply on the whole vector: ranges inside, across and at the
+ * ends of segments and keystream chunks, of every width; out-of-layout
+ * ranges refused.
+ */
+static void test_apply_range(void **state)
+{
+	enum { N = 70000 };
+	uint32_t *whole = calloc(N, sizeof(uint32_t)), *part = malloc(N * sizeof(uint32_t));
+	uint32_t r = 99;
+	uint8_t key[32];
+
+	(void)state;
+	assert_true(whole && part);
+	randombytes_buf(key, sizeof(key));
+	for (uint32_t w = 1; w <= 32; w += 3) {
+		struct mask_seg segs[3] = {{40000, w}, {13, 33 - w}, {29987, 1 + w % 7}};
+		int sign = w % 2 ? 1 : -1;
+
+		memset(whole, 0, N * sizeof(uint32_t));
+		assert_int_equal(mask_apply(whole, segs, 3, key, sign), 0);
+		for (int t = 0; t < 40; t++) {
+			size_t first, len;
+
+			r = r * 1103515245u + 12345u;
+			first = (r >> 8) % N;
+			r = r * 1103515245u + 12345u;
+			len = t % 5 == 0 ? N - first : (r >> 8) % (N - first + 1);
+			if (t == 1) {
+				first = 39990; /* across the first segment's end */
+				len = 40;
+			}
+			memset(part, 0, N * sizeof(uint32_t));
+			assert_int_equal(mask_apply_range(part, segs, 3, key, sign, first, len), 0);
+			if (len > 0)
+				assert_memory_equal(part, whole + first, len * sizeof(uint32_t));
+		}
+		assert_int_equal(mask_apply_range(part, segs, 3, key, sign, N, 1), -EINVAL);
+		assert_int_equal(mask_apply_range(part, segs, 3, key, sign, 1, N), -EINVAL);
+		assert_int_equal(mask_apply_range(part, segs, 3, key, 2, 0, 1), -EINVAL);
+	}
+	free(whole);
+	free(part);
+}
+
 static void test_property_cancel(void **state)
 {
 	uint32_t r = 12345;
@@ -335,6 +381,7 @@ int main(void)
 	        cmocka_unit_test(test_keys_bound_to_round),
 	        cmocka_unit_test(test_refusals),
 	        cmocka_unit_test(test_member_equals_single_keys),
+	        cmocka_unit_test(test_apply_range),
 	        cmocka_unit_test(test_property_cancel),
 	        cmocka_unit_test(test_property_cancel_large),
 	};
