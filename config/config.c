@@ -65,7 +65,7 @@ static const char *const schedule_names[] = {"constant", "cosine", "step", NULL}
 static const char *const momentum_rule_names[] = {"keep", "reset", "quasi-global", NULL};
 static const char *const yesno_names[] = {"no", "yes", NULL};
 static const char *const when_done_names[] = {"average", "stop", NULL};
-static const char *const data_path_names[] = {"star", "scatter", NULL};
+static const char *const data_path_names[] = {"star", "scatter", "auto", NULL};
 static const char *const loglevel_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const standardize_names[] = {"none", "local", "federated", NULL};
 
@@ -188,10 +188,11 @@ static const struct key_spec key_specs[] = {
          "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
         {SEC_GOSSIP, "ErrorFeedback", K_ENUM, CFG(gossip.error_feedback), 0, 0, yesno_names, "no",
          false, "no, yes", "Add the last round's rounding residual to the next input.", NOLINE},
-        {SEC_GOSSIP, "DataPath", K_ENUM, CFG(gossip.data_path), 0, 0, data_path_names, "star",
-         false, "star, scatter",
-         "How a round's vectors travel: all through the initiator (star), or in parts summed "
-         "by every member (scatter: reduce-scatter, then all-gather).",
+        {SEC_GOSSIP, "DataPath", K_ENUM, CFG(gossip.data_path), 0, 0, data_path_names, "auto",
+         false, "star, scatter, auto",
+         "How a round's vectors travel: all through the initiator (star), in parts summed "
+         "by every member (scatter: reduce-scatter, then all-gather), or scatter when a "
+         "member's measured link takes 100 ms or more per vector (auto).",
          NOLINE},
         {SEC_GOSSIP, "WhenDone", K_ENUM, CFG(gossip.when_done), 0, 0, when_done_names, "average",
          false, "average, stop",

@@ -35,6 +35,8 @@ enum config_optimizer { CONFIG_OPT_SGD, CONFIG_OPT_ADAM };
 enum config_schedule { CONFIG_SCHED_CONSTANT, CONFIG_SCHED_COSINE, CONFIG_SCHED_STEP };
 enum config_momentum_rule { CONFIG_MOM_KEEP, CONFIG_MOM_RESET, CONFIG_MOM_QUASI_GLOBAL };
 enum config_codec { CONFIG_CODEC_FIXED, CONFIG_CODEC_FLOAT32, CONFIG_CODEC_MODULAR };
+/* [Gossip] DataPath: star and scatter are the wire's MSG_PATH_* values. */
+enum config_data_path { CONFIG_PATH_STAR, CONFIG_PATH_SCATTER, CONFIG_PATH_AUTO };
 /* [Training] Standardize: how features are scaled when the node loads its data. */
 enum config_standardize {
 	CONFIG_STD_NONE,      /* as the dataset file holds them */
@@ -116,7 +118,7 @@ struct config {
 		double keep;        /* fraction of large layers averaged per round */
 		int warmup_rounds;  /* modular: exact rounds before going modular */
 		int error_feedback; /* 1: send model + last rounding residual */
-		int data_path;      /* MSG_PATH_*: 0 star, 1 scatter */
+		int data_path;      /* enum config_data_path */
 		int when_done;      /* 0: keep averaging, 1: stop once phase done */
 		int rounds;         /* 0: run until stopped */
 		int eval_every;

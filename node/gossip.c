@@ -466,6 +466,29 @@ static double link_round_ms(const struct peer *p, size_t vector_bytes)
 	return 6.0 * p->rtt_ms + 2.0 * (double)vector_bytes * 1000.0 / p->rate_Bps;
 }
 
+/*
+ * DataPath = auto: the scatter path when moving vectors is what a round
+ * waits for, i.e. when some member's measured link takes AUTO_SCATTER_MS or
+ * more per vector (3 Mbit/s: about 200 ms for the default codec's 76 kB);
+ * the star path otherwise, and while a link is unmeasured. On fast links
+ * the star's fewer messages and the initiator's single unmasking win
+ * (docs/benchmarks.md (b)).
+ */
+#define AUTO_SCATTER_MS 100.0
+
+static uint8_t pick_path(struct gossip *g, const uint8_t (*members)[32], uint8_t k)
+{
+	if (g->cfg->gossip.data_path != CONFIG_PATH_AUTO)
+		return (uint8_t)g->cfg->gossip.data_path;
+	for (uint8_t j = 1; j < k && g->vec_bytes > 0; j++) {
+		const struct peer *p = peer_find(g, members[j]);
+		if (p != NULL && p->rate_Bps > 0 &&
+		    (double)g->vec_bytes * 1000.0 / p->rate_Bps >= AUTO_SCATTER_MS)
+			return MSG_PATH_SCATTER;
+	}
+	return MSG_PATH_STAR;
+}
+
 static bool connected(struct gossip *g, const uint8_t pk[32])
 {
 	return g->ops.peer_connected == NULL || g->ops.peer_connected(g->ops.arg, pk);
@@ -1281,7 +1304,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	plan.members = (const uint8_t(*)[MSG_KEY_BYTES])members;
 	plan.codec = cp;
 	g->vec_bytes = codec_packed_bytes(cp);
-	plan.path = (uint8_t)g->cfg->gossip.data_path;
+	plan.path = pick_path(g, (const uint8_t(*)[32])members, k);
 	plan.phase_timeout_ms = phase_timeout(g, (const uint8_t(*)[32])members, k);
 	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
 	model_settings(g, &mm);
@@ -1300,6 +1323,7 @@ static void initiate(struct gossip *g, uint64_t now)
 		goto out;
 	}
 	g->ps.rounds_initiated++;
+	g->st.rounds_scatter += plan.path == MSG_PATH_SCATTER;
 	round_begin(g, r, (const uint8_t(*)[32])members, k, steps, true, now);
 	g->cur.known = known;
 	g->cur.adds = adds;

@@ -57,6 +57,7 @@ struct node_status {
 	uint64_t rounds_completed;
 	uint64_t rounds_aborted;
 	uint64_t rounds_initiated;
+	uint64_t rounds_scatter; /* of those, on the scatter path (since this process started) */
 	uint64_t invites_declined;
 	uint64_t restarts; /* times this node resumed from a checkpoint */
 

@@ -1642,6 +1642,18 @@ static bool on_probe(struct sim *s)
 	r->final_epochs = p.epochs;
 	r->final_aborted = p.aborted;
 	r->epsilon_max = -1;
+	{
+		double started = 0, scatter = 0;
+		for (uint32_t i = 0; i < s->n; i++) {
+			struct node_status st;
+			if (s->nodes[i].core == NULL)
+				continue;
+			gossip_status(s->nodes[i].core, &st);
+			started += (double)st.rounds_initiated;
+			scatter += (double)st.rounds_scatter;
+		}
+		r->scatter_share = started > 0 ? scatter / started : 0;
+	}
 	for (uint32_t i = 0; i < s->n; i++)
 		if (s->nodes[i].priv.on)
 			r->epsilon_max = MAX(r->epsilon_max, privacy_spent(&s->nodes[i].priv));
@@ -1996,6 +2008,7 @@ void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result
 	fprintf(f, "bytes_per_node_min %.0f\nbytes_per_node_max %.0f\n", r->bytes_min,
 	        r->bytes_max);
 	fprintf(f, "uplink_busy %.3f\n", r->link_busy);
+	fprintf(f, "scatter_share %.3f\n", r->scatter_share);
 	fprintf(f, "events %llu\nmessages %llu\nkills %llu\nrestarts %llu\npartitions %llu\n",
 	        (unsigned long long)r->events, (unsigned long long)r->messages,
 	        (unsigned long long)r->kills, (unsigned long long)r->restarts,

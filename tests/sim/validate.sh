@@ -6,7 +6,9 @@
 # 93%), and on 3 Mbit/s links within 1 point of table (b)'s final accuracy
 # (92.60%; the real run never reached 93% in 200 s, nor may the simulated
 # one) and within 20% of its MB per node sent (12.7 MB). Accuracy and bytes
-# are deterministic for a seed: these are not timings.
+# are deterministic for a seed: these are not timings. Both reference runs
+# used the star data path; DataPath = auto (the default) must pick it on
+# the fast links and pick the scatter path on 3 Mbit/s ones.
 set -eu
 if [ -n "${SOTTO_SANITIZED:-}" ]; then
 	echo "validate: skipped under the sanitizers (scripts/test.sh without --sanitize runs it)"
@@ -30,11 +32,18 @@ echo "loopback: final $final (real 0.9340), MB/node to 93% $(awk -v b="$mb" 'BEG
 within "$final" 0.9340 0.01 || fail "loopback final accuracy $final not within 1 point of 93.40%"
 within "$mb" 19960000 3992000 || fail "loopback MB to 93% $mb not within 20% of 19.96 MB"
 [ "$(get violations "$T/lo")" = 0 ] || fail "loopback: violations"
+[ "$(get scatter_share "$T/lo")" = 0.000 ] || fail "loopback: DataPath auto picked the scatter path"
 
-"$SIM" run --root "$ROOT" -q -s 200 -r 3mbit -g 'RoundTimeout = 15' -o "$T/3m" >/dev/null
+"$SIM" run --root "$ROOT" -q -s 200 -r 3mbit -g 'RoundTimeout = 15;DataPath = star' -o "$T/3m" >/dev/null
 final=$(get final_mean "$T/3m")
 mb=$(get final_bytes "$T/3m")
 echo "3mbit: final $final (real 0.9260), MB/node sent $(awk -v b="$mb" 'BEGIN{print b/1e6}') (real 12.7), target $(get target_time "$T/3m") (real: not reached)"
 within "$final" 0.9260 0.01 || fail "3mbit final accuracy $final not within 1 point of 92.60%"
 within "$mb" 12700000 2540000 || fail "3mbit MB sent $mb not within 20% of 12.7 MB"
 [ "$(get target_time "$T/3m")" = - ] || fail "3mbit: reached 93%, the real run did not"
+
+"$SIM" run --root "$ROOT" -q -s 60 -r 3mbit -g 'RoundTimeout = 15' -o "$T/auto" >/dev/null
+share=$(get scatter_share "$T/auto")
+echo "3mbit, DataPath auto: $share of the rounds started on the scatter path in 60 s"
+awk -v s="$share" 'BEGIN { exit !(s >= 0.4) }' || fail "3mbit: DataPath auto picked the scatter path for only $share of the rounds"
+[ "$(get violations "$T/auto")" = 0 ] || fail "3mbit auto: violations"

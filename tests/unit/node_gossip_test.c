@@ -1040,12 +1040,14 @@ struct round_case {
 	const char *name;
 	const char *codec;
 	uint64_t rows[4];
+	const char *gossip; /* more [Gossip] lines, or NULL */
 };
 
 static const struct round_case round_cases[] = {
-        {"float32, equal weights: the plain mean", "float32", {1000, 1000, 1000, 1000}},
-        {"float32, push-sum weights 1, 2, 0.5, 1.5", "float32", {1000, 2000, 500, 1500}},
-        {"fixed 8 bits, push-sum weights", "fixed", {1000, 2000, 500, 1500}},
+        {"float32, equal weights: the plain mean", "float32", {1000, 1000, 1000, 1000}, NULL},
+        {"float32, push-sum weights 1, 2, 0.5, 1.5", "float32", {1000, 2000, 500, 1500}, NULL},
+        {"fixed 8 bits, push-sum weights", "fixed", {1000, 2000, 500, 1500}, NULL},
+        {"fixed 8 bits, scatter path", "fixed", {1000, 2000, 500, 1500}, "DataPath = scatter\n"},
 };
 
 /*
@@ -1067,6 +1069,7 @@ static void test_group_round(void **state)
 
 		print_message("case: %s\n", rc->name);
 		o.codec = rc->codec;
+		o.gossip_keys = rc->gossip;
 		for (size_t i = 0; i < 4; i++) {
 			o.rows[i] = rc->rows[i];
 			rho_mean += (double)rc->rows[i] / 4000.0;
@@ -1084,6 +1087,8 @@ static void test_group_round(void **state)
 			assert_int_equal(st.rounds_completed, 1);
 			assert_int_equal(st.rounds_aborted, 0);
 			assert_int_equal(st.rounds_initiated, i == 0 ? 1 : 0);
+			/* DataPath auto (the default) on unmeasured links: the star */
+			assert_int_equal(st.rounds_scatter, i == 0 && rc->gossip != NULL ? 1 : 0);
 			assert_string_equal(st.state, "idle");
 			assert_int_equal(st.round_id, 0);
 			assert_true(fabs(st.weight - rho_mean) < 1e-6);
