@@ -120,8 +120,9 @@ struct cur {
 	bool input_recorded; /* record_input done */
 	bool keys_installed; /* KEYS_SET went out for this round */
 	bool initiator;
-	bool known; /* our input was the last result, unchanged */
-	bool adds;  /* feature statistics: our input adds our rows (our first round) */
+	bool known;   /* our input was the last result, unchanged */
+	bool adds;    /* feature statistics: our input adds our rows (our first round) */
+	uint8_t path; /* initiator: MSG_PATH_* of the round */
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
 	uint64_t snap_steps; /* training steps in our snapshot */
@@ -172,6 +173,9 @@ struct gossip {
 	float *last_result;              /* the last result applied (all coordinates), or NULL */
 	unsigned privacy_aborts;         /* rounds in a row refused as too exposing for our input */
 	bool peer_trains;                /* statistics: a peer invited us into a training round */
+	unsigned scatter_fails;          /* our scatter rounds in a row lost after all accepted */
+	unsigned star_rounds_left;       /* DataPath auto: star rounds before scatter again */
+	unsigned star_fallbacks;         /* how often it fell back (each doubles the next) */
 	double spread[CONSENSUS_ROUNDS]; /* the last results' distance from our input */
 	unsigned n_spread;               /* results counted in spread (capped) */
 	bool said_trained, said_done;    /* the log lines that mark the phases */
@@ -404,6 +408,8 @@ static bool link_answers(uint8_t req, uint8_t ans)
 		return ans == MSG_CHECKED || ans == MSG_ABORT;
 	case MSG_UNMASK_RESP: /* a member's last message before the sum */
 		return ans == MSG_RESULT;
+	case MSG_UNMASK_REQ: /* scatter path: the member's part for our part of the sum */
+		return ans == MSG_PART;
 	default:
 		return false;
 	}
@@ -415,7 +421,7 @@ static void link_request(struct gossip *g, const uint8_t pk[32], const struct ms
 	struct peer *p;
 
 	if (m->type != MSG_INVITE && m->type != MSG_PING && m->type != MSG_SHARES &&
-	    m->type != MSG_RESULT && m->type != MSG_UNMASK_RESP)
+	    m->type != MSG_RESULT && m->type != MSG_UNMASK_RESP && m->type != MSG_UNMASK_REQ)
 		return;
 	if ((p = peer_find(g, pk)) == NULL)
 		return;
@@ -441,9 +447,11 @@ static void link_response(struct gossip *g, const uint8_t pk[32], const struct m
 		return;
 	dt = (double)(g->now - p->sent_at);
 	bulk = p->sent_bytes;
-	if (m->type == MSG_MASKED || m->type == MSG_RESULT)
+	if (m->type == MSG_MASKED || m->type == MSG_RESULT || m->type == MSG_PART)
 		bulk = frame_bytes(m);
 	p->sent_type = 0;
+	if (m->type == MSG_MASKED && m->u.masked.vector.len == 0)
+		return; /* scatter path: no vector, and the member's masking in the time */
 	if (bulk < LINK_BULK_BYTES) {
 		p->rtt_ms = ewma(p->rtt_ms, MAX(dt, 0.1));
 	} else if (p->rtt_ms > 0) {
@@ -480,6 +488,10 @@ static uint8_t pick_path(struct gossip *g, const uint8_t (*members)[32], uint8_t
 {
 	if (g->cfg->gossip.data_path != CONFIG_PATH_AUTO)
 		return (uint8_t)g->cfg->gossip.data_path;
+	if (g->star_rounds_left > 0) {
+		g->star_rounds_left--;
+		return MSG_PATH_STAR;
+	}
 	for (uint8_t j = 1; j < k && g->vec_bytes > 0; j++) {
 		const struct peer *p = peer_find(g, members[j]);
 		if (p != NULL && p->rate_Bps > 0 &&
@@ -842,6 +854,27 @@ static void stats_settle(struct gossip *g)
 	          STATS_SETTLE_AFTER_ABORTS);
 }
 
+/*
+ * DataPath = auto falls back to the star for STAR_FALLBACK_ROUNDS after
+ * SCATTER_FAILS_MAX scatter rounds in a row were lost once every member had
+ * accepted: what members that reach the initiator but not each other cause.
+ * Each fallback doubles the next (up to 64 times): a network where scatter
+ * never works loses 3 rounds of 16, then of 32, ... then of about 1,000.
+ */
+#define SCATTER_FAILS_MAX    3
+#define STAR_FALLBACK_ROUNDS 16
+
+static bool scatter_lost(const struct cur *c, int reason)
+{
+	if (reason != MSG_REASON_TOO_FEW && reason != MSG_REASON_TIMEOUT)
+		return false;
+	for (uint8_t i = 1; i < c->k; i++) {
+		if (!c->heard[i])
+			return false; /* a member never answered: not the data path's doing */
+	}
+	return true;
+}
+
 static void finish_aborted(struct gossip *g, uint64_t now)
 {
 	struct cur *c = &g->cur;
@@ -855,6 +888,17 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 	g->ps.rounds_aborted++;
 	if (reason != MSG_REASON_WRAP)
 		g->wrap_redos = 0;
+	if (c->initiator && c->path == MSG_PATH_SCATTER && scatter_lost(c, reason) &&
+	    ++g->scatter_fails >= SCATTER_FAILS_MAX &&
+	    g->cfg->gossip.data_path == CONFIG_PATH_AUTO) {
+		/* members that reach us but maybe not each other: the star carries on */
+		g->star_rounds_left = STAR_FALLBACK_ROUNDS << MIN(g->star_fallbacks, 6u);
+		g->star_fallbacks++;
+		log_warnx("%u scatter rounds in a row aborted after every member accepted (members "
+		          "that cannot reach each other?): the next %u rounds take the star path",
+		          g->scatter_fails, g->star_rounds_left);
+		g->scatter_fails = 0;
+	}
 	log_info("round aborted (%s) after %.2fs; model unchanged", msg_reason_name(reason),
 	         (double)(now - c->started) / 1000.0);
 	if (c->initiator && reason == MSG_REASON_TOO_FEW) {
@@ -959,6 +1003,9 @@ static void finish_done(struct gossip *g, uint64_t now)
 	uint32_t members = 0;
 	bool evaluate;
 	size_t nc, len;
+
+	if (c->initiator && c->path == MSG_PATH_SCATTER)
+		g->scatter_fails = g->star_fallbacks = 0; /* it works here after all */
 
 	codec_plan_observe(&g->plan, round_codec(c->r), round_decode_stats(c->r), false);
 	g->wrap_redos = 0;
@@ -1325,6 +1372,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	g->ps.rounds_initiated++;
 	g->st.rounds_scatter += plan.path == MSG_PATH_SCATTER;
 	round_begin(g, r, (const uint8_t(*)[32])members, k, steps, true, now);
+	g->cur.path = plan.path;
 	g->cur.known = known;
 	g->cur.adds = adds;
 	{

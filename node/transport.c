@@ -342,6 +342,8 @@ static int frame_build(struct transport *t, const uint8_t *peer_pk, const struct
 	if (rc == 0)
 		rc = seal_frame(t->seal, buf, frame, peer_pk, (uint8_t)m->type, m->round_id);
 	if (rc != 0) {
+		if (m->type == MSG_SEEDS) /* the plaintext was never sealed over */
+			sodium_memzero(buf, frame);
 		nng_msg_free(nm);
 		return rc;
 	}
@@ -834,11 +836,11 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 		if (log_allowed(t, LOG_DECODE))
 			log_warnx("transport: dropped a message from %s: %s",
 			          p != NULL ? p->name : "?", err_str(rc));
-		return;
+		goto out;
 	}
 	if ((int)t->rx_msg.type != hdr.type || t->rx_msg.round_id != hdr.round_id) {
 		t->st.dropped_mismatch++;
-		return;
+		goto out;
 	}
 	t->st.frames_in++;
 	t->st.bytes_in += len;
@@ -848,7 +850,8 @@ static void frame_deliver(struct transport *t, nng_msg *nm)
 	rx.msg = &t->rx_msg;
 	rx.frame_bytes = len;
 	t->cb(t->arg, &rx);
-	if (t->rx_msg.type == MSG_SEEDS) { /* unmasking secrets: used, now wiped */
+out:
+	if (hdr.type == MSG_SEEDS) { /* unmasking secrets: used or refused, now wiped */
 		sodium_memzero(&t->rx_msg.u.seeds, sizeof(t->rx_msg.u.seeds));
 		sodium_memzero(buf, len);
 	}

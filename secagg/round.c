@@ -1651,6 +1651,12 @@ static void init_maybe_advance(struct round *r, struct round_outbox *ob, uint64_
 		return;
 	}
 	for (uint8_t v = 0; v < r->k; v++) {
+		/* Scatter path: an alive member lost before it answered UNMASK or
+		 * CHECK takes its parts, or its part's sum, with it: end the
+		 * phase now (it aborts) instead of at its deadline. */
+		if (r->path == MSG_PATH_SCATTER && (s->phase == I_UNMASK || s->phase == I_CHECK) &&
+		    s->u3[v] && !s->in[v] && s->lost[v])
+			deadline = true;
 		/* A lost link ends any phase early except CHECK on the star path:
 		 * there a counted member may still send ABORT (a wrapped decode)
 		 * when its link is back, and then nobody may apply. (On the

@@ -65,7 +65,9 @@ struct round_out {
  * Caller-provided outbox. Every call that takes one appends at most
  * ROUND_OUTBOX_MIN messages (cap - n must be at least that: one call can
  * drop late members, broadcast the next phase and, if its own part fails,
- * abort, each to up to k - 1 members); the caller sends
+ * abort, each to up to k - 1 members; on the scatter path, the unmask
+ * answer with k - 1 PARTs, or SEEDS to k - 1 members then our part's sum
+ * to k - 1 and CHECKED: at most 3k - 3 = 93 of 96); the caller sends
  * them and resets n to 0. Byte strings inside the messages point into the
  * round and stay valid until the next call on that round or round_free.
  */

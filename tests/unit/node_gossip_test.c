@@ -176,11 +176,12 @@ struct net {
 	struct env *q; /* in flight */
 	size_t nq;
 	uint64_t qseq;
-	uint64_t latency; /* ms per message */
-	bool dup;         /* every message arrives twice */
-	bool cut;         /* every message is lost */
-	drop_fn drop;     /* or those it says */
-	struct sent *log; /* everything sent, in order */
+	uint64_t latency;   /* ms per message */
+	uint64_t us_per_kb; /* and per KiB of it: a link's rate */
+	bool dup;           /* every message arrives twice */
+	bool cut;           /* every message is lost */
+	drop_fn drop;       /* or those it says */
+	struct sent *log;   /* everything sent, in order */
 	size_t nlog;
 	size_t events;
 };
@@ -199,6 +200,7 @@ struct opts {
 	bool test_set;                 /* [Training] TestSet: the node evaluates */
 	const char *gossip_keys;       /* more [Gossip] lines, or NULL */
 	bool stats; /* every node averages feature statistics (MODEL_STATS) instead of a model */
+	uint32_t features; /* of the logreg model (0: 6); 400 makes a vector over 4 KiB */
 	uint64_t seed;
 };
 
@@ -364,7 +366,7 @@ static void net_send(struct net *net, struct tnode *from, const struct gossip_ac
 		return;
 	for (int c = 0; c < (net->dup ? 2 : 1); c++) {
 		struct env *e = PUSH(net->q, net->nq);
-		e->at = net->now + net->latency;
+		e->at = net->now + net->latency + (uint64_t)len * net->us_per_kb / 1024 / 1000;
 		e->seq = net->qseq++;
 		e->from = from->idx;
 		e->to = to->idx;
@@ -719,7 +721,7 @@ static char *config_text(const struct net *net, const struct opts *o, size_t i)
 	return t;
 }
 
-static struct model *model_make(uint32_t classes)
+static struct model *model_make(uint32_t classes, uint32_t features)
 {
 	struct model_spec spec;
 	struct model *m = NULL;
@@ -728,7 +730,7 @@ static struct model *model_make(uint32_t classes)
 	spec.type = MODEL_LOGREG;
 	spec.channels = 1;
 	spec.height = 1;
-	spec.width = 6;
+	spec.width = features ? features : 6;
 	spec.classes = classes;
 	assert_int_equal(model_alloc(&m, &spec, 1), 0);
 	return m;
@@ -786,8 +788,8 @@ static struct net *net_new(const struct opts *o)
 	rng_seed(&test_rng, o->seed ? o->seed : 7);
 	net->n = o->n;
 	net->now = T0;
-	net->m = o->stats ? stats_model_make() : model_make(3);
-	net->m_other = model_make(4);
+	net->m = o->stats ? stats_model_make() : model_make(3, o->features);
+	net->m_other = model_make(4, o->features);
 	for (size_t i = 0; i < o->n; i++) {
 		struct tnode *nd = &net->nd[i];
 		uint8_t seed[IDENTITY_SEED_BYTES];
@@ -1827,6 +1829,54 @@ static void test_unreached_invitee(void **state)
 	net_free(net);
 }
 
+static bool drop_parts(struct net *net, uint8_t from, uint8_t to, const struct msg *m)
+{
+	(void)net;
+	(void)from;
+	(void)to;
+	return m->type == MSG_PART || m->type == MSG_PART_SUM;
+}
+
+/*
+ * DataPath = auto on links that take about 190 ms per vector: the first
+ * round (links unmeasured) takes the star and measures them, the next ones
+ * the scatter path. Here members cannot reach each other (every PART and
+ * PART_SUM is lost): after 3 scatter rounds lost with every member in, the
+ * node takes the star path for 16 rounds, then 32 after 3 more, and so on:
+ * its rounds complete.
+ */
+static void test_auto_path_falls_back(void **state)
+{
+	struct opts o = opts_default(5);
+	struct net *net;
+	struct node_status st;
+
+	(void)state;
+	o.features = 400; /* 1,203 float32 parameters: 4.8 KB vectors */
+	o.rt = 10;
+	net = net_new(&o);
+	net->latency = 5;
+	net->us_per_kb = 40000; /* 40 ms per KiB: about 190 ms per vector */
+	net->drop = drop_parts;
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 15000, NULL, 0);
+	st = status_of(&net->nd[0]);
+	assert_true(st.rounds_completed >= 1); /* the first: the star, measuring */
+	assert_true(st.peers[0].rate_Bps > 0 && st.peers[0].rate_Bps < 4800.0 * 1000.0 / 100.0);
+	net_run(net, T0 + 240000, NULL, 0);
+	st = status_of(&net->nd[0]);
+	print_message("%llu rounds started, %llu on the scatter path, %llu completed\n",
+	              (unsigned long long)st.rounds_initiated,
+	              (unsigned long long)st.rounds_scatter,
+	              (unsigned long long)st.rounds_completed);
+	/* 3 lost, 16 star, 3 lost, 32 star, 3 lost, 64 star, ...: the star carries on */
+	assert_true(st.rounds_scatter >= 6 && st.rounds_scatter % 3 == 0);
+	assert_true(st.rounds_scatter * 10 <= st.rounds_initiated);
+	assert_true(st.rounds_completed + st.rounds_scatter + 5 >= st.rounds_initiated);
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* Node `who` re-reads a config whose [Peer]s are those of mask (the daemon's swap). */
 static void node_reload(struct net *net, const struct opts *o, size_t who, uint32_t mask,
                         struct gossip_reload_stats *rs)
@@ -2814,6 +2864,7 @@ int main(void)
 	        cmocka_unit_test(test_key_wipe_burst),
 	        cmocka_unit_test(test_link_lost_member),
 	        cmocka_unit_test(test_unreached_invitee),
+	        cmocka_unit_test(test_auto_path_falls_back),
 	        cmocka_unit_test(test_link_lost_initiator),
 	        cmocka_unit_test(test_link_lost_waiting_commit),
 	        cmocka_unit_test(test_checkpoint_restart),
