@@ -360,15 +360,16 @@ static bool check_outcome(struct bus *b, const struct codec_params *cp)
 	return true;
 }
 
-static void test_all_alive(void **state)
+/* Every k from 3 to KMAX on one data path: the exact sum, no deadline needed. */
+static void run_all_alive(uint8_t path)
 {
 	struct bus b;
 	struct codec_params cp;
 	uint8_t counted[MSG_MAX_MEMBERS];
 
-	(void)state;
 	for (size_t k = 3; k <= KMAX; k++) {
 		bus_init(&b, k, 1000, (uint32_t)k);
+		b.path = path;
 		make_codec(&cp, (uint16_t)k, 1000);
 		start(&b, &cp, round_min_threshold((uint8_t)k), 0x1000 + k);
 		bus_run(&b);
@@ -379,25 +380,16 @@ static void test_all_alive(void **state)
 	}
 }
 
-/* Every k from 3 to KMAX, scatter path: the same exact sum, no deadline needed. */
+static void test_all_alive(void **state)
+{
+	(void)state;
+	run_all_alive(MSG_PATH_STAR);
+}
+
 static void test_all_alive_scatter(void **state)
 {
-	struct bus b;
-	struct codec_params cp;
-	uint8_t counted[MSG_MAX_MEMBERS];
-
 	(void)state;
-	for (size_t k = 3; k <= KMAX; k++) {
-		bus_init(&b, k, 1000, (uint32_t)k);
-		b.path = MSG_PATH_SCATTER;
-		make_codec(&cp, (uint16_t)k, 1000);
-		start(&b, &cp, round_min_threshold((uint8_t)k), 0x1000 + k);
-		bus_run(&b);
-		assert_true(check_outcome(&b, &cp));
-		assert_int_equal(round_counted(b.r[0], counted), k);
-		assert_int_equal(b.now, 0); /* no deadline was needed */
-		bus_fini(&b);
-	}
+	run_all_alive(MSG_PATH_SCATTER);
 }
 
 static const int member_kill_types[] = {MSG_INVITE,     MSG_KEYS,   MSG_SHARES,
