@@ -202,16 +202,16 @@ while :; do
 		"$SOTTO" status -c "$OUT/sites/$i/$i.conf" 2>/dev/null |
 			awk -v n="$i" '$1=="accuracy"{a=$2} $1=="bytes_out"{b=$2}
 				$1=="rounds_completed"{r=$2} $1=="epochs_trained"{e=$2}
-				$1=="rounds_aborted"{x=$2}
-				END{print n, (a==""?"-":a), b+0, r+0, e+0, x+0}' >>"$OUT/poll.txt" || true
+				$1=="rounds_aborted"{x=$2} $1=="rounds_unformed"{u=$2}
+				END{print n, (a==""?"-":a), b+0, r+0, e+0, x+0, u+0}' >>"$OUT/poll.txt" || true
 	done
 	awk -v t="$t" '{print t, $0}' "$OUT/poll.txt" >>"$OUT/nodes.dat"
 	line=$(awk -v t="$t" -v N="$N" '
 		$2 != "-" { s += $2; c++; if (mn == "" || $2 < mn) mn = $2; if (mx == "" || $2 > mx) mx = $2 }
-		{ b += $3; r += $4; e += $5; x += $6 }
+		{ b += $3; r += $4; e += $5; x += $6; u += $7 }
 		END { if (mn == "") { mn = 0; mx = 0 }
-		      printf "%s %.4f %.4f %.4f %.0f %.2f %.3f %d %.2f\n", t, c ? s / c : 0, mn, mx,
-			b / N, r / N, e / N, c, x / N }' "$OUT/poll.txt")
+		      printf "%s %.4f %.4f %.4f %.0f %.2f %.3f %d %.2f %.2f\n", t, c ? s / c : 0, mn, mx,
+			b / N, r / N, e / N, c, x / N, u / N }' "$OUT/poll.txt")
 	echo "$line" >>"$OUT/progress.dat"
 	read -r rss cpu <<<"$(rss_cpu)"
 	[ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
@@ -254,6 +254,12 @@ hz=$(getconf CLK_TCK)
 		'BEGIN{printf "cpu_s_per_node %.2f\ncpu_ms_per_round %.1f\n", c / hz / N, (r > 0 ? 1000 * c / hz / N / r : 0)}'
 	# Aborted rounds as a share of the rounds started (completed + aborted).
 	echo "$final" | awk '{printf "aborted_share %.3f\n", (($6 + $9) > 0 ? $9 / ($6 + $9) : 0)}'
+	# Of those, the ones that ended before their group was fixed (fewer than t
+	# accepted, or too few fresh inputs: matchmaking, no vector sent), and the
+	# share of the rounds that formed a group that then aborted.
+	echo "$final" | awk '{s = $6 + $9; f = s - $10
+		printf "unformed_share %.3f\naborted_formed_share %.3f\n", (s > 0 ? $10 / s : 0),
+			(f > 0 ? ($9 - $10) / f : 0)}'
 	# Fairness: completed rounds of the node with the fewest and the most.
 	awk -v N="$N" '{ last[$2] = $5 } END { mn = -1; for (i = 0; i < N; i++) {
 		if (mn < 0 || last[i] < mn) mn = last[i]; if (last[i] > mx) mx = last[i] }
@@ -276,7 +282,7 @@ hz=$(getconf CLK_TCK)
 				function mine(i) { return k == "slow" ? i < sn : i >= sn }
 				mine($2) { if ($3 != "-") { s[$1] += $3; c[$1]++
 					if (!($1 in mn) || $3 < mn[$1]) mn[$1] = $3 }
-					b[$1] += $4; r[$1] += $5; x[$1] += $7; n[$1]++; lastr[$2] = $5
+					b[$1] += $4; r[$1] += $5; x[$1] += $7; u[$1] += $8; n[$1]++; lastr[$2] = $5
 					up[$2] = 8 * $4 / (bits * $1)
 					if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
 				END { want = k == "slow" ? sn : N - sn; tt = "-"
@@ -285,8 +291,8 @@ hz=$(getconf CLK_TCK)
 					for (j = m; j >= 1; j--) if (c[order[j]] == want) break
 					t = order[j]
 					printf "%s_nodes %d\n%s_target_time %s\n%s_target_bytes %s\n", k, want, k, tt, k, tt == "-" ? "-" : sprintf("%.0f", tb)
-					printf "%s_final_mean %.4f\n%s_final_min %.4f\n%s_final_bytes %.0f\n%s_final_rounds %.2f\n%s_final_aborted %.2f\n",
-						k, s[t] / c[t], k, mn[t], k, b[t] / n[t], k, r[t] / n[t], k, x[t] / n[t]
+					printf "%s_final_mean %.4f\n%s_final_min %.4f\n%s_final_bytes %.0f\n%s_final_rounds %.2f\n%s_final_aborted %.2f\n%s_final_unformed %.2f\n",
+						k, s[t] / c[t], k, mn[t], k, b[t] / n[t], k, r[t] / n[t], k, x[t] / n[t], k, u[t] / n[t]
 					rmn = -1; rmx = 0; us = 0; umx = 0
 					for (i in lastr) { if (rmn < 0 || lastr[i] < rmn) rmn = lastr[i]; if (lastr[i] > rmx) rmx = lastr[i]
 						us += up[i]; if (up[i] > umx) umx = up[i] }

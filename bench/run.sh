@@ -191,14 +191,19 @@ slow_row() {
 	awk -v l="$label" -v p="$path" -v tt="$(val "$d" "${k}target_time")" -v tb="$(val "$d" "${k}target_bytes")" \
 		-v fm="$(val "$d" "${k}final_mean")" -v mn="$(val "$d" "${k}final_min")" \
 		-v fr="$(val "$d" "${k}final_rounds")" -v ab="$(val "$d" "${k}final_aborted")" \
+		-v un="$(val "$d" "${k}final_unformed")" \
 		-v rmin="$(val "$d" "${k}rounds_per_node_min")" -v rmax="$(val "$d" "${k}rounds_per_node_max")" \
 		-v up="$(val "$d" "${k}uplink_busy_mean")" -v ft="$(val "$d" final_time)" -v base="$base" 'BEGIN {
 		if (tt == "-" || tt == "") { tt = sprintf("not in %.0f", ft); ratio = "-"; tb = "-" }
 		else { ratio = (base != "" && base != "-") ? sprintf("%.2fx", tt / base) : "-"; tb = sprintf("%.2f", tb / 1e6) }
 		share = (fr + ab) > 0 ? sprintf("%.0f%%", 100 * ab / (fr + ab)) : "-"
+		# of which before a group formed (no vector sent) / of the formed rounds
+		if (un == "") split_ = "-"
+		else split_ = sprintf("%.0f%% / %.1f%%", (fr + ab) > 0 ? 100 * un / (fr + ab) : 0,
+			(fr + ab - un) > 0 ? 100 * (ab - un) / (fr + ab - un) : 0)
 		if (up == "") up = "-"; else up = sprintf("%.0f%%", 100 * up)
-		printf "| %s | %s | %s | %s | %s | %.2f%% | %.2f%% | %.1f (%s-%s) | %.1f | %s | %s |\n",
-			l, p, tt, ratio, tb, 100 * fm, 100 * mn, fr, rmin, rmax, ab, share, up }'
+		printf "| %s | %s | %s | %s | %s | %.2f%% | %.2f%% | %.1f (%s-%s) | %.1f | %s | %s | %s |\n",
+			l, p, tt, ratio, tb, 100 * fm, 100 * mn, fr, rmin, rmax, ab, share, split_, up }'
 }
 : >"$OUT/table-b.md"
 if ! want b; then
@@ -206,8 +211,8 @@ if ! want b; then
 elif [ "$NETNS" = 1 ] && [ "$(id -u)" -eq 0 ] && command -v tc >/dev/null 2>&1; then
 	echo "== (b) 16 nodes, default codec, LearningRate 0.1, in network namespaces behind tbf"
 	{
-		echo "| link | path | s to 93% | vs unlimited | MB/node to 93% | final mean | final min | rounds/node (min-max) | aborted/node | aborted share | uplink busy |"
-		echo "|---|---|---|---|---|---|---|---|---|---|---|"
+		echo "| link | path | s to 93% | vs unlimited | MB/node to 93% | final mean | final min | rounds/node (min-max) | aborted/node | aborted share | no group formed / formed, then aborted | uplink busy |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	} >"$OUT/table-b.md"
 	for path in $PATHS; do
 		base=-

@@ -886,6 +886,7 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		g->ops.record_outcome(g->ops.arg, c->id, round_attempt(c->r), why);
 	}
 	g->ps.rounds_aborted++;
+	g->st.rounds_unformed += !c->keys_installed; /* matchmaking: no vector moved */
 	if (reason != MSG_REASON_WRAP)
 		g->wrap_redos = 0;
 	if (c->initiator && c->path == MSG_PATH_SCATTER && scatter_lost(c, reason) &&
@@ -2048,6 +2049,7 @@ void gossip_stop(struct gossip *g, uint64_t now)
 				send_msg(g, g->cur.members[i], &m);
 		}
 		g->ps.rounds_aborted++;
+		g->st.rounds_unformed += !g->cur.keys_installed;
 		round_clear(g, now);
 	}
 	act_push(g, GOSSIP_KEYS_CLEAR)->round_id = 0;

@@ -47,7 +47,8 @@ char *status_format_text(const struct node_status *s, double now)
 	sb_printf(&b, "rounds_completed %llu\nrounds_aborted %llu\nrounds_initiated %llu\n",
 	          (unsigned long long)s->rounds_completed, (unsigned long long)s->rounds_aborted,
 	          (unsigned long long)s->rounds_initiated);
-	sb_printf(&b, "rounds_scatter %llu\n", (unsigned long long)s->rounds_scatter);
+	sb_printf(&b, "rounds_scatter %llu\nrounds_unformed %llu\n",
+	          (unsigned long long)s->rounds_scatter, (unsigned long long)s->rounds_unformed);
 	sb_printf(&b, "invites_declined %llu\nrestarts %llu\n",
 	          (unsigned long long)s->invites_declined, (unsigned long long)s->restarts);
 	sb_printf(&b, "bytes_in %llu\nbytes_out %llu\nmsgs_in %llu\nmsgs_out %llu\n",
@@ -138,6 +139,10 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	COUNTER("rounds_scatter_total",
 	        "Rounds this node started on the scatter data path (since it started).",
 	        s->rounds_scatter);
+	COUNTER("rounds_unformed_total",
+	        "Aborted rounds that ended before their group was fixed, no vector sent (since "
+	        "it started).",
+	        s->rounds_unformed);
 	COUNTER("invites_declined_total", "Invitations declined while busy.", s->invites_declined);
 	COUNTER("bytes_in_total", "Bytes received from peers.", s->bytes_in);
 	COUNTER("bytes_out_total", "Bytes sent to peers.", s->bytes_out);

@@ -57,7 +57,9 @@ struct node_status {
 	uint64_t rounds_completed;
 	uint64_t rounds_aborted;
 	uint64_t rounds_initiated;
-	uint64_t rounds_scatter; /* of those, on the scatter path (since this process started) */
+	uint64_t rounds_scatter;  /* of those, on the scatter path (since this process started) */
+	uint64_t rounds_unformed; /* aborted before the group was fixed (too few accepted, or
+	                           * too few fresh inputs): no vector moved (since started) */
 	uint64_t invites_declined;
 	uint64_t restarts; /* times this node resumed from a checkpoint */
 

@@ -1643,7 +1643,7 @@ static bool on_probe(struct sim *s)
 	r->final_aborted = p.aborted;
 	r->epsilon_max = -1;
 	{
-		double started = 0, scatter = 0;
+		double started = 0, scatter = 0, unformed = 0, nodes = 0;
 		for (uint32_t i = 0; i < s->n; i++) {
 			struct node_status st;
 			if (s->nodes[i].core == NULL)
@@ -1651,8 +1651,11 @@ static bool on_probe(struct sim *s)
 			gossip_status(s->nodes[i].core, &st);
 			started += (double)st.rounds_initiated;
 			scatter += (double)st.rounds_scatter;
+			unformed += (double)st.rounds_unformed;
+			nodes++;
 		}
 		r->scatter_share = started > 0 ? scatter / started : 0;
+		r->final_unformed = nodes > 0 ? unformed / nodes : 0;
 	}
 	for (uint32_t i = 0; i < s->n; i++)
 		if (s->nodes[i].priv.on)
@@ -2009,6 +2012,7 @@ void sim_result_print(FILE *f, const struct sim_opts *o, const struct sim_result
 	        r->bytes_max);
 	fprintf(f, "uplink_busy %.3f\n", r->link_busy);
 	fprintf(f, "scatter_share %.3f\n", r->scatter_share);
+	fprintf(f, "final_unformed %.2f\n", r->final_unformed);
 	fprintf(f, "events %llu\nmessages %llu\nkills %llu\nrestarts %llu\npartitions %llu\n",
 	        (unsigned long long)r->events, (unsigned long long)r->messages,
 	        (unsigned long long)r->kills, (unsigned long long)r->restarts,

@@ -125,6 +125,7 @@ struct sim_result {
 	double bytes_min, bytes_max;   /* bytes sent per node at the end */
 	double link_busy;              /* mean fraction of time uplinks were sending */
 	double scatter_share;          /* of the rounds started, on the scatter path (DataPath) */
+	double final_unformed;         /* per node: aborted before the group was fixed */
 	/* from when on the spread (max - min accuracy) stayed under 0.5 points (-1: never) */
 	double agree_time, agree_rounds, agree_mean;
 	uint64_t events, messages, kills, restarts, partitions;

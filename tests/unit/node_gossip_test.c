@@ -1325,6 +1325,7 @@ static void test_invite_declined_busy(void **state)
 	}
 	assert_false(gossip_busy(net->nd[4].g));
 	assert_int_equal(status_of(&net->nd[4]).rounds_aborted, 1);
+	assert_int_equal(status_of(&net->nd[4]).rounds_unformed, 1); /* no group: no vector */
 	assert_int_equal(status_of(&net->nd[4]).rounds_completed, 0);
 	assert_int_equal(net->nd[4].n_ap, 0);
 	check_round_mean(net, r0, 0xf, in);
@@ -1556,6 +1557,7 @@ static void test_member_times_out(void **state)
 		assert_int_equal(a->reason, MSG_REASON_TIMEOUT);
 		assert_int_equal(nd->n_ap, 0);
 		assert_int_equal(st.rounds_aborted, 1);
+		assert_int_equal(st.rounds_unformed, 0); /* aborted after KEYS fixed the group */
 		assert_string_equal(st.state, "idle");
 		assert_non_null(key_find(nd, rid));
 		assert_true(key_find(nd, rid)->live);
