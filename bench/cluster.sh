@@ -248,7 +248,7 @@ hz=$(getconf CLK_TCK)
 		echo "target_rounds -"
 		echo "target_epochs -"
 	fi
-	echo "$final" | awk '{printf "final_time %s\nfinal_mean %s\nfinal_min %s\nfinal_max %s\nfinal_bytes %s\nfinal_rounds %s\nfinal_epochs %s\nfinal_aborted %s\n", $1, $2, $3, $4, $5, $6, $7, $9}'
+	echo "$final" | awk '{printf "final_time %s\nfinal_mean %s\nfinal_min %s\nfinal_max %s\nfinal_bytes %s\nfinal_rounds %s\nfinal_epochs %s\nfinal_aborted %s\nfinal_unformed %s\n", $1, $2, $3, $4, $5, $6, $7, $9, $10}'
 	echo "rss_kb_per_node $((peak_rss / N))"
 	awk -v c="$cpu" -v hz="$hz" -v N="$N" -v r="$(echo "$final" | awk '{print $6}')" \
 		'BEGIN{printf "cpu_s_per_node %.2f\ncpu_ms_per_round %.1f\n", c / hz / N, (r > 0 ? 1000 * c / hz / N / r : 0)}'

@@ -478,24 +478,32 @@ static double link_round_ms(const struct peer *p, size_t vector_bytes)
  * DataPath = auto: the scatter path when moving vectors is what a round
  * waits for, i.e. when some member's measured link takes AUTO_SCATTER_MS or
  * more per vector (3 Mbit/s: about 200 ms for the default codec's 76 kB);
- * the star path otherwise, and while a link is unmeasured. On fast links
- * the star's fewer messages and the initiator's single unmasking win
- * (docs/benchmarks.md (b)).
+ * the star path otherwise. On fast links the star's fewer messages and the
+ * initiator's single unmasking win (docs/benchmarks.md (b)). A member whose
+ * link is not measured yet counts as fast as this node's fastest measured
+ * link: no link of ours is faster than our own, so a node whose every
+ * measured link is slow (a site on a 100 kbit/s radio, which measures a few
+ * of its peers per round) takes the scatter path with unmeasured members
+ * too, and a node with nothing measured takes the star.
  */
 #define AUTO_SCATTER_MS 100.0
 
 static uint8_t pick_path(struct gossip *g, const uint8_t (*members)[32], uint8_t k)
 {
+	double fastest = 0;
+
 	if (g->cfg->gossip.data_path != CONFIG_PATH_AUTO)
 		return (uint8_t)g->cfg->gossip.data_path;
 	if (g->star_rounds_left > 0) {
 		g->star_rounds_left--;
 		return MSG_PATH_STAR;
 	}
+	for (size_t i = 0; i < g->n_peers; i++)
+		fastest = MAX(fastest, g->peers[i].rate_Bps);
 	for (uint8_t j = 1; j < k && g->vec_bytes > 0; j++) {
 		const struct peer *p = peer_find(g, members[j]);
-		if (p != NULL && p->rate_Bps > 0 &&
-		    (double)g->vec_bytes * 1000.0 / p->rate_Bps >= AUTO_SCATTER_MS)
+		double rate = p != NULL && p->rate_Bps > 0 ? p->rate_Bps : fastest;
+		if (rate > 0 && (double)g->vec_bytes * 1000.0 / rate >= AUTO_SCATTER_MS)
 			return MSG_PATH_SCATTER;
 	}
 	return MSG_PATH_STAR;

@@ -1879,6 +1879,42 @@ static void test_auto_path_falls_back(void **state)
 	net_free(net);
 }
 
+/*
+ * DataPath = auto on slow links: a member whose link is not measured yet
+ * counts as fast as the initiator's fastest measured link. Node 0's first
+ * round of 3 (nothing measured) takes the star and measures its 2 members;
+ * its second goes to 2 of the 3 peers it has not measured (its last group
+ * comes last) and takes the scatter path, since every link node 0 measured
+ * is slow. Every later group holds a measured slow member. Before the rule
+ * the second round took the star too.
+ */
+static void test_auto_path_unmeasured(void **state)
+{
+	struct opts o = opts_default(6);
+	struct net *net;
+	struct node_status st;
+
+	(void)state;
+	o.features = 400; /* 4.8 KB vectors */
+	o.rt = 10;
+	o.k = 3;
+	net = net_new(&o);
+	net->latency = 5;
+	net->us_per_kb = 40000; /* about 190 ms per vector */
+	node_start(&net->nd[0]);
+	net_run(net, T0 + 60000, NULL, 0);
+	st = status_of(&net->nd[0]);
+	print_message("%llu rounds started, %llu on the scatter path, %llu completed\n",
+	              (unsigned long long)st.rounds_initiated,
+	              (unsigned long long)st.rounds_scatter,
+	              (unsigned long long)st.rounds_completed);
+	assert_true(st.rounds_initiated >= 4);
+	assert_int_equal(st.rounds_scatter + 1, st.rounds_initiated);
+	assert_int_equal(st.rounds_completed, st.rounds_initiated);
+	net_drain_keys(net);
+	net_free(net);
+}
+
 /* Node `who` re-reads a config whose [Peer]s are those of mask (the daemon's swap). */
 static void node_reload(struct net *net, const struct opts *o, size_t who, uint32_t mask,
                         struct gossip_reload_stats *rs)
@@ -2867,6 +2903,7 @@ int main(void)
 	        cmocka_unit_test(test_link_lost_member),
 	        cmocka_unit_test(test_unreached_invitee),
 	        cmocka_unit_test(test_auto_path_falls_back),
+	        cmocka_unit_test(test_auto_path_unmeasured),
 	        cmocka_unit_test(test_link_lost_initiator),
 	        cmocka_unit_test(test_link_lost_waiting_commit),
 	        cmocka_unit_test(test_checkpoint_restart),
