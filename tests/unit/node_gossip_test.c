@@ -1839,6 +1839,18 @@ static bool drop_parts(struct net *net, uint8_t from, uint8_t to, const struct m
 	return m->type == MSG_PART || m->type == MSG_PART_SUM;
 }
 
+/* Node 0's status, its rounds by data path printed. */
+static struct node_status node0_paths(struct net *net)
+{
+	struct node_status st = status_of(&net->nd[0]);
+
+	print_message("%llu rounds started, %llu on the scatter path, %llu completed\n",
+	              (unsigned long long)st.rounds_initiated,
+	              (unsigned long long)st.rounds_scatter,
+	              (unsigned long long)st.rounds_completed);
+	return st;
+}
+
 /*
  * DataPath = auto on links that take about 190 ms per vector: the first
  * round (links unmeasured) takes the star and measures them, the next ones
@@ -1866,11 +1878,7 @@ static void test_auto_path_falls_back(void **state)
 	assert_true(st.rounds_completed >= 1); /* the first: the star, measuring */
 	assert_true(st.peers[0].rate_Bps > 0 && st.peers[0].rate_Bps < 4800.0 * 1000.0 / 100.0);
 	net_run(net, T0 + 240000, NULL, 0);
-	st = status_of(&net->nd[0]);
-	print_message("%llu rounds started, %llu on the scatter path, %llu completed\n",
-	              (unsigned long long)st.rounds_initiated,
-	              (unsigned long long)st.rounds_scatter,
-	              (unsigned long long)st.rounds_completed);
+	st = node0_paths(net);
 	/* 3 lost, 16 star, 3 lost, 32 star, 3 lost, 64 star, ...: the star carries on */
 	assert_true(st.rounds_scatter >= 6 && st.rounds_scatter % 3 == 0);
 	assert_true(st.rounds_scatter * 10 <= st.rounds_initiated);
@@ -1903,11 +1911,7 @@ static void test_auto_path_unmeasured(void **state)
 	net->us_per_kb = 40000; /* about 190 ms per vector */
 	node_start(&net->nd[0]);
 	net_run(net, T0 + 60000, NULL, 0);
-	st = status_of(&net->nd[0]);
-	print_message("%llu rounds started, %llu on the scatter path, %llu completed\n",
-	              (unsigned long long)st.rounds_initiated,
-	              (unsigned long long)st.rounds_scatter,
-	              (unsigned long long)st.rounds_completed);
+	st = node0_paths(net);
 	assert_true(st.rounds_initiated >= 4);
 	assert_int_equal(st.rounds_scatter + 1, st.rounds_initiated);
 	assert_int_equal(st.rounds_completed, st.rounds_initiated);
