@@ -883,6 +883,13 @@ static bool scatter_lost(const struct cur *c, int reason)
 	return true;
 }
 
+/* One more aborted round; unformed if it ended before KEYS fixed its group. */
+static void count_aborted(struct gossip *g)
+{
+	g->ps.rounds_aborted++;
+	g->st.rounds_unformed += !g->cur.keys_installed; /* matchmaking: no vector moved */
+}
+
 static void finish_aborted(struct gossip *g, uint64_t now)
 {
 	struct cur *c = &g->cur;
@@ -893,8 +900,7 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		snprintf(why, sizeof(why), "aborted %s", msg_reason_name(reason));
 		g->ops.record_outcome(g->ops.arg, c->id, round_attempt(c->r), why);
 	}
-	g->ps.rounds_aborted++;
-	g->st.rounds_unformed += !c->keys_installed; /* matchmaking: no vector moved */
+	count_aborted(g);
 	if (reason != MSG_REASON_WRAP)
 		g->wrap_redos = 0;
 	if (c->initiator && c->path == MSG_PATH_SCATTER && scatter_lost(c, reason) &&
@@ -1033,7 +1039,7 @@ static void finish_done(struct gossip *g, uint64_t now)
 		log_warnx("round result cannot be used (weight %g): not applied", (double)rho_sum);
 		free(avg);
 		free(snap);
-		g->ps.rounds_aborted++;
+		count_aborted(g);
 		round_clear(g, now);
 		return;
 	}
@@ -2056,8 +2062,7 @@ void gossip_stop(struct gossip *g, uint64_t now)
 			if (sodium_memcmp(g->cur.members[i], g->id->sign_pk, 32) != 0)
 				send_msg(g, g->cur.members[i], &m);
 		}
-		g->ps.rounds_aborted++;
-		g->st.rounds_unformed += !g->cur.keys_installed;
+		count_aborted(g);
 		round_clear(g, now);
 	}
 	act_push(g, GOSSIP_KEYS_CLEAR)->round_id = 0;
