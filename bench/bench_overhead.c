@@ -150,7 +150,10 @@ static double secure(const struct codec_params *p, size_t *bytes, size_t *msgs)
 		                          10000,
 		                          0,
 		                          NULL,
-		                          MSG_PATH_STAR};
+		                          MSG_PATH_STAR,
+		                          0,
+		                          0,
+		                          0};
 		struct round_input in = {xs[0], 1.0f, 1, false};
 		uint8_t from = 0;
 

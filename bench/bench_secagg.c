@@ -228,9 +228,19 @@ static void bench_round(uint32_t dim, uint8_t k)
 	make_codec(p, dim, k, 8);
 	t0 = util_now();
 	{
-		struct round_plan plan = {
-		        0xabcdef, 0, k,    round_min_threshold(k), (const uint8_t(*)[32])pk, p,
-		        10000,    0, NULL, MSG_PATH_STAR};
+		struct round_plan plan = {0xabcdef,
+		                          0,
+		                          k,
+		                          round_min_threshold(k),
+		                          (const uint8_t(*)[32])pk,
+		                          p,
+		                          10000,
+		                          0,
+		                          NULL,
+		                          MSG_PATH_STAR,
+		                          0,
+		                          0,
+		                          0};
 		struct round_input in = {x, 1.0f, 1, false};
 
 		check(round_initiate(&r[0], id[0], &plan, &in, 0, &ob), "initiate");

@@ -401,7 +401,7 @@ static int decode_split_sigs(struct msg_unmask_req *v, const msgpack_object *o)
 
 /* Array length of each type's body, common fields included. */
 static const uint8_t body_len[MSG_TYPE_MAX + 1] = {
-        [MSG_INVITE] = N_COMMON + 7,     [MSG_ACCEPT] = N_COMMON + 6,
+        [MSG_INVITE] = N_COMMON + 10,    [MSG_ACCEPT] = N_COMMON + 6,
         [MSG_DECLINE] = N_COMMON + 3,    [MSG_KEYS] = N_COMMON + 1,
         [MSG_SHARES] = N_COMMON + 1,     [MSG_MASKED] = N_COMMON + 4,
         [MSG_UNMASK_REQ] = N_COMMON + 3, [MSG_UNMASK_RESP] = N_COMMON + 2,
@@ -441,6 +441,9 @@ static int decode_fields(struct msg *m, const msgpack_object *f)
 		if (rc != 0)
 			return rc;
 		GET_UINT(&f[6], UINT8_MAX, v->path);
+		GET_UINT(&f[7], UINT8_MAX, v->lr_kind);
+		GET_UINT(&f[8], UINT8_MAX, v->lr_rank);
+		GET_UINT(&f[9], UINT64_MAX, v->lr_ref);
 		return 0;
 	}
 	case MSG_ACCEPT:
@@ -751,6 +754,11 @@ static int validate_invite(const struct msg_invite *v)
 	if (v->model.type > MSG_MAX_MODEL_TYPE || v->model.n_hidden > MSG_MAX_HIDDEN ||
 	    v->path > MSG_PATH_SCATTER)
 		return MSG_EINVALID;
+	if (v->lr_kind > MSG_LR_PROJECT)
+		return MSG_EINVALID;
+	if (v->lr_kind == MSG_LR_NONE ? v->lr_rank != 0 || v->lr_ref != 0
+	                              : v->lr_rank < 1 || v->lr_rank > MSG_MAX_LR_RANK)
+		return MSG_EINVALID;
 	for (size_t i = 0; i < v->n_members; i++) {
 		for (size_t j = i + 1; j < v->n_members; j++) {
 			if (memcmp(v->members[i], v->members[j], MSG_KEY_BYTES) == 0)
@@ -1033,7 +1041,10 @@ static int pack_fields(msgpack_packer *pk, const struct msg *m)
 		for (size_t i = 0; i < v->model.n_hidden; i++)
 			P(msgpack_pack_uint32(pk, v->model.hidden[i]));
 		P(msgpack_pack_uint64(pk, v->model.seed));
-		return msgpack_pack_uint8(pk, v->path);
+		P(msgpack_pack_uint8(pk, v->path));
+		P(msgpack_pack_uint8(pk, v->lr_kind));
+		P(msgpack_pack_uint8(pk, v->lr_rank));
+		return msgpack_pack_uint64(pk, v->lr_ref);
 	}
 	case MSG_ACCEPT:
 		P(msgpack_pack_uint8(pk, m->u.accept.index));

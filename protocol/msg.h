@@ -59,7 +59,7 @@
  * 6: rounds over feature statistics before training (Standardize =
  * federated), marked by MSG_MODEL_TYPE_STATS in the INVITE's settings.
  */
-#define MSG_VERSION 7
+#define MSG_VERSION 8
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -193,6 +193,12 @@ struct msg_model {
  * every alive member the mask keys the unmasking needs (SEEDS), and each
  * aggregator sends the sum of its range to every alive member (PART_SUM).
  */
+#define MSG_LR_NONE     0
+#define MSG_LR_BASIS    1
+#define MSG_LR_SKETCH   2
+#define MSG_LR_PROJECT  3
+#define MSG_MAX_LR_RANK 64
+
 #define MSG_PATH_STAR    0
 #define MSG_PATH_SCATTER 1
 
@@ -207,6 +213,17 @@ struct msg_invite {
 	struct msg_codec codec;
 	struct msg_model model;
 	uint8_t path; /* MSG_PATH_* */
+	/*
+	 * Low-rank averaging (docs/codec.md): which round of a chain this is.
+	 * MSG_LR_NONE: an ordinary round (rank and ref 0). BASIS: the vector
+	 * is the model with each large matrix W projected on Q0 = a public
+	 * random basis from seed `ref`; SKETCH: W^T (W Q0 - mean) of the BASIS
+	 * round `ref` (same members); PROJECT: W Q, Q the basis the SKETCH
+	 * round `ref` gave (same members).
+	 */
+	uint8_t lr_kind; /* MSG_LR_* */
+	uint8_t lr_rank; /* 1..MSG_MAX_LR_RANK with a kind, else 0 */
+	uint64_t lr_ref;
 };
 
 /*

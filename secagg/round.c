@@ -1914,6 +1914,9 @@ int round_initiate(struct round **out, const struct identity *id, const struct r
 	if (plan->model != NULL)
 		m.u.invite.model = *plan->model;
 	m.u.invite.path = plan->path;
+	m.u.invite.lr_kind = plan->lr_kind;
+	m.u.invite.lr_rank = plan->lr_rank;
+	m.u.invite.lr_ref = plan->lr_ref;
 	r->path = plan->path;
 	rc = invite_digest(r->invite_digest, &m);
 	if (rc == -ENOMEM)

@@ -110,6 +110,8 @@ struct round_plan {
 	uint64_t deadline_unix_ms;               /* informative, for the INVITE */
 	const struct msg_model *model;           /* for the INVITE; NULL: all zero */
 	uint8_t path;                            /* MSG_PATH_* */
+	uint8_t lr_kind, lr_rank;                /* the INVITE's low-rank fields (msg.h) */
+	uint64_t lr_ref;
 };
 
 /* Smallest threshold this implementation accepts for k members. */

@@ -35,7 +35,7 @@ except ImportError as e:
 MAGIC = b"STO"
 FRAME_VERSION = 1
 HEADER = 112
-MSG_VERSION = 7  # protocol/msg.h
+MSG_VERSION = 8  # protocol/msg.h
 T_INVITE, T_ACCEPT, T_MASKED, T_PING, T_SPLIT_SIG = 1, 2, 6, 11, 16
 
 
@@ -146,6 +146,7 @@ def main():
                                [[784 * 128, 8, 10, 0, 0.01, 1.27],
                                 [128, 8, 10, 1, 0.001, 0.127]]], "INVITE codec block")
                 check(m[9] == [1, [128], 42], "INVITE [Model] settings (protocol 5 on)")
+                check(m[11:14] == [0, 0, 0], "INVITE low-rank kind, rank, ref (protocol 8 on)")
         # Tampering is caught by this implementation too.
         bad = bytearray(frames[0])
         bad[200] ^= 1

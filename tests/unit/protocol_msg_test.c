@@ -615,25 +615,38 @@ static void test_limits(void **state)
 		/*
 		 * An INVITE's [Model] settings, the field before the data path:
 		 * 9 hidden sizes, a type code over the limit, a seed that is
-		 * not an integer; then a data path that does not exist.
+		 * not an integer; then a data path that does not exist; then
+		 * the low-rank fields after it: a kind that does not exist, a
+		 * rank without a kind, a kind without a rank, a rank over the
+		 * limit, and a valid chain round.
 		 */
 		uint8_t *b = malloc(4096);
 		size_t len = 0, base;
-		static const uint8_t nine[] = {0x93, 0x01, 0x99, 1, 1, 1,    1,
-		                               1,    1,    1,    1, 1, 0x00, 0x00};
-		static const uint8_t type64[] = {0x93, 0x40, 0x90, 0x00, 0x00};
-		static const uint8_t seed_str[] = {0x93, 0x01, 0x90, 0xa1, 'x', 0x00};
-		static const uint8_t path2[] = {0x93, 0x01, 0x90, 0x00, 0x02};
-		static const uint8_t ok[] = {0x93, 0x01, 0x92, 0xcc, 0x80, 0x40, 0x05, 0x01};
+		static const uint8_t nine[] = {0x93, 0x01, 0x99, 1, 1, 1, 1, 1, 1,
+		                               1,    1,    1,    0, 0, 0, 0, 0};
+		static const uint8_t type64[] = {0x93, 0x40, 0x90, 0x00, 0x00, 0, 0, 0};
+		static const uint8_t seed_str[] = {0x93, 0x01, 0x90, 0xa1, 'x', 0x00, 0, 0, 0};
+		static const uint8_t path2[] = {0x93, 0x01, 0x90, 0x00, 0x02, 0, 0, 0};
+		static const uint8_t kind4[] = {0x93, 0x01, 0x90, 0x00, 0x00, 4, 8, 0};
+		static const uint8_t rank_alone[] = {0x93, 0x01, 0x90, 0x00, 0x00, 0, 8, 0};
+		static const uint8_t ref_alone[] = {0x93, 0x01, 0x90, 0x00, 0x00, 0, 0, 9};
+		static const uint8_t no_rank[] = {0x93, 0x01, 0x90, 0x00, 0x00, 1, 0, 9};
+		static const uint8_t rank65[] = {0x93, 0x01, 0x90, 0x00, 0x00, 2, 65, 9};
+		static const uint8_t ok[] = {0x93, 0x01, 0x92, 0xcc, 0x80, 0x40,
+		                             0x05, 0x01, 3,    8,    9};
 		assert_non_null(b);
 		sample(&m, MSG_INVITE);
 		m.u.invite.model.type = 1;
 		m.u.invite.model.n_hidden = 0;
 		m.u.invite.model.seed = 0;
 		m.u.invite.path = MSG_PATH_STAR;
+		m.u.invite.lr_kind = MSG_LR_NONE;
+		m.u.invite.lr_rank = 0;
+		m.u.invite.lr_ref = 0;
 		assert_int_equal(msg_encode(b, 4096, &len, &m), 0);
-		assert_memory_equal(b + len - 5, "\x93\x01\x90\x00\x00", 5); /* [1, [], 0], 0 */
-		base = len - 5;
+		/* [1, [], 0], 0, 0, 0, 0 */
+		assert_memory_equal(b + len - 8, "\x93\x01\x90\x00\x00\x00\x00\x00", 8);
+		base = len - 8;
 		memcpy(b + base, nine, sizeof(nine));
 		assert_int_equal(msg_decode(&d, b, base + sizeof(nine)), MSG_ELIMIT);
 		memcpy(b + base, type64, sizeof(type64));
@@ -642,21 +655,36 @@ static void test_limits(void **state)
 		assert_int_equal(msg_decode(&d, b, base + sizeof(seed_str)), MSG_EMALFORMED);
 		memcpy(b + base, path2, sizeof(path2));
 		assert_int_equal(msg_decode(&d, b, base + sizeof(path2)), MSG_EINVALID);
+		memcpy(b + base, kind4, sizeof(kind4));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(kind4)), MSG_EINVALID);
+		memcpy(b + base, rank_alone, sizeof(rank_alone));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(rank_alone)), MSG_EINVALID);
+		memcpy(b + base, ref_alone, sizeof(ref_alone));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(ref_alone)), MSG_EINVALID);
+		memcpy(b + base, no_rank, sizeof(no_rank));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(no_rank)), MSG_EINVALID);
+		memcpy(b + base, rank65, sizeof(rank65));
+		assert_int_equal(msg_decode(&d, b, base + sizeof(rank65)), MSG_EINVALID);
 		memcpy(b + base, ok, sizeof(ok)); /* mlp, Hidden 128,64, Seed 5 */
 		assert_int_equal(msg_decode(&d, b, base + sizeof(ok)), 0);
 		assert_true(d.u.invite.model.n_hidden == 2 && d.u.invite.model.hidden[0] == 128 &&
 		            d.u.invite.model.hidden[1] == 64 && d.u.invite.model.seed == 5 &&
 		            d.u.invite.path == MSG_PATH_SCATTER);
+		assert_true(d.u.invite.lr_kind == MSG_LR_PROJECT && d.u.invite.lr_rank == 8 &&
+		            d.u.invite.lr_ref == 9);
 		free(b);
 	}
 	/* 33 members; a 513-byte share; a text of 129 characters. */
-	hand_begin(&h, 11, MSG_VERSION, MSG_INVITE);
+	hand_begin(&h, 14, MSG_VERSION, MSG_INVITE);
 	msgpack_pack_uint8(&h.pk, 20);
 	msgpack_pack_array(&h.pk, 33);
 	for (int i = 0; i < 33; i++)
 		msgpack_pack_bin_with_body(&h.pk, blob_b + i, 32);
 	msgpack_pack_uint8(&h.pk, 1); /* the rest only needs to be well formed */
 	msgpack_pack_uint8(&h.pk, 1);
+	msgpack_pack_nil(&h.pk);
+	msgpack_pack_nil(&h.pk);
+	msgpack_pack_nil(&h.pk);
 	msgpack_pack_nil(&h.pk);
 	msgpack_pack_nil(&h.pk);
 	msgpack_pack_nil(&h.pk);

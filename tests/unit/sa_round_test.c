@@ -282,9 +282,19 @@ static void make_codec(struct codec_params *p, uint16_t k, uint32_t dim)
 
 static void start(struct bus *b, const struct codec_params *cp, uint8_t t, uint64_t rid)
 {
-	struct round_plan plan = {
-	        rid,      0, (uint8_t)b->k, t,      (const uint8_t(*)[32])b->pk, cp,
-	        PHASE_MS, 0, NULL,          b->path};
+	struct round_plan plan = {rid,
+	                          0,
+	                          (uint8_t)b->k,
+	                          t,
+	                          (const uint8_t(*)[32])b->pk,
+	                          cp,
+	                          PHASE_MS,
+	                          0,
+	                          NULL,
+	                          b->path,
+	                          0,
+	                          0,
+	                          0};
 	struct round_input in = input_of(b, 0);
 
 	assert_int_equal(round_initiate(&b->r[0], b->id[0], &plan, &in, b->now, &b->ob), 0);
@@ -1615,8 +1625,8 @@ static void test_invite_refusals(void **state)
 	bus_init(&b, 4, 10, 1);
 	make_codec(&cp, 4, 10);
 	in = input_of(&b, 0);
-	plan = (struct round_plan){1,   0,        4, 2,    (const uint8_t(*)[32])b.pk,
-	                           &cp, PHASE_MS, 0, NULL, 0};
+	plan = (struct round_plan){1, 0, 4, 2, (const uint8_t(*)[32])b.pk, &cp, PHASE_MS, 0, NULL,
+	                           0, 0, 0, 0};
 	assert_int_equal(round_initiate(&r, b.id[0], &plan, &in, 0, &b.ob), -EINVAL); /* t */
 	plan.t = 3;
 	plan.k = 2;
