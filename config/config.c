@@ -188,6 +188,10 @@ static const struct key_spec key_specs[] = {
          "0..10^6", "Modular codec: rounds in the fixed-point codec first.", NOLINE},
         {SEC_GOSSIP, "ErrorFeedback", K_ENUM, CFG(gossip.error_feedback), 0, 0, yesno_names, "no",
          false, "no, yes", "Add the last round's rounding residual to the next input.", NOLINE},
+        {SEC_GOSSIP, "Rank", K_INT, CFG(gossip.rank), 0, 64, NULL, "0", false, "0..64",
+         "Low-rank averaging: large layers go as rank-Rank projections on a basis the group "
+         "finds in each chain of five rounds (docs/codec.md); 0: off.",
+         NOLINE},
         {SEC_GOSSIP, "DataPath", K_ENUM, CFG(gossip.data_path), 0, 0, data_path_names, "auto",
          false, "star, scatter, auto",
          "How a round's vectors travel: all through the initiator (star), in parts summed "

@@ -118,6 +118,7 @@ struct config {
 		double keep;        /* fraction of large layers averaged per round */
 		int warmup_rounds;  /* modular: exact rounds before going modular */
 		int error_feedback; /* 1: send model + last rounding residual */
+		int rank;           /* low-rank averaging of large layers: rank; 0: off */
 		int data_path;      /* enum config_data_path */
 		int when_done;      /* 0: keep averaging, 1: stop once phase done */
 		int rounds;         /* 0: run until stopped */

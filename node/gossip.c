@@ -30,6 +30,7 @@
 #include "learn/checkpoint.h"
 #include "learn/model.h"
 #include "node/codec_plan.h"
+#include "node/lowrank_chain.h"
 #include "protocol/codec.h"
 #include "protocol/codec_msg.h"
 #include "secagg/round.h"
@@ -128,6 +129,7 @@ struct cur {
 	uint64_t snap_steps; /* training steps in our snapshot */
 	uint64_t id;
 	uint64_t started;
+	uint8_t lr_kind;             /* MSG_LR_*: a round of a low-rank chain */
 	bool heard[MSG_MAX_MEMBERS]; /* initiator: the member answered in this round */
 	bool unreached_checked;      /* initiator: unreached_check() has run */
 };
@@ -150,9 +152,11 @@ struct gossip {
 	struct cur cur;
 	struct round *retired; /* the last round: SEND actions may still point into it */
 	struct codec_plan plan;
-	struct codec_ef ef;     /* error feedback: the residual this node carries */
-	uint64_t apply_seq;     /* of the last APPLY posted */
-	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
+	struct codec_ef ef;        /* error feedback: the residual this node carries */
+	struct lr_chain *lr;       /* [Gossip] Rank: low-rank chains; NULL: off */
+	struct codec_plan plan_lr; /* what low-rank rounds' decodes taught */
+	uint64_t apply_seq;        /* of the last APPLY posted */
+	uint64_t eval_at_round;    /* rounds_completed when we last evaluated */
 	uint64_t last_peer_seen, last_eval, last_alone_log; /* ms */
 	double eval_epochs;
 	uint64_t next_initiate; /* ms; UINT64_MAX: not planned */
@@ -901,6 +905,8 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		g->ops.record_outcome(g->ops.arg, c->id, round_attempt(c->r), why);
 	}
 	count_aborted(g);
+	if (c->lr_kind != MSG_LR_NONE)
+		lr_chain_drop(g->lr); /* what the chain applied stays; it goes no further */
 	if (reason != MSG_REASON_WRAP)
 		g->wrap_redos = 0;
 	if (c->initiator && c->path == MSG_PATH_SCATTER && scatter_lost(c, reason) &&
@@ -939,7 +945,8 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		/* Plan wider from now on; an initiator redoes the round at once,
 		 * up to WRAP_REDOS times in a row, then waits for the schedule. */
 		bool redo = c->initiator && !g->stopping && g->wrap_redos < WRAP_REDOS;
-		codec_plan_observe(&g->plan, round_codec(c->r), NULL, true);
+		codec_plan_observe(c->lr_kind != MSG_LR_NONE ? &g->plan_lr : &g->plan,
+		                   round_codec(c->r), NULL, true);
 		if (c->initiator)
 			g->wrap_redos = redo ? g->wrap_redos + 1 : 0;
 		round_clear(g, now);
@@ -1008,10 +1015,16 @@ static bool phase_check(struct gossip *g)
 	return done;
 }
 
+static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t ref,
+                       const uint8_t (*members)[32], uint8_t k);
+static const char *lr_kind_name(uint8_t kind);
+
 static void finish_done(struct gossip *g, uint64_t now)
 {
 	struct cur *c = &g->cur;
 	uint8_t counted[MSG_MAX_MEMBERS];
+	uint8_t chain[MSG_MAX_MEMBERS][32], chain_k = c->k, lr_next = MSG_LR_NONE;
+	uint64_t chain_id = c->id;
 	struct gossip_act *a;
 	float *avg = NULL, *snap = NULL;
 	float rho_sum = 0;
@@ -1022,7 +1035,10 @@ static void finish_done(struct gossip *g, uint64_t now)
 	if (c->initiator && c->path == MSG_PATH_SCATTER)
 		g->scatter_fails = g->star_fallbacks = 0; /* it works here after all */
 
-	codec_plan_observe(&g->plan, round_codec(c->r), round_decode_stats(c->r), false);
+	if (c->lr_kind == MSG_LR_NONE)
+		codec_plan_observe(&g->plan, round_codec(c->r), round_decode_stats(c->r), false);
+	else if (c->lr_kind != MSG_LR_SKETCH)
+		codec_plan_observe(&g->plan_lr, round_codec(c->r), round_decode_stats(c->r), false);
 	g->wrap_redos = 0;
 	nc = round_counted(c->r, counted);
 	if (g->ops.record_applied != NULL && round_result_ring(c->r) != NULL) {
@@ -1039,6 +1055,8 @@ static void finish_done(struct gossip *g, uint64_t now)
 		log_warnx("round result cannot be used (weight %g): not applied", (double)rho_sum);
 		free(avg);
 		free(snap);
+		if (c->lr_kind != MSG_LR_NONE)
+			lr_chain_drop(g->lr);
 		count_aborted(g);
 		round_clear(g, now);
 		return;
@@ -1051,11 +1069,46 @@ static void finish_done(struct gossip *g, uint64_t now)
 		}
 	}
 	g->round_ms = ewma(g->round_ms, (double)(now - c->started));
+	if (c->lr_kind != MSG_LR_NONE) {
+		float *fa = NULL, *fs = NULL;
+		bool all = nc == c->k;
+		int rc;
+
+		memcpy(chain, c->members, (size_t)c->k * 32);
+		rc = lr_chain_done(g->lr, c->id, (const uint8_t(*)[32])c->members, c->k, all, avg,
+		                   snap, &fa, &fs, now,
+		                   (uint64_t)(1000.0 * g->cfg->gossip.round_timeout));
+		free(avg);
+		free(snap);
+		avg = fa;
+		snap = fs;
+		if (rc != 0) {
+			log_warnx("low-rank %s round: %s: not applied", lr_kind_name(c->lr_kind),
+			          err_str(rc));
+			count_aborted(g);
+			round_clear(g, now);
+			return;
+		}
+		if (all && c->initiator && lr_chain_waiting(g->lr, now))
+			lr_next = c->lr_kind == MSG_LR_SKETCH ? MSG_LR_PROJECT : MSG_LR_SKETCH;
+		if (c->lr_kind == MSG_LR_SKETCH) {
+			/* Nothing to apply: the chain now holds the group's basis. */
+			g->ps.rounds_completed++;
+			log_info("low-rank sketch done in %.2fs: %zu members",
+			         (double)(now - c->started) / 1000.0, nc);
+			round_clear(g, now);
+			if (lr_next != MSG_LR_NONE && !g->stopping)
+				chain_next(g, now, lr_next, chain_id, (const uint8_t(*)[32])chain,
+				           chain_k);
+			return;
+		}
+	}
 	spread_note(g, avg, snap);
 	codec_ef_commit(&g->ef, round_codec(c->r), avg, snap);
 	/* Push-sum: every counted member leaves with the group's mean weight. */
 	g->ps.rho = MIN((double)rho_sum / members, 127.0);
-	g->ps.known_steps = c->snap_steps;
+	/* After a low-rank round only the projections are the group's: not known. */
+	g->ps.known_steps = c->lr_kind == MSG_LR_NONE ? c->snap_steps : UINT64_MAX;
 	if (is_stats(g) && c->adds)
 		g->ps.epochs = 1.0; /* our rows are in */
 	g->ps.rounds_completed++;
@@ -1090,7 +1143,10 @@ static void finish_done(struct gossip *g, uint64_t now)
 		log_info("completed %llu rounds (Rounds = %d): stopping",
 		         (unsigned long long)g->ps.rounds_completed, g->cfg->gossip.rounds);
 		act_push(g, GOSSIP_STOP);
+		return;
 	}
+	if (lr_next != MSG_LR_NONE && !g->stopping)
+		chain_next(g, now, lr_next, chain_id, (const uint8_t(*)[32])chain, chain_k);
 }
 
 /*
@@ -1248,6 +1304,41 @@ static void feedback_input(struct gossip *g, float *x, const struct codec_params
 		log_warnx("no error feedback this round: %s", err_str(rc));
 }
 
+/*
+ * Value bits of a low-rank sketch (exact codec): Q is orthonormalised from
+ * it, so it only has to point the way, but every member's own rounding
+ * adds up in the sum. In sotto-sim (16 nodes, Rank 16) 4 and 6 bits ended
+ * 0.3-1 point lower than 8 (docs/benchmarks.md).
+ */
+#define LR_SKETCH_BITS 8
+
+/* [Gossip] Rank: whether this node's next round starts a low-rank chain. */
+static bool lr_on(const struct gossip *g)
+{
+	return g->lr != NULL && !is_stats(g) &&
+	       g->plan.observed >= (uint64_t)MAX(g->cfg->gossip.warmup_rounds, 1);
+}
+
+/*
+ * The settings a low-rank round's codec is planned with: no subsets, no
+ * error feedback, and the sketch exact at LR_SKETCH_BITS.
+ */
+static struct config *lr_config(const struct gossip *g, uint8_t kind)
+{
+	struct config *c = malloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	*c = *g->cfg;
+	c->gossip.keep = 1;
+	c->gossip.error_feedback = 0;
+	if (kind == MSG_LR_SKETCH) {
+		c->gossip.codec = CONFIG_CODEC_FIXED;
+		c->gossip.bits = LR_SKETCH_BITS;
+	}
+	return c;
+}
+
 /* This node's [Model] settings, as an INVITE carries them. */
 static void model_settings(const struct gossip *g, struct msg_model *mm)
 {
@@ -1277,9 +1368,11 @@ static void initiate(struct gossip *g, uint64_t now)
 	struct msg_model mm;
 	struct round_input in;
 	struct round *r = NULL;
+	struct config *lcfg = NULL;
 	uint8_t k = (uint8_t)g->cfg->gossip.group_size;
 	double rt_s = g->cfg->gossip.round_timeout;
-	uint64_t steps = 0;
+	uint64_t steps = 0, lr_ref = 0;
+	uint8_t lr_kind = MSG_LR_NONE;
 	size_t nc = 0;
 	float *x = NULL;
 	double rho;
@@ -1287,6 +1380,10 @@ static void initiate(struct gossip *g, uint64_t now)
 	int rc;
 
 	g->want_round = false;
+	if (g->lr != NULL && lr_chain_waiting(g->lr, now)) {
+		log_debug("in another node's low-rank chain: not starting a round");
+		return;
+	}
 	cand = malloc((g->n_peers ? g->n_peers : 1) * sizeof(*cand));
 	if (cand == NULL)
 		return;
@@ -1352,9 +1449,26 @@ static void initiate(struct gossip *g, uint64_t now)
 		if (!(rho > 0))
 			goto out; /* it adds nothing (gave up): it only joins */
 	}
-	rc = codec_plan_make(cp, &g->plan, g->model, x, rho, k, g->cfg);
+	if (lr_on(g)) {
+		float *xv = NULL;
+		do
+			randombytes_buf(&lr_ref, sizeof(lr_ref));
+		while (lr_ref == 0);
+		lcfg = lr_config(g, MSG_LR_BASIS);
+		if (lcfg == NULL || lr_chain_input(g->lr, MSG_LR_BASIS, lr_ref, x, &xv) != 0)
+			goto out;
+		free(x);
+		x = xv;
+		lr_kind = MSG_LR_BASIS;
+		rc = codec_plan_make(cp, &g->plan_lr, lr_chain_view(g->lr, lr_kind), x, rho, k,
+		                     lcfg);
+	} else {
+		rc = codec_plan_make(cp, &g->plan, g->model, x, rho, k, g->cfg);
+	}
 	if (rc != 0) {
 		log_warnx("cannot plan codec parameters: %s", err_str(rc));
+		if (lr_kind != MSG_LR_NONE)
+			lr_chain_drop(g->lr);
 		goto out;
 	}
 	memset(&plan, 0, sizeof(plan));
@@ -1371,16 +1485,22 @@ static void initiate(struct gossip *g, uint64_t now)
 	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
 	model_settings(g, &mm);
 	plan.model = &mm;
+	plan.lr_kind = lr_kind;
+	plan.lr_rank = lr_kind != MSG_LR_NONE ? (uint8_t)lr_chain_rank(g->lr) : 0;
+	plan.lr_ref = lr_ref;
 	memset(&in, 0, sizeof(in));
 	in.x = x;
 	in.rho = (float)rho;
 	in.known = known;
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
-	feedback_input(g, x, cp, &in);
+	if (lr_kind == MSG_LR_NONE)
+		feedback_input(g, x, cp, &in);
 	outbox_init(g, &ob);
 	rc = round_initiate(&r, g->id, &plan, &in, now, &ob);
 	if (rc != 0) {
 		codec_ef_drop(&g->ef);
+		if (lr_kind != MSG_LR_NONE)
+			lr_chain_drop(g->lr);
 		log_warnx("cannot start a round: %s", err_str(rc));
 		goto out;
 	}
@@ -1390,6 +1510,7 @@ static void initiate(struct gossip *g, uint64_t now)
 	g->cur.path = plan.path;
 	g->cur.known = known;
 	g->cur.adds = adds;
+	g->cur.lr_kind = lr_kind;
 	{
 		char names[256];
 		size_t o = 0;
@@ -1405,7 +1526,96 @@ static void initiate(struct gossip *g, uint64_t now)
 out:
 	free(cand);
 	free(cp);
+	free(lcfg);
 	free(x);
+}
+
+static const char *lr_kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case MSG_LR_BASIS:
+		return "basis";
+	case MSG_LR_SKETCH:
+		return "sketch";
+	case MSG_LR_PROJECT:
+		return "project";
+	default:
+		return "full";
+	}
+}
+
+/*
+ * The next round of our low-rank chain: round `ref` just ended with every
+ * member counted, and the same members go on at once (lowrank_chain.h).
+ * Anything in the way ends the chain; what it applied stays.
+ */
+static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t ref,
+                       const uint8_t (*members)[32], uint8_t k)
+{
+	struct codec_params *cp = malloc(sizeof(*cp));
+	struct config *lcfg = lr_config(g, kind);
+	struct round_outbox ob;
+	struct round_plan plan;
+	struct round_input in;
+	struct msg_model mm;
+	struct round *r = NULL;
+	uint64_t steps = 0;
+	float *x = NULL, *xv = NULL;
+	int rc = -ENOMEM;
+
+	if (cp == NULL || lcfg == NULL)
+		goto out;
+	if (kind == MSG_LR_PROJECT && (x = snapshot_take(g, &steps)) == NULL)
+		goto out;
+	rc = lr_chain_input(g->lr, kind, ref, x, &xv);
+	if (rc == 0)
+		rc = codec_plan_make(cp, kind == MSG_LR_SKETCH ? NULL : &g->plan_lr,
+		                     lr_chain_view(g->lr, kind), xv, g->ps.rho, k, lcfg);
+	if (rc != 0)
+		goto out;
+	memset(&plan, 0, sizeof(plan));
+	do
+		randombytes_buf(&plan.round_id, sizeof(plan.round_id));
+	while (plan.round_id == 0);
+	plan.k = k;
+	plan.t = (uint8_t)MAX(g->cfg->gossip.threshold, round_min_threshold(k));
+	plan.members = members;
+	plan.codec = cp;
+	plan.path = pick_path(g, members, k);
+	plan.phase_timeout_ms = phase_timeout(g, members, k);
+	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
+	model_settings(g, &mm);
+	plan.model = &mm;
+	plan.lr_kind = kind;
+	plan.lr_rank = (uint8_t)lr_chain_rank(g->lr);
+	plan.lr_ref = ref;
+	memset(&in, 0, sizeof(in));
+	in.x = xv;
+	in.rho = (float)g->ps.rho;
+	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
+	outbox_init(g, &ob);
+	rc = round_initiate(&r, g->id, &plan, &in, now, &ob);
+	if (rc != 0)
+		goto out;
+	g->ps.rounds_initiated++;
+	g->st.rounds_scatter += plan.path == MSG_PATH_SCATTER;
+	round_begin(g, r, members, k, steps, true, now);
+	g->cur.path = plan.path;
+	g->cur.known = false;
+	g->cur.lr_kind = kind;
+	log_info("low-rank chain: %s round started", lr_kind_name(kind));
+	step_tail(g, &ob, now);
+out:
+	if (rc != 0) {
+		lr_chain_drop(g->lr);
+		log_info("low-rank chain ends before its %s round: %s", lr_kind_name(kind),
+		         x == NULL && kind == MSG_LR_PROJECT ? "the last result is not applied yet"
+		                                             : err_str(rc));
+	}
+	free(cp);
+	free(lcfg);
+	free(x);
+	free(xv);
 }
 
 /* The member keys of an INVITE must all be pinned peers (or this node). */
@@ -1495,7 +1705,15 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, cha
 		free(cp);
 		return false;
 	}
-	ok = codec_plan_fits(cp, g->model);
+	if (iv->lr_kind != MSG_LR_NONE &&
+	    (g->lr == NULL || is_stats(g) || iv->lr_rank != lr_chain_rank(g->lr))) {
+		snprintf(why, len, "[Gossip] Rank differs: %u in the invitation, %u here",
+		         iv->lr_rank, g->lr != NULL && !is_stats(g) ? lr_chain_rank(g->lr) : 0);
+		free(cp);
+		return false;
+	}
+	ok = codec_plan_fits(cp, iv->lr_kind != MSG_LR_NONE ? lr_chain_view(g->lr, iv->lr_kind)
+	                                                    : g->model);
 	if (ok && is_stats(g) && !codec_plan_stats_shape(cp)) {
 		snprintf(why, len,
 		         "the codec is not that of a statistics round (exact, full bits, "
@@ -1530,6 +1748,9 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	phase(g, TEST_PHASE_INVITED);
 	if (g->cur.r != NULL || g->stopping)
 		why = g->stopping ? MSG_REASON_SHUTDOWN : MSG_REASON_BUSY;
+	else if (g->lr != NULL && lr_chain_waiting(g->lr, now) &&
+	         (iv->lr_kind == MSG_LR_NONE || iv->lr_kind == MSG_LR_BASIS))
+		why = MSG_REASON_BUSY; /* our chain's next round is due */
 	else if (!invite_members_known(g, iv))
 		why = MSG_REASON_UNKNOWN_PEER;
 	else if (!invite_codec_fits(g, iv, text, sizeof(text))) {
@@ -1546,6 +1767,28 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 		         "phase timeout %.1fs is above this node's RoundTimeout %.1fs",
 		         iv->phase_timeout_ms / 1000.0, g->cfg->gossip.round_timeout);
 		log_info("declined an invitation from %s: %s", peer_name(g, from), text);
+	} else if (iv->lr_kind != MSG_LR_NONE &&
+	           !lr_chain_follows(g->lr, iv->lr_kind, iv->lr_ref,
+	                             (const uint8_t(*)[MSG_KEY_BYTES])iv->members, iv->n_members,
+	                             now)) {
+		why = MSG_REASON_PARAMS;
+		snprintf(text, sizeof(text),
+		         "a low-rank %s round of a chain this node is not in (or no longer)",
+		         lr_kind_name(iv->lr_kind));
+		log_info("declined an invitation from %s: %s", peer_name(g, from), text);
+	} else if (iv->lr_kind != MSG_LR_NONE) {
+		float *xv = NULL;
+		if (iv->lr_kind != MSG_LR_SKETCH && (x = snapshot_take(g, &steps)) == NULL) {
+			why = MSG_REASON_BUSY; /* the last result is still being applied */
+		} else if (lr_chain_input(g->lr, iv->lr_kind, iv->lr_ref, x, &xv) != 0) {
+			snprintf(text, sizeof(text), "cannot prepare a low-rank %s input",
+			         lr_kind_name(iv->lr_kind));
+			log_warnx("declined an invitation from %s: %s", peer_name(g, from), text);
+		}
+		if (xv == NULL)
+			lr_chain_drop(g->lr);
+		free(x);
+		x = xv;
 	} else if ((x = snapshot_take(g, &steps)) == NULL) {
 		why = MSG_REASON_BUSY; /* the last result is still being applied */
 	} else if (is_stats(g)) {
@@ -1599,8 +1842,10 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 		in.rho = (float)srho;
 		in.known = sknown;
 	}
+	if (iv->lr_kind == MSG_LR_SKETCH || iv->lr_kind == MSG_LR_PROJECT)
+		in.known = false; /* not a result anyone has: our model after our chain's lift */
 	randombytes_buf(&in.rng_seed, sizeof(in.rng_seed));
-	if (g->cfg->gossip.error_feedback) {
+	if (g->cfg->gossip.error_feedback && iv->lr_kind == MSG_LR_NONE) {
 		struct codec_params *cp = malloc(sizeof(*cp));
 		if (cp != NULL && codec_from_msg(cp, &iv->codec) == 0)
 			feedback_input(g, x, cp, &in);
@@ -1610,6 +1855,8 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	free(x); /* the round keeps its own copy */
 	if (rc != 0) {
 		codec_ef_drop(&g->ef);
+		if (iv->lr_kind != MSG_LR_NONE)
+			lr_chain_drop(g->lr);
 		log_info("refused an invitation from %s: %s", peer_name(g, from), err_str(rc));
 		for (size_t i = 0; i < ob.n; i++)
 			send_msg(g, from, &ob.out[i].msg);
@@ -1618,6 +1865,7 @@ static void on_invite(struct gossip *g, uint64_t now, const uint8_t from[32], co
 	round_begin(g, r, (const uint8_t(*)[32])iv->members, iv->n_members, steps, false, now);
 	g->cur.known = in.known;
 	g->cur.adds = adds;
+	g->cur.lr_kind = iv->lr_kind;
 	log_info("joined a round of %u started by %s", iv->n_members, peer_name(g, from));
 	step_tail(g, &ob, now);
 }
@@ -2126,6 +2374,18 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 	}
 	g->stats_weight = MIN(MAX((double)rows / 1000.0, RHO_MIN), 64.0);
 	codec_plan_init(&g->plan);
+	codec_plan_init(&g->plan_lr);
+	if (cfg->gossip.rank > 0 && m->spec.type != MODEL_STATS) {
+		int rc = lr_chain_alloc(&g->lr, m, (unsigned)cfg->gossip.rank);
+		if (rc != 0) {
+			gossip_free(g);
+			return rc;
+		}
+		if (g->lr == NULL)
+			log_warnx("[Gossip] Rank = %d: no layer is large enough for it to pay; "
+			          "every round averages the whole model",
+			          cfg->gossip.rank);
+	}
 	randombytes_buf(&seed, sizeof(seed));
 	rng_seed(&g->rng, seed);
 	g->next_initiate = UINT64_MAX;
@@ -2175,6 +2435,7 @@ void gossip_free(struct gossip *g)
 	free(g->outbuf);
 	free(g->last_result);
 	codec_ef_free(&g->ef);
+	lr_chain_free(g->lr);
 	free(g->extra);
 	free(g->apply_extra);
 	sodium_memzero(g, sizeof(*g));

@@ -27,10 +27,12 @@
  * leading directions. The group learns C Q0, a function of second moments:
  * docs/security.md says what that reveals.
  *
- * Every member must compute the same Q from the same public input: the
- * functions here use fixed loop orders and double accumulators, and this
- * file is compiled without floating-point contraction (CMakeLists.txt), so
- * the result is the same bits on every IEEE 754 machine.
+ * Every member must compute the same Q from the same public input:
+ * lowrank_orth and lowrank_random_q use fixed loop orders and double
+ * accumulators, and this file is compiled without floating-point
+ * contraction (CMakeLists.txt), so their result is the same bits on every
+ * IEEE 754 machine. Projection, lift and sketch use BLAS: a member applies
+ * them to its own model only.
  *
  * Not here: masks (crypto/mask.h), the ring codec of y and s
  * (protocol/codec.h), which rounds use which subspace (the node).
@@ -62,14 +64,12 @@ int lowrank_random_q(float *q, uint32_t n, uint32_t r, uint64_t seed)
 int lowrank_orth(float *q, uint32_t n, uint32_t r) __attribute__((warn_unused_result));
 
 /* y = W Q: w is m x n, q is n x r, y is m x r (all row-major). */
-void lowrank_project(float *y, const float *w, const float *q, uint32_t m, uint32_t n,
-                     uint32_t r);
+void lowrank_project(float *y, const float *w, const float *q, uint32_t m, uint32_t n, uint32_t r);
 
 /* W += dy Q^T: dy is m x r (the group's y minus this member's own). */
 void lowrank_lift(float *w, const float *dy, const float *q, uint32_t m, uint32_t n, uint32_t r);
 
 /* s = W^T dy: w is m x n, dy is m x r (W Q0 - y0), s is n x r. */
-void lowrank_sketch(float *s, const float *w, const float *dy, uint32_t m, uint32_t n,
-                    uint32_t r);
+void lowrank_sketch(float *s, const float *w, const float *dy, uint32_t m, uint32_t n, uint32_t r);
 
 #endif

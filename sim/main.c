@@ -505,6 +505,16 @@ static int cmd_vopr(struct cli *c)
 		o.fault.delay = 0.05 * rng_uniform(&g);
 		o.fault.delay_max_s = 1.0;
 		o.link.latency_s = 0.001 + 0.02 * rng_uniform(&g);
+		/*
+		 * Low-rank chains ([Gossip] Rank) in one seed of three: 300
+		 * features make the first layer (16 x 300) large enough for them.
+		 * Drawn last, so the other seeds' draws stay as they were.
+		 */
+		if (rng_below(&g, 3) == 0) {
+			size_t len = strlen(gossip);
+			snprintf(gossip + len, sizeof(gossip) - len, ";Rank = 2");
+			o.synth_dims = 300;
+		}
 		o.target = 2; /* never: run the whole time */
 		o.progress = NULL;
 		o.log = NULL;

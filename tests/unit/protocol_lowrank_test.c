@@ -85,7 +85,7 @@ static void test_orth_orthonormal_repeatable(void **state)
 static void test_orth_dependent_and_invalid(void **state)
 {
 	/* 5 x 3: column 1 repeats column 0, column 2 is zero. */
-	float q[15] = { 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	float q[15] = {1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 	float keep[15];
 
 	(void)state;
@@ -104,14 +104,14 @@ static void test_orth_dependent_and_invalid(void **state)
 static void test_known_answers(void **state)
 {
 	/* W = [[1 2 3], [4 5 6]], Q = [e1 e3] (3 x 2). */
-	const float w[6] = { 1, 2, 3, 4, 5, 6 };
-	const float q[6] = { 1, 0, 0, 0, 0, 1 };
-	const float dy[4] = { 10, 20, 30, 40 };
+	const float w[6] = {1, 2, 3, 4, 5, 6};
+	const float q[6] = {1, 0, 0, 0, 0, 1};
+	const float dy[4] = {10, 20, 30, 40};
 	float y[4], s[6], w2[6];
-	const float y_want[4] = { 1, 3, 4, 6 };
+	const float y_want[4] = {1, 3, 4, 6};
 	/* W^T dy: [[1*10+4*30, 1*20+4*40], [2*10+5*30, ..], [3*10+6*30, ..]] */
-	const float s_want[6] = { 130, 180, 170, 240, 210, 300 };
-	const float w_want[6] = { 11, 2, 23, 34, 5, 46 };
+	const float s_want[6] = {130, 180, 170, 240, 210, 300};
+	const float w_want[6] = {11, 2, 23, 34, 5, 46};
 
 	(void)state;
 	lowrank_project(y, w, q, 2, 3, 2);
@@ -129,7 +129,7 @@ static void test_lift_keeps_mean_and_agrees(void **state)
 {
 	struct rng g;
 	float *w[K], y[K][M * R], mean_y[M * R], q[N * R];
-	const double rho[K] = { 0.5, 1.0, 1.5, 1.0 };
+	const double rho[K] = {0.5, 1.0, 1.5, 1.0};
 	double mean_before[M * N], rs = 0;
 
 	(void)state;
@@ -315,12 +315,12 @@ static void test_power_step_finds_disagreement(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_orth_orthonormal_repeatable),
-		cmocka_unit_test(test_orth_dependent_and_invalid),
-		cmocka_unit_test(test_known_answers),
-		cmocka_unit_test(test_lift_keeps_mean_and_agrees),
-		cmocka_unit_test(test_masked_projection_sums_exactly),
-		cmocka_unit_test(test_power_step_finds_disagreement),
+	        cmocka_unit_test(test_orth_orthonormal_repeatable),
+	        cmocka_unit_test(test_orth_dependent_and_invalid),
+	        cmocka_unit_test(test_known_answers),
+	        cmocka_unit_test(test_lift_keeps_mean_and_agrees),
+	        cmocka_unit_test(test_masked_projection_sums_exactly),
+	        cmocka_unit_test(test_power_step_finds_disagreement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
