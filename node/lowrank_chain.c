@@ -28,8 +28,8 @@ struct lr_chain {
 	uint8_t kind; /* MSG_LR_NONE: no round of ours in progress */
 	float *x;     /* n_params */
 	/* The chain: the last round done and what the next one needs. */
-	uint8_t step;   /* the kind of the chain's last round done; NONE: no chain */
-	unsigned done;  /* rounds of the chain done */
+	uint8_t step;  /* the kind of the chain's last round done; NONE: no chain */
+	unsigned done; /* rounds of the chain done */
 	uint64_t id, expires;
 	uint8_t k;
 	uint8_t members[MSG_MAX_MEMBERS][MSG_KEY_BYTES];
@@ -37,8 +37,7 @@ struct lr_chain {
 	float *dy; /* BASIS done: our W Q0 minus the group's (proj view) */
 };
 
-static void view_seg(struct model *v, const struct model_segment *src, size_t offset,
-                     size_t length)
+static void view_seg(struct model *v, const struct model_segment *src, size_t offset, size_t length)
 {
 	struct model_segment *d = &v->segs[v->n_segs++];
 
@@ -189,8 +188,9 @@ int lr_chain_input(struct lr_chain *c, uint8_t kind, uint64_t ref, const float *
 		for (size_t s = 0; s < m->n_segs; s++) {
 			const struct lr_seg *ls = &c->seg[s];
 			/* One public basis per layer, all from the INVITE's seed. */
-			if (ls->proj && lowrank_random_q(c->q + ls->q_off, ls->n, c->rank,
-			                                 ref ^ (0x9e3779b97f4a7c15ull * (s + 1))) != 0)
+			if (ls->proj &&
+			    lowrank_random_q(c->q + ls->q_off, ls->n, c->rank,
+			                     ref ^ (0x9e3779b97f4a7c15ull * (s + 1))) != 0)
 				return -EINVAL;
 		}
 	} else if (!lr_chain_next_ok(c->step, kind)) {
@@ -270,7 +270,8 @@ int lr_chain_done(struct lr_chain *c, uint64_t id, const uint8_t (*members)[MSG_
 			const struct lr_seg *ls = &c->seg[s];
 			if (!ls->proj)
 				continue;
-			memcpy(c->q + ls->q_off, avg + ls->q_off, (size_t)ls->n * c->rank * sizeof(float));
+			memcpy(c->q + ls->q_off, avg + ls->q_off,
+			       (size_t)ls->n * c->rank * sizeof(float));
 			rc = lowrank_orth(c->q + ls->q_off, ls->n, c->rank);
 			if (rc == (int)c->rank)
 				rc = -EDOM; /* all of it replaced: nothing in the sum */
