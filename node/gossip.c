@@ -1358,6 +1358,29 @@ static void model_settings(const struct gossip *g, struct msg_model *mm)
 	mm->seed = c->model.seed;
 }
 
+/*
+ * The plan of a round this node starts with these members and codec: a
+ * fresh id, the threshold, the data path and phase timeout for their
+ * links, our [Model] settings (into mm, which the plan points to).
+ */
+static void plan_fill(struct gossip *g, struct round_plan *plan, const uint8_t (*members)[32],
+                      uint8_t k, const struct codec_params *cp, struct msg_model *mm)
+{
+	memset(plan, 0, sizeof(*plan));
+	do
+		randombytes_buf(&plan->round_id, sizeof(plan->round_id));
+	while (plan->round_id == 0);
+	plan->k = k;
+	plan->t = (uint8_t)MAX(g->cfg->gossip.threshold, round_min_threshold(k));
+	plan->members = members;
+	plan->codec = cp;
+	plan->path = pick_path(g, members, k);
+	plan->phase_timeout_ms = phase_timeout(g, members, k);
+	plan->deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan->phase_timeout_ms;
+	model_settings(g, mm);
+	plan->model = mm;
+}
+
 static void initiate(struct gossip *g, uint64_t now)
 {
 	uint8_t members[MSG_MAX_MEMBERS][32];
@@ -1471,20 +1494,8 @@ static void initiate(struct gossip *g, uint64_t now)
 			lr_chain_drop(g->lr);
 		goto out;
 	}
-	memset(&plan, 0, sizeof(plan));
-	do
-		randombytes_buf(&plan.round_id, sizeof(plan.round_id));
-	while (plan.round_id == 0);
-	plan.k = k;
-	plan.t = (uint8_t)MAX(g->cfg->gossip.threshold, round_min_threshold(k));
-	plan.members = (const uint8_t(*)[MSG_KEY_BYTES])members;
-	plan.codec = cp;
 	g->vec_bytes = codec_packed_bytes(cp);
-	plan.path = pick_path(g, (const uint8_t(*)[32])members, k);
-	plan.phase_timeout_ms = phase_timeout(g, (const uint8_t(*)[32])members, k);
-	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
-	model_settings(g, &mm);
-	plan.model = &mm;
+	plan_fill(g, &plan, (const uint8_t(*)[32])members, k, cp, &mm);
 	plan.lr_kind = lr_kind;
 	plan.lr_rank = lr_kind != MSG_LR_NONE ? (uint8_t)lr_chain_rank(g->lr) : 0;
 	plan.lr_ref = lr_ref;
@@ -1573,19 +1584,7 @@ static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t re
 		                     lr_chain_view(g->lr, kind), xv, g->ps.rho, k, lcfg);
 	if (rc != 0)
 		goto out;
-	memset(&plan, 0, sizeof(plan));
-	do
-		randombytes_buf(&plan.round_id, sizeof(plan.round_id));
-	while (plan.round_id == 0);
-	plan.k = k;
-	plan.t = (uint8_t)MAX(g->cfg->gossip.threshold, round_min_threshold(k));
-	plan.members = members;
-	plan.codec = cp;
-	plan.path = pick_path(g, members, k);
-	plan.phase_timeout_ms = phase_timeout(g, members, k);
-	plan.deadline_unix_ms = g->ops.wall_ms(g->ops.arg) + 6ull * plan.phase_timeout_ms;
-	model_settings(g, &mm);
-	plan.model = &mm;
+	plan_fill(g, &plan, members, k, cp, &mm);
 	plan.lr_kind = kind;
 	plan.lr_rank = (uint8_t)lr_chain_rank(g->lr);
 	plan.lr_ref = ref;
