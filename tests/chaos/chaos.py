@@ -83,6 +83,9 @@ EXPECTED_FAIL = {
 
 T0 = time.monotonic()
 
+# What a node logs when it stops as a late site of the statistics phase (node/daemon.c).
+LATE_SITE = "no peer averaged feature statistics with this node"
+
 
 def say(msg):
     print("[%7.1fs] %s" % (time.monotonic() - T0, msg), flush=True)
@@ -324,6 +327,12 @@ class Run:
             self.checks.fail("no-crash", "node %s (pid %d) got a SIGTERM the harness did not send "
                              "(someone outside ran kill/pkill?) and stopped" % (node.name, inc.pid))
             return "crash"
+        if rc == 1 and LATE_SITE in text:
+            # Killed before it kept any statistics result and restarted after its peers
+            # had moved on to training: the documented late site (docs/learning.md), which
+            # stops after max(300 s, 100 x Interval) saying what to do. tick() does it.
+            self.kills["late-site"] += 1
+            return "late-site"
         tail = "\n".join(text.splitlines()[-12:])
         if rc == -signal.SIGKILL:
             self.kills["unexpected"] += 1
@@ -349,6 +358,8 @@ class Run:
             if kind in ("external",) or kind.startswith("hook:"):
                 if self.restart_allowed:
                     self.pending_restart[inc.node.name] = t + self.rng.uniform(*self.restart_delay)
+            elif kind == "late-site" and self.late_site_remedy(inc.node):
+                self.pending_restart[inc.node.name] = t  # what its message says an operator does
         for name, when in list(self.pending_restart.items()):
             if t >= when:
                 del self.pending_restart[name]
@@ -363,6 +374,21 @@ class Run:
         if t - self.last_poll >= self.poll_every:
             self.last_poll = t
             self.poll()
+
+    def late_site_remedy(self, node):
+        """Copies DataDir/standardize.stats from a peer that has it (the same at every site),
+        as the late site's message tells its operator; False if no peer has one."""
+        for peer in self.c.nodes:
+            src = os.path.join(peer.data_dir, "standardize.stats")
+            if peer is node or not os.path.exists(src):
+                continue
+            dst = os.path.join(node.data_dir, "standardize.stats")
+            shutil.copyfile(src, dst + ".copy")
+            os.replace(dst + ".copy", dst)
+            say("%s stopped as a late site; copied standardize.stats from %s and restarting it"
+                % (node.name, peer.name))
+            return True
+        return False
 
     def node(self, name):
         for n in self.c.all_nodes():
@@ -1042,10 +1068,13 @@ def scenario_kills(args, soak=False):
     total_kills = run.kills["external"] + sum(hook_kills.values())
     checks.check("kills", total_kills > 0 and run.restarts > 0,
                  "%d kills survived (%d kill -9 from outside, %d at a phase %s), %d restarts, "
-                 "%d SIGSTOP stragglers; phases armed %s" %
+                 "%d SIGSTOP stragglers; phases armed %s%s" %
                  (total_kills, run.kills["external"], sum(hook_kills.values()),
                   dict(sorted(hook_kills.items())), run.restarts, run.stops,
-                  dict(sorted(armed_count.items()))))
+                  dict(sorted(armed_count.items())),
+                  "; %d late site(s) of the statistics phase stopped as documented and were "
+                  "given a peer's standardize.stats" % run.kills["late-site"]
+                  if run.kills["late-site"] else ""))
     reloads.check(checks)
     summary = collections.OrderedDict([
         ("seconds_of_chaos", round(t_chaos_end - t_start, 1)),
