@@ -182,7 +182,6 @@ int lr_chain_input(struct lr_chain *c, uint8_t kind, uint64_t ref, const float *
 	float *v;
 
 	*out = NULL;
-	(void)ref;
 	if (kind == MSG_LR_BASIS) {
 		lr_chain_drop(c);
 		for (size_t s = 0; s < m->n_segs; s++) {
