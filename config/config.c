@@ -58,7 +58,7 @@ enum key_type {
 	K_STANDARDIZE, /* none, local, federated, or a path into training.standardize_file */
 };
 
-static const char *const model_names[] = {"logreg", "mlp", "cnn", NULL};
+static const char *const model_names[] = {"logreg", "mlp", "cnn", "external", NULL};
 static const char *const optimizer_names[] = {"sgd", "adam", NULL};
 static const char *const codec_names[] = {"fixed", "float32", "modular", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", "step", NULL};
@@ -108,7 +108,9 @@ static const struct key_spec key_specs[] = {
          "debug, info, warn, error", "Least severe log level printed.", NOLINE},
 
         {SEC_MODEL, "Type", K_ENUM, CFG(model.type), 0, 0, model_names, "mlp", false,
-         "logreg, mlp, cnn", "Model architecture.", NOLINE},
+         "logreg, mlp, cnn, external",
+         "Model architecture; external: a local process trains it over DataDir/trainer.sock.",
+         NOLINE},
         {SEC_MODEL, "Hidden", K_INTLIST, CFG(model.hidden), 1, 65536, NULL, "128", false,
          "1-8 sizes in 1..65536", "MLP hidden layer widths, comma separated (mlp only).", NOLINE},
         {SEC_MODEL, "Seed", K_U64, CFG(model.seed), 0, 0, NULL, "1", false, "0..2^64-1",
@@ -837,6 +839,10 @@ static void config_finish(struct parse_state *st)
 			continue;
 		if (s->section == SEC_NODE && !cfg->has_node)
 			continue;
+		/* The trainer process holds the data of an external model. */
+		if (s->section == SEC_TRAINING && strcmp(s->key, "Dataset") == 0 &&
+		    cfg->model.type == CONFIG_MODEL_EXTERNAL)
+			continue;
 		at = st->section_line[s->section];
 		config_error_add(cfg, at != 0 ? at : last,
 		                 at != 0 ? section_names[s->section] : NULL,
@@ -896,6 +902,31 @@ static void config_finish(struct parse_state *st)
 		config_error_add(cfg, key_line(st, SEC_TRAINING, "DriftCorrection"), v,
 		                 "[Training] DriftCorrection needs Optimizer = sgd (Adam's steps "
 		                 "are not a multiple of the gradient)");
+	}
+
+	if (cfg->model.type == CONFIG_MODEL_EXTERNAL) {
+		/* What an external trainer does itself, or what needs the data here. */
+		static const struct {
+			int section;
+			const char *key;
+		} local[] = {
+		        {SEC_TRAINING, "Dataset"},        {SEC_TRAINING, "TestSet"},
+		        {SEC_TRAINING, "Standardize"},    {SEC_PRIVACY, "Epsilon"},
+		        {SEC_PRIVACY, "NoiseMultiplier"}, {SEC_GOSSIP, "Rank"},
+		};
+		for (size_t i = 0; i < ARRAY_LEN(local); i++)
+			if (key_line(st, local[i].section, local[i].key) != 0)
+				config_error_add(
+				        cfg, key_line(st, local[i].section, local[i].key),
+				        local[i].key,
+				        "[%s] %s does not apply to [Model] Type = external "
+				        "(the trainer process holds the data and trains; "
+				        "see docs/external.md)",
+				        section_names[local[i].section], local[i].key);
+		if (!cfg->has_node)
+			config_error_add(cfg, st->section_line[SEC_MODEL], "external",
+			                 "[Model] Type = external needs a [Node] section (the "
+			                 "trainer attaches to a running node)");
 	}
 
 	if (key_line(st, SEC_MODEL, "Hidden") != 0 && cfg->model.type != CONFIG_MODEL_MLP)

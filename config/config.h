@@ -30,7 +30,13 @@
 #define CONFIG_MAX_ERRORS  200    /* errors kept; the rest are counted */
 #define CONFIG_MAX_LINES   100000 /* a config longer than this is refused */
 
-enum config_model_type { CONFIG_MODEL_LOGREG, CONFIG_MODEL_MLP, CONFIG_MODEL_CNN };
+/* EXTERNAL: a local process trains the model (node/external.h); no Dataset here. */
+enum config_model_type {
+	CONFIG_MODEL_LOGREG,
+	CONFIG_MODEL_MLP,
+	CONFIG_MODEL_CNN,
+	CONFIG_MODEL_EXTERNAL
+};
 enum config_optimizer { CONFIG_OPT_SGD, CONFIG_OPT_ADAM };
 enum config_schedule { CONFIG_SCHED_CONSTANT, CONFIG_SCHED_COSINE, CONFIG_SCHED_STEP };
 enum config_momentum_rule { CONFIG_MOM_KEEP, CONFIG_MOM_RESET, CONFIG_MOM_QUASI_GLOBAL };

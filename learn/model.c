@@ -58,6 +58,8 @@ const char *model_type_name(enum model_type t)
 		return "cnn";
 	case MODEL_STATS:
 		return "stats";
+	case MODEL_EXTERNAL:
+		return "external";
 	}
 	return "?";
 }

@@ -58,6 +58,12 @@ enum model_type {
 	 * n_params and segments are set; model_alloc refuses it.
 	 */
 	MODEL_STATS = 32,
+	/*
+	 * Not a model here either: the layout of a model an external process
+	 * trains ([Model] Type = external, node/external.h), its segments being
+	 * the declared tensors. model_alloc refuses it.
+	 */
+	MODEL_EXTERNAL = 33,
 };
 
 struct model_spec {
@@ -67,6 +73,7 @@ struct model_spec {
 	uint32_t n_hidden;                 /* mlp: hidden layers (1..MODEL_MAX_HIDDEN) */
 	uint32_t hidden[MODEL_MAX_HIDDEN]; /* mlp: their widths */
 	uint32_t conv[2];                  /* cnn: channels of conv1, conv2 */
+	uint64_t layout;                   /* external: the declared layout's hash */
 };
 
 /* One weight or bias tensor inside params. */

@@ -40,6 +40,8 @@ int train_setup_from_config(struct model_spec *spec, struct optim_params *op,
 	case CONFIG_MODEL_CNN:
 		spec->type = MODEL_CNN;
 		break;
+	case CONFIG_MODEL_EXTERNAL:
+		return LEARN_EBOUNDS; /* trained by another process: no spec here */
 	}
 	if (ds->channels != 0) {
 		spec->channels = ds->channels;

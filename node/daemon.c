@@ -26,6 +26,7 @@
 #include "learn/train.h"
 #include "node/cli.h"
 #include "node/control.h"
+#include "node/external.h"
 #include "node/gossip.h"
 #include "node/metrics.h"
 #include "node/privacy.h"
@@ -66,6 +67,13 @@ struct node {
 	struct control *ctl;
 	struct metrics *metrics;
 	struct worker *worker;
+	/*
+	 * [Model] Type = external: the trainer socket (node/external.h), and
+	 * the model (a layout only) its first hello declared.
+	 */
+	struct ext *ext;
+	struct model *ext_model;
+	struct tmsg_hello *ext_hello;
 	struct gossip *core;
 	struct dataset *train_ds, *test_ds;
 	bool std_pending; /* Standardize = federated: statistics not agreed yet (stats phase) */
@@ -125,12 +133,16 @@ static uint64_t ops_snapshot(void *arg, float *x, uint64_t *steps)
 	struct node *n = arg;
 	if (n->sp != NULL)
 		return stats_phase_snapshot(n->sp, x, steps);
+	if (n->ext != NULL)
+		return ext_snapshot(n->ext, x, steps);
 	return worker_snapshot(n->worker, x, steps);
 }
 
 static bool ops_training_done(void *arg)
 {
 	struct node *n = arg;
+	if (n->ext != NULL)
+		return ext_training_done(n->ext);
 	return n->sp != NULL || (n->worker != NULL && worker_finished(n->worker));
 }
 
@@ -245,6 +257,7 @@ static void deferred_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void stats_apply(struct node *n, const struct gossip_act *a);
 static void stats_finish(struct node *n);
+static int ext_state_save(struct node *n, const uint8_t *extra, size_t len);
 
 /*
  * Carries out the core's actions of its last call, in order, then re-arms
@@ -271,6 +284,14 @@ static void run_actions(struct node *n)
 				stats_apply(n, a);
 				break;
 			}
+			if (n->ext != NULL) {
+				/* The result is on disk before the trainer hears of it. */
+				int rc = ext_state_save(n, a->extra, a->extra_len);
+				ext_apply(n->ext, a->seq, a->round_id, a->avg, a->snapshot, rc);
+				free(a->avg);
+				free(a->snapshot);
+				break;
+			}
 			seq = worker_apply(n->worker, a->round_id, a->avg, a->snapshot, a->extra,
 			                   a->extra_len, a->evaluate);
 			if (seq != a->seq)
@@ -288,6 +309,8 @@ static void run_actions(struct node *n)
 		case GOSSIP_FINISH:
 			if (n->worker != NULL)
 				worker_finish(n->worker);
+			if (n->ext != NULL)
+				ext_finish(n->ext);
 			break;
 		case GOSSIP_KEYS_SET:
 			mine = a->mine;
@@ -366,7 +389,9 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	while ((got = worker_events(n->worker, ev, ARRAY_LEN(ev))) > 0) {
+	while ((got = n->ext != NULL      ? ext_events(n->ext, ev, ARRAY_LEN(ev))
+	              : n->worker != NULL ? worker_events(n->worker, ev, ARRAY_LEN(ev))
+	                                  : 0) > 0) {
 		for (size_t i = 0; i < got; i++) {
 			enum gossip_worker_event t;
 
@@ -386,6 +411,8 @@ static void worker_events_cb(struct ev_loop *loop, ev_async *w, int revents)
 			default:
 				continue;
 			}
+			if (n->core == NULL)
+				continue;
 			gossip_on_worker(n->core, mono_ms(), t, ev[i].rc, ev[i].round_id,
 			                 ev[i].epochs, ev[i].accuracy, ev[i].loss);
 			run_actions(n);
@@ -590,6 +617,9 @@ static void status_refresh(struct node *n, struct node_status *st)
 {
 	gossip_status(n->core, st);
 	transport_status_fill(n->tp, st);
+	if (n->ext != NULL)
+		ext_state(n->ext, st->trainer, sizeof(st->trainer), &st->trainer_refused,
+		          &st->trainer_attaches);
 	if (n->worker != NULL &&
 	    worker_privacy(n->worker, &st->epsilon_spent, &st->privacy_steps)) {
 		st->privacy_on = true;
@@ -843,6 +873,158 @@ static int model_open(struct node *n)
 	}
 	if (n->priv.on)
 		worker_set_privacy(n->worker, &n->priv);
+	return 0;
+}
+
+/* --- [Model] Type = external ------------------------------------------------------ */
+
+static void ext_state_path(const struct node *n, char *out, size_t len)
+{
+	snprintf(out, len, "%s/" EXT_STATE_FILE, n->cfg.node.data_dir);
+}
+
+/* The layout and the core's extra, to DataDir/external.state. 0 or -errno. */
+static int ext_state_save(struct node *n, const uint8_t *extra, size_t len)
+{
+	char path[CONFIG_PATH_MAX + 32];
+	uint8_t *buf;
+	size_t bl;
+	int rc;
+
+	ext_state_path(n, path, sizeof(path));
+	if (n->ext_hello == NULL || extra == NULL)
+		return -EINVAL;
+	rc = ext_statefile_encode(&buf, &bl, n->ext_hello, extra, len);
+	if (rc == 0) {
+		rc = file_write_atomic(path, buf, bl, 0600);
+		free(buf);
+	}
+	if (rc != 0)
+		log_warnx("cannot write %s: %s (a restart would lose what this node averaged "
+		          "since the last write)",
+		          path, err_str(rc));
+	return rc;
+}
+
+/*
+ * The first trainer's hello: the model is its layout, and the core starts
+ * from DataDir/external.state if that holds the same layout. 0, or -1 with
+ * why (the trainer is refused; the node goes on waiting).
+ */
+static int ext_on_layout(void *arg, const struct tmsg_hello *h, uint64_t hash, char *why, size_t wl)
+{
+	struct node *n = arg;
+	char path[CONFIG_PATH_MAX + 32];
+	struct tmsg_hello *saved = malloc(sizeof(*saved));
+	struct model *m = calloc(1, sizeof(*m));
+	struct gossip_ops ops;
+	uint8_t *file = NULL;
+	const uint8_t *extra = NULL;
+	size_t flen = 0, elen = 0;
+	int rc;
+
+	if (saved == NULL || m == NULL) {
+		snprintf(why, wl, "the node is out of memory");
+		goto fail;
+	}
+	ext_state_path(n, path, sizeof(path));
+	rc = file_read_all(path, 12 + TMSG_MAX_HELLO + 4 * h->n_params + (64u << 10), &file, &flen);
+	if (rc == 0) {
+		if (ext_statefile_decode(file, flen, saved, &extra, &elen) != 0) {
+			snprintf(why, wl, "%s is damaged: move it away to start this node over",
+			         path);
+			goto fail;
+		}
+		if (tmsg_layout_hash(saved) != hash) {
+			snprintf(why, wl,
+			         "this node's DataDir holds the rounds of layout %016llx and the "
+			         "trainer declares %016llx: attach that model, or give this one a "
+			         "new DataDir",
+			         (unsigned long long)tmsg_layout_hash(saved),
+			         (unsigned long long)hash);
+			goto fail;
+		}
+	} else if (rc != -ENOENT) {
+		snprintf(why, wl, "%s: %s (the file is kept; move it away to start over)", path,
+		         err_str(rc));
+		goto fail;
+	}
+	m->spec.type = MODEL_EXTERNAL;
+	m->spec.layout = hash;
+	m->n_params = (size_t)h->n_params;
+	for (size_t i = 0, off = 0; i < h->n_tensors; i++) {
+		const struct tmsg_tensor *t = &h->tensors[i];
+		struct model_segment *s = &m->segs[m->n_segs++];
+		snprintf(s->name, sizeof(s->name), "%s", t->name); /* a label; the hash has all */
+		s->offset = off;
+		s->length = (size_t)t->numel;
+		s->ndim = t->ndim == 0 ? 1 : MIN(t->ndim, 4u);
+		for (uint32_t d = 0; d < 4; d++)
+			s->shape[d] = d < t->ndim ? t->shape[d] : (t->ndim == 0 && d == 0);
+		for (uint32_t d = 4; d < t->ndim; d++)
+			s->shape[3] *= t->shape[d]; /* more than 4 dimensions: folded in the last */
+		off += (size_t)t->numel;
+	}
+	core_ops(n, &ops);
+	rc = gossip_alloc(&n->core, &n->cfg, n->id, m, &ops, extra, elen, h->rows, 1);
+	if (rc != 0) {
+		snprintf(why, wl, "%s",
+		         rc == -EINVAL ? "DataDir/" EXT_STATE_FILE " does not belong to this node: "
+		                         "move it away to start over"
+		                       : "the node is out of memory");
+		n->core = NULL;
+		goto fail;
+	}
+	gossip_set_silent(n->core, testhooks_silent_after_accept());
+	*saved = *h;
+	n->ext_hello = saved;
+	n->ext_model = m;
+	if (extra != NULL) {
+		struct node_status st;
+		gossip_status(n->core, &st);
+		log_info("resumed from %s: %llu rounds, weight %.3f", path,
+		         (unsigned long long)st.rounds_completed, st.weight);
+	}
+	free(file);
+	return 0;
+fail:
+	log_errorx("trainer refused: %s", why);
+	free(file);
+	free(saved);
+	free(m);
+	return -1;
+}
+
+static const float *ext_last(void *arg, uint64_t *rounds)
+{
+	struct node *n = arg;
+
+	*rounds = gossip_rounds_completed(n->core);
+	return gossip_last_result(n->core);
+}
+
+/*
+ * [Model] Type = external: listens on DataDir/trainer.sock and runs the
+ * loop until a trainer's hello gives the model (or the node is told to
+ * stop). 0, or 1 after logging why.
+ */
+static int ext_wait(struct node *n)
+{
+	char path[CONFIG_PATH_MAX + 32];
+	struct ext_ops ops = {
+	        .on_layout = ext_on_layout, .last = ext_last, .wake = wake_cb, .arg = n};
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/trainer.sock", n->cfg.node.data_dir);
+	rc = ext_open(&n->ext, n->loop, path, n->cfg.node.name, &ops);
+	if (rc != 0) {
+		log_errorx("trainer socket %s: %s", path,
+		           rc == -EADDRINUSE ? "a node is already running there" : err_str(rc));
+		return 1;
+	}
+	log_info("[Model] Type = external: waiting for a trainer on %s", path);
+	while (n->core == NULL && !n->stopping)
+		ev_run(n->loop, EVRUN_ONCE);
 	return 0;
 }
 
@@ -1122,11 +1304,13 @@ static int node_open(struct node *n, const char *config_path)
 		stats_partial_path(n, path, sizeof(path));
 		(void)unlink(path);
 	}
-	if (n->std_pending)
+	if (n->cfg.model.type == CONFIG_MODEL_EXTERNAL)
+		rc = ext_wait(n);
+	else if (n->std_pending)
 		rc = stats_open(n);
 	else
 		rc = model_open(n);
-	if (rc != 0)
+	if (rc != 0 || n->core == NULL) /* NULL: told to stop while waiting for a trainer */
 		return rc;
 	{
 		/* The largest vector either phase averages. */
@@ -1136,6 +1320,8 @@ static int node_open(struct node *n, const char *config_path)
 			frame_params = model_spec_n_params(&spec);
 		if (n->sp != NULL)
 			frame_params = MAX(frame_params, stats_phase_model(n->sp)->n_params);
+		if (n->ext_model != NULL)
+			frame_params = n->ext_model->n_params;
 	}
 
 	memset(&sopt, 0, sizeof(sopt));
@@ -1293,6 +1479,15 @@ static void node_close(struct node *n)
 			         (unsigned long long)st.rounds_completed, st.epochs_trained);
 		n->worker = NULL;
 	}
+	if (n->ext != NULL && n->core != NULL) {
+		size_t len = 0;
+		const uint8_t *extra = gossip_checkpoint_extra(n->core, &len);
+		if (ext_state_save(n, extra, len) == 0)
+			log_info("state written: %llu rounds",
+			         (unsigned long long)gossip_rounds_completed(n->core));
+	}
+	ext_free(n->ext);
+	n->ext = NULL;
 	/* Everything that must survive is on disk before NNG is touched. */
 	if (n->seal != NULL)
 		seal_round_clear(n->seal, 0);
@@ -1305,6 +1500,8 @@ static void node_close(struct node *n)
 	transport_free(n->tp);
 	close_watchdog_stop(&wd);
 	gossip_free(n->core);
+	free(n->ext_model); /* after the core, which borrowed it */
+	free(n->ext_hello);
 	stats_phase_free(n->sp);
 	seal_ctx_free(n->seal);
 	dataset_free(n->train_ds);
@@ -1349,17 +1546,18 @@ int cmd_run(int argc, char **argv)
 	ev_init(&n->deferred_timer, deferred_timer_cb);
 	n->deferred_timer.repeat = 0.25;
 	n->deferred_timer.data = n;
-	rc = node_open(n, path);
-	if (rc != 0) {
-		node_close(n);
-		free(n);
-		return rc;
-	}
+	/* Before node_open: an external node waits there for its trainer. */
 	ev_signal_init(&n->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&n->sigint, signal_cb, SIGINT);
 	n->sigterm.data = n->sigint.data = n;
 	ev_signal_start(n->loop, &n->sigterm);
 	ev_signal_start(n->loop, &n->sigint);
+	rc = node_open(n, path);
+	if (rc != 0 || n->core == NULL) {
+		node_close(n);
+		free(n);
+		return rc;
+	}
 	ev_signal_init(&n->sighup, sighup_cb, SIGHUP);
 	n->sighup.data = n;
 	ev_signal_start(n->loop, &n->sighup);

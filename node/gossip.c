@@ -1351,6 +1351,12 @@ static void model_settings(const struct gossip *g, struct msg_model *mm)
 		mm->seed = g->n_params / 2;
 		return;
 	}
+	if (g->model->spec.type == MODEL_EXTERNAL) {
+		/* An external trainer's model: its declared layout, by hash. */
+		mm->type = CONFIG_MODEL_EXTERNAL;
+		mm->seed = g->model->spec.layout;
+		return;
+	}
 	mm->type = (uint8_t)c->model.type;
 	mm->n_hidden = (uint8_t)MIN(c->model.n_hidden, MSG_MAX_HIDDEN);
 	for (uint8_t i = 0; i < mm->n_hidden; i++)
@@ -1689,6 +1695,14 @@ static bool invite_codec_fits(struct gossip *g, const struct msg_invite *iv, cha
 		hidden_format(b, sizeof(b), us.hidden, us.n_hidden);
 		snprintf(why, len, "[Model] Hidden differs: %.32s in the invitation, %.32s here", a,
 		         b);
+		return false;
+	}
+	if (us.type == CONFIG_MODEL_EXTERNAL && them->seed != us.seed) {
+		g->st.declined_layout++;
+		snprintf(why, len,
+		         "the external trainer's parameter layout differs: %016llx in the "
+		         "invitation, %016llx here",
+		         (unsigned long long)them->seed, (unsigned long long)us.seed);
 		return false;
 	}
 	if (them->seed != us.seed) {

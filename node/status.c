@@ -51,6 +51,13 @@ char *status_format_text(const struct node_status *s, double now)
 	          (unsigned long long)s->rounds_scatter, (unsigned long long)s->rounds_unformed);
 	sb_printf(&b, "invites_declined %llu\nrestarts %llu\n",
 	          (unsigned long long)s->invites_declined, (unsigned long long)s->restarts);
+	if (s->trainer[0] != '\0')
+		sb_printf(&b,
+		          "trainer %s\ntrainer_attaches %llu\ntrainer_frames_refused %llu\n"
+		          "declined_layout %llu\n",
+		          s->trainer, (unsigned long long)s->trainer_attaches,
+		          (unsigned long long)s->trainer_refused,
+		          (unsigned long long)s->declined_layout);
 	sb_printf(&b, "bytes_in %llu\nbytes_out %llu\nmsgs_in %llu\nmsgs_out %llu\n",
 	          (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
 	          (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out);
@@ -144,6 +151,15 @@ char *status_format_prometheus(const struct node_status *s, double now)
 	        "it started).",
 	        s->rounds_unformed);
 	COUNTER("invites_declined_total", "Invitations declined while busy.", s->invites_declined);
+	if (s->trainer[0] != '\0') {
+		COUNTER("declined_layout_total",
+		        "Invitations declined: the external trainer's layout differs.",
+		        s->declined_layout);
+		COUNTER("trainer_frames_refused_total",
+		        "Frames on the trainer socket refused (nothing changed).",
+		        s->trainer_refused);
+		COUNTER("trainer_attaches_total", "Trainers that attached.", s->trainer_attaches);
+	}
 	COUNTER("bytes_in_total", "Bytes received from peers.", s->bytes_in);
 	COUNTER("bytes_out_total", "Bytes sent to peers.", s->bytes_out);
 	sb_printf(&b, "# HELP sotto_rejected_total Messages dropped, by reason.\n"

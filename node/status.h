@@ -61,6 +61,10 @@ struct node_status {
 	uint64_t rounds_unformed; /* aborted before the group was fixed (too few accepted, or
 	                           * too few fresh inputs): no vector moved (since started) */
 	uint64_t invites_declined;
+	uint64_t declined_layout; /* invitations whose external layout differs from ours */
+	/* [Model] Type = external: the trainer's state (node/external.h), "" otherwise */
+	char trainer[192];
+	uint64_t trainer_refused, trainer_attaches;
 	uint64_t restarts; /* times this node resumed from a checkpoint */
 
 	uint64_t bytes_in, bytes_out;

@@ -145,7 +145,7 @@ static int scan_header(const uint8_t *buf, size_t len, size_t *pos, uint64_t *pa
  * that declares more children than bytes remain is refused before anything
  * is allocated for it.
  */
-static int scan(const uint8_t *buf, size_t len)
+int msg_scan(const uint8_t *buf, size_t len)
 {
 	uint64_t remaining[MSG_MAX_DEPTH + 1];
 	size_t pos = 0, objects = 0;
@@ -647,7 +647,7 @@ int msg_decode(struct msg *m, const uint8_t *buf, size_t len)
 		          version, MSG_VERSION);
 		return MSG_EVERSION;
 	}
-	rc = scan(buf, len);
+	rc = msg_scan(buf, len);
 	if (rc != 0)
 		return rc;
 	msgpack_unpacked_init(&up);

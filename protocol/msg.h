@@ -58,8 +58,12 @@
  * seed), so a member whose settings differ names the one that does.
  * 6: rounds over feature statistics before training (Standardize =
  * federated), marked by MSG_MODEL_TYPE_STATS in the INVITE's settings.
+ * 7 and 8: see docs/protocol.md ("Versions"). 9: [Model] Type = external
+ * (msg_model.type 3): the model is a layout a local trainer declared, and
+ * msg_model.seed carries its hash (protocol/trainer_msg.h), which every
+ * member must share; a version-8 node would compare it as a Seed.
  */
-#define MSG_VERSION 8
+#define MSG_VERSION 9
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -431,6 +435,15 @@ size_t msg_encoded_size(const struct msg *m);
  */
 int msg_encode(uint8_t *out, size_t cap, size_t *len, const struct msg *m)
         __attribute__((warn_unused_result));
+
+/*
+ * Walks exactly one msgpack object spanning all of buf without allocating:
+ * depth at most MSG_MAX_DEPTH, at most MSG_MAX_OBJECTS objects, every
+ * length inside buf, no trailing bytes. 0, MSG_EMALFORMED or MSG_ELIMIT.
+ * msg_decode runs it first; other decoders of msgpack (the trainer
+ * socket's, protocol/trainer_msg.h) do too, before msgpack-c sees the bytes.
+ */
+int msg_scan(const uint8_t *buf, size_t len) __attribute__((warn_unused_result));
 
 /*
  * Decodes exactly len bytes of buf into *m. On success byte strings in *m

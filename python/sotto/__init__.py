@@ -10,11 +10,15 @@ with it, and loading it into a matching PyTorch module.
     >>> net = m.torch_module()                  # an nn.Module with the averaged weights
     >>> flat = sotto.FlatModule(net)            # one float32 vector over its tensors
 
-The external trainer (a PyTorch loop joining the secure rounds) is not
-built yet; see the project's issue list.
+A PyTorch (or any) training loop joins the secure rounds of a node whose
+config says ``[Model] Type = external``:
+
+    >>> trainer = sotto.Trainer("site.conf", rows=len(train_set))
+    >>> trainer.sync(model)                     # every N steps: push, add results in
 """
 from .export import Export, load_export
 from .torchflat import FlatModule
+from .trainer import Trainer, TrainerError
 
-__all__ = ["Export", "FlatModule", "load_export"]
+__all__ = ["Export", "FlatModule", "Trainer", "TrainerError", "load_export"]
 __version__ = "0.1.0"
