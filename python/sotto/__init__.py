@@ -16,9 +16,11 @@ config says ``[Model] Type = external``:
     >>> trainer = sotto.Trainer("site.conf", rows=len(train_set))
     >>> trainer.sync(model)                     # every N steps: push, add results in
 """
+from .data import Dataset, load_dataset
 from .export import Export, load_export
 from .torchflat import FlatModule
 from .trainer import Trainer, TrainerError
 
-__all__ = ["Export", "FlatModule", "Trainer", "TrainerError", "load_export"]
+__all__ = ["Dataset", "Export", "FlatModule", "Trainer", "TrainerError", "load_dataset",
+           "load_export"]
 __version__ = "0.1.0"
