@@ -57,16 +57,18 @@ def main():
     ap.add_argument("--alone", action="store_true", help="train without sotto (the comparison)")
     ap.add_argument("--data", required=True)
     ap.add_argument("--test", required=True)
-    ap.add_argument("--epochs", type=float, default=12)
+    ap.add_argument("--epochs", type=float, default=20)
     ap.add_argument("--steps", type=int,
                     help="optimizer steps in all (default: epochs of this shard); the example "
                          "gives every site the same, so they finish together")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--sync-every", type=int, default=10, help="steps between syncs")
+    ap.add_argument("--sync-every", type=int, default=5, help="steps between syncs")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--settle", type=float, default=20.0,
-                    help="seconds to keep averaging after training, until the model stops moving")
+    ap.add_argument("--settle", type=float, default=120.0,
+                    help="at most this many seconds of averaging after training, until the "
+                         "node reports the group agreed")
+    ap.add_argument("--save", help="write the final parameters here (.npy)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)  # the same initial model at every site
@@ -104,28 +106,22 @@ def main():
     if trainer is not None:
         acc, loss = evaluate(model, xt, yt)
         trainer.sync(model, epochs=step / steps_per_epoch, done=True, accuracy=acc, loss=loss)
-        # Keep averaging until the rounds no longer move the model: every site
-        # then holds the same consensus.
+        # Keep averaging until the node says the group agrees: every site then
+        # holds the same consensus.
+        phase = trainer.settle(model, timeout=args.settle)
         flat = trainer.vec.np
-        quiet_since = time.time()
-        end = time.time() + args.settle
-        while time.time() < end:
-            before = flat.copy()
-            got = trainer.wait_result(timeout=1.0)
-            trainer.sync(model, epochs=step / steps_per_epoch, done=True)
-            moved = float(abs(flat - before).max()) if got else 0.0
-            if moved > 1e-6:
-                quiet_since = time.time()
-            elif time.time() - quiet_since > 3.0:
-                break
     acc, loss = evaluate(model, xt, yt)
     out = {"site": args.config or args.data, "alone": args.alone, "accuracy": acc, "loss": loss,
            "rows": len(y), "epochs": step / steps_per_epoch, "seconds": time.time() - t0}
     if trainer is not None:
-        out.update(results=trainer.results, trainer_bytes_out=trainer.bytes_out,
+        out.update(phase=phase, results=trainer.results, trainer_bytes_out=trainer.bytes_out,
                    trainer_bytes_in=trainer.bytes_in, n_params=int(flat.size),
                    checksum=float(flat.astype("float64").sum()))
         trainer.close()
+    if args.save:
+        import numpy as np
+        np.save(args.save, trainer.vec.np if trainer is not None else
+                sotto.FlatModule(model).numpy())
     print(json.dumps(out), flush=True)
 
 

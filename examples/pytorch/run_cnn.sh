@@ -5,20 +5,23 @@
 # ([Model] Type = external); then each site trains the same model alone, for
 # comparison. Prints both, and the bytes each node sent.
 #
-#   examples/pytorch/run_cnn.sh [-e EPOCHS] [-o DIR]
+#   examples/pytorch/run_cnn.sh [-e EPOCHS] [-o DIR] [-u]
 #
-# Loopback only (127.0.0.1, ports 17600-17603). Builds sotto first if
+# Loopback only (127.0.0.1, ports 17600-17603; -u: Unix sockets in DIR
+# instead, as the test suite runs it). Builds sotto first if
 # build/sotto is missing (scripts/setup.sh installs the Debian packages,
 # python3-torch among them).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-EPOCHS=12
+EPOCHS=20
 OUT=""
-while getopts e:o: opt; do
+UNIX=0
+while getopts e:o:u opt; do
 	case $opt in
 	e) EPOCHS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [-e EPOCHS] [-o DIR]" >&2; exit 2 ;;
+	u) UNIX=1 ;;
+	*) echo "usage: $0 [-e EPOCHS] [-o DIR] [-u]" >&2; exit 2 ;;
 	esac
 done
 SOTTO=${SOTTO:-$ROOT/build/sotto}
@@ -31,6 +34,7 @@ fi
 # Every site takes the same number of steps: EPOCHS of an average shard
 # (8,000 rows / 4 sites, batch 32), so all finish together.
 STEPS=$((EPOCHS * 2000 / 32))
+case $SOTTO in /*) ;; *) SOTTO=$(pwd)/$SOTTO ;; esac # the nodes run in their own directories
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/sotto-pytorch-XXXXXX)
 mkdir -p "$OUT"
 pids=""
@@ -43,13 +47,18 @@ trap cleanup EXIT INT TERM
 "$SOTTO" data split "$ROOT/data/mnist-train.sdat.gz" "$OUT/shard" --nodes 4 --mode dirichlet \
 	--alpha 0.5 --seed 7 >/dev/null
 rm -rf "$OUT/sites"
-"$SOTTO" init -o "$OUT/sites" 0=127.0.0.1:17600 1=127.0.0.1:17601 2=127.0.0.1:17602 \
-	3=127.0.0.1:17603 >/dev/null
+sites=""
+for i in 0 1 2 3; do
+	if [ $UNIX -eq 1 ]; then sites="$sites $i=ipc://$OUT/$i.sock"; else sites="$sites $i=127.0.0.1:1760$i"; fi
+done
+# shellcheck disable=SC2086
+"$SOTTO" init -o "$OUT/sites" $sites >/dev/null
 for i in 0 1 2 3; do
 	c="$OUT/sites/$i/$i.conf"
 	# The model is the trainer's: Type = external, and no Dataset in the config.
 	sed -i -e 's/^Type = mlp/Type = external/' -e '/^Dataset/d' \
-		-e 's/^GroupSize = .*/GroupSize = 4\nInterval = 0.5/' "$c"
+		-e 's/^GroupSize = .*/GroupSize = 3\nInterval = 1/' "$c"
+	[ -z "${SOTTO_DEBUG:-}" ] || sed -i 's/^\[Node\]/[Node]\nLogLevel = debug/' "$c"
 	"$SOTTO" check -c "$c" >/dev/null
 	(cd "$OUT/sites/$i" && exec "$SOTTO" run -c "$i.conf" >"$OUT/node-$i.log" 2>&1) &
 	# (SOTTO_TEST_VERIFY=1 in the environment: the nodes keep verification records)
@@ -60,7 +69,8 @@ tpids=""
 for i in 0 1 2 3; do
 	$PY "$ROOT/examples/pytorch/mnist_cnn.py" --config "$OUT/sites/$i/$i.conf" \
 		--data "$OUT/shard-$i.sdat.gz" --test "$ROOT/data/mnist-test.sdat.gz" \
-		--steps "$STEPS" >"$OUT/gossip-$i.json" 2>"$OUT/gossip-$i.err" &
+		--steps "$STEPS" --save "$OUT/gossip-$i.npy" >"$OUT/gossip-$i.json" \
+		2>"$OUT/gossip-$i.err" &
 	tpids="$tpids $!"
 done
 fail=0

@@ -39,6 +39,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 import msgpack
 import numpy as np
@@ -50,8 +51,8 @@ class TrainerError(RuntimeError):
     """The node refused something (the message says what), or went away."""
 
 
-def data_dir(config):
-    """[Node] DataDir of a sotto config file (relative to the file's directory)."""
+def _node_key(config, key):
+    """A [Node] path of a sotto config file (relative to the file's directory), or None."""
     section = None
     found = None
     with open(config, encoding="utf-8") as f:
@@ -64,13 +65,41 @@ def data_dir(config):
                 continue
             if section == "Node" and "=" in s:
                 k, v = s.split("=", 1)
-                if k.strip() == "DataDir":
+                if k.strip() == key:
                     found = re.split(r"\s[;#]", v, maxsplit=1)[0].strip()
-    if not found:
-        raise TrainerError("%s has no [Node] DataDir" % config)
-    if not os.path.isabs(found):
+    if found and not os.path.isabs(found):
         found = os.path.join(os.path.dirname(os.path.abspath(config)), found)
     return found
+
+
+def data_dir(config):
+    """[Node] DataDir of a sotto config file (relative to the file's directory)."""
+    found = _node_key(config, "DataDir")
+    if not found:
+        raise TrainerError("%s has no [Node] DataDir" % config)
+    return found
+
+
+def node_status(control_socket, timeout=5.0):
+    """`sotto status` of a running node, as a dict of its "key value" lines."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(control_socket)
+        s.sendall(b"status\n")
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        s.close()
+    out = {}
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        k, _, v = line.partition(" ")
+        out[k] = v
+    return out
 
 
 def _bin_header(n):
@@ -102,9 +131,27 @@ class _Vector:
         self.np = self.flat.numpy()
         self.layout = self.flat.layout
 
+    def _variances(self):
+        """Slices of variance buffers (BatchNorm's running_var): never below 0."""
+        out, off = [], 0
+        for name, shape in self.layout:
+            n = int(np.prod(shape, dtype=np.int64))
+            if name.endswith("running_var"):
+                out.append(slice(off, off + n))
+            off += n
+        return out
+
     def add(self, delta):
         # In place: a torch module's tensors are views into this very array.
         np.add(self.np, delta, out=self.np)
+        # A delta is the group's average minus what this site pushed. A running
+        # variance that fell since that push (it does, early in training) can
+        # then go below zero, and BatchNorm would turn it into NaN: keep it at
+        # zero or above (the group's average of variances is itself >= 0).
+        if not hasattr(self, "var_slices"):
+            self.var_slices = self._variances()
+        for s in self.var_slices:
+            np.maximum(self.np[s], 0.0, out=self.np[s])
 
     def load(self, values):
         self.np[...] = values
@@ -114,6 +161,10 @@ class Trainer:
     """A training process attached to one sotto node (see the module's doc)."""
 
     def __init__(self, config=None, rows=None, socket_path=None, timeout=30.0):
+        self.control_socket = None
+        if config is not None:
+            self.control_socket = (_node_key(config, "ControlSocket") or
+                                   os.path.join(data_dir(config), "control.sock"))
         if socket_path is None:
             if config is None:
                 raise TypeError("give the node's config file or socket_path")
@@ -149,14 +200,25 @@ class Trainer:
         if self.sock is not None:
             return self
         self.vec = _Vector(model, layout)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.socket_path)
-        except OSError as e:
-            s.close()
-            raise TrainerError("cannot reach the node's trainer socket %s: %s (is `sotto run` "
-                               "running with [Model] Type = external?)" % (self.socket_path, e))
+        # The node may still be starting: try for up to `timeout` seconds.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(self.timeout)
+            try:
+                s.connect(self.socket_path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError) as e:
+                s.close()
+                if time.monotonic() >= deadline:
+                    raise TrainerError("cannot reach the node's trainer socket %s: %s (is `sotto "
+                                       "run` running with [Model] Type = external?)"
+                                       % (self.socket_path, e))
+                time.sleep(0.2)
+            except OSError as e:
+                s.close()
+                raise TrainerError("cannot reach the node's trainer socket %s: %s"
+                                   % (self.socket_path, e))
         self.sock = s
         self._send(msgpack.packb({
             "t": "hello", "v": PROTOCOL,
@@ -220,6 +282,27 @@ class Trainer:
             head += _bin_header(n)
             self._send_parts(head, memoryview(self.vec.np.view(np.uint8)))
             return got
+
+    def status(self):
+        """The node's `sotto status` as a dict (needs the config file)."""
+        if self.control_socket is None:
+            raise TrainerError("status needs the node's config file")
+        return node_status(self.control_socket)
+
+    def settle(self, model=None, timeout=60.0):
+        """After training (sync(done=True)): keeps adding the rounds' results in
+        until the node reports the group agreed (phase "done": the last
+        results moved the model by less than 1e-3) or timeout seconds pass.
+        Returns the phase reached."""
+        end = time.monotonic() + timeout
+        phase = "?"
+        while time.monotonic() < end:
+            self.wait_result(timeout=0.5)
+            self.sync(model, done=True)
+            phase = self.status().get("phase", "?")
+            if phase == "done":
+                break
+        return phase
 
     def wait_result(self, timeout=None):
         """Blocks until a result arrives (or timeout): adds it in. True if one came."""
