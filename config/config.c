@@ -923,10 +923,6 @@ static void config_finish(struct parse_state *st)
 				        "(the trainer process holds the data and trains; "
 				        "see docs/external.md)",
 				        section_names[local[i].section], local[i].key);
-		if (!cfg->has_node)
-			config_error_add(cfg, st->section_line[SEC_MODEL], "external",
-			                 "[Model] Type = external needs a [Node] section (the "
-			                 "trainer attaches to a running node)");
 	}
 
 	if (key_line(st, SEC_MODEL, "Hidden") != 0 && cfg->model.type != CONFIG_MODEL_MLP)

@@ -159,6 +159,26 @@ static bool has_section(const char *tpl, const char *sec)
 	return false;
 }
 
+/* Whether the template's model is trained by its own process (Type = external): no Dataset. */
+static bool tpl_external(const char *tpl)
+{
+	for (const char *p = tpl; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
+		const char *e;
+		while (*p == '\n' || *p == ' ' || *p == '\t')
+			p++;
+		e = strchr(p, '\n');
+		if (strncasecmp(p, "Type", 4) == 0 &&
+		    strcspn(p, "=") < (size_t)(e ? e - p : 1 << 20)) {
+			const char *v = strchr(p, '=') + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (strncasecmp(v, "external", 8) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
 /*
  * What every site's config shares: the template, then what it lacks of
  * [Model], [Training] and [Gossip]. group > 0: the GroupSize written when
@@ -174,7 +194,7 @@ static void put_shared(FILE *f, const char *tpl, const char *name, uint64_t seed
 	if (tpl == NULL || !has_section(tpl, "Model"))
 		fprintf(f, "[Model]\nType = mlp\nSeed = %llu ; identical on every site\n\n",
 		        (unsigned long long)seed);
-	if (tpl == NULL || !has_section(tpl, "Training"))
+	if ((tpl == NULL || !has_section(tpl, "Training")) && !tpl_external(tpl))
 		fprintf(f, "[Training]\nDataset = train.sdat ; this site's data\n\n");
 	if ((tpl == NULL || !has_section(tpl, "Gossip")) && group > 0)
 		fprintf(f, "[Gossip]\nGroupSize = %d\n\n", group);

@@ -172,6 +172,14 @@ int cmd_train(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	if (cfg.model.type == CONFIG_MODEL_EXTERNAL) {
+		fprintf(stderr,
+		        "sotto train: %s: [Model] Type = external is trained by its own process, "
+		        "attached to `sotto run` (docs/external.md)\n",
+		        path);
+		status = 2;
+		goto out;
+	}
 	if (epochs == 0)
 		epochs = cfg.training.epochs;
 	learn_set_threads(cfg.training.threads);
