@@ -17,7 +17,7 @@
 #define LOCAL_BYTES   30 /* local file header without the name */
 #define CENTRAL_BYTES 46 /* central directory header without the name */
 #define END_BYTES     22
-#define NPY_HEADER    128    /* room for one .npy header (magic + dict, padded) */
+#define NPY_HEADER    256    /* room for one .npy header (magic + dict, padded) */
 #define DOS_DATE      0x0021 /* 1980-01-01 */
 
 /* The values are written as they are in memory, labelled '<f4'. */
@@ -61,7 +61,7 @@ static int npy_header(struct member *m, const struct npz_entry *e)
 		             "'shape': (%u,), }",
 		             e->shape[0]);
 	else {
-		char dims[64] = "";
+		char dims[160] = "";
 		size_t used = 0;
 		for (uint32_t i = 0; i < e->ndim; i++)
 			used += (size_t)snprintf(dims + used, sizeof(dims) - used, "%s%u",
@@ -122,7 +122,7 @@ int npz_write(const char *path, const struct npz_entry *e, size_t n, mode_t mode
 		size_t name_len;
 		uLong crc;
 
-		if (!name_ok(e[i].name) || e[i].ndim < 1 || e[i].ndim > 4 || e[i].data == NULL)
+		if (!name_ok(e[i].name) || e[i].ndim > NPZ_MAX_DIMS || e[i].data == NULL)
 			goto out;
 		for (uint32_t d = 0; d < e[i].ndim; d++) {
 			count *= e[i].shape[d];

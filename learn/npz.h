@@ -19,14 +19,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define NPZ_MAX_NAME    64
-#define NPZ_MAX_ENTRIES 64
+#define NPZ_MAX_NAME    96
+#define NPZ_MAX_ENTRIES 256
+#define NPZ_MAX_DIMS    8
 
 struct npz_entry {
-	const char *name;  /* [A-Za-z0-9_.-], 1..NPZ_MAX_NAME bytes; stored as NAME.npy */
-	uint32_t ndim;     /* 1..4 */
-	uint32_t shape[4]; /* its product is the number of values */
-	const float *data; /* borrowed: written straight from here, never copied */
+	const char *name; /* [A-Za-z0-9_.-], 1..NPZ_MAX_NAME bytes; stored as NAME.npy */
+	uint32_t ndim;    /* 0 (a scalar) ..NPZ_MAX_DIMS */
+	uint32_t shape[NPZ_MAX_DIMS]; /* its product is the number of values */
+	const float *data;            /* borrowed: written straight from here, never copied */
 };
 
 /*

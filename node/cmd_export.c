@@ -24,6 +24,7 @@
 #include "learn/npz.h"
 #include "learn/train.h"
 #include "node/cli.h"
+#include "node/external.h"
 #include "node/gossip.h"
 #include "node/standardize.h"
 #include "util/err.h"
@@ -201,6 +202,125 @@ static void sidecar(struct sbuf *t, const struct site *s, const char *npz)
 	sb_printf(t, "\n}\n");
 }
 
+/*
+ * [Model] Type = external: the last averaged model from DataDir/external.state
+ * (node/external.h), tensors named and shaped as the trainer declared them.
+ * The trainer's own parameters, and what it trained since, are the
+ * trainer's to save. 0, or the exit status (the reason printed).
+ */
+static int export_external(const struct config *cfg, const char *cfg_path, const char *out,
+                           const char *json_path)
+{
+	char path[CONFIG_PATH_MAX + 32], hex[17];
+	struct tmsg_hello *h = malloc(sizeof(*h));
+	struct npz_entry *e = calloc(TMSG_MAX_TENSORS, sizeof(*e));
+	struct sbuf t = {0};
+	const uint8_t *extra, *last;
+	uint8_t *file = NULL;
+	float *x = NULL;
+	size_t flen, elen, off = 0;
+	uint64_t rounds = 0;
+	double epochs = 0;
+	int rc, status = 1;
+
+	(void)cfg_path;
+	snprintf(path, sizeof(path), "%s/" EXT_STATE_FILE, cfg->node.data_dir);
+	if (h == NULL || e == NULL) {
+		fprintf(stderr, "sotto export: out of memory\n");
+		goto out;
+	}
+	rc = file_read_all(path, 12 + TMSG_MAX_HELLO + (64u << 10) + 4ull * TMSG_MAX_PARAMS, &file,
+	                   &flen);
+	if (rc == -ENOENT) {
+		fprintf(stderr,
+		        "sotto export: %s does not exist yet: the node writes it after its first "
+		        "round and when it stops\n",
+		        path);
+		goto out;
+	}
+	if (rc != 0 || ext_statefile_decode(file, flen, h, &extra, &elen) != 0 ||
+	    gossip_extra_last(extra, elen, (size_t)h->n_params, &last) != 0 ||
+	    gossip_extra_progress(extra, elen, (size_t)h->n_params, &rounds, &epochs) != 0) {
+		fprintf(stderr, "sotto export: %s: %s\n", path,
+		        rc != 0 ? err_str(rc) : "not a state file of this sotto");
+		goto out;
+	}
+	if (last == NULL) {
+		fprintf(stderr,
+		        "sotto export: %s holds no averaged model yet (no round completed)\n",
+		        path);
+		goto out;
+	}
+	x = malloc(h->n_params * sizeof(float));
+	if (x == NULL) {
+		fprintf(stderr, "sotto export: out of memory\n");
+		goto out;
+	}
+	memcpy(x, last, h->n_params * sizeof(float)); /* aligned for the writer */
+	for (size_t i = 0; i < h->n_tensors; i++) {
+		const struct tmsg_tensor *g = &h->tensors[i];
+		e[i].name = g->name;
+		e[i].ndim = g->ndim;
+		memcpy(e[i].shape, g->shape, sizeof(uint32_t) * g->ndim);
+		e[i].data = x + off;
+		off += (size_t)g->numel;
+	}
+	rc = npz_write(out, e, h->n_tensors, 0600);
+	if (rc != 0) {
+		fprintf(stderr,
+		        "sotto export: %s: %s (tensor names must be [A-Za-z0-9_.-], at most %d "
+		        "characters)\n",
+		        out, err_str(rc), NPZ_MAX_NAME);
+		goto out;
+	}
+	if (!sb_init(&t)) {
+		fprintf(stderr, "sotto export: out of memory\n");
+		(void)unlink(out);
+		goto out;
+	}
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)tmsg_layout_hash(h));
+	sb_printf(&t,
+	          "{\n  \"format\": \"sotto-export\",\n  \"version\": 1,\n  \"sotto\": \"%s\",\n",
+	          SOTTO_VERSION);
+	sb_printf(&t, "  \"tensors_file\": ");
+	put_string(&t, out);
+	sb_printf(&t,
+	          ",\n  \"model\": {\"type\": \"external\", \"layout\": \"%s\", \"parameters\": "
+	          "%llu},\n",
+	          hex, (unsigned long long)h->n_params);
+	sb_printf(&t, "  \"forward\": \"the trainer's own module: load these tensors into it by "
+	              "name (sotto.load_export(...).load_into(module))\",\n");
+	sb_printf(&t, "  \"tensors\": {");
+	for (size_t i = 0; i < h->n_tensors; i++) {
+		sb_printf(&t, "%s\"%s\": [", i > 0 ? ", " : "", h->tensors[i].name);
+		for (uint32_t d = 0; d < h->tensors[i].ndim; d++)
+			sb_printf(&t, "%s%u", d > 0 ? ", " : "", h->tensors[i].shape[d]);
+		sb_printf(&t, "]");
+	}
+	sb_printf(&t, "},\n  \"trained\": {\"epochs_trained\": %.4f, \"rounds_completed\": %llu}",
+	          epochs, (unsigned long long)rounds);
+	sb_printf(&t, ",\n  \"checkpoint\": ");
+	put_string(&t, path);
+	sb_printf(&t, "\n}\n");
+	if (sb_finish(&t) == NULL || (rc = file_write_atomic(json_path, t.p, t.len, 0600)) != 0) {
+		fprintf(stderr, "sotto export: %s: cannot write it\n", json_path);
+		(void)unlink(out); /* no archive without its sidecar */
+		goto out;
+	}
+	printf("exported the external model's last average, %llu parameters in %zu tensors (%llu "
+	       "rounds), from %s to %s and %s\n",
+	       (unsigned long long)h->n_params, h->n_tensors, (unsigned long long)rounds, path, out,
+	       json_path);
+	status = 0;
+out:
+	free(t.p);
+	free(x);
+	free(file);
+	free(e);
+	free(h);
+	return status;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	const char *path = NULL, *out = NULL;
@@ -238,6 +358,15 @@ int cmd_export(int argc, char **argv)
 		return 2;
 	}
 	snprintf(json_path, sizeof(json_path), "%.*s.json", (int)(olen - 4), out);
+	{
+		struct config cfg;
+		if (config_load(&cfg, path) == 0 && cfg.model.type == CONFIG_MODEL_EXTERNAL) {
+			status = export_external(&cfg, path, out, json_path);
+			config_fini(&cfg);
+			return status;
+		}
+		config_fini(&cfg);
+	}
 	status = site_load(&s, "export", path);
 	if (status != 0)
 		goto done;
@@ -246,7 +375,8 @@ int cmd_export(int argc, char **argv)
 		const struct model_segment *g = &s.t->model->segs[i];
 		e[n].name = g->name;
 		e[n].ndim = g->ndim;
-		memcpy(e[n].shape, g->shape, sizeof(e[n].shape));
+		memset(e[n].shape, 0, sizeof(e[n].shape));
+		memcpy(e[n].shape, g->shape, sizeof(g->shape));
 		e[n++].data = s.t->model->params + g->offset;
 	}
 	if (s.ds->mean != NULL) {
@@ -423,6 +553,19 @@ int cmd_predict(int argc, char **argv)
 		      "  of each class. With true labels, the accuracy goes to stderr.\n",
 		      stderr);
 		return 2;
+	}
+	{
+		struct config cfg;
+		bool ext = config_load(&cfg, path) == 0 && cfg.model.type == CONFIG_MODEL_EXTERNAL;
+		config_fini(&cfg);
+		if (ext) {
+			fprintf(stderr,
+			        "sotto predict: %s: an external model runs in its trainer's "
+			        "framework: `sotto export` it and load it into your module "
+			        "(sotto.load_export(...).load_into(module))\n",
+			        path);
+			return 2;
+		}
 	}
 	status = site_load(&s, "predict", path);
 	if (status != 0)

@@ -299,6 +299,15 @@ int gossip_extra_progress(const uint8_t *extra, size_t len, size_t n_params, uin
 	return 0;
 }
 
+int gossip_extra_last(const uint8_t *extra, size_t len, size_t n_params, const uint8_t **last)
+{
+	struct persist ps;
+
+	if (extra == NULL || persist_decode(&ps, last, extra, len, n_params) != 0)
+		return -EINVAL;
+	return 0;
+}
+
 const uint8_t *gossip_checkpoint_extra(struct gossip *g, size_t *len)
 {
 	return extra_build(g, &g->extra, &g->extra_cap, len);

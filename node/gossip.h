@@ -205,6 +205,14 @@ const uint8_t *gossip_checkpoint_extra(struct gossip *g, size_t *len);
 int gossip_extra_progress(const uint8_t *extra, size_t len, size_t n_params, uint64_t *rounds,
                           double *epochs) __attribute__((warn_unused_result));
 
+/*
+ * The last result a checkpoint's extra holds (n_params floats in host
+ * order, unaligned: copy them), into *last; NULL if the node had applied
+ * none. 0 or -EINVAL (not such an extra).
+ */
+int gossip_extra_last(const uint8_t *extra, size_t len, size_t n_params, const uint8_t **last)
+        __attribute__((warn_unused_result));
+
 /* Status numbers of the core (transport figures are the shell's to add). */
 void gossip_status(struct gossip *g, struct node_status *st);
 /* Whether the node is in a round now. */

@@ -28,6 +28,11 @@ class Export:
         self.meta = meta
         self.tensors = tensors
         self.type = meta["model"]["type"]
+        if self.type == "external":
+            # A trainer's own model ([Model] Type = external): load_into() it.
+            self.classes = None
+            self.input_shape = None
+            return
         self.classes = meta["model"]["classes"]
         self.input_shape = tuple(meta["model"]["input_shape"])
 
@@ -87,6 +92,27 @@ class Export:
 
     # -- PyTorch ------------------------------------------------------------------
 
+    def load_into(self, module):
+        """Copies the tensors into a torch module by name: its parameters and
+        floating buffers (BatchNorm statistics included). Every one of them must
+        be in the export with the same shape; integer buffers (BatchNorm's
+        num_batches_tracked) are left as they are. Returns the module."""
+        import torch
+
+        named = list(module.named_parameters()) + [
+            (n, b) for n, b in module.named_buffers() if b is not None and b.dtype.is_floating_point]
+        missing = [n for n, _ in named if n not in self.tensors]
+        if missing:
+            raise ValueError("the export lacks %s (another model?)" % ", ".join(missing[:5]))
+        with torch.no_grad():
+            for n, t in named:
+                v = self.tensors[n]
+                if tuple(v.shape) != tuple(t.shape):
+                    raise ValueError("%s is %s in the export, %s in the module"
+                                     % (n, tuple(v.shape), tuple(t.shape)))
+                t.copy_(torch.from_numpy(np.ascontiguousarray(v)))
+        return module
+
     def torch_module(self):
         """An ``nn.Module`` of the same architecture with these weights (its
         state_dict keys are the tensor names). It takes scaled rows: use
@@ -101,6 +127,8 @@ class Export:
             net = _MLP(int(np.prod(self.input_shape)), m["hidden"], self.classes, nn)
         elif self.type == "cnn":
             net = _CNN(self.input_shape, m["conv"], m["kernel"], self.classes, nn)
+        elif self.type == "external":
+            raise ValueError("an external model is the trainer's own module: use load_into()")
         else:
             raise ValueError("unknown model type %r" % self.type)
         state = {k: torch.from_numpy(v) for k, v in self.tensors.items()

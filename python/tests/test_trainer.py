@@ -188,6 +188,21 @@ def test_three_trainers_average_and_resume(nodes):
     rounds = int(trainers[0].status()["rounds_completed"])
     for t in trainers:
         t.close()
+    # `sotto export` of an external model: the last average, named and shaped
+    # as declared, readable by numpy alone; `sotto predict` says to use it.
+    out = str(ns[0].d / "m.npz")
+    r = subprocess.run([BIN, "export", "-c", ns[0].conf, "-o", out], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    with np.load(out) as z:
+        got = np.concatenate([z[n].reshape(-1) for n, _ in LAYOUT])
+        assert [tuple(z[n].shape) for n, _ in LAYOUT] == [s for _, s in LAYOUT]
+    assert np.linalg.norm(got - vecs[0]) <= 1e-3 * np.linalg.norm(vecs[0])
+    e = sotto.load_export(out)
+    assert e.type == "external" and e.meta["trained"]["rounds_completed"] >= 1
+    r = subprocess.run([BIN, "predict", "-c", ns[0].conf, out, str(ns[0].d / "p.csv")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "load_into" in r.stderr
     # Restart node a: it resumes from DataDir/external.state, and a trainer
     # that attaches gets its rounds and last averaged model in the welcome.
     a = ns[0]
