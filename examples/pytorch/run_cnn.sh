@@ -12,7 +12,6 @@
 # build/sotto is missing (scripts/setup.sh installs the Debian packages,
 # python3-torch among them).
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 EPOCHS=20
 OUT=""
 UNIX=0
@@ -24,46 +23,16 @@ while getopts e:o:u opt; do
 	*) echo "usage: $0 [-e EPOCHS] [-o DIR] [-u]" >&2; exit 2 ;;
 	esac
 done
-SOTTO=${SOTTO:-$ROOT/build/sotto}
-PY=/usr/bin/python3
-if [ ! -x "$SOTTO" ] || ! $PY -c 'import torch, msgpack, numpy' 2>/dev/null; then
-	"$ROOT/scripts/setup.sh"
-	cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$ROOT/build" -j2 --target sotto >/dev/null
-fi
+. "$(dirname "$0")/lib.sh"
 # Every site takes the same number of steps: EPOCHS of an average shard
 # (8,000 rows / 4 sites, batch 32), so all finish together.
 STEPS=$((EPOCHS * 2000 / 32))
-case $SOTTO in /*) ;; *) SOTTO=$(pwd)/$SOTTO ;; esac # the nodes run in their own directories
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/sotto-pytorch-XXXXXX)
 mkdir -p "$OUT"
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
 
 "$SOTTO" data split "$ROOT/data/mnist-train.sdat.gz" "$OUT/shard" --nodes 4 --mode dirichlet \
 	--alpha 0.5 --seed 7 >/dev/null
-rm -rf "$OUT/sites"
-sites=""
-for i in 0 1 2 3; do
-	if [ $UNIX -eq 1 ]; then sites="$sites $i=ipc://$OUT/$i.sock"; else sites="$sites $i=127.0.0.1:1760$i"; fi
-done
-# shellcheck disable=SC2086
-"$SOTTO" init -o "$OUT/sites" $sites >/dev/null
-for i in 0 1 2 3; do
-	c="$OUT/sites/$i/$i.conf"
-	# The model is the trainer's: Type = external, and no Dataset in the config.
-	sed -i -e 's/^Type = mlp/Type = external/' -e '/^Dataset/d' \
-		-e 's/^GroupSize = .*/GroupSize = 3\nInterval = 1/' "$c"
-	[ -z "${SOTTO_DEBUG:-}" ] || sed -i 's/^\[Node\]/[Node]\nLogLevel = debug/' "$c"
-	"$SOTTO" check -c "$c" >/dev/null
-	(cd "$OUT/sites/$i" && exec "$SOTTO" run -c "$i.conf" >"$OUT/node-$i.log" 2>&1) &
-	# (SOTTO_TEST_VERIFY=1 in the environment: the nodes keep verification records)
-	pids="$pids $!"
-done
+start_nodes 4 "$OUT" $UNIX
 echo "4 nodes up ($OUT); training the CNN at each site through sotto, $EPOCHS epochs"
 tpids=""
 for i in 0 1 2 3; do
@@ -83,8 +52,7 @@ fi
 for i in 0 1 2 3; do
 	"$SOTTO" status -c "$OUT/sites/$i/$i.conf" >"$OUT/status-$i.txt"
 done
-cleanup
-pids=""
+stop_nodes
 echo "each site alone (the same model and epochs, no sotto)"
 tpids=""
 for i in 0 1 2 3; do

@@ -18,7 +18,7 @@ if /usr/bin/python3 -m pip --version >/dev/null 2>&1; then
 	cp -r "$SRC/python" "$T/src"
 	/usr/bin/python3 -m pip install -q --no-deps --no-build-isolation --disable-pip-version-check \
 		--target "$T/site" "$T/src" >"$T/pip.log" 2>&1 || { cat "$T/pip.log"; exit 1; }
-	(cd "$T" && PYTHONPATH="$T/site" /usr/bin/python3 -c 'import sotto; sotto.load_export; sotto.FlatModule') ||
+	(cd "$T" && PYTHONPATH="$T/site" /usr/bin/python3 -c 'import sotto; sotto.load_export; sotto.FlatModule; sotto.Trainer; sotto.load_dataset') ||
 		exit 1
 	echo "python_package: pip install of python/ works"
 fi

@@ -226,6 +226,29 @@ static void test_missing_required(void **state)
 	config_fini(&cfg);
 }
 
+/*
+ * [Model] Type = external: no Dataset needed; what the trainer does itself
+ * (Dataset, TestSet, Standardize, [Privacy], [Gossip] Rank) is refused.
+ */
+static void test_external(void **state)
+{
+	struct config cfg;
+	(void)state;
+	assert_int_equal(load(&cfg, "[Node]\nName = a\nPrivateKeyFile = site.key\n"
+	                            "Listen = 127.0.0.1:7000\nDataDir = s\n"
+	                            "[Model]\nType = external\n" PEERS),
+	                 0);
+	assert_int_equal(cfg.model.type, CONFIG_MODEL_EXTERNAL);
+	config_fini(&cfg);
+	assert_int_equal(load(&cfg, NODE_HEAD "[Model]\nType = external\n" /* 9, 10 */
+	                                      "[Gossip]\nRank = 4\n"       /* 11, 12 */
+	                      PEERS),
+	                 -EINVAL);
+	expect_error(&cfg, 8, "Dataset does not apply to [Model] Type = external");
+	expect_error(&cfg, 12, "Rank does not apply");
+	config_fini(&cfg);
+}
+
 static void test_bad_value(void **state)
 {
 	struct config cfg;
@@ -472,6 +495,7 @@ int main(void)
 	        cmocka_unit_test(test_unknown_section),
 	        cmocka_unit_test(test_unknown_key),
 	        cmocka_unit_test(test_missing_required),
+	        cmocka_unit_test(test_external),
 	        cmocka_unit_test(test_bad_value),
 	        cmocka_unit_test(test_out_of_range),
 	        cmocka_unit_test(test_duplicate_peer_name),
