@@ -217,3 +217,94 @@ def test_three_trainers_average_and_resume(nodes):
     assert np.allclose(v, t.last) and np.linalg.norm(v - vecs[0]) <= 1e-3 * np.linalg.norm(vecs[0])
     assert "resumed from" in na.text()
     t.close()
+
+
+def test_other_layout_declined_and_counted(nodes):
+    """c's trainer declares another layout: c declines a's and b's invitations,
+    logs why with both hashes, and counts them; nothing is averaged."""
+    ts = []
+    for n in (nodes["a"], nodes["b"]):
+        t = sotto.Trainer(n.conf, rows=100)
+        t.attach(np.zeros(N, np.float32), layout=LAYOUT)
+        ts.append(t)
+    tc = sotto.Trainer(nodes["c"].conf, rows=100)
+    tc.attach(np.zeros(N, np.float32), layout=[("fc.weight", (4, 25)), ("other", (8,))])
+    ts.append(tc)
+    end = time.time() + 30
+    while time.time() < end:
+        for t in ts:
+            t.vec.np[:] += 0.01
+            t.sync(epochs=1.0)
+        if int(tc.status()["declined_layout"]) >= 2:
+            break
+        time.sleep(0.1)
+    st = tc.status()
+    assert int(st["declined_layout"]) >= 2, nodes["c"].text()[-2000:]
+    assert int(st["rounds_completed"]) == 0
+    assert "parameter layout differs" in nodes["c"].text()
+    assert "parameter layout differs" in nodes["a"].text() + nodes["b"].text()
+    for t in ts:
+        assert t.results == 0
+        t.close()
+
+
+def test_kill_mid_run_resumes_with_exact_sums(tmp_path):
+    """SIGKILL a node while its trainer syncs and rounds run: the trainer sees
+    the node go, a restarted node resumes from external.state, a trainer
+    attaches again, and every round any node applied verifies exactly
+    (SOTTO_TEST_VERIFY records, tests/chaos/verify.py)."""
+    os.environ["SOTTO_TEST_VERIFY"] = "1"
+    try:
+        ds = sites(tmp_path)
+        ns = {n: Node(d, n) for n, d in ds.items()}
+    finally:
+        del os.environ["SOTTO_TEST_VERIFY"]
+    try:
+        vecs = {n: np.full(N, float(i), np.float32) for i, n in enumerate("abc")}
+        ts = {}
+        for n in "abc":
+            ts[n] = sotto.Trainer(ns[n].conf, rows=100)
+            ts[n].attach(vecs[n], layout=LAYOUT)
+
+        def run(seconds, names):
+            end = time.time() + seconds
+            while time.time() < end:
+                for n in names:
+                    vecs[n][:-4] += 0.001
+                    ts[n].sync(epochs=1.0)
+                time.sleep(0.05)
+
+        run(4, "abc")
+        before = int(ts["a"].status()["rounds_completed"])
+        assert before > 0, ns["a"].text()[-2000:]
+        ns["a"].p.kill()
+        ns["a"].p.wait()
+        with pytest.raises(sotto.TrainerError):
+            for _ in range(50):
+                ts["a"].sync(epochs=1.0)
+                time.sleep(0.05)
+        run(2, "bc")
+        os.environ["SOTTO_TEST_VERIFY"] = "1"
+        try:
+            ns["a"] = Node(ds["a"], "a")
+        finally:
+            del os.environ["SOTTO_TEST_VERIFY"]
+        ts["a"] = sotto.Trainer(ns["a"].conf, rows=100)
+        ts["a"].attach(vecs["a"], layout=LAYOUT)
+        assert ts["a"].welcome["rounds"] >= 1
+        run(4, "abc")
+        assert int(ts["a"].status()["rounds_completed"]) > ts["a"].welcome["rounds"]
+        for t in ts.values():
+            t.close()
+        for n in ns.values():
+            n.stop()
+        r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "chaos", "verify.py")]
+                           + [str(ds[n] / "state") for n in "abc"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "verified 0 " not in r.stdout, r.stdout
+    finally:
+        for n in ns.values():
+            if n.p.poll() is None:
+                n.p.kill()
+                n.p.wait()
