@@ -309,10 +309,10 @@ class Trainer:
         with self.lock:
             return self._drain(self.timeout if timeout is None else timeout, stop_after=1) > 0
 
-    def start(self, model, every=1.0):
+    def start(self, model, every=1.0, layout=None):
         """Syncs from a background thread every `every` seconds (see trainer.lock)."""
         with self.lock:
-            self.attach(model)
+            self.attach(model, layout=layout)
         self._stop.clear()
 
         def run():

@@ -308,3 +308,25 @@ def test_kill_mid_run_resumes_with_exact_sums(tmp_path):
             if n.p.poll() is None:
                 n.p.kill()
                 n.p.wait()
+
+
+def test_background_mode(nodes):
+    """trainer.start(): a thread syncs while the loop trains under trainer.lock."""
+    ts, vs = [], []
+    for i, n in enumerate(("a", "b", "c")):
+        v = np.full(N, float(i), np.float32)
+        t = sotto.Trainer(nodes[n].conf, rows=100)
+        t.start(v, every=0.05, layout=LAYOUT)
+        ts.append(t)
+        vs.append(v)
+    end = time.time() + 5
+    while time.time() < end and min(t.results for t in ts) < 2:
+        for t, v in zip(ts, vs):
+            with t.lock:
+                v[:-4] += 0.001   # a training step
+        time.sleep(0.01)
+    for t in ts:
+        t.stop(done=True)
+        assert t.error is None
+        assert t.results >= 1
+        t.close()
