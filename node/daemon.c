@@ -955,7 +955,9 @@ static int ext_on_layout(void *arg, const struct tmsg_hello *h, uint64_t hash, c
 	for (size_t i = 0, off = 0; i < h->n_tensors; i++) {
 		const struct tmsg_tensor *t = &h->tensors[i];
 		struct model_segment *s = &m->segs[m->n_segs++];
-		snprintf(s->name, sizeof(s->name), "%s", t->name); /* a label; the hash has all */
+		size_t nl = MIN(strlen(t->name), sizeof(s->name) - 1);
+		memcpy(s->name, t->name, nl); /* a label, cut short; the hash has all of it */
+		s->name[nl] = '\0';
 		s->offset = off;
 		s->length = (size_t)t->numel;
 		s->ndim = t->ndim == 0 ? 1 : MIN(t->ndim, 4u);
@@ -995,11 +997,14 @@ fail:
 	return -1;
 }
 
-static const float *ext_last(void *arg, uint64_t *rounds)
+static const float *ext_last(void *arg, uint64_t *rounds, uint64_t *known_steps,
+                             uint64_t *round_in_flight)
 {
 	struct node *n = arg;
 
 	*rounds = gossip_rounds_completed(n->core);
+	*known_steps = gossip_known_steps(n->core);
+	*round_in_flight = gossip_round_id(n->core);
 	return gossip_last_result(n->core);
 }
 

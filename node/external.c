@@ -56,7 +56,8 @@ struct ext {
 	double epochs, last_push; /* last_push: util_now() */
 	float *expect;            /* its parameters had it not trained since the last folded push */
 	bool expect_valid;
-	uint64_t seq_base; /* results before it attached count as in its model */
+	uint64_t seq_base;    /* results before it attached count as in its model */
+	uint64_t stale_round; /* in flight at its attach: begun with the old trainer's push */
 
 	/* results */
 	uint64_t last_seq;
@@ -198,7 +199,7 @@ static void flush(struct ext *x)
 static void on_hello(struct ext *x, const struct tmsg_hello *h)
 {
 	char why[256];
-	uint64_t hash = tmsg_layout_hash(h), rounds = 0;
+	uint64_t hash = tmsg_layout_hash(h), rounds = 0, known = UINT64_MAX;
 	const float *last;
 	uint8_t *buf;
 	size_t len;
@@ -238,8 +239,17 @@ static void on_hello(struct ext *x, const struct tmsg_hello *h)
 	memset(x->pend, 0, x->n_params * sizeof(float));
 	x->sent_seq = x->last_seq;
 	x->snap_valid = false;
-	x->expect_valid = false;
-	last = x->ops.last(x->ops.arg, &rounds);
+	x->done = x->finished;
+	last = x->ops.last(x->ops.arg, &rounds, &known, &x->stale_round);
+	/*
+	 * Its first push is judged against the last result: equal, it is that
+	 * result unchanged (known, steps as the core recorded them); anything
+	 * else counts a step (fresh).
+	 */
+	x->steps = known != UINT64_MAX ? known : 0;
+	x->expect_valid = last != NULL && known != UINT64_MAX;
+	if (x->expect_valid)
+		memcpy(x->expect, last, x->n_params * sizeof(float));
 	if (tmsg_encode_welcome(&buf, &len, x->n_params, x->hash, x->node, rounds, last) != 0) {
 		client_close(x, "out of memory for the welcome");
 		return;
@@ -286,12 +296,14 @@ static void on_params(struct ext *x, const struct tmsg_params *p)
 			x->steps++;
 		memcpy(x->expect, x->snap, x->n_params * sizeof(float));
 		x->expect_valid = true;
-	} else {
-		x->steps++; /* not usable as an input until it folds the rest in */
 	}
+	/*
+	 * A push that has not folded every result in is no input the core can
+	 * use (its seq differs); training in it shows at the next folded push.
+	 */
 	x->snap_seq = seq;
 	x->snap_valid = true;
-	x->done = p->done;
+	x->done = x->finished || p->done; /* a push cannot undo FINISH */
 	x->last_push = util_now();
 	if (p->epochs != x->epochs) {
 		x->epochs = p->epochs;
@@ -315,7 +327,8 @@ static void on_frame(struct ext *x)
 	char why[TMSG_MAX_TEXT];
 	int rc;
 
-	rc = tmsg_decode(x->body, x->body_len, x->has_layout ? x->n_params : 0,
+	/* Before its hello, a trainer's frames are judged as a hello (1 MiB at most). */
+	rc = tmsg_decode(x->body, x->body_len, x->said_hello ? x->n_params : 0,
 	                 x->said_hello ? NULL : x->hello, &p, why, sizeof(why));
 	if (rc == TMSG_HELLO) {
 		on_hello(x, x->hello);
@@ -547,22 +560,34 @@ void ext_apply(struct ext *x, uint64_t seq, uint64_t round_id, const float *avg,
                const float *snapshot, int ckpt_rc)
 {
 	struct worker_event e;
+	bool stale = round_id != 0 && round_id == x->stale_round;
 
-	for (size_t i = 0; i < x->n_params; i++) {
-		float d = avg[i] - snapshot[i];
-		x->pend[i] += d;
-		if (x->expect_valid)
-			x->expect[i] += d;
+	if (stale) {
+		/* Begun with the previous trainer's push: the delta is not this trainer's. */
+		log_info("round %016llx began with the previous trainer's parameters: its result "
+		         "is not handed to the trainer that attached since",
+		         (unsigned long long)round_id);
+		x->seq_base = seq;
+		x->stale_round = 0;
+	} else {
+		for (size_t i = 0; i < x->n_params; i++) {
+			float d = avg[i] - snapshot[i];
+			x->pend[i] += d;
+			if (x->expect_valid)
+				x->expect[i] += d;
+		}
+		x->pend_has = true;
+		x->pend_seq = seq;
+		x->pend_round = round_id;
 	}
-	x->pend_has = true;
-	x->pend_seq = seq;
-	x->pend_round = round_id;
 	x->last_seq = seq;
 	memset(&e, 0, sizeof(e));
 	e.type = WORKER_EV_APPLIED;
 	e.rc = ckpt_rc;
 	e.round_id = round_id;
 	event_push(x, &e);
+	if (stale)
+		x->sent_seq = MAX(x->sent_seq, seq); /* its pushes may name it as folded */
 	if (x->said_hello)
 		flush(x);
 	else

@@ -20,9 +20,18 @@
  *
  * Whether the trainer trained since the last result: the node keeps what
  * the parameters would be without training (the last folded push plus the
- * deltas sent since). A push within 1e-6 (relative L2) of that adds no
- * training step, so the core sees its input as the result it applied and
- * known; any other push counts one step. The trainer's word is not taken.
+ * deltas sent since; for a trainer that just attached, the core's last
+ * result). A push within 1e-6 (relative L2) of that adds no training step,
+ * so the core sees its input as the result it applied and known; any other
+ * folded push counts one step. The count starts, at every attach, at the
+ * core's known steps (saved in the state file), so "known" is right in both
+ * directions across restarts and new trainers. The trainer's word is not
+ * taken.
+ *
+ * A round that began with a previous trainer's push and ends after a new
+ * trainer attached: its delta was computed against the old trainer's
+ * parameters, so it is not handed to the new one (whose model is the
+ * node's from its attach on).
  */
 #ifndef SOTTO_NODE_EXTERNAL_H
 #define SOTTO_NODE_EXTERNAL_H
@@ -44,8 +53,13 @@ struct ext_ops {
 	 */
 	int (*on_layout)(void *arg, const struct tmsg_hello *h, uint64_t hash, char *why,
 	                 size_t len);
-	/* For the welcome: completed rounds and the last averaged model (or NULL). */
-	const float *(*last)(void *arg, uint64_t *rounds);
+	/*
+	 * For the welcome and a new trainer's start: completed rounds, the
+	 * core's known steps (gossip_known_steps) and the round in flight (0:
+	 * none); returns the last averaged model (or NULL).
+	 */
+	const float *(*last)(void *arg, uint64_t *rounds, uint64_t *known_steps,
+	                     uint64_t *round_in_flight);
 	/* Events were queued (ext_events). */
 	void (*wake)(void *arg);
 	void *arg;

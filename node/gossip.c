@@ -266,7 +266,13 @@ static const uint8_t *extra_build(struct gossip *g, uint8_t **buf, size_t *cap, 
 	size_t bytes = g->n_params * sizeof(float);
 	size_t want = PERSIST_BYTES;
 
-	if (g->last_result != NULL && PERSIST_BYTES + bytes <= CHECKPOINT_MAX_EXTRA)
+	/*
+	 * A built-in checkpoint caps its extra (learn/checkpoint.h); an external
+	 * model's state file (node/external.h) has no such cap and needs the
+	 * last result to resume and export.
+	 */
+	if (g->last_result != NULL && (PERSIST_BYTES + bytes <= CHECKPOINT_MAX_EXTRA ||
+	                               g->model->spec.type == MODEL_EXTERNAL))
 		want += bytes;
 	if (*cap < want) {
 		uint8_t *p = realloc(*buf, want);
@@ -2506,6 +2512,11 @@ bool gossip_busy(const struct gossip *g)
 uint64_t gossip_round_id(const struct gossip *g)
 {
 	return g->cur.id;
+}
+
+uint64_t gossip_known_steps(const struct gossip *g)
+{
+	return g->ps.known_steps;
 }
 
 uint64_t gossip_rounds_completed(const struct gossip *g)

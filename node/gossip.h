@@ -219,6 +219,12 @@ void gossip_status(struct gossip *g, struct node_status *st);
 bool gossip_busy(const struct gossip *g);
 /* The round in flight's id, or 0. */
 uint64_t gossip_round_id(const struct gossip *g);
+/*
+ * The training steps of the input that made the last result applied (the
+ * node's input is "known" while its snapshot's steps equal them);
+ * UINT64_MAX: none recorded.
+ */
+uint64_t gossip_known_steps(const struct gossip *g);
 /* Rounds completed (including before restarts). */
 uint64_t gossip_rounds_completed(const struct gossip *g);
 

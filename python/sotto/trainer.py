@@ -38,6 +38,7 @@ import re
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -199,7 +200,8 @@ class Trainer:
         """
         if self.sock is not None:
             return self
-        self.vec = _Vector(model, layout)
+        if self.vec is None or getattr(self, "_model", None) is not model:
+            self.vec = _Vector(model, layout)  # once per model: its tensors then view the vector
         # The node may still be starting: try for up to `timeout` seconds.
         deadline = time.monotonic() + self.timeout
         while True:
@@ -220,11 +222,16 @@ class Trainer:
                 raise TrainerError("cannot reach the node's trainer socket %s: %s"
                                    % (self.socket_path, e))
         self.sock = s
-        self._send(msgpack.packb({
-            "t": "hello", "v": PROTOCOL,
-            "layout": [[name, list(shape)] for name, shape in self.vec.layout],
-            "dtype": "float32", "rows": self.rows}))
-        msg = self._recv()
+        self._model, self._layout = model, layout
+        try:
+            self._send(msgpack.packb({
+                "t": "hello", "v": PROTOCOL,
+                "layout": [[name, list(shape)] for name, shape in self.vec.layout],
+                "dtype": "float32", "rows": self.rows}))
+            msg = self._recv()
+        except Exception:
+            self.close()  # refused (the reason is in the error): no half-attached socket
+            raise
         if msg.get("t") != "welcome":
             self.close()
             raise TrainerError("the node answered %r instead of a welcome" % msg.get("t"))
@@ -261,8 +268,10 @@ class Trainer:
         with self.lock:
             if self.sock is None:
                 if model is None:
+                    model = getattr(self, "_model", None)  # attach again after a node restart
+                if model is None:
                     raise TrainerError("the first sync needs the model")
-                self.attach(model)
+                self.attach(model, layout=getattr(self, "_layout", None))
             if epochs is not None:
                 self._epochs = float(epochs)
             got = self._drain(0.0)
@@ -316,12 +325,16 @@ class Trainer:
         self._stop.clear()
 
         def run():
+            # A refused push or a node restart does not end the thread: it
+            # reports the error (trainer.error, and once on stderr) and the
+            # next sync attaches again if the node went away.
             while not self._stop.wait(every):
                 try:
                     self.sync()
                 except (TrainerError, OSError) as e:
+                    if self.error is None or str(e) != str(self.error):
+                        sys.stderr.write("sotto.Trainer: %s\n" % e)
                     self.error = e
-                    return
 
         self.error = None
         self._thread = threading.Thread(target=run, name="sotto-trainer", daemon=True)
