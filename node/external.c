@@ -246,8 +246,18 @@ static void on_hello(struct ext *x, const struct tmsg_hello *h)
 	 * result unchanged (known, steps as the core recorded them); anything
 	 * else counts a step (fresh).
 	 */
-	x->steps = known != UINT64_MAX ? known : 0;
-	x->expect_valid = last != NULL && known != UINT64_MAX;
+	if (x->stale_round != 0) {
+		/*
+		 * A round in flight took the previous trainer's push: its result
+		 * will not be this trainer's model, so nothing this trainer pushes
+		 * may count as known against it. Above every count handed out.
+		 */
+		x->steps++;
+		x->expect_valid = false;
+	} else {
+		x->steps = known != UINT64_MAX ? known : 0;
+		x->expect_valid = last != NULL && known != UINT64_MAX;
+	}
 	if (x->expect_valid)
 		memcpy(x->expect, last, x->n_params * sizeof(float));
 	if (tmsg_encode_welcome(&buf, &len, x->n_params, x->hash, x->node, rounds, last) != 0) {
@@ -548,7 +558,7 @@ uint64_t ext_snapshot(struct ext *x, float *out, uint64_t *steps)
 	memcpy(out, x->snap, x->n_params * sizeof(float));
 	if (steps != NULL)
 		*steps = x->steps;
-	return x->snap_seq;
+	return MAX(x->snap_seq, x->seq_base); /* a stale round's result counts as in it */
 }
 
 bool ext_training_done(const struct ext *x)

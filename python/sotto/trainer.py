@@ -298,11 +298,12 @@ class Trainer:
             raise TrainerError("status needs the node's config file")
         return node_status(self.control_socket)
 
-    def settle(self, model=None, timeout=60.0):
+    def settle(self, model=None, timeout=60.0, linger=5.0):
         """After training (sync(done=True)): keeps adding the rounds' results in
         until the node reports the group agreed (phase "done": the last
-        results moved the model by less than 1e-3) or timeout seconds pass.
-        Returns the phase reached."""
+        results moved the model by less than 1e-3) or timeout seconds pass,
+        then stays linger seconds more, so that a site still settling finds
+        peers for its rounds. Returns the phase reached."""
         end = time.monotonic() + timeout
         phase = "?"
         while time.monotonic() < end:
@@ -310,7 +311,7 @@ class Trainer:
             self.sync(model, done=True)
             phase = self.status().get("phase", "?")
             if phase == "done":
-                break
+                end = min(end, time.monotonic() + linger)
         return phase
 
     def wait_result(self, timeout=None):
