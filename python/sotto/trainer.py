@@ -161,7 +161,11 @@ class _Vector:
 class Trainer:
     """A training process attached to one sotto node (see the module's doc)."""
 
-    def __init__(self, config=None, rows=None, socket_path=None, timeout=30.0):
+    def __init__(self, config=None, rows=1000, socket_path=None, timeout=30.0):
+        """config: the node's config file (its DataDir holds the sockets);
+        rows: this site's number of training rows, its weight in the averages
+        (sites that give none weigh alike); timeout: seconds to wait for the
+        node (it may still be starting) and for each answer."""
         self.control_socket = None
         if config is not None:
             self.control_socket = (_node_key(config, "ControlSocket") or
@@ -170,8 +174,9 @@ class Trainer:
             if config is None:
                 raise TypeError("give the node's config file or socket_path")
             socket_path = os.path.join(data_dir(config), "trainer.sock")
-        if rows is None or int(rows) < 1:
-            raise ValueError("rows: the number of training rows at this site (its weight)")
+        if int(rows) < 1 or int(rows) >= 1 << 32:
+            raise ValueError("rows: the number of training rows at this site (its weight), "
+                             "1..2^32-1")
         self.socket_path = socket_path
         self.rows = int(rows)
         self.timeout = timeout
