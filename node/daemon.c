@@ -655,6 +655,21 @@ static char *control_answer_cb(void *arg, const char *cmd)
 	struct node *n = arg;
 	struct node_status st;
 
+	if (n->core == NULL && n->ext != NULL) {
+		/* [Model] Type = external, before the first trainer declared its layout. */
+		size_t cap = 256 + sizeof(n->cfg.node.name) + sizeof(n->cfg.node.data_dir);
+		char *out = malloc(cap);
+		if (out != NULL && strcmp(cmd, "status") == 0)
+			snprintf(out, cap,
+			         "node %s\nstate waiting\ntrainer no trainer has attached to "
+			         "%s/trainer.sock yet: the node joins rounds once one declares its "
+			         "layout\n",
+			         n->cfg.node.name, n->cfg.node.data_dir);
+		else if (out != NULL)
+			snprintf(out, cap,
+			         "the node is waiting for its trainer; nothing to %s yet\n", cmd);
+		return out;
+	}
 	if (strcmp(cmd, "reload") == 0) {
 		char *out = malloc(4096);
 		if (out == NULL)
@@ -1008,6 +1023,16 @@ static const float *ext_last(void *arg, uint64_t *rounds, uint64_t *known_steps,
 	return gossip_last_result(n->core);
 }
 
+static int control_open(struct node *n)
+{
+	int rc = control_start(&n->ctl, n->loop, n->cfg.node.control_socket, control_answer_cb, n);
+
+	if (rc != 0)
+		log_errorx("control socket %s: %s", n->cfg.node.control_socket,
+		           rc == -EADDRINUSE ? "a node is already running there" : err_str(rc));
+	return rc;
+}
+
 /*
  * [Model] Type = external: listens on DataDir/trainer.sock and runs the
  * loop until a trainer's hello gives the model (or the node is told to
@@ -1027,6 +1052,8 @@ static int ext_wait(struct node *n)
 		           rc == -EADDRINUSE ? "a node is already running there" : err_str(rc));
 		return 1;
 	}
+	if (control_open(n) != 0) /* `sotto status` says it waits */
+		return 1;
 	log_info("[Model] Type = external: waiting for a trainer on %s", path);
 	while (n->core == NULL && !n->stopping)
 		ev_run(n->loop, EVRUN_ONCE);
@@ -1378,12 +1405,8 @@ static int node_open(struct node *n, const char *config_path)
 		log_errorx("cannot listen on %s: %s", n->cfg.node.listen, err_str(rc));
 		return 1;
 	}
-	rc = control_start(&n->ctl, n->loop, n->cfg.node.control_socket, control_answer_cb, n);
-	if (rc != 0) {
-		log_errorx("control socket %s: %s", n->cfg.node.control_socket,
-		           rc == -EADDRINUSE ? "a node is already running there" : err_str(rc));
+	if (n->ctl == NULL && control_open(n) != 0)
 		return 1;
-	}
 	if (n->cfg.node.metrics_listen[0] != '\0' &&
 	    metrics_start(&n->metrics, n->cfg.node.metrics_listen) != 0)
 		return 1;

@@ -101,6 +101,9 @@ def hello(layout=LAYOUT, rows=100):
 def test_socket_refuses_bad_input_and_changes_nothing(nodes):
     a = nodes["a"]
     assert oct(os.stat(a.sock).st_mode & 0o777) == "0o600"
+    # Before any trainer: `sotto status` answers, and says what it waits for.
+    st = sotto.trainer.node_status(str(a.d / "state" / "control.sock"))
+    assert st["state"] == "waiting" and "trainer.sock" in st["trainer"], st
     s = raw_connect(a.sock)
     for body, why in [(b"\xc1", "msgpack"),
                       (msgpack.packb([1, 2]), "map"),
