@@ -390,6 +390,33 @@ class Run:
             return True
         return False
 
+    def late_site_early(self, node, inc, t, grace=15.0):
+        """A node in its statistics phase that holds no statistics result while every other
+        node has agreed its statistics and moved on to training can never get one: it is
+        the late site, and would stop after max(300 s, 100 x Interval) with the message
+        that tells its operator to copy a peer's standardize.stats. After `grace` seconds
+        the harness does that at once instead of waiting the 300 s (a CI run must stay
+        short): stops it, copies the file, restarts it. Counted as a late site."""
+        if os.path.exists(os.path.join(node.data_dir, "standardize.partial")) or \
+                os.path.exists(os.path.join(node.data_dir, "standardize.stats")) or \
+                not self.restart_allowed:
+            return
+        if not all(os.path.exists(os.path.join(p.data_dir, "standardize.stats"))
+                   for p in self.c.nodes if p is not node):
+            inc.late_since = None
+            return
+        if getattr(inc, "late_since", None) is None:
+            inc.late_since = t
+            return
+        if t - inc.late_since < grace:
+            return
+        say("%s is a late site (no statistics result, every peer training): stopping it and "
+            "doing what its message would say after 300 s" % node.name)
+        node.terminate()
+        if self.late_site_remedy(node):
+            self.kills["late-site"] += 1
+            self.pending_restart[node.name] = t
+
     def node(self, name):
         for n in self.c.all_nodes():
             if n.name == name:
@@ -414,6 +441,7 @@ class Run:
             self.last_status[node.name] = st
             if st.get("phase") == "standardising":
                 inc.standardising_seen = t
+                self.late_site_early(node, inc, t)
             elif getattr(inc, "standardising_seen", None) is not None and \
                     getattr(inc, "training_since", None) is None:
                 inc.training_since = t  # the model and its data exist from here
