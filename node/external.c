@@ -53,6 +53,7 @@ struct ext {
 	bool snap_valid, done;
 	float *snap; /* its latest push */
 	uint64_t snap_seq, steps;
+	uint64_t steps_max;       /* the largest count handed out (ext_snapshot) */
 	double epochs, last_push; /* last_push: util_now() */
 	float *expect;            /* its parameters had it not trained since the last folded push */
 	bool expect_valid;
@@ -244,20 +245,11 @@ static void on_hello(struct ext *x, const struct tmsg_hello *h)
 	/*
 	 * Its first push is judged against the last result: equal, it is that
 	 * result unchanged (known, steps as the core recorded them); anything
-	 * else counts a step (fresh).
+	 * else counts a step (fresh). A round in flight that took the previous
+	 * trainer's push changes this if it applies (ext_apply).
 	 */
-	if (x->stale_round != 0) {
-		/*
-		 * A round in flight took the previous trainer's push: its result
-		 * will not be this trainer's model, so nothing this trainer pushes
-		 * may count as known against it. Above every count handed out.
-		 */
-		x->steps++;
-		x->expect_valid = false;
-	} else {
-		x->steps = known != UINT64_MAX ? known : 0;
-		x->expect_valid = last != NULL && known != UINT64_MAX;
-	}
+	x->steps = known != UINT64_MAX ? known : 0;
+	x->expect_valid = last != NULL && known != UINT64_MAX;
 	if (x->expect_valid)
 		memcpy(x->expect, last, x->n_params * sizeof(float));
 	if (tmsg_encode_welcome(&buf, &len, x->n_params, x->hash, x->node, rounds, last) != 0) {
@@ -304,6 +296,7 @@ static void on_params(struct ext *x, const struct tmsg_params *p)
 		/* All results folded in: did it train since? */
 		if (!x->expect_valid || rel_l2(x->snap, x->expect, x->n_params) > EXT_UNTRAINED)
 			x->steps++;
+		x->steps_max = MAX(x->steps_max, x->steps);
 		memcpy(x->expect, x->snap, x->n_params * sizeof(float));
 		x->expect_valid = true;
 	}
@@ -556,6 +549,7 @@ uint64_t ext_snapshot(struct ext *x, float *out, uint64_t *steps)
 	if (!x->said_hello || !x->snap_valid)
 		return UINT64_MAX;
 	memcpy(out, x->snap, x->n_params * sizeof(float));
+	x->steps_max = MAX(x->steps_max, x->steps);
 	if (steps != NULL)
 		*steps = x->steps;
 	return MAX(x->snap_seq, x->seq_base); /* a stale round's result counts as in it */
@@ -573,7 +567,14 @@ void ext_apply(struct ext *x, uint64_t seq, uint64_t round_id, const float *avg,
 	bool stale = round_id != 0 && round_id == x->stale_round;
 
 	if (stale) {
-		/* Begun with the previous trainer's push: the delta is not this trainer's. */
+		/*
+		 * Begun with the previous trainer's push: the delta is not this
+		 * trainer's, and the last result is now one this trainer never had.
+		 * Nothing it pushes may count as known against it: its count goes
+		 * above every count handed out (the round's snapshot's among them).
+		 */
+		x->steps = x->steps_max + 1;
+		x->expect_valid = false;
 		log_info("round %016llx began with the previous trainer's parameters: its result "
 		         "is not handed to the trainer that attached since",
 		         (unsigned long long)round_id);

@@ -31,7 +31,9 @@
  * A round that began with a previous trainer's push and ends after a new
  * trainer attached: its delta was computed against the old trainer's
  * parameters, so it is not handed to the new one (whose model is the
- * node's from its attach on).
+ * node's from its attach on), and the new trainer's count goes above
+ * every count handed out: the last result is now one it never had, so
+ * nothing it pushes may be known against it.
  */
 #ifndef SOTTO_NODE_EXTERNAL_H
 #define SOTTO_NODE_EXTERNAL_H

@@ -243,25 +243,39 @@ static void test_attach_known_both_ways(void **state)
 	assert_true(steps != UINT64_MAX);
 }
 
-/* A round begun with the previous trainer's push: its delta is not the new one's. */
+/*
+ * A round begun with the previous trainer's push: its delta is not the new
+ * trainer's, and once it applies nothing the new trainer pushes is known;
+ * while it has not (or if it aborts), the group's model pushed unchanged is.
+ */
 static void test_round_begun_before_attach(void **state)
 {
 	struct fixture *f = *state;
-	float x[NP] = {1, 1, 1, 1, 1, 1}, avg[NP] = {3, 3, 3, 3, 3, 3};
-	uint64_t s_old, steps;
+	float avg[NP] = {3, 3, 3, 3, 3, 3};
+	uint64_t steps, s_old;
 
+	for (int i = 0; i < NP; i++)
+		f->last[i] = 1.0f;
+	f->have_last = true;
+	f->known = 41;
 	attach(f);
-	push(f, x, 0, false);
-	assert_int_equal(snap(f, &s_old), 0); /* the round 0x77 takes this */
+	push(f, f->last, 0, false);
+	assert_int_equal(snap(f, &s_old), 0); /* round 0x77 takes this: 41, known */
+	assert_int_equal(s_old, 41);
 	detach(f);
 	f->round_in_flight = 0x77;
 	attach(f); /* attaches while round 0x77 runs */
-	push(f, x, 0, false);
-	ext_apply(f->x, 1, 0x77, avg, x, 0);
+	push(f, f->last, 0, false);
+	assert_int_equal(snap(f, &steps), 0);
+	assert_int_equal(steps, 41); /* still the last result, unchanged: known */
+	ext_apply(f->x, 1, 0x77, avg, f->last, 0);
 	assert_false(readable(f));            /* no result for this trainer */
 	assert_int_equal(snap(f, &steps), 1); /* its model counts as the node's */
-	assert_true(steps > s_old);           /* and is never "known" as 0x77's result */
-	ext_apply(f->x, 2, 0x78, avg, x, 0);  /* a later round is its own */
+	assert_true(steps > s_old);           /* and is never known as 0x77's result */
+	push(f, f->last, 0, false);
+	assert_int_equal(snap(f, &steps), 1);
+	assert_true(steps > s_old);
+	ext_apply(f->x, 2, 0x78, avg, f->last, 0); /* a later round is its own */
 	assert_int_equal(recv_frame(f), 'r');
 }
 
