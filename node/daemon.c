@@ -73,7 +73,8 @@ struct node {
 	 */
 	struct ext *ext;
 	struct model *ext_model;
-	struct tmsg_hello *ext_hello;
+	uint8_t *ext_head; /* DataDir/external.state up to the extra (ext_statefile_head) */
+	size_t ext_head_len;
 	struct gossip *core;
 	struct dataset *train_ds, *test_ds;
 	bool std_pending; /* Standardize = federated: statistics not agreed yet (stats phase) */
@@ -902,18 +903,14 @@ static void ext_state_path(const struct node *n, char *out, size_t len)
 static int ext_state_save(struct node *n, const uint8_t *extra, size_t len)
 {
 	char path[CONFIG_PATH_MAX + 32];
-	uint8_t *buf;
-	size_t bl;
+	const void *parts[2] = {n->ext_head, extra};
+	size_t lens[2] = {n->ext_head_len, len};
 	int rc;
 
 	ext_state_path(n, path, sizeof(path));
-	if (n->ext_hello == NULL || extra == NULL)
+	if (n->ext_head == NULL || extra == NULL)
 		return -EINVAL;
-	rc = ext_statefile_encode(&buf, &bl, n->ext_hello, extra, len);
-	if (rc == 0) {
-		rc = file_write_atomic(path, buf, bl, 0600);
-		free(buf);
-	}
+	rc = file_write_atomic_parts(path, parts, lens, 2, 0600);
 	if (rc != 0)
 		log_warnx("cannot write %s: %s (a restart would lose what this node averaged "
 		          "since the last write)",
@@ -938,7 +935,8 @@ static int ext_on_layout(void *arg, const struct tmsg_hello *h, uint64_t hash, c
 	size_t flen = 0, elen = 0;
 	int rc;
 
-	if (saved == NULL || m == NULL) {
+	if (saved == NULL || m == NULL ||
+	    ext_statefile_head(&n->ext_head, &n->ext_head_len, h) != 0) {
 		snprintf(why, wl, "the node is out of memory");
 		goto fail;
 	}
@@ -993,8 +991,7 @@ static int ext_on_layout(void *arg, const struct tmsg_hello *h, uint64_t hash, c
 		goto fail;
 	}
 	gossip_set_silent(n->core, testhooks_silent_after_accept());
-	*saved = *h;
-	n->ext_hello = saved;
+	free(saved);
 	n->ext_model = m;
 	if (extra != NULL) {
 		struct node_status st;
@@ -1006,6 +1003,8 @@ static int ext_on_layout(void *arg, const struct tmsg_hello *h, uint64_t hash, c
 	return 0;
 fail:
 	log_errorx("trainer refused: %s", why);
+	free(n->ext_head);
+	n->ext_head = NULL;
 	free(file);
 	free(saved);
 	free(m);
@@ -1529,7 +1528,7 @@ static void node_close(struct node *n)
 	close_watchdog_stop(&wd);
 	gossip_free(n->core);
 	free(n->ext_model); /* after the core, which borrowed it */
-	free(n->ext_hello);
+	free(n->ext_head);
 	stats_phase_free(n->sp);
 	seal_ctx_free(n->seal);
 	dataset_free(n->train_ds);

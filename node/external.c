@@ -642,30 +642,24 @@ void ext_state(const struct ext *x, char *buf, size_t len, uint64_t *refused, ui
 
 /* --- DataDir/external.state ----------------------------------------------------- */
 
-int ext_statefile_encode(uint8_t **out, size_t *len, const struct tmsg_hello *h,
-                         const uint8_t *extra, size_t extra_len)
+int ext_statefile_head(uint8_t **out, size_t *len, const struct tmsg_hello *h)
 {
-	uint8_t *hello, *buf;
-	size_t hl, n;
-	int rc = tmsg_encode_hello(&hello, &hl, h);
+	uint8_t *frame;
+	size_t fl;
+	int rc = tmsg_encode_hello(&frame, &fl, h);
 
 	if (rc != 0)
 		return rc;
-	hl -= 4; /* the body, without the frame's length */
-	n = 8 + 4 + hl + extra_len;
-	buf = malloc(n);
-	if (buf == NULL) {
-		free(hello);
+	/* The frame's 4-byte length becomes the magic and the body's length. */
+	*out = realloc(frame, fl + 8);
+	if (*out == NULL) {
+		free(frame);
 		return -ENOMEM;
 	}
-	memcpy(buf, EXT_STATE_MAGIC, 8);
-	bytes_put_le32(buf + 8, (uint32_t)hl);
-	memcpy(buf + 12, hello + 4, hl);
-	if (extra_len > 0)
-		memcpy(buf + 12 + hl, extra, extra_len);
-	free(hello);
-	*out = buf;
-	*len = n;
+	memmove(*out + 12, *out + 4, fl - 4);
+	memcpy(*out, EXT_STATE_MAGIC, 8);
+	bytes_put_le32(*out + 8, (uint32_t)(fl - 4));
+	*len = fl + 8;
 	return 0;
 }
 

@@ -111,13 +111,14 @@ void ext_state(const struct ext *x, char *buf, size_t len, uint64_t *refused, ui
  * "SOTTOXS1", the hello's body length (u32 little endian), the hello body
  * (the layout, as the trainer declared it), then the core's checkpoint
  * extra (gossip_checkpoint_extra: counters, push-sum weight, the last
- * averaged model). encode: 0 or -ENOMEM; decode: 0 or -EINVAL, with
- * *extra pointing into buf. The extra is checked by the core (or export).
+ * averaged model). head: 0 or -ENOMEM (the node makes it once, at the
+ * layout, and writes it and each extra as two parts); decode: 0 or
+ * -EINVAL, with *extra pointing into buf. The extra is checked by the core (or export).
  */
 #define EXT_STATE_FILE  "external.state"
 #define EXT_STATE_MAGIC "SOTTOXS1"
-int ext_statefile_encode(uint8_t **out, size_t *len, const struct tmsg_hello *h,
-                         const uint8_t *extra, size_t extra_len)
+/* The file up to the extra: magic, length and hello body; the extra follows it. */
+int ext_statefile_head(uint8_t **out, size_t *len, const struct tmsg_hello *h)
         __attribute__((warn_unused_result));
 int ext_statefile_decode(const uint8_t *buf, size_t len, struct tmsg_hello *h,
                          const uint8_t **extra, size_t *extra_len)
