@@ -58,6 +58,7 @@ struct worker {
 	struct cmd *head, *tail;
 
 	float *snapshot; /* published parameters (n_params) */
+	float *averaged; /* an applied result's model, evaluated after publishing */
 	uint64_t snapshot_applied;
 	uint64_t snapshot_steps; /* steps the model had taken when published */
 	uint64_t apply_seq;
@@ -155,6 +156,44 @@ static void run_cmd(struct worker *w, struct cmd *c, struct worker_event *ev)
 	}
 }
 
+/*
+ * Unlocked: evaluates the model with these parameters (its own, or the copy
+ * keep_averaged made) and posts the EVALUATED event.
+ */
+static void evaluate(struct worker *w, float *params)
+{
+	struct cmd e = {.type = CMD_EVAL};
+	struct worker_event ev;
+	float *own = w->t->model->params;
+
+	w->t->model->params = params;
+	run_cmd(w, &e, &ev);
+	w->t->model->params = own;
+	pthread_mutex_lock(&w->lock);
+	event_push(w, &ev);
+	if (w->wake != NULL)
+		w->wake(w->wake_arg);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * Unlocked: copies the freshly averaged model for evaluate(), which runs
+ * after the model is published: the node's next round waits for the
+ * publish, not for a pass over the test set (a low-rank chain's next round
+ * comes within milliseconds). false without memory for the copy.
+ */
+static bool keep_averaged(struct worker *w)
+{
+	size_t n = w->t->model->n_params;
+
+	if (w->averaged == NULL)
+		w->averaged = malloc(n * sizeof(float));
+	if (w->averaged == NULL)
+		return false;
+	memcpy(w->averaged, w->t->model->params, n * sizeof(float));
+	return true;
+}
+
 static void publish(struct worker *w, uint64_t applied)
 {
 	memcpy(w->snapshot, w->t->model->params, w->t->model->n_params * sizeof(float));
@@ -205,16 +244,15 @@ static void *worker_main(void *arg)
 			if (w->head == NULL)
 				w->tail = NULL;
 			pthread_mutex_unlock(&w->lock);
+			bool eval;
+
 			run_cmd(w, c, &ev);
 			if (c->type == CMD_APPLY)
 				applied = c->seq;
-			if (c->type == CMD_APPLY && c->evaluate && ev.rc != -ERANGE) {
-				struct cmd e = {.type = CMD_EVAL};
-				struct worker_event ev2;
-				run_cmd(w, &e, &ev2);
-				pthread_mutex_lock(&w->lock);
-				event_push(w, &ev2);
-				pthread_mutex_unlock(&w->lock);
+			eval = c->type == CMD_APPLY && c->evaluate && ev.rc != -ERANGE;
+			if (eval && !keep_averaged(w)) {
+				evaluate(w, w->t->model->params); /* no memory for a copy: now */
+				eval = false;
 			}
 			pthread_mutex_lock(&w->lock);
 			/* One step before the model is published again (trainer.h). */
@@ -225,6 +263,11 @@ static void *worker_main(void *arg)
 			cmd_free(c);
 			if (w->wake != NULL)
 				w->wake(w->wake_arg);
+			if (eval) {
+				pthread_mutex_unlock(&w->lock);
+				evaluate(w, w->averaged);
+				pthread_mutex_lock(&w->lock);
+			}
 			continue;
 		}
 		if (w->stop)
@@ -280,6 +323,7 @@ int worker_start(struct worker **out, struct train *t, const struct dataset *tra
 fail:
 	free(w->ckpt_path);
 	free(w->snapshot);
+	free(w->averaged);
 	free(w);
 	return rc;
 }
@@ -447,6 +491,7 @@ int worker_stop(struct worker *w, const void *extra, size_t extra_len)
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w->snapshot);
+	free(w->averaged);
 	free(w->ckpt_path);
 	free(w);
 	return rc;

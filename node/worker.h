@@ -94,7 +94,9 @@ uint64_t worker_snapshot(struct worker *w, float *x, uint64_t *steps);
  * Posts: x += avg - snapshot (all coordinates; the caller set avg equal to
  * snapshot where the round did not average), then a checkpoint carrying
  * extra (copied), then, if evaluate, an evaluation of the freshly averaged
- * model. Takes ownership of avg and snapshot (malloc'd). Returns the apply
+ * model: of a copy, after the model is published and the APPLIED event
+ * posted, so the node's next round does not wait for it (EVALUATED comes
+ * after APPLIED). Takes ownership of avg and snapshot (malloc'd). Returns the apply
  * sequence number (worker_snapshot reports it once applied).
  */
 uint64_t worker_apply(struct worker *w, uint64_t round_id, float *avg, float *snapshot,

@@ -133,7 +133,7 @@ enum wcmd_type { W_APPLY, W_EVAL };
 struct wcmd {
 	struct wcmd *next;
 	enum wcmd_type type;
-	float *avg, *snap;
+	float *avg, *snap; /* W_EVAL: avg the parameters to evaluate, or NULL: the model */
 	uint8_t *extra;
 	size_t extra_len;
 	bool evaluate;
@@ -1063,9 +1063,7 @@ static void worker_next(struct sim *s, struct snode *nd)
 			nd->wq_tail = NULL;
 		nd->w_cur = c;
 		if (c->type == W_APPLY)
-			cost = COST_APPLY * (double)np + COST_CKPT +
-			       (c->evaluate ? COST_EVAL_FLOP * (double)s->eval_rows * (double)np
-			                    : 0);
+			cost = COST_APPLY * (double)np + COST_CKPT;
 		else
 			cost = COST_EVAL_FLOP * (double)s->eval_rows * (double)np;
 		nd->worker_busy = true;
@@ -1112,6 +1110,22 @@ static void evaluate(struct sim *s, struct snode *nd, double *acc, double *loss,
 	}
 }
 
+/* Queues the evaluation of a copy of these parameters first in the worker's queue. */
+static void eval_queue(struct snode *nd, const float *params, size_t n)
+{
+	struct wcmd *c = calloc(1, sizeof(*c));
+
+	SOTTO_ASSERT(c != NULL);
+	c->type = W_EVAL;
+	c->avg = malloc(n * sizeof(float));
+	SOTTO_ASSERT(c->avg != NULL);
+	memcpy(c->avg, params, n * sizeof(float));
+	c->next = nd->wq;
+	nd->wq = c;
+	if (nd->wq_tail == NULL)
+		nd->wq_tail = c;
+}
+
 /* The worker's piece of work completed: do it (real training, real merge). */
 static void worker_done(struct sim *s, struct snode *nd)
 {
@@ -1129,11 +1143,10 @@ static void worker_done(struct sim *s, struct snode *nd)
 			if (rc == 0)
 				rc = node_checkpoint(nd, c->extra, c->extra_len);
 			nd->w_seq = c->seq;
-			worker_event(nd, GOSSIP_WORKER_APPLIED, rc, c->rid, 0, 0);
-			if (rc != -ERANGE && c->evaluate) {
-				evaluate(s, nd, &acc, &loss, &rc);
-				worker_event(nd, GOSSIP_WORKER_EVALUATED, rc, 0, acc, loss);
-			}
+			/* As node/worker.c: the averaged model is evaluated next, as a
+			 * job of its own, after the publish and the APPLIED event. */
+			if (rc != -ERANGE && c->evaluate)
+				eval_queue(nd, nd->t->model->params, nd->t->model->n_params);
 			/* The step after an apply, before the model is published (trainer.h). */
 			if (rc != -ERANGE && trainer_take_fresh(&nd->tr) &&
 			    trainer_steps(&nd->tr, 1, &ts) == 0) {
@@ -1141,6 +1154,13 @@ static void worker_done(struct sim *s, struct snode *nd)
 				worker_event(nd, GOSSIP_WORKER_TRAINED, 0, 0, 0, 0);
 			}
 			publish(nd);
+			worker_event(nd, GOSSIP_WORKER_APPLIED, rc, c->rid, 0, 0);
+		} else if (c->avg != NULL) {
+			float *own = nd->t->model->params;
+			nd->t->model->params = c->avg; /* an applied result's model */
+			evaluate(s, nd, &acc, &loss, &rc);
+			nd->t->model->params = own;
+			worker_event(nd, GOSSIP_WORKER_EVALUATED, rc, 0, acc, loss);
 		} else {
 			evaluate(s, nd, &acc, &loss, &rc);
 			worker_event(nd, GOSSIP_WORKER_EVALUATED, rc, 0, acc, loss);
