@@ -155,6 +155,7 @@ struct gossip {
 	struct codec_ef ef;        /* error feedback: the residual this node carries */
 	struct lr_chain *lr;       /* [Gossip] Rank: low-rank chains; NULL: off */
 	struct codec_plan plan_lr; /* what low-rank rounds' decodes taught */
+	bool resumed;              /* started from a checkpoint (its extra) */
 	uint64_t apply_seq;        /* of the last APPLY posted */
 	uint64_t eval_at_round;    /* rounds_completed when we last evaluated */
 	uint64_t last_peer_seen, last_eval, last_alone_log; /* ms */
@@ -1327,11 +1328,21 @@ static void feedback_input(struct gossip *g, float *x, const struct codec_params
  */
 #define LR_SKETCH_BITS 8
 
-/* [Gossip] Rank: whether this node's next round starts a low-rank chain. */
+/*
+ * [Gossip] Rank: whether this node's next round starts a low-rank chain.
+ * A node that starts from the public initial model does so from its first
+ * round: every member starts from the same model, so full rounds would
+ * have nothing to align, and the chain's projections plan their own
+ * codec (plan_lr, exact for their first WarmupRounds). A node resumed from
+ * a checkpoint first takes WarmupRounds full rounds: it was away while the
+ * others trained, and a full round catches it up at once where a chain
+ * aligns 2 r directions of a layer. (Real processes, table (a), Rank 16:
+ * 5.3 MB per node over the run instead of 6.9-7.7 MB, the same accuracy.)
+ */
 static bool lr_on(const struct gossip *g)
 {
 	return g->lr != NULL && !is_stats(g) &&
-	       g->plan.observed >= (uint64_t)MAX(g->cfg->gossip.warmup_rounds, 1);
+	       (!g->resumed || g->plan.observed >= (uint64_t)MAX(g->cfg->gossip.warmup_rounds, 1));
 }
 
 /*
@@ -2388,6 +2399,7 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 			memcpy(g->last_result, last, g->n_params * sizeof(float));
 		}
 		g->ps.restarts++;
+		g->resumed = true;
 		if (m->spec.type == MODEL_STATS && g->ps.epochs != 0.0 && g->ps.epochs != 1.0) {
 			gossip_free(g); /* a statistics phase's "epochs" is 0 or 1 */
 			return -EINVAL;

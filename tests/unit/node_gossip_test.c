@@ -1108,24 +1108,29 @@ static void test_group_round(void **state)
 }
 
 /*
- * [Gossip] Rank (docs/codec.md, "Low-rank averaging"): after one full round,
- * node 0's next round is a chain of five with the same members: basis,
- * sketch (not applied), project, sketch, project, linked by their INVITEs'
- * refs. The models
- * are then made to disagree along one direction (as local training would),
- * plus noise: the chain keeps the group's mean exactly where it was and
- * removes nearly all of that disagreement (all but 0.1% here: the 8-bit
- * sketch's rounding in Q), where the basis round alone, on a random
- * subspace of rank 2 of 2,000, removes about 0.1% of it.
+ * [Gossip] Rank (docs/codec.md, "Low-rank averaging"): a new node's first
+ * round is a chain of five with the same members: basis, sketch (not
+ * applied), project, sketch, project, linked by their INVITEs' refs. After
+ * it the models are made to disagree along one direction (as local
+ * training would), plus noise, and node 0's next chain keeps the group's mean exactly where it was
+ * and removes nearly all of that disagreement (all but 0.4% here: the 8-bit sketch's rounding in
+ * Q), where the basis round alone, on a random subspace of rank 2 of
+ * 2,000, removes about 0.1% of it. Restarted from its checkpoint, the node
+ * first takes WarmupRounds (1) full rounds, then chains again.
  */
+static const uint8_t *extra_of(struct tnode *nd, size_t *len);
+static int node_restart(struct tnode *nd, const uint8_t *extra, size_t len);
+
 static void test_lowrank_chain(void **state)
 {
 	struct opts o = opts_default(4);
 	struct net *net;
-	size_t np, wlen = 3 * 2000, nk = 0;
+	size_t np, wlen = 3 * 2000, nk = 0, len;
 	double mean_before[3 * 2000], d_before = 0, d_after = 0;
-	uint64_t kinds[8], refs[8], rids[8];
+	uint64_t kinds[12], refs[12], rids[12];
 	float *in[NMAX];
+	const uint8_t *e;
+	uint8_t *saved;
 
 	(void)state;
 	o.features = 2000; /* logreg: a 3 x 2000 weight, projected at rank 2 */
@@ -1133,8 +1138,9 @@ static void test_lowrank_chain(void **state)
 	net = net_new(&o);
 	np = net->m->n_params;
 	assert_true(np > wlen);
+	/* A new node starts with a chain: no full rounds first (the models agree). */
 	node_start(&net->nd[0]);
-	net_run(net, T0 + 5000, stop_ends, ENDS(0, 1));
+	net_run(net, T0 + 30000, stop_ends, ENDS(0, 5));
 	/* Disagreement along one direction per row, and some noise. */
 	for (size_t i = 0; i < 4; i++) {
 		float *x = net->nd[i].x;
@@ -1152,8 +1158,8 @@ static void test_lowrank_chain(void **state)
 			            (net->nd[i].x[j] - mean_before[j]);
 	}
 	inputs_save(net, in);
-	net_run(net, T0 + 30000, stop_ends, ENDS(0, 6));
-	for (size_t i = 0; i < net->nlog && nk < 8; i++) {
+	net_run(net, net->now + 30000, stop_ends, ENDS(0, 10));
+	for (size_t i = 0; i < net->nlog && nk < 10; i++) {
 		struct msg m;
 		if (net->log[i].type != MSG_INVITE || net->log[i].from != 0 || net->log[i].to != 1)
 			continue;
@@ -1163,26 +1169,27 @@ static void test_lowrank_chain(void **state)
 		rids[nk++] = net->log[i].rid;
 		assert_int_equal(m.u.invite.lr_rank, m.u.invite.lr_kind ? 2 : 0);
 	}
-	assert_true(nk >= 6);
-	assert_int_equal(kinds[0], MSG_LR_NONE);
-	assert_int_equal(kinds[1], MSG_LR_BASIS);
-	assert_int_equal(kinds[2], MSG_LR_SKETCH);
-	assert_int_equal(kinds[3], MSG_LR_PROJECT);
-	assert_int_equal(kinds[4], MSG_LR_SKETCH);
-	assert_int_equal(kinds[5], MSG_LR_PROJECT);
-	assert_true(refs[1] != 0);
-	for (size_t r = 2; r < 6; r++)
-		assert_true(refs[r] == rids[r - 1]);
+	assert_int_equal(nk, 10);
+	for (size_t c = 0; c < 10; c += 5) {
+		assert_int_equal(kinds[c], MSG_LR_BASIS);
+		assert_int_equal(kinds[c + 1], MSG_LR_SKETCH);
+		assert_int_equal(kinds[c + 2], MSG_LR_PROJECT);
+		assert_int_equal(kinds[c + 3], MSG_LR_SKETCH);
+		assert_int_equal(kinds[c + 4], MSG_LR_PROJECT);
+		assert_true(refs[c] != 0);
+		for (size_t r = c + 1; r < c + 5; r++)
+			assert_true(refs[r] == rids[r - 1]);
+	}
 	for (size_t i = 0; i < 4; i++) {
 		struct node_status st = status_of(&net->nd[i]);
-		/* full, basis and projects applied; the sketches only gave bases */
-		for (size_t r = 1; r < 6; r++) {
+		/* basis and projects applied; the sketches only gave bases */
+		for (size_t r = 0; r < 10; r++) {
 			if (kinds[r] == MSG_LR_SKETCH)
 				assert_null(applied_of(&net->nd[i], rids[r]));
 			else
 				assert_non_null(applied_of(&net->nd[i], rids[r]));
 		}
-		assert_int_equal(st.rounds_completed, 6);
+		assert_int_equal(st.rounds_completed, 10);
 		assert_int_equal(st.rounds_aborted, 0);
 	}
 	for (size_t j = 0; j < wlen; j++) {
@@ -1201,6 +1208,26 @@ static void test_lowrank_chain(void **state)
 			assert_true(fabsf(net->nd[i].x[j] - net->nd[0].x[j]) < 1e-6f);
 	print_message("disagreement left after the chain: %.4f\n", d_after / d_before);
 	assert_true(d_after < 0.02 * d_before);
+
+	/* Resumed from a checkpoint, a node first takes WarmupRounds full rounds. */
+	e = extra_of(&net->nd[0], &len);
+	saved = xrealloc(NULL, len);
+	memcpy(saved, e, len);
+	assert_int_equal(node_restart(&net->nd[0], saved, len), 0);
+	free(saved);
+	node_start(&net->nd[0]);
+	net_run(net, net->now + 30000, stop_ends, ENDS(0, 12));
+	for (size_t i = 0, seen = 0; i < net->nlog && nk < 12; i++) {
+		struct msg m;
+		if (net->log[i].type != MSG_INVITE || net->log[i].from != 0 ||
+		    net->log[i].to != 1 || seen++ < 10)
+			continue;
+		assert_int_equal(msg_decode(&m, net->log[i].bytes, net->log[i].len), 0);
+		kinds[nk++] = m.u.invite.lr_kind;
+	}
+	assert_int_equal(nk, 12);
+	assert_int_equal(kinds[10], MSG_LR_NONE);
+	assert_int_equal(kinds[11], MSG_LR_BASIS);
 	net_drain_keys(net);
 	inputs_free(net, in);
 	net_free(net);
