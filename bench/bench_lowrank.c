@@ -47,7 +47,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
 	enum { M = 128, N = 784 };
-	static const unsigned ranks[] = {8, 16, 32};
+	static const unsigned ranks[] = {8, 12, 16, 32};
 	struct dataset *tr = NULL;
 	struct train *t = NULL;
 	struct model_spec s;

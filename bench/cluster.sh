@@ -4,7 +4,7 @@
 #   bench/cluster.sh -b SOTTO -o OUT [-n NODES] [-s SECONDS] [-t TARGET]
 #                    [-g 'Key = Value;Key = Value'] [-e EPOCHS] [-r RATE]
 #                    [-x] [-q] [-l LR] [-L 'Key = Value;..'] [-S N:RATE]
-#                    [-M 'Key = Value;..'] [-D DATA]
+#                    [-M 'Key = Value;..'] [-D DATA] [-i INTERVAL]
 #
 # Starts NODES `sotto run` processes (MLP 784-128-10, the bundled 8,000 MNIST
 # images split Dirichlet(0.5) with a fixed seed, every node evaluating on the
@@ -19,6 +19,9 @@
 #                     final mean/min/max, bytes and rounds per node, RSS and
 #                     CPU per node (from /proc), rounds aborted
 #
+# -i INTERVAL sets [Gossip] Interval (default 1 s: a node starts a round, or
+# a low-rank chain, about once per INTERVAL, and trains LocalEpochs per
+# INTERVAL, so give -L 'LocalEpochs = ..' too to keep the training rate).
 # -l LR sets [Training] LearningRate (default 0.05), -L adds [Training] keys
 # (Schedule, MomentumRule, ...; or BatchSize, LocalEpochs, Momentum instead
 # of the demo's), -M gives the [Model] keys instead of the MLP's (e.g.
@@ -54,13 +57,14 @@ RATE=""
 STOP_AT_TARGET=0
 QUIET=0
 TIMEOUT=5
+INTERVAL=1
 LR=0.05
 TRAINING=""
 MODEL="Type = mlp;Hidden = 128"
 SLOW_N=0
 SLOW_RATE=""
 DATA=""
-while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:D:" opt; do
+while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:D:i:" opt; do
 	case $opt in
 	b) SOTTO=$OPTARG ;;
 	o) OUT=$OPTARG ;;
@@ -73,6 +77,7 @@ while getopts "b:o:n:s:t:g:e:r:xqT:l:L:S:M:D:" opt; do
 	x) STOP_AT_TARGET=1 ;;
 	q) QUIET=1 ;;
 	T) TIMEOUT=$OPTARG ;;
+	i) INTERVAL=$OPTARG ;;
 	l) LR=$OPTARG ;;
 	L) TRAINING=$OPTARG ;;
 	M) MODEL=$OPTARG ;;
@@ -142,7 +147,7 @@ for i in $(seq 0 $((N - 1))); do
 	fi
 done
 # shellcheck disable=SC2086
-"$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -g "$GOSSIP" \
+"$SRC/scripts/cluster-init.sh" -b "$SOTTO" -o "$OUT" -e "$EPOCHS" -T "$TIMEOUT" -i "$INTERVAL" -g "$GOSSIP" \
 	-l "$LR" -L "$TRAINING" -M "$MODEL" ${DATA:+-D "$DATA"} $sites
 
 if [ -n "$NS" ]; then

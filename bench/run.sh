@@ -81,6 +81,7 @@ SETTINGS=(
 	"fixed-8-keep-0.1|Codec = fixed;Bits = 8;Keep = 0.1"
 	"modular-6|Codec = modular;Width = 6;Keep = 1"
 	"lowrank-16|Rank = 16"
+	"lowrank-12|Rank = 12"
 )
 [ "$QUICK" = 1 ] && SETTINGS=("float32|Codec = float32;Keep = 1" "default||")
 echo "== (a) 16 nodes, ${EPOCHS} epochs of local training, ${SECS}s per run, target $TARGET"
