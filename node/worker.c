@@ -238,14 +238,13 @@ static void *worker_main(void *arg)
 		struct worker_event ev;
 		struct cmd *c = w->head;
 		uint64_t n;
+		bool eval;
 
 		if (c != NULL) {
 			w->head = c->next;
 			if (w->head == NULL)
 				w->tail = NULL;
 			pthread_mutex_unlock(&w->lock);
-			bool eval;
-
 			run_cmd(w, c, &ev);
 			if (c->type == CMD_APPLY)
 				applied = c->seq;
