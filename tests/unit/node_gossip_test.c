@@ -1121,6 +1121,25 @@ static void test_group_round(void **state)
 static const uint8_t *extra_of(struct tnode *nd, size_t *len);
 static int node_restart(struct tnode *nd, const uint8_t *extra, size_t len);
 
+/* The low-rank fields of node 0's INVITEs to node 1 so far, in order (at most max). */
+static size_t lr_invites(const struct net *net, size_t max, uint64_t *kinds, uint64_t *refs,
+                         uint64_t *rids)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < net->nlog && n < max; i++) {
+		struct msg m;
+		if (net->log[i].type != MSG_INVITE || net->log[i].from != 0 || net->log[i].to != 1)
+			continue;
+		assert_int_equal(msg_decode(&m, net->log[i].bytes, net->log[i].len), 0);
+		assert_int_equal(m.u.invite.lr_rank, m.u.invite.lr_kind ? 2 : 0);
+		kinds[n] = m.u.invite.lr_kind;
+		refs[n] = m.u.invite.lr_ref;
+		rids[n++] = net->log[i].rid;
+	}
+	return n;
+}
+
 static void test_lowrank_chain(void **state)
 {
 	struct opts o = opts_default(4);
@@ -1159,16 +1178,7 @@ static void test_lowrank_chain(void **state)
 	}
 	inputs_save(net, in);
 	net_run(net, net->now + 30000, stop_ends, ENDS(0, 10));
-	for (size_t i = 0; i < net->nlog && nk < 10; i++) {
-		struct msg m;
-		if (net->log[i].type != MSG_INVITE || net->log[i].from != 0 || net->log[i].to != 1)
-			continue;
-		assert_int_equal(msg_decode(&m, net->log[i].bytes, net->log[i].len), 0);
-		kinds[nk] = m.u.invite.lr_kind;
-		refs[nk] = m.u.invite.lr_ref;
-		rids[nk++] = net->log[i].rid;
-		assert_int_equal(m.u.invite.lr_rank, m.u.invite.lr_kind ? 2 : 0);
-	}
+	nk = lr_invites(net, 10, kinds, refs, rids);
 	assert_int_equal(nk, 10);
 	for (size_t c = 0; c < 10; c += 5) {
 		assert_int_equal(kinds[c], MSG_LR_BASIS);
@@ -1217,14 +1227,7 @@ static void test_lowrank_chain(void **state)
 	free(saved);
 	node_start(&net->nd[0]);
 	net_run(net, net->now + 30000, stop_ends, ENDS(0, 12));
-	for (size_t i = 0, seen = 0; i < net->nlog && nk < 12; i++) {
-		struct msg m;
-		if (net->log[i].type != MSG_INVITE || net->log[i].from != 0 ||
-		    net->log[i].to != 1 || seen++ < 10)
-			continue;
-		assert_int_equal(msg_decode(&m, net->log[i].bytes, net->log[i].len), 0);
-		kinds[nk++] = m.u.invite.lr_kind;
-	}
+	nk = lr_invites(net, 12, kinds, refs, rids);
 	assert_int_equal(nk, 12);
 	assert_int_equal(kinds[10], MSG_LR_NONE);
 	assert_int_equal(kinds[11], MSG_LR_BASIS);

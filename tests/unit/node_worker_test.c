@@ -19,12 +19,10 @@
 #include "learn/train.h"
 #include "node/worker.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ROWS 256
