@@ -152,12 +152,15 @@ struct gossip {
 	struct cur cur;
 	struct round *retired; /* the last round: SEND actions may still point into it */
 	struct codec_plan plan;
-	struct codec_ef ef;        /* error feedback: the residual this node carries */
-	struct lr_chain *lr;       /* [Gossip] Rank: low-rank chains; NULL: off */
-	struct codec_plan plan_lr; /* what low-rank rounds' decodes taught */
-	bool resumed;              /* started from a checkpoint (its extra) */
-	uint64_t apply_seq;        /* of the last APPLY posted */
-	uint64_t eval_at_round;    /* rounds_completed when we last evaluated */
+	struct codec_ef ef;  /* error feedback: the residual this node carries */
+	struct lr_chain *lr; /* [Gossip] Rank: low-rank chains; NULL: off */
+	/* What low-rank rounds' decodes taught, by kind: [0] basis rounds
+	 * (a random Q0), [1] project rounds (Q on the disagreement, whose
+	 * spread is larger). Sketches are exact and plan nothing. */
+	struct codec_plan plan_lr[2];
+	bool resumed;           /* started from a checkpoint (its extra) */
+	uint64_t apply_seq;     /* of the last APPLY posted */
+	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
 	uint64_t last_peer_seen, last_eval, last_alone_log; /* ms */
 	double eval_epochs;
 	uint64_t next_initiate; /* ms; UINT64_MAX: not planned */
@@ -903,6 +906,26 @@ static bool scatter_lost(const struct cur *c, int reason)
 	return true;
 }
 
+/*
+ * The plan a round of this kind is planned with and teaches: the full
+ * rounds' own, one for low-rank basis rounds and one for project rounds
+ * (their spreads differ several-fold: one plan for both was too fine for
+ * the projects after a basis and wrapped), none for sketches (exact).
+ */
+static struct codec_plan *plan_for(struct gossip *g, uint8_t lr_kind)
+{
+	switch (lr_kind) {
+	case MSG_LR_NONE:
+		return &g->plan;
+	case MSG_LR_BASIS:
+		return &g->plan_lr[0];
+	case MSG_LR_PROJECT:
+		return &g->plan_lr[1];
+	default:
+		return NULL;
+	}
+}
+
 /* One more aborted round; unformed if it ended before KEYS fixed its group. */
 static void count_aborted(struct gossip *g)
 {
@@ -961,8 +984,7 @@ static void finish_aborted(struct gossip *g, uint64_t now)
 		/* Plan wider from now on; an initiator redoes the round at once,
 		 * up to WRAP_REDOS times in a row, then waits for the schedule. */
 		bool redo = c->initiator && !g->stopping && g->wrap_redos < WRAP_REDOS;
-		codec_plan_observe(c->lr_kind != MSG_LR_NONE ? &g->plan_lr : &g->plan,
-		                   round_codec(c->r), NULL, true);
+		codec_plan_observe(plan_for(g, c->lr_kind), round_codec(c->r), NULL, true);
 		if (c->initiator)
 			g->wrap_redos = redo ? g->wrap_redos + 1 : 0;
 		round_clear(g, now);
@@ -1051,10 +1073,8 @@ static void finish_done(struct gossip *g, uint64_t now)
 	if (c->initiator && c->path == MSG_PATH_SCATTER)
 		g->scatter_fails = g->star_fallbacks = 0; /* it works here after all */
 
-	if (c->lr_kind == MSG_LR_NONE)
-		codec_plan_observe(&g->plan, round_codec(c->r), round_decode_stats(c->r), false);
-	else if (c->lr_kind != MSG_LR_SKETCH)
-		codec_plan_observe(&g->plan_lr, round_codec(c->r), round_decode_stats(c->r), false);
+	codec_plan_observe(plan_for(g, c->lr_kind), round_codec(c->r), round_decode_stats(c->r),
+	                   false);
 	g->wrap_redos = 0;
 	nc = round_counted(c->r, counted);
 	if (g->ops.record_applied != NULL && round_result_ring(c->r) != NULL) {
@@ -1333,7 +1353,7 @@ static void feedback_input(struct gossip *g, float *x, const struct codec_params
  * A node that starts from the public initial model does so from its first
  * round: every member starts from the same model, so full rounds would
  * have nothing to align, and the chain's projections plan their own
- * codec (plan_lr, exact for their first WarmupRounds). A node resumed from
+ * codec (plan_for, exact for their first WarmupRounds). A node resumed from
  * a checkpoint first takes WarmupRounds full rounds: it was away while the
  * others trained, and a full round catches it up at once where a chain
  * aligns 2 r directions of a layer. (Real processes, table (a), Rank 16:
@@ -1515,8 +1535,8 @@ static void initiate(struct gossip *g, uint64_t now)
 		free(x);
 		x = xv;
 		lr_kind = MSG_LR_BASIS;
-		rc = codec_plan_make(cp, &g->plan_lr, lr_chain_view(g->lr, lr_kind), x, rho, k,
-		                     lcfg);
+		rc = codec_plan_make(cp, plan_for(g, lr_kind), lr_chain_view(g->lr, lr_kind), x,
+		                     rho, k, lcfg);
 	} else {
 		rc = codec_plan_make(cp, &g->plan, g->model, x, rho, k, g->cfg);
 	}
@@ -1612,8 +1632,8 @@ static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t re
 		goto out;
 	rc = lr_chain_input(g->lr, kind, ref, x, &xv);
 	if (rc == 0)
-		rc = codec_plan_make(cp, kind == MSG_LR_SKETCH ? NULL : &g->plan_lr,
-		                     lr_chain_view(g->lr, kind), xv, g->ps.rho, k, lcfg);
+		rc = codec_plan_make(cp, plan_for(g, kind), lr_chain_view(g->lr, kind), xv,
+		                     g->ps.rho, k, lcfg);
 	if (rc != 0)
 		goto out;
 	plan_fill(g, &plan, members, k, cp, &mm);
@@ -2414,7 +2434,8 @@ int gossip_alloc(struct gossip **out, const struct config *cfg, const struct ide
 	}
 	g->stats_weight = MIN(MAX((double)rows / 1000.0, RHO_MIN), 64.0);
 	codec_plan_init(&g->plan);
-	codec_plan_init(&g->plan_lr);
+	codec_plan_init(&g->plan_lr[0]);
+	codec_plan_init(&g->plan_lr[1]);
 	if (cfg->gossip.rank > 0 && m->spec.type != MODEL_STATS) {
 		int rc = lr_chain_alloc(&g->lr, m, (unsigned)cfg->gossip.rank);
 		if (rc != 0) {
