@@ -172,6 +172,7 @@ struct snode {
 	/* loop */
 	struct item *lq, *lq_tail;
 	bool loop_busy;
+	size_t round_dim;                 /* ring values of the round it last joined or started */
 	const struct gossip_act *pending; /* actions waiting for the loop's work */
 	size_t n_pending;
 	uint64_t timer_gen, timer_at;
@@ -809,21 +810,53 @@ static size_t ring_values(const struct msg *m)
 }
 
 /*
+ * The ring values of a round with this codec: its segments, times the kept
+ * fraction when it subsamples. A low-rank chain's rounds carry a few
+ * thousand values where the model has 10^5 (docs/simulation.md, "Costs").
+ */
+static size_t codec_dim(const struct msg_codec *mc)
+{
+	double dim = 0;
+
+	for (uint16_t i = 0; i < mc->n_segments && i < MSG_MAX_SEGMENTS; i++)
+		dim += (double)mc->segments[i].length;
+	if (mc->flags & CODEC_F_SUBSAMPLE)
+		dim *= (double)mc->keep_ppm / (double)CODEC_KEEP_ALL;
+	return (size_t)dim;
+}
+
+/*
  * The modelled cost of one loop item: the wake-up, the bytes sealed and
  * opened, the public-key operations and the ring work its messages imply.
+ * The ring work of a round is per value of its vector (nd->round_dim, set
+ * from the INVITE the node joins or sends); merging a result touches the
+ * whole model.
  */
-static double loop_cost(const struct snode *nd, const struct item *it,
-                        const struct gossip_act *acts, size_t n)
+static double loop_cost(struct snode *nd, const struct item *it, const struct gossip_act *acts,
+                        size_t n)
 {
 	double c = COST_EVENT;
-	size_t dim = nd->t->model->n_params;
+	size_t dim = nd->round_dim;
+	size_t n_params = nd->t->model->n_params;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct msg *m = &acts[i].msg;
+		if (acts[i].type != GOSSIP_SEND)
+			continue;
+		if (m->type == MSG_INVITE)
+			dim = codec_dim(&m->u.invite.codec);
+		else if (m->type == MSG_ACCEPT && it != NULL && it->type == IT_MSG &&
+		         it->pkt->m.type == MSG_INVITE)
+			dim = codec_dim(&it->pkt->m.u.invite.codec);
+	}
+	nd->round_dim = dim;
 
 	if (it != NULL && it->type == IT_MSG) {
 		const struct msg *m = &it->pkt->m;
 		c += COST_BYTE * (double)it->pkt->len;
 		switch (m->type) {
 		case MSG_INVITE: /* join: keys, a signature, encode our input */
-			c += 3 * COST_ASYM + COST_VALUE * (double)dim;
+			c += 3 * COST_ASYM + COST_VALUE * (double)codec_dim(&m->u.invite.codec);
 			break;
 		case MSG_ACCEPT:
 			c += COST_ASYM;
@@ -865,7 +898,7 @@ static double loop_cost(const struct snode *nd, const struct item *it,
 			if (m->type == MSG_INVITE) /* initiate: snapshot, plan, encode, keys */
 				c += 3 * COST_ASYM + 2 * COST_VALUE * (double)dim;
 		} else if (acts[i].type == GOSSIP_APPLY) {
-			c += COST_APPLY * (double)dim;
+			c += COST_APPLY * (double)n_params;
 		}
 	}
 	return c;
