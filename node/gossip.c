@@ -158,6 +158,13 @@ struct gossip {
 	 * (a random Q0), [1] project rounds (Q on the disagreement, whose
 	 * spread is larger). Sketches are exact and plan nothing. */
 	struct codec_plan plan_lr[2];
+	/* Our chain's project round, due once the worker has applied the
+	 * round before it (chain_next); ref == 0: none waits. */
+	struct {
+		uint64_t ref;
+		uint8_t k;
+		uint8_t members[MSG_MAX_MEMBERS][32];
+	} lr_due;
 	bool resumed;           /* started from a checkpoint (its extra) */
 	uint64_t apply_seq;     /* of the last APPLY posted */
 	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
@@ -1609,8 +1616,10 @@ static const char *lr_kind_name(uint8_t kind)
 
 /*
  * The next round of our low-rank chain: round `ref` just ended with every
- * member counted, and the same members go on at once (lowrank_chain.h).
- * Anything in the way ends the chain; what it applied stays.
+ * member counted, and the same members go on at once (lowrank_chain.h),
+ * but for a project round whose input, our model after the last round,
+ * the worker has not applied yet: that one starts on APPLIED (lr_due).
+ * Anything else in the way ends the chain; what it applied stays.
  */
 static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t ref,
                        const uint8_t (*members)[32], uint8_t k)
@@ -1626,10 +1635,27 @@ static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t re
 	float *x = NULL, *xv = NULL;
 	int rc = -ENOMEM;
 
+	g->lr_due.ref = 0;
 	if (cp == NULL || lcfg == NULL)
 		goto out;
-	if (kind == MSG_LR_PROJECT && (x = snapshot_take(g, &steps)) == NULL)
+	if (kind == MSG_LR_PROJECT && (x = snapshot_take(g, &steps)) == NULL) {
+		/*
+		 * The worker has not applied the last result yet (it was busy
+		 * with a step): the round starts when it posts APPLIED
+		 * (gossip_on_worker), while the chain waits. Members whose own
+		 * worker still lags then decline, and the chain ends there.
+		 */
+		if (lr_chain_waiting(g->lr, now)) {
+			g->lr_due.ref = ref;
+			g->lr_due.k = k;
+			memcpy(g->lr_due.members, members, (size_t)k * 32);
+			log_debug("low-rank chain: the %s round waits for the last result to be "
+			          "applied",
+			          lr_kind_name(kind));
+			rc = 0;
+		}
 		goto out;
+	}
 	rc = lr_chain_input(g->lr, kind, ref, x, &xv);
 	if (rc == 0)
 		rc = codec_plan_make(cp, plan_for(g, kind), lr_chain_view(g->lr, kind), xv,
@@ -2312,6 +2338,23 @@ void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event t
 		if (rc != 0)
 			log_warnx("result of round %016llx applied but not checkpointed: %s",
 			          (unsigned long long)round_id, strerror(rc < 0 ? -rc : rc));
+		if (g->lr_due.ref != 0) {
+			/* our chain's project round waited for this (chain_next) */
+			uint64_t ref = g->lr_due.ref;
+
+			g->lr_due.ref = 0;
+			if (g->cur.r == NULL && !g->stopping &&
+			    lr_chain_follows(g->lr, MSG_LR_PROJECT, ref,
+			                     (const uint8_t(*)[32])g->lr_due.members, g->lr_due.k,
+			                     now))
+				chain_next(g, now, MSG_LR_PROJECT, ref,
+				           (const uint8_t(*)[32])g->lr_due.members, g->lr_due.k);
+			else
+				log_info(
+				        "low-rank chain ends before its project round: it expired, "
+				        "or the node is stopping, while the last result was "
+				        "applied");
+		}
 		break;
 	case GOSSIP_WORKER_EVALUATED:
 		g->last_eval = now;
