@@ -158,13 +158,9 @@ struct gossip {
 	 * (a random Q0), [1] project rounds (Q on the disagreement, whose
 	 * spread is larger). Sketches are exact and plan nothing. */
 	struct codec_plan plan_lr[2];
-	/* Our chain's project round, due once the worker has applied the
-	 * round before it (chain_next); ref == 0: none waits. */
-	struct {
-		uint64_t ref;
-		uint8_t k;
-		uint8_t members[MSG_MAX_MEMBERS][32];
-	} lr_due;
+	/* The chain round our chain's project round follows, due once the
+	 * worker has applied the round before it (chain_next); 0: none waits. */
+	uint64_t lr_due;
 	bool resumed;           /* started from a checkpoint (its extra) */
 	uint64_t apply_seq;     /* of the last APPLY posted */
 	uint64_t eval_at_round; /* rounds_completed when we last evaluated */
@@ -1636,7 +1632,7 @@ static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t re
 	float *x = NULL, *xv = NULL;
 	int rc = -ENOMEM;
 
-	g->lr_due.ref = 0;
+	g->lr_due = 0;
 	if (cp == NULL || lcfg == NULL)
 		goto out;
 	if (kind == MSG_LR_PROJECT && (x = snapshot_take(g, &steps)) == NULL) {
@@ -1647,9 +1643,7 @@ static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t re
 		 * worker still lags then decline, and the chain ends there.
 		 */
 		if (lr_chain_waiting(g->lr, now)) {
-			g->lr_due.ref = ref;
-			g->lr_due.k = k;
-			memcpy(g->lr_due.members, members, (size_t)k * 32);
+			g->lr_due = ref;
 			log_debug("low-rank chain: the %s round waits for the last result to be "
 			          "applied",
 			          lr_kind_name(kind));
@@ -2339,17 +2333,16 @@ void gossip_on_worker(struct gossip *g, uint64_t now, enum gossip_worker_event t
 		if (rc != 0)
 			log_warnx("result of round %016llx applied but not checkpointed: %s",
 			          (unsigned long long)round_id, strerror(rc < 0 ? -rc : rc));
-		if (g->lr_due.ref != 0) {
+		if (g->lr_due != 0) {
 			/* our chain's project round waited for this (chain_next) */
-			uint64_t ref = g->lr_due.ref;
+			const uint8_t(*members)[32];
+			uint8_t k;
+			uint64_t ref = g->lr_due;
 
-			g->lr_due.ref = 0;
-			if (g->cur.r == NULL && !g->stopping &&
-			    lr_chain_follows(g->lr, MSG_LR_PROJECT, ref,
-			                     (const uint8_t(*)[32])g->lr_due.members, g->lr_due.k,
-			                     now))
-				chain_next(g, now, MSG_LR_PROJECT, ref,
-				           (const uint8_t(*)[32])g->lr_due.members, g->lr_due.k);
+			g->lr_due = 0;
+			if (g->cur.r == NULL && !g->stopping && lr_chain_waiting(g->lr, now) &&
+			    lr_chain_last(g->lr, &members, &k) == ref)
+				chain_next(g, now, MSG_LR_PROJECT, ref, members, k);
 			else
 				log_info(
 				        "low-rank chain ends before its project round: it expired, "

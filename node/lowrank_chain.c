@@ -142,6 +142,14 @@ bool lr_chain_waiting(const struct lr_chain *c, uint64_t now)
 	return c->step != MSG_LR_NONE && now < c->expires;
 }
 
+uint64_t lr_chain_last(const struct lr_chain *c, const uint8_t (**members)[MSG_KEY_BYTES],
+                       uint8_t *k)
+{
+	*members = (const uint8_t(*)[MSG_KEY_BYTES])c->members;
+	*k = c->k;
+	return c->step != MSG_LR_NONE ? c->id : 0;
+}
+
 /* A sketch follows a basis or a project round, a project round a sketch. */
 static bool lr_chain_next_ok(uint8_t step, uint8_t kind)
 {

@@ -62,6 +62,10 @@ bool lr_chain_follows(const struct lr_chain *c, uint8_t kind, uint64_t ref,
 /* A chain waits for its next round (this node should not join others until then). */
 bool lr_chain_waiting(const struct lr_chain *c, uint64_t now);
 
+/* The id of the chain's last round done (0: no chain), and its members in order. */
+uint64_t lr_chain_last(const struct lr_chain *c, const uint8_t (**members)[MSG_KEY_BYTES],
+                       uint8_t *k);
+
 /*
  * The input of a round of `kind` (BASIS: ref is the basis seed), as a new
  * vector of the kind's view in *out. x is the model snapshot (n_params
