@@ -242,6 +242,23 @@ void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
 	pl->observed++;
 }
 
+int codec_plan_center(struct codec_params *cp, unsigned width)
+{
+	for (uint32_t s = 0; s < cp->nseg; s++) {
+		struct codec_segment *sg = &cp->seg[s];
+
+		if (sg->mode != CODEC_SEG_EXACT)
+			return -EINVAL;
+		sg->mode = CODEC_SEG_CENTERED;
+		sg->width = (uint8_t)MAX(1u, MIN(width, (unsigned)sg->width));
+	}
+	if ((cp->flags & CODEC_F_CHECK) == 0) {
+		cp->flags |= CODEC_F_CHECK;
+		randombytes_buf(&cp->dither_seed, sizeof(cp->dither_seed));
+	}
+	return codec_params_check(cp);
+}
+
 bool codec_plan_fits(const struct codec_params *cp, const struct model *m)
 {
 	if (cp->dim != m->n_params || cp->nseg != m->n_segs)

@@ -88,6 +88,16 @@ void codec_plan_observe(struct codec_plan *pl, const struct codec_params *cp,
                         const struct codec_stats *st, bool wrapped);
 
 /*
+ * Makes every segment of an exact plan centred (CODEC_SEG_CENTERED) in a
+ * ring of at most `width` bits, with the checksum on: for vectors whose
+ * members' values cancel in the sum (a low-rank sketch), so the sum needs
+ * fewer bits than the no-overflow rule reserves. Same quanta, so the same
+ * rounding noise; a sum that leaves the ring aborts the round (wrap).
+ * Returns 0 or -EINVAL.
+ */
+int codec_plan_center(struct codec_params *cp, unsigned width) __attribute__((warn_unused_result));
+
+/*
  * Whether an INVITE's codec describes exactly this node's model (same
  * dimension and segment layout). Members check it before joining.
  */

@@ -1353,6 +1353,16 @@ static void feedback_input(struct gossip *g, float *x, const struct codec_params
 #define LR_SKETCH_BITS 8
 
 /*
+ * Ring bits of a sketch value. The members' sketches largely cancel in the
+ * sum (each holds the group mean's part, which sums to zero), so the sum
+ * stays far inside the LR_SKETCH_BITS levels the exact codec reserves
+ * ceil(log2 k) more bits for: the sketch goes centred in a ring of this
+ * width (CODEC_SEG_CENTERED), the same quantum, and a sum that leaves it
+ * is caught by the checksum and aborts the round (reason "wrap").
+ */
+#define LR_SKETCH_WIDTH 8
+
+/*
  * [Gossip] Rank: whether this node's next round starts a low-rank chain.
  * A node that starts from the public initial model does so from its first
  * round: every member starts from the same model, so full rounds would
@@ -1655,6 +1665,8 @@ static void chain_next(struct gossip *g, uint64_t now, uint8_t kind, uint64_t re
 	if (rc == 0)
 		rc = codec_plan_make(cp, plan_for(g, kind), lr_chain_view(g->lr, kind), xv,
 		                     g->ps.rho, k, lcfg);
+	if (rc == 0 && kind == MSG_LR_SKETCH)
+		rc = codec_plan_center(cp, LR_SKETCH_WIDTH);
 	if (rc != 0)
 		goto out;
 	plan_fill(g, &plan, members, k, cp, &mm);

@@ -84,6 +84,10 @@ int codec_params_check(const struct codec_params *p)
 		if (s->mode == CODEC_SEG_EXACT) {
 			if ((unsigned)s->width < s->bits + extra)
 				return -EINVAL;
+		} else if (s->mode == CODEC_SEG_CENTERED) {
+			/* Narrower than the rule, so only the checksum catches a wrap. */
+			if ((p->flags & CODEC_F_CHECK) == 0 || (unsigned)s->width > s->bits + extra)
+				return -EINVAL;
 		} else if (s->mode != CODEC_SEG_MODULAR) {
 			return -EINVAL;
 		}
@@ -616,6 +620,12 @@ int codec_decode_sum(float *out, float *rho_sum, const struct codec_params *p,
 
 					use = max_d(use, fabs((double)sum - pr) / half);
 				}
+			} else if (s->mode == CODEC_SEG_CENTERED) {
+				/* The value nearest 0; the checksum tells a wrap. */
+				sum = signed_of(v, s->width);
+				if ((double)(sum < 0 ? -sum : sum) > 0.75 * half)
+					near++;
+				use = max_d(use, fabs((double)sum) / half);
 			} else {
 				/* Predicted sum in levels, then the representative of
 				 * v mod 2^w nearest to it. */

@@ -22,6 +22,12 @@
  *   CODEC_SEG_MODULAR  any width: the sum is known only modulo 2^width and is
  *                      decoded to the value nearest a reference (the sum a
  *                      member predicts from its own model); see docs/codec.md.
+ *   CODEC_SEG_CENTERED width <= bits + ceil(log2 k), with CODEC_F_CHECK: read
+ *                      like an exact segment (the value nearest 0), for sums
+ *                      known to be far smaller than k L because members'
+ *                      values cancel (a low-rank sketch); a sum that left the
+ *                      ring fails the checksum (or the range) and is never
+ *                      applied.
  *
  * Optional features, all driven by public values in the params:
  *   - shared-seed subsampling: one subset of coordinates for all members,
@@ -68,6 +74,7 @@
 enum codec_seg_mode {
 	CODEC_SEG_EXACT = 0,
 	CODEC_SEG_MODULAR = 1,
+	CODEC_SEG_CENTERED = 2,
 };
 
 /* Flags of struct codec_params. Unknown bits are rejected. */

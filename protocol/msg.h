@@ -62,8 +62,11 @@
  * (msg_model.type 3): the model is a layout a local trainer declared, and
  * msg_model.seed carries its hash (protocol/trainer_msg.h), which every
  * member must share; a version-8 node would compare it as a Seed.
+ * 10: a low-rank sketch round's codec has centred segments
+ * (CODEC_SEG_CENTERED, protocol/codec.h), which a version-9 node refuses
+ * as an unknown segment mode.
  */
-#define MSG_VERSION 9
+#define MSG_VERSION 10
 
 /* --- limits (docs/protocol.md, "Limits") ---------------------------------- */
 #define MSG_MIN_MEMBERS      3           /* k >= 3: a sum of two reveals the other input */
@@ -156,7 +159,7 @@ struct msg_segment {
 	uint32_t length; /* coordinates, >= 1 */
 	uint8_t bits;    /* value bits, 1..64 */
 	uint8_t width;   /* ring width w (wire bits per value), 1..64 */
-	uint8_t mode;    /* codec-defined (exact or modular) */
+	uint8_t mode;    /* codec-defined (exact, modular or centred) */
 	double scale;    /* quantum: one level, finite, > 0 */
 	double clip;     /* values are clipped to [-clip, clip]; finite, > 0 */
 };

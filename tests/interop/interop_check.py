@@ -35,7 +35,7 @@ except ImportError as e:
 MAGIC = b"STO"
 FRAME_VERSION = 1
 HEADER = 112
-MSG_VERSION = 9  # protocol/msg.h
+MSG_VERSION = 10  # protocol/msg.h
 T_INVITE, T_ACCEPT, T_MASKED, T_PING, T_SPLIT_SIG = 1, 2, 6, 11, 16
 
 

@@ -1190,6 +1190,24 @@ static void test_lowrank_chain(void **state)
 		for (size_t r = c + 1; r < c + 5; r++)
 			assert_true(refs[r] == rids[r - 1]);
 	}
+	/* Sketches go centred in an 8-bit ring (the exact rule would ask 10),
+	 * with the checksum; the other rounds' codecs are unchanged. */
+	for (size_t i = 0; i < net->nlog; i++) {
+		struct msg m;
+		if (net->log[i].type != MSG_INVITE || net->log[i].from != 0 || net->log[i].to != 1)
+			continue;
+		assert_int_equal(msg_decode(&m, net->log[i].bytes, net->log[i].len), 0);
+		for (uint16_t sg = 0; sg < m.u.invite.codec.n_segments; sg++) {
+			const struct msg_segment *ms = &m.u.invite.codec.segments[sg];
+			if (m.u.invite.lr_kind == MSG_LR_SKETCH) {
+				assert_int_equal(ms->mode, CODEC_SEG_CENTERED);
+				assert_int_equal(ms->width, 8);
+				assert_true(m.u.invite.codec.flags & CODEC_F_CHECK);
+			} else {
+				assert_int_not_equal(ms->mode, CODEC_SEG_CENTERED);
+			}
+		}
+	}
 	for (size_t i = 0; i < 4; i++) {
 		struct node_status st = status_of(&net->nd[i]);
 		/* basis and projects applied; the sketches only gave bases */

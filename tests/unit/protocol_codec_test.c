@@ -3,7 +3,8 @@
  * width 1..32 and rejects malformed input; stochastic rounding is unbiased
  * (fixed seed, tolerance of many standard deviations); exact segments hold
  * the sum of k members at the clip extremes; weighted averages; shared-seed
- * subsets; modular segments decoded against a reference; the params byte
+ * subsets; modular segments decoded against a reference; centred segments
+ * (narrower than the no-overflow rule, checked by the checksum); the params byte
  * form is strict; the rounding residual of error feedback (the same ring
  * as codec_encode, residual = input - level, under one level) and its point:
  * with feedback a group's repeated rounds keep sum(x) + sum(e), so its mean
@@ -576,6 +577,94 @@ static void test_checksum_catches_wrap(void **state)
 	}
 }
 
+/*
+ * Centred segments (a low-rank sketch): a ring narrower than the no-overflow
+ * rule, read like an exact one. Members whose values cancel decode to the
+ * same average as in the exact ring, masks included; a sum that leaves the
+ * ring is refused; the params need the checksum and at most the rule's width.
+ */
+static void test_centered(void **state)
+{
+	enum { N = 400, K = 4, RL = N + CODEC_CHECK_LEN };
+	struct codec_params ex, ce, q;
+	struct rng rng, r1, r2;
+	uint32_t acc_ex[RL] = {0}, acc_ce[RL] = {0}, r[RL], mask[RL];
+	float base[N], x[N], y_ex[N], y_ce[N];
+	struct codec_stats st = {0};
+
+	(void)state;
+	one_segment(&ex, K, N, 1.0f, 8); /* L = 127, width 10 */
+	ex.flags |= CODEC_F_CHECK;
+	ex.dither_seed = 21;
+	ce = ex;
+	ce.seg[0].mode = CODEC_SEG_CENTERED;
+	ce.seg[0].width = 8;
+	assert_int_equal(codec_params_check(&ce), 0);
+	/* needs the checksum, and no more than the rule's width */
+	q = ce;
+	q.flags &= (uint16_t)~CODEC_F_CHECK;
+	assert_int_equal(codec_params_check(&q), -EINVAL);
+	q = ce;
+	q.seg[0].width = 11;
+	assert_int_equal(codec_params_check(&q), -EINVAL);
+	q.seg[0].width = 10;
+	assert_int_equal(codec_params_check(&q), 0);
+	q.seg[0].mode = 3;
+	assert_int_equal(codec_params_check(&q), -EINVAL);
+	assert_int_equal(codec_packed_bytes(&ce), (N * 8 + 64 + 7) / 8);
+
+	/* values up to 0.9 of the clip, with alternating signs: the sum cancels */
+	rng_seed(&rng, 5);
+	for (size_t i = 0; i < N; i++)
+		base[i] = (float)((rng_uniform(&rng) * 2 - 1) * 0.9);
+	rng_seed(&r1, 6);
+	rng_seed(&r2, 6);
+	for (int m = 0; m < K; m++) {
+		for (size_t i = 0; i < N; i++)
+			x[i] = (m % 2 ? -base[i] : base[i]) +
+			       (float)((rng_uniform(&rng) - 0.5) * 0.05);
+		assert_int_equal(codec_encode(r, &ex, x, 1.0f, &r1, NULL, NULL), 0);
+		codec_ring_add(acc_ex, r, &ex);
+		assert_int_equal(codec_encode(r, &ce, x, 1.0f, &r2, NULL, NULL), 0);
+		/* a pairwise mask: member 0 adds it, member 1 takes it away */
+		if (m < 2) {
+			for (size_t i = 0; i < RL; i++) {
+				uint32_t w = i < N ? 8 : 32;
+				uint32_t mk = w == 32 ? 0xffffffffu : (1u << w) - 1;
+				if (m == 0)
+					mask[i] = (uint32_t)rng_next(&rng) & mk;
+				r[i] = (m == 0 ? r[i] + mask[i] : r[i] - mask[i]) & mk;
+			}
+		}
+		codec_ring_add(acc_ce, r, &ce);
+	}
+	assert_int_equal(codec_decode_sum(y_ex, NULL, &ex, acc_ex, K, NULL, NULL), 0);
+	assert_int_equal(codec_decode_sum(y_ce, NULL, &ce, acc_ce, K, NULL, &st), 0);
+	assert_memory_equal(y_ex, y_ce, sizeof(y_ex));
+	assert_int_equal(st.check_failed, 0);
+	assert_true(st.max_use[0] < 0.5f);
+
+	/* the same signs everywhere: sums of about 4 x 100 levels leave a ring of 256 */
+	memset(acc_ce, 0, sizeof(acc_ce));
+	memset(&st, 0, sizeof(st));
+	for (int m = 0; m < K; m++) {
+		for (size_t i = 0; i < N; i++)
+			x[i] = 0.8f;
+		assert_int_equal(codec_encode(r, &ce, x, 1.0f, &r2, NULL, NULL), 0);
+		codec_ring_add(acc_ce, r, &ce);
+	}
+	assert_int_equal(codec_decode_sum(y_ce, NULL, &ce, acc_ce, K, NULL, &st), -ERANGE);
+	assert_int_equal(st.check_failed, 1);
+	/* and the exact ring holds them */
+	memset(acc_ex, 0, sizeof(acc_ex));
+	for (int m = 0; m < K; m++) {
+		assert_int_equal(codec_encode(r, &ex, x, 1.0f, &r1, NULL, NULL), 0);
+		codec_ring_add(acc_ex, r, &ex);
+	}
+	assert_int_equal(codec_decode_sum(y_ex, NULL, &ex, acc_ex, K, NULL, NULL), 0);
+	assert_true(fabsf(y_ex[0] - 0.8f) < 0.01f);
+}
+
 /* codec_encode_residual: the ring of codec_encode, and x - resid is the level. */
 static void test_residual_known(void **state)
 {
@@ -720,6 +809,7 @@ int main(void)
 	        cmocka_unit_test(test_params_bytes),
 	        cmocka_unit_test(test_shared_dither),
 	        cmocka_unit_test(test_checksum_catches_wrap),
+	        cmocka_unit_test(test_centered),
 	        cmocka_unit_test(test_residual_known),
 	        cmocka_unit_test(test_error_feedback_bounded),
 	};
