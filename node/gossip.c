@@ -723,7 +723,11 @@ static void round_clear(struct gossip *g, uint64_t now)
 	log_set_round(0);
 	codec_ef_drop(&g->ef); /* a round applied took its residual before this */
 	if (!g->stopping) {
-		announce_free(g);
+		/* Not between the rounds of a low-rank chain: it is not free then
+		 * (it declines other rounds), and four of a chain's five rounds
+		 * would each cost a STATUS to every peer. */
+		if (g->lr == NULL || !lr_chain_waiting(g->lr, now))
+			announce_free(g);
 		if (g->want_round)
 			initiate_soon(g, now);
 	}

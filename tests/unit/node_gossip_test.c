@@ -1208,6 +1208,21 @@ static void test_lowrank_chain(void **state)
 			}
 		}
 	}
+	/* "I am free" (an unsolicited STATUS) only when a chain ends, not
+	 * between its rounds, when the node declines other rounds: node 1
+	 * was in two chains of five rounds. */
+	{
+		size_t ann = 0;
+		for (size_t i = 0; i < net->nlog; i++) {
+			struct msg m;
+			if (net->log[i].type != MSG_STATUS || net->log[i].from != 1 ||
+			    net->log[i].to != 2)
+				continue;
+			assert_int_equal(msg_decode(&m, net->log[i].bytes, net->log[i].len), 0);
+			ann += m.u.status.seq == 0 && !m.u.status.busy;
+		}
+		assert_int_equal(ann, 2);
+	}
 	for (size_t i = 0; i < 4; i++) {
 		struct node_status st = status_of(&net->nd[i]);
 		/* basis and projects applied; the sketches only gave bases */
