@@ -82,7 +82,17 @@ timeout -k 5 120 "$sotto" transport-test -c "$tmp/a.conf" --send b --bytes 10000
 	--timeout 60 >"$tmp/a.out" 2>"$tmp/a.err" &
 pid_a=$!
 pids="$pids $pid_a"
-sleep 2
+# The flood starts once a's connection to b is up (it holds one of b's
+# slots). A fixed 2 s was not always enough under a loaded sanitizer run:
+# the flood then took all 12 slots first, and a stayed refused.
+i=0
+until [ -n "$(ss -Htn state established "( dport = :$pb )" 2>/dev/null)" ]; do
+	i=$((i + 1))
+	[ "$i" -le 300 ] || fail "a did not connect to b in 30 s"
+	kill -0 "$pid_a" 2>/dev/null || fail "a stopped"
+	sleep 0.1
+done
+sleep 1
 
 # The flood: prints "open N" once its connections are up, then holds them.
 timeout -k 5 150 /usr/bin/python3 - "$pb" 150 >"$tmp/flood.out" 2>&1 <<'EOF' &
