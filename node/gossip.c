@@ -156,7 +156,8 @@ struct gossip {
 	struct lr_chain *lr; /* [Gossip] Rank: low-rank chains; NULL: off */
 	/* What low-rank rounds' decodes taught, by kind: [0] basis rounds
 	 * (a random Q0), [1] project rounds (Q on the disagreement, whose
-	 * spread is larger). Sketches are exact and plan nothing. */
+	 * spread is larger). Sketches plan nothing: a fixed quantum, sent
+	 * centred (LR_SKETCH_WIDTH). */
 	struct codec_plan plan_lr[2];
 	/* The chain round our chain's project round follows, due once the
 	 * worker has applied the round before it (chain_next); 0: none waits. */

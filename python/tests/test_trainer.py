@@ -280,13 +280,17 @@ def test_kill_mid_run_resumes_with_exact_sums(tmp_path):
                     ts[n].sync(epochs=1.0)
                 time.sleep(0.05)
 
-        # Rounds before the kill: 4 s is enough on an idle machine; under a
-        # loaded test run give the first round up to 30 s (a CI run saw
-        # none complete in 4 s). A liveness check, not a timing.
-        for _ in range(15):
-            run(2, "abc")
-            if int(ts["a"].status()["rounds_completed"]) > 0:
-                break
+        def rounds_beyond(n):
+            """Syncs in 2 s steps until node a completed more than n rounds:
+            about 4 s on an idle machine, up to 30 s under a loaded test run
+            (a CI run saw none in 4 s). A liveness check, not a timing."""
+            for _ in range(15):
+                run(2, "abc")
+                if int(ts["a"].status()["rounds_completed"]) > n:
+                    break
+            return int(ts["a"].status()["rounds_completed"]) > n
+
+        rounds_beyond(0)
         before = int(ts["a"].status()["rounds_completed"])
         assert before > 0, ns["a"].text()[-2000:]
         ns["a"].p.kill()
@@ -304,14 +308,8 @@ def test_kill_mid_run_resumes_with_exact_sums(tmp_path):
         ts["a"] = sotto.Trainer(ns["a"].conf, rows=100)
         ts["a"].attach(vecs["a"], layout=LAYOUT)
         assert ts["a"].welcome["rounds"] >= 1
-        # The restarted node completes a round again: 4 s is enough on an
-        # idle machine; under a loaded test run give it up to 30 s.
-        for _ in range(15):
-            run(2, "abc")
-            if int(ts["a"].status()["rounds_completed"]) > ts["a"].welcome["rounds"]:
-                break
-        assert int(ts["a"].status()["rounds_completed"]) > ts["a"].welcome["rounds"], \
-            ns["a"].text()[-2000:]
+        # The restarted node completes a round again.
+        assert rounds_beyond(ts["a"].welcome["rounds"]), ns["a"].text()[-2000:]
         for t in ts.values():
             t.close()
         for n in ns.values():
